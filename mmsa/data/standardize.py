@@ -1,0 +1,141 @@
+"""Turn raw rows into standardized molecules keyed by canonical isomeric SMILES.
+
+Every input row ends up in exactly one of two tables: kept rows (with their key and float
+labels) or rejects (row number, input, stage, reason). RDKit's own error message becomes the
+reason, so a chemist can see why a molecule was dropped without rerunning anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+from rdkit import Chem, rdBase
+from rdkit.Chem.MolStandardize import rdMolStandardize
+
+from mmsa.data.labels import LabelError, get_transform
+
+REJECT_COLUMNS = ["row", "input", "stage", "reason"]
+_TIMESTAMP = re.compile(r"^\[\d\d:\d\d:\d\d\] ", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class StandardizeOptions:
+    """What standardization does; recorded with every output so runs can be compared."""
+
+    largest_fragment: bool = True
+    neutralize: bool = True
+    max_heavy_atoms: int = 150
+
+    @classmethod
+    def from_dict(cls, cfg: dict[str, Any] | None) -> StandardizeOptions:
+        return cls(**(cfg or {}))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class RejectedMolecule(ValueError):
+    """A SMILES that cannot become a molecule key; the message is the reason."""
+
+
+@contextlib.contextmanager
+def _rdkit_messages() -> Any:
+    """Capture what RDKit logs (parse and valence errors) instead of printing it."""
+    rdBase.LogToPythonStderr()
+    buffer = io.StringIO()
+    with contextlib.redirect_stderr(buffer):
+        yield buffer
+
+
+def _last_message(buffer: io.StringIO) -> str:
+    text = _TIMESTAMP.sub("", buffer.getvalue()).strip()
+    return text.splitlines()[-1] if text else "unknown RDKit error"
+
+
+def parse_molecule(smiles: object) -> Chem.Mol:
+    """Parse and sanitize ``smiles``; raise :class:`RejectedMolecule` with RDKit's reason."""
+    if smiles is None or (isinstance(smiles, float) and smiles != smiles):
+        raise RejectedMolecule("missing SMILES")
+    if not isinstance(smiles, str):
+        raise RejectedMolecule(f"SMILES is a {type(smiles).__name__}, not text")
+    text = smiles.strip()
+    if not text:
+        raise RejectedMolecule("empty SMILES")
+    with _rdkit_messages() as messages:
+        mol = Chem.MolFromSmiles(text, sanitize=False)
+        if mol is None:
+            raise RejectedMolecule(f"SMILES parse error: {_last_message(messages)}")
+        try:
+            Chem.SanitizeMol(mol)
+        except Exception as err:  # RDKit raises several unrelated exception types here
+            raise RejectedMolecule(f"sanitization failed: {err}") from None
+    return mol
+
+
+def standardize_molecule(smiles: object, options: StandardizeOptions) -> tuple[Chem.Mol, str]:
+    """The standardized molecule and its key (canonical isomeric SMILES)."""
+    mol = parse_molecule(smiles)
+    with _rdkit_messages():
+        if options.largest_fragment:
+            mol = rdMolStandardize.LargestFragmentChooser(preferOrganic=True).choose(mol)
+        if options.neutralize:
+            mol = rdMolStandardize.Uncharger().uncharge(mol)
+        heavy = mol.GetNumHeavyAtoms()
+        if heavy == 0:
+            raise RejectedMolecule("no heavy atoms after standardization")
+        if heavy > options.max_heavy_atoms:
+            raise RejectedMolecule(
+                f"{heavy} heavy atoms exceed data.standardize.max_heavy_atoms={options.max_heavy_atoms}"
+            )
+        key = Chem.MolToSmiles(mol, isomericSmiles=True)
+        if Chem.MolFromSmiles(key) is None:
+            raise RejectedMolecule(f"canonical SMILES {key!r} does not parse back")
+    return mol, key
+
+
+def standardize_frame(
+    frame: pd.DataFrame,
+    tasks: list[str],
+    label_transform: str,
+    options: StandardizeOptions,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split raw rows (``row``, ``smiles``, task columns) into kept rows and rejects.
+
+    Kept rows have ``row``, ``input``, ``key`` and one float column per task (NaN = missing).
+    """
+    transform = get_transform(label_transform)
+    kept: list[dict[str, Any]] = []
+    rejects: list[dict[str, Any]] = []
+    for record in frame.to_dict("records"):
+        row, smiles = int(record["row"]), record["smiles"]
+        try:
+            labels = {}
+            for task in tasks:
+                try:
+                    labels[task] = transform(record[task])
+                except LabelError as err:
+                    raise RejectedMolecule(f"task {task}: {err}") from None
+            _, key = standardize_molecule(smiles, options)
+        except RejectedMolecule as err:
+            rejects.append({"row": row, "input": _as_text(smiles), "stage": "standardize",
+                            "reason": str(err)})
+            continue
+        kept.append({"row": row, "input": smiles, "key": key, **labels})
+    kept_frame = pd.DataFrame(kept, columns=["row", "input", "key", *tasks])
+    kept_frame = kept_frame.astype({"row": "int64", **{t: "float64" for t in tasks}})
+    return kept_frame, reject_frame(rejects)
+
+
+def reject_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """A rejects table with the standard columns and types, possibly empty."""
+    frame = pd.DataFrame(records, columns=REJECT_COLUMNS)
+    return frame.astype({"row": "int64", "input": "string", "stage": "string", "reason": "string"})
+
+
+def _as_text(value: object) -> str:
+    return "" if value is None or (isinstance(value, float) and value != value) else str(value)

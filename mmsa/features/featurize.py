@@ -1,0 +1,145 @@
+"""The featurize stage: one dataset shard -> features in the shared cache + a manifest.
+
+Only molecules the cache lacks are computed. They are split into chunks that Dask spreads
+over the job's worker processes; the parent writes finished chunks into one new pack as they
+arrive, so memory stays bounded by a few chunks, not by the shard. The manifest (one row per
+shard row: key and where its features are) is the stage's Snakemake output.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import dask
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rdkit import Chem
+
+from mmsa.data.standardize import reject_frame
+from mmsa.features.cache import CacheHit, FeatureCache, PackWriter
+from mmsa.features.conformer import generate_conformer
+from mmsa.features.graph import mol_to_graph
+from mmsa.features.image import render_image
+from mmsa.features.settings import FeatureSettings
+from mmsa.hashing import settings_digest
+from mmsa.io import atomic_path, write_parquet
+from mmsa.parallel import dask_workers
+from mmsa.progress import Progress
+
+log = logging.getLogger(__name__)
+
+MANIFEST_SCHEMA = pa.schema([
+    ("row", pa.int64()), ("key", pa.string()), ("pack", pa.string()), ("pack_row", pa.int64()),
+    ("conf_ok", pa.bool_()), ("image_ok", pa.bool_()),
+])
+
+
+def featurize_molecule(key: str, settings: FeatureSettings) -> dict[str, Any]:
+    """All three views of one standardized molecule, or ``{"key", "error"}`` if impossible.
+
+    Conformer and image failures are recorded as status, not errors: the molecule keeps its
+    other views.
+    """
+    try:
+        mol = Chem.MolFromSmiles(key)
+        if mol is None:
+            raise ValueError("key does not parse as SMILES")
+        graph = mol_to_graph(mol, settings.graph_features)
+    except Exception as err:  # anything here means the molecule has no usable graph
+        return {"key": key, "error": f"graph featurization failed: {err}"}
+    conformer = generate_conformer(mol, settings.conformer)
+    try:
+        image, image_detail = render_image(mol, settings.image_size), "cairo"
+    except Exception as err:  # a rendering failure costs the image view only
+        image, image_detail = None, f"rendering failed: {err}"
+    return {
+        "key": key,
+        "num_atoms": graph.num_atoms,
+        "atom_features": graph.atom_features.ravel().tolist(),
+        "edge_index": graph.edge_index.ravel().tolist(),
+        "edge_features": graph.edge_features.ravel().tolist(),
+        "coords": conformer.coords,
+        "conf_ok": conformer.ok,
+        "conf_detail": conformer.detail,
+        "image": image,
+        "image_ok": image is not None,
+        "image_detail": image_detail,
+    }
+
+
+def featurize_chunk(keys: list[str], settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """Featurize a list of keys (one Dask task)."""
+    parsed = FeatureSettings.from_dict(settings)
+    return [featurize_molecule(key, parsed) for key in keys]
+
+
+def compute_pack(
+    cache: FeatureCache, keys: list[str], workers: int, chunk_size: int
+) -> tuple[str | None, list[dict[str, Any]]]:
+    """Featurize ``keys`` into one new pack; return its name and the molecules that failed."""
+    if not keys:
+        return None, []
+    name = settings_digest(sorted(keys))
+    settings = cache.settings.to_dict()
+    chunks = [keys[i : i + chunk_size] for i in range(0, len(keys), chunk_size)]
+    window = max(1, workers) * 4
+    failed: list[dict[str, Any]] = []
+    progress = Progress("featurize", len(keys), log)
+    with atomic_path(cache.pack_path(name), overwrite=False) as tmp, dask_workers(workers):
+        writer = PackWriter(tmp, cache.settings.image_size)
+        for start in range(0, len(chunks), window):
+            tasks = [dask.delayed(featurize_chunk)(c, settings) for c in chunks[start : start + window]]
+            for result in dask.compute(*tasks):
+                writer.add([m for m in result if "error" not in m])
+                failed += [m for m in result if "error" in m]
+                progress.update(len(result))
+        writer.close()
+    return name, failed
+
+
+def run_featurize(
+    shard_path: str | os.PathLike,
+    manifest_path: str | os.PathLike,
+    rejects_path: str | os.PathLike,
+    cache_dir: str | os.PathLike,
+    settings: FeatureSettings,
+    workers: int = 1,
+    chunk_size: int = 32,
+) -> dict[str, int]:
+    """Featurize one shard; write its manifest and rejects; return counts."""
+    shard = pq.read_table(shard_path, columns=["row", "input", "key"]).to_pandas()
+    cache = FeatureCache(cache_dir, settings)
+    unique = list(dict.fromkeys(shard["key"]))
+    hits = cache.lookup(set(unique))
+    missing = [k for k in unique if k not in hits]
+    log.info("%s: %d molecules, %d reused from the feature cache, %d to compute",
+             Path(shard_path).name, len(unique), len(hits), len(missing))
+    pack, failed = compute_pack(cache, missing, workers, chunk_size)
+    if pack is not None:
+        hits.update(cache.lookup(set(missing) - {m["key"] for m in failed}))
+    reasons = {m["key"]: m["error"] for m in failed}
+    bad = shard["key"].isin(reasons)
+    rejects = reject_frame([
+        {"row": r, "input": i, "stage": "featurize", "reason": reasons[k]}
+        for r, i, k in zip(shard["row"][bad], shard["input"][bad], shard["key"][bad], strict=True)
+    ])
+    kept = shard[~bad]
+    located: list[CacheHit] = [hits[k] for k in kept["key"]]
+    manifest = pd.DataFrame({
+        "row": kept["row"].to_numpy(), "key": kept["key"].to_numpy(),
+        "pack": [h.pack for h in located], "pack_row": [h.pack_row for h in located],
+        "conf_ok": [h.conf_ok for h in located], "image_ok": [h.image_ok for h in located],
+    })
+    write_parquet(pa.Table.from_pandas(manifest, schema=MANIFEST_SCHEMA, preserve_index=False),
+                  manifest_path)
+    write_parquet(pa.Table.from_pandas(rejects, preserve_index=False), rejects_path)
+    counts = {"rows": len(shard), "featurized": len(manifest), "rejected": len(rejects),
+              "reused": len(unique) - len(missing), "computed": len(missing) - len(failed),
+              "conformer_failures": int((~manifest["conf_ok"]).sum()),
+              "image_failures": int((~manifest["image_ok"]).sum())}
+    log.info("%s: %s", Path(shard_path).name, counts)
+    return counts

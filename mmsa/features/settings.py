@@ -1,0 +1,51 @@
+"""Featurizer settings and their fingerprint, which names the feature cache they fill.
+
+Changing anything that changes the features (graph feature set, conformer or image settings,
+this module's ``FEATURIZER_VERSION``, or the RDKit version) gives a new fingerprint and so a
+fresh cache; features computed under other settings are never mixed in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rdkit import rdBase
+
+from mmsa.features.conformer import ConformerOptions
+from mmsa.features.graph import GRAPH_FEATURE_SETS
+from mmsa.hashing import settings_digest
+
+FEATURIZER_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """Everything that determines a molecule's features."""
+
+    graph_features: str = "hu"
+    conformer: ConformerOptions = field(default_factory=ConformerOptions)
+    image_size: int = 64
+
+    def __post_init__(self) -> None:
+        if self.graph_features not in GRAPH_FEATURE_SETS:
+            raise ValueError(f"graph_features must be one of {GRAPH_FEATURE_SETS}")
+        if self.image_size < 16:
+            raise ValueError(f"image_size must be at least 16 pixels, got {self.image_size}")
+
+    @classmethod
+    def from_dict(cls, cfg: dict[str, Any]) -> FeatureSettings:
+        return cls(
+            graph_features=cfg.get("graph_features", "hu"),
+            conformer=ConformerOptions.from_dict(cfg.get("conformer")),
+            image_size=int(cfg.get("image_size", 64)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"graph_features": self.graph_features, "conformer": self.conformer.to_dict(),
+                "image_size": self.image_size}
+
+    def fingerprint(self) -> str:
+        """Digest of the settings, the featurizer version and the RDKit version."""
+        return settings_digest({**self.to_dict(), "featurizer_version": FEATURIZER_VERSION,
+                                "rdkit": rdBase.rdkitVersion})
