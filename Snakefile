@@ -1,0 +1,16 @@
+# mmsa: multi-modal molecular representation learning with structure awareness.
+# Run `snakemake --cores N` for the default configuration (config/default.yaml),
+# `snakemake --cores N --configfile config/test.yaml` for the tiny one.
+
+configfile: "config/default.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/featurize.smk"
+
+
+rule all:
+    input:
+        expand("results/datasets/{dataset}/accounting.json", dataset=DATASETS),
+    default_target: True

@@ -1,0 +1,52 @@
+"""What a validated config asks for: which datasets, from where, in how many shards.
+
+Shared by the Snakefile (to build the job graph) and the stages (to do the work), so the
+two can never disagree about a dataset's source or shard count.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from mmsa.data.registry import DatasetSpec, get_spec
+from mmsa.data.standardize import StandardizeOptions
+from mmsa.features.settings import FeatureSettings
+
+
+def dataset_spec(config: dict[str, Any], name: str) -> DatasetSpec:
+    """The registry spec of ``name`` with the config's source override, or a custom spec."""
+    data = config["data"]
+    if name in data["custom"]:
+        return get_spec(name, data["custom"][name])
+    overrides = {"source": data["sources"][name]} if name in data["sources"] else {}
+    return get_spec(name, overrides)
+
+
+def n_shards(config: dict[str, Any], name: str) -> int:
+    """Shard count: explicit ``data.shards`` or expected rows / ``data.shard_size``."""
+    data = config["data"]
+    if name in data["shards"]:
+        return int(data["shards"][name])
+    rows = dataset_spec(config, name).expected_rows or data["shard_size"]
+    if name in data["max_rows"]:
+        rows = min(rows, data["max_rows"][name])
+    return max(1, math.ceil(rows / data["shard_size"]))
+
+
+def shard_ids(config: dict[str, Any], name: str) -> list[str]:
+    """The shard wildcards of a dataset: ``00000``, ``00001``, ..."""
+    return [f"{i:05d}" for i in range(n_shards(config, name))]
+
+
+def all_datasets(config: dict[str, Any]) -> list[str]:
+    """The pretraining corpus and every finetuning dataset, without repeats."""
+    return list(dict.fromkeys([config["pretrain"]["dataset"], *config["finetune"]["datasets"]]))
+
+
+def feature_settings(config: dict[str, Any]) -> FeatureSettings:
+    return FeatureSettings.from_dict(config["featurize"])
+
+
+def standardize_options(config: dict[str, Any]) -> StandardizeOptions:
+    return StandardizeOptions.from_dict(config["data"]["standardize"])

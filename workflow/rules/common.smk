@@ -1,0 +1,51 @@
+# Validation of the config against the schema (defaults filled in) and the helpers that
+# turn it into job lists. All logic lives in the mmsa package; this file only wires it in.
+import os
+import sys
+
+sys.path.insert(0, workflow.basedir)
+# Jobs (local, conda or cluster) must import the same mmsa as this checkout.
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p)
+)
+
+from mmsa.config import ConfigError, validate_config
+from mmsa.plan import all_datasets
+
+try:
+    _validated = validate_config(config)
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
+config.clear()
+config.update(_validated)
+
+DATASETS = all_datasets(config)
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9_]+",
+    shard=r"\d{5}",
+
+
+def shard_ids_of(dataset):
+    """The shard ids the shard checkpoint wrote for a dataset (known once it has run)."""
+    folder = checkpoints.shard.get(dataset=dataset).output.shards
+    return sorted(glob_wildcards(os.path.join(folder, "shard-{shard}.parquet")).shard)
+
+
+def manifest_files(wildcards):
+    """Every featurize manifest of a dataset, one per shard."""
+    return expand(
+        "results/features/{dataset}/shard-{shard}.parquet",
+        dataset=wildcards.dataset,
+        shard=shard_ids_of(wildcards.dataset),
+    )
+
+
+def feature_reject_files(wildcards):
+    """Every featurize rejects table of a dataset, one per shard."""
+    return expand(
+        "results/features/{dataset}/rejects-{shard}.parquet",
+        dataset=wildcards.dataset,
+        shard=shard_ids_of(wildcards.dataset),
+    )

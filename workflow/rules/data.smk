@@ -1,0 +1,62 @@
+# fetch -> standardize -> shard, then the accounting check that no row was lost.
+
+
+rule fetch:
+    output:
+        raw="results/datasets/{dataset}/raw.parquet",
+    log:
+        "results/logs/fetch/{dataset}.log",
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/fetch.py"
+
+
+rule standardize:
+    input:
+        raw="results/datasets/{dataset}/raw.parquet",
+    output:
+        parts=directory("results/datasets/{dataset}/standardized"),
+        rejects="results/datasets/{dataset}/rejects/standardize.parquet",
+    log:
+        "results/logs/standardize/{dataset}.log",
+    threads: 4
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/standardize.py"
+
+
+checkpoint shard:
+    input:
+        parts="results/datasets/{dataset}/standardized",
+    output:
+        shards=directory("results/datasets/{dataset}/shards"),
+        rejects="results/datasets/{dataset}/rejects/shard.parquet",
+    log:
+        "results/logs/shard/{dataset}.log",
+    threads: 4
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/shard.py"
+
+
+rule account:
+    input:
+        raw="results/datasets/{dataset}/raw.parquet",
+        rejects=lambda wc: [
+            f"results/datasets/{wc.dataset}/rejects/standardize.parquet",
+            f"results/datasets/{wc.dataset}/rejects/shard.parquet",
+            *feature_reject_files(wc),
+        ],
+        manifests=manifest_files,
+    output:
+        summary="results/datasets/{dataset}/accounting.json",
+        rejects="results/datasets/{dataset}/rejects.csv",
+    log:
+        "results/logs/account/{dataset}.log",
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/account.py"

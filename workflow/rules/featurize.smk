@@ -1,0 +1,19 @@
+# One job per shard: graph, conformer and image features into the shared feature cache
+# (computed only for molecules the cache lacks); Dask inside the job uses its threads.
+
+
+rule featurize:
+    input:
+        shard="results/datasets/{dataset}/shards/shard-{shard}.parquet",
+    output:
+        manifest="results/features/{dataset}/shard-{shard}.parquet",
+        rejects="results/features/{dataset}/rejects-{shard}.parquet",
+    log:
+        "results/logs/featurize/{dataset}-{shard}.log",
+    threads: 4
+    resources:
+        mem_mb=4000,
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/featurize.py"

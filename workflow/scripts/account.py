@@ -1,0 +1,11 @@
+"""Snakemake adapter of the account rule (all logic in mmsa.stages)."""
+
+from mmsa.logs import stage_logging
+from mmsa.stages import account
+
+# Dask worker processes re-import this file, so the work runs only under __main__.
+if __name__ == "__main__":
+    sm = snakemake  # noqa: F821 (injected by Snakemake)
+    with stage_logging(sm.log[0]):
+        account(sm.wildcards.dataset, sm.input.raw, sm.input.rejects, sm.input.manifests,
+                sm.output.summary, sm.output.rejects)

@@ -1,0 +1,10 @@
+"""Snakemake adapter of the featurize rule (all logic in mmsa.stages)."""
+
+from mmsa.logs import stage_logging
+from mmsa.stages import featurize
+
+# Dask worker processes re-import this file, so the work runs only under __main__.
+if __name__ == "__main__":
+    sm = snakemake  # noqa: F821 (injected by Snakemake)
+    with stage_logging(sm.log[0]):
+        featurize(sm.config, sm.input.shard, sm.output.manifest, sm.output.rejects, threads=sm.threads)

@@ -1,0 +1,11 @@
+"""Snakemake adapter of the standardize rule (all logic in mmsa.stages)."""
+
+from mmsa.logs import stage_logging
+from mmsa.stages import standardize
+
+# Dask worker processes re-import this file, so the work runs only under __main__.
+if __name__ == "__main__":
+    sm = snakemake  # noqa: F821 (injected by Snakemake)
+    with stage_logging(sm.log[0]):
+        standardize(sm.config, sm.wildcards.dataset, sm.input.raw, sm.output.parts, sm.output.rejects,
+                    threads=sm.threads)
