@@ -1,0 +1,134 @@
+"""The ``mmsa`` command: each pipeline stage on its own, for debugging and for use outside
+Snakemake (``snakemake --cores N`` runs them all in order).
+
+Every subcommand takes ``--config`` (a YAML file validated against the schema) and writes its
+log to stderr; ``mmsa SUBCOMMAND --help`` describes each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from mmsa import __version__
+
+DEFAULT_CONFIG = "config/default.yaml"
+Command = Callable[[argparse.Namespace, dict[str, Any]], None]
+
+
+def load_cli_config(args: argparse.Namespace) -> dict[str, Any]:
+    from mmsa.config import load_config, validate_config
+
+    if args.config:
+        return load_config(args.config)
+    if Path(DEFAULT_CONFIG).exists():
+        return load_config(DEFAULT_CONFIG)
+    return validate_config({})
+
+
+def _cmd_datasets(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    from mmsa.data.registry import REGISTRY
+
+    print(f"{'name':16} {'source':9} {'task type':15} {'rows':>9}  origin")
+    for spec in REGISTRY.values():
+        origin = spec.package or spec.url or ""
+        rows = f"{spec.expected_rows:,}" if spec.expected_rows else "?"
+        print(f"{spec.name:16} {spec.source:9} {spec.task_type:15} {rows:>9}  {origin}")
+
+
+def _cmd_check_config(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    print(json.dumps(config, indent=2))
+
+
+def _cmd_fetch(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    from mmsa.stages import fetch
+
+    fetch(config, args.dataset, args.out)
+
+
+def _cmd_standardize(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    from mmsa.stages import standardize
+
+    print(json.dumps(standardize(config, args.dataset, args.raw, args.out, args.rejects,
+                                 threads=args.threads)))
+
+
+def _cmd_shard(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    from mmsa.stages import shard
+
+    print(json.dumps(shard(config, args.dataset, args.standardized, args.out, args.rejects,
+                           threads=args.threads)))
+
+
+def _cmd_featurize(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    from mmsa.stages import featurize
+
+    print(json.dumps(featurize(config, args.shard, args.manifest, args.rejects,
+                               threads=args.threads)))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mmsa",
+        description="Multi-modal molecular representation learning with structure awareness. "
+        "Run the whole pipeline with `snakemake --cores N`; these subcommands run single stages.",
+    )
+    parser.add_argument("--version", action="version", version=f"mmsa {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Command, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--config", help=f"YAML config file (default: {DEFAULT_CONFIG} if present)")
+        p.set_defaults(func=func)
+        return p
+
+    add("datasets", _cmd_datasets, "List the datasets mmsa knows and where each comes from.")
+    add("check-config", _cmd_check_config,
+        "Validate a config against the schema and print it with every default filled in.")
+    p = add("fetch", _cmd_fetch, "Download (or read locally) a dataset into a raw Parquet table.")
+    p.add_argument("dataset", help="dataset name (see `mmsa datasets`)")
+    p.add_argument("--out", required=True, help="output Parquet file")
+    p = add("standardize", _cmd_standardize,
+            "Standardize raw rows into canonical molecule keys; invalid rows go to a rejects table.")
+    p.add_argument("dataset")
+    p.add_argument("--raw", required=True, help="raw Parquet from `mmsa fetch`")
+    p.add_argument("--out", required=True, help="output folder of part files")
+    p.add_argument("--rejects", required=True, help="output rejects Parquet")
+    p.add_argument("--threads", type=int, default=1, help="worker processes (default 1)")
+    p = add("shard", _cmd_shard, "Split standardized rows into shards by a stable hash of the key.")
+    p.add_argument("dataset")
+    p.add_argument("--standardized", required=True, help="folder from `mmsa standardize`")
+    p.add_argument("--out", required=True, help="output folder of shard files")
+    p.add_argument("--rejects", required=True, help="output rejects Parquet (duplicates)")
+    p.add_argument("--threads", type=int, default=1, help="worker processes (default 1)")
+    p = add("featurize", _cmd_featurize,
+            "Compute graph, conformer and image features of one shard into the shared cache.")
+    p.add_argument("shard", help="a shard Parquet file from `mmsa shard`")
+    p.add_argument("--manifest", required=True, help="output manifest Parquet")
+    p.add_argument("--rejects", required=True, help="output rejects Parquet")
+    p.add_argument("--threads", type=int, default=1, help="worker processes (default 1)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mmsa`` console command."""
+    from mmsa.config import ConfigError
+    from mmsa.logs import stage_logging
+
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_cli_config(args)
+    except ConfigError as err:
+        print(f"mmsa: {err}", file=sys.stderr)
+        return 2
+    with stage_logging():
+        args.func(args, config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
