@@ -2,7 +2,10 @@
 # Run `snakemake --cores N` for the default configuration (config/default.yaml),
 # `snakemake --cores N --configfile config/test.yaml` for the tiny one.
 
-configfile: "config/default.yaml"
+import os
+
+
+configfile: os.path.join(workflow.basedir, "config/default.yaml")
 
 
 include: "workflow/rules/common.smk"

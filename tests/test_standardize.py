@@ -1,0 +1,65 @@
+import pandas as pd
+import pytest
+
+from mmsa.data.labels import LabelError, hiv_active, to_float
+from mmsa.data.standardize import (
+    RejectedMolecule,
+    StandardizeOptions,
+    standardize_frame,
+    standardize_molecule,
+)
+
+OPTIONS = StandardizeOptions()
+
+
+@pytest.mark.parametrize("a,b", [("OCC", "CCO"), ("C1=CC=CC=C1O", "Oc1ccccc1"),
+                                 ("[Na+].[O-]C(=O)C", "CC(=O)O")])
+def test_equivalent_inputs_get_one_key(a, b):
+    assert standardize_molecule(a, OPTIONS)[1] == standardize_molecule(b, OPTIONS)[1]
+
+
+def test_stereo_is_kept_in_the_key():
+    key = standardize_molecule("C[C@H](N)C(=O)O", OPTIONS)[1]
+    assert "@" in key
+    assert key != standardize_molecule("C[C@@H](N)C(=O)O", OPTIONS)[1]
+
+
+def test_standardization_switches_are_honoured():
+    raw = StandardizeOptions(largest_fragment=False, neutralize=False)
+    assert standardize_molecule("[Na+].CC(=O)[O-]", raw)[1] == "CC(=O)[O-].[Na+]"
+    assert standardize_molecule("[Na+].CC(=O)[O-]", OPTIONS)[1] == "CC(=O)O"
+
+
+@pytest.mark.parametrize(("smiles", "reason"), [
+    ("", "empty SMILES"),
+    ("   ", "empty SMILES"),
+    (None, "missing SMILES"),
+    (float("nan"), "missing SMILES"),
+    ("C1CC", "unclosed ring"),
+    ("CN(C)(C)(C)C", "Explicit valence"),
+    ("not a molecule", "SMILES parse error"),
+    ("[Xe]" * 0 + "C" * 160, "exceed data.standardize.max_heavy_atoms=150"),
+])
+def test_rejections_carry_rdkit_reasons(smiles, reason):
+    with pytest.raises(RejectedMolecule, match=reason):
+        standardize_molecule(smiles, OPTIONS)
+
+
+def test_frame_split_keeps_every_row_somewhere():
+    frame = pd.DataFrame({"row": range(5), "smiles": ["CCO", "", "C1CC", "c1ccccc1", "CC"],
+                          "y": ["1", "0", "1", "oops", ""]})
+    kept, rejects = standardize_frame(frame, ["y"], "float", OPTIONS)
+    assert sorted(kept["row"].tolist() + rejects["row"].tolist()) == list(range(5))
+    assert kept["row"].tolist() == [0, 4]
+    assert kept["y"].iloc[0] == 1.0 and pd.isna(kept["y"].iloc[1])
+    assert rejects.set_index("row").loc[3, "reason"] == "task y: label 'oops' is not a number"
+    assert set(rejects["stage"]) == {"standardize"}
+
+
+def test_label_transforms():
+    assert to_float(" 2.5 ") == 2.5
+    assert hiv_active("CM") == hiv_active("CA") == 1.0 and hiv_active("CI") == 0.0
+    with pytest.raises(LabelError):
+        hiv_active("XX")
+    with pytest.raises(LabelError):
+        to_float("inf")
