@@ -18,7 +18,7 @@ def test_defaults_are_filled_in():
 def test_given_values_are_kept():
     config = validate_config({"featurize": {"image_size": 128}})
     assert config["featurize"]["image_size"] == 128
-    assert config["featurize"]["chunk_size"] == 32
+    assert config["featurize"]["chunk_size"] == 8
 
 
 def test_unknown_key_is_named():

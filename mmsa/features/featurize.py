@@ -17,13 +17,10 @@ import dask
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from rdkit import Chem
 
 from mmsa.data.standardize import reject_frame
 from mmsa.features.cache import CacheHit, FeatureCache, PackWriter
-from mmsa.features.conformer import generate_conformer
-from mmsa.features.graph import mol_to_graph
-from mmsa.features.image import render_image
+from mmsa.features.compute import featurize_chunk
 from mmsa.features.settings import FeatureSettings
 from mmsa.hashing import settings_digest
 from mmsa.io import atomic_path, write_parquet
@@ -38,45 +35,6 @@ MANIFEST_SCHEMA = pa.schema([
 ])
 
 
-def featurize_molecule(key: str, settings: FeatureSettings) -> dict[str, Any]:
-    """All three views of one standardized molecule, or ``{"key", "error"}`` if impossible.
-
-    Conformer and image failures are recorded as status, not errors: the molecule keeps its
-    other views.
-    """
-    try:
-        mol = Chem.MolFromSmiles(key)
-        if mol is None:
-            raise ValueError("key does not parse as SMILES")
-        graph = mol_to_graph(mol, settings.graph_features)
-    except Exception as err:  # anything here means the molecule has no usable graph
-        return {"key": key, "error": f"graph featurization failed: {err}"}
-    conformer = generate_conformer(mol, settings.conformer)
-    try:
-        image, image_detail = render_image(mol, settings.image_size), "cairo"
-    except Exception as err:  # a rendering failure costs the image view only
-        image, image_detail = None, f"rendering failed: {err}"
-    return {
-        "key": key,
-        "num_atoms": graph.num_atoms,
-        "atom_features": graph.atom_features.ravel().tolist(),
-        "edge_index": graph.edge_index.ravel().tolist(),
-        "edge_features": graph.edge_features.ravel().tolist(),
-        "coords": conformer.coords,
-        "conf_ok": conformer.ok,
-        "conf_detail": conformer.detail,
-        "image": image,
-        "image_ok": image is not None,
-        "image_detail": image_detail,
-    }
-
-
-def featurize_chunk(keys: list[str], settings: dict[str, Any]) -> list[dict[str, Any]]:
-    """Featurize a list of keys (one Dask task)."""
-    parsed = FeatureSettings.from_dict(settings)
-    return [featurize_molecule(key, parsed) for key in keys]
-
-
 def compute_pack(
     cache: FeatureCache, keys: list[str], workers: int, chunk_size: int
 ) -> tuple[str | None, list[dict[str, Any]]]:
@@ -86,7 +44,7 @@ def compute_pack(
     name = settings_digest(sorted(keys))
     settings = cache.settings.to_dict()
     chunks = [keys[i : i + chunk_size] for i in range(0, len(keys), chunk_size)]
-    window = max(1, workers) * 4
+    window = max(1, workers) * 16  # chunks per Dask round: few idle tails, bounded memory
     failed: list[dict[str, Any]] = []
     progress = Progress("featurize", len(keys), log)
     with atomic_path(cache.pack_path(name), overwrite=False) as tmp, dask_workers(workers):
@@ -108,7 +66,7 @@ def run_featurize(
     cache_dir: str | os.PathLike,
     settings: FeatureSettings,
     workers: int = 1,
-    chunk_size: int = 32,
+    chunk_size: int = 8,
 ) -> dict[str, int]:
     """Featurize one shard; write its manifest and rejects; return counts."""
     shard = pq.read_table(shard_path, columns=["row", "input", "key"]).to_pandas()
