@@ -11,9 +11,11 @@ configfile: os.path.join(workflow.basedir, "config/default.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/featurize.smk"
+include: "workflow/rules/pretrain.smk"
 
 
 rule all:
     input:
         expand("results/datasets/{dataset}/accounting.json", dataset=DATASETS),
+        "results/pretrain/model.pt",
     default_target: True

@@ -91,3 +91,18 @@ def account(dataset: str, raw: str | os.PathLike, rejects: Sequence[str | os.Pat
              len(all_rejects), result["rejected_by_stage"])
     return result
 
+
+
+def pretrain(config: dict[str, Any], manifests: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
+             checkpoint: str | os.PathLike) -> dict[str, Any]:
+    """Pretrain MMSA on the featurized corpus listed by ``manifests``."""
+    import dataclasses
+
+    from mmsa.features.cache import FeatureCache
+    from mmsa.train.pretrain import PretrainSettings
+    from mmsa.train.pretrain import pretrain as run_pretrain
+
+    settings = PretrainSettings.from_dict(config["pretrain"]["settings"])
+    cache = FeatureCache(config["cache_dir"], feature_settings(config))
+    result = run_pretrain([str(m) for m in manifests], cache, settings, config["seed"], out_dir, checkpoint)
+    return dataclasses.asdict(result)

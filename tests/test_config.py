@@ -59,3 +59,24 @@ def test_shard_count_follows_size_and_limits():
 
 def test_deep_merge_merges_nested_mappings():
     assert deep_merge({"a": {"b": 1, "c": 2}}, {"a": {"c": 3}}) == {"a": {"b": 1, "c": 3}}
+
+
+def test_schema_lists_exactly_the_model_and_trainer_settings():
+    import dataclasses
+
+    from mmsa.config import load_schema
+    from mmsa.models.mmsa import MMSAConfig
+    from mmsa.train.pretrain import PretrainSettings
+
+    settings = load_schema()["properties"]["pretrain"]["properties"]["settings"]["properties"]
+    model = set(settings["model"]["properties"])
+    assert model == {f.name for f in dataclasses.fields(MMSAConfig)} - {"feature_set"}
+    assert set(settings) == {f.name for f in dataclasses.fields(PretrainSettings)}
+    defaults = validate_config({})["pretrain"]["settings"]
+    assert PretrainSettings.from_dict(defaults) == PretrainSettings(**{**defaults, "model": {}})
+    assert PretrainSettings.from_dict(defaults) == PretrainSettings()
+
+
+def test_model_typo_is_caught_by_the_schema():
+    with pytest.raises(ConfigError, match="pretrain.settings.model.*'gnn_dims' was unexpected"):
+        validate_config({"pretrain": {"settings": {"model": {"gnn_dims": 8}}}})

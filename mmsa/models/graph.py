@@ -41,7 +41,8 @@ class FeatureEncoder(nn.Module):
     def forward(self, features: Tensor) -> Tensor:
         if features.dim() != 2 or features.size(1) != len(self.dims):
             raise ValueError(
-                f"expected integer features of shape (n, {len(self.dims)}), got {tuple(features.shape)}"
+                f"expected integer features of shape (n, {len(self.dims)}), "
+                f"got {tuple(features.shape)}"
             )
         features = features.long()
         out = self.embeddings[0](features[:, 0])

@@ -101,7 +101,8 @@ class ResNetEncoder(nn.Module):
                 nn.init.zeros_(m.bn2.weight)
 
     def prepare(self, images: Tensor) -> Tensor:
-        """uint8 images -> float in [0, 1]; then ImageNet normalization if enabled."""
+        """uint8 images -> float in [0, 1] (float images must already be in [0, 1]); then
+        ImageNet normalization if enabled."""
         x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
         if self.normalize and x.size(1) == 3:
             x = (x - self.mean) / self.std

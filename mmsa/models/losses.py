@@ -38,7 +38,7 @@ def info_nce(a: Tensor, b: Tensor, temperature: float = 0.1, mask: Tensor | None
     rows selected by ``mask`` (all rows when None).
     """
     if a.shape != b.shape or a.dim() != 2:
-        raise ValueError(f"info_nce needs two (N, D) tensors of one shape, got {a.shape}, {b.shape}")
+        raise ValueError(f"info_nce needs two (N, D) tensors of one shape: {a.shape}, {b.shape}")
     if temperature <= 0:
         raise ValueError("temperature must be positive")
     if mask is not None:

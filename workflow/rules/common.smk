@@ -33,19 +33,19 @@ def shard_ids_of(dataset):
     return sorted(glob_wildcards(os.path.join(folder, "shard-{shard}.parquet")).shard)
 
 
-def manifest_files(wildcards):
+def manifests_of(dataset):
     """Every featurize manifest of a dataset, one per shard."""
     return expand(
         "results/features/{dataset}/shard-{shard}.parquet",
-        dataset=wildcards.dataset,
-        shard=shard_ids_of(wildcards.dataset),
+        dataset=dataset,
+        shard=shard_ids_of(dataset),
     )
 
 
-def feature_reject_files(wildcards):
+def feature_rejects_of(dataset):
     """Every featurize rejects table of a dataset, one per shard."""
     return expand(
         "results/features/{dataset}/rejects-{shard}.parquet",
-        dataset=wildcards.dataset,
-        shard=shard_ids_of(wildcards.dataset),
+        dataset=dataset,
+        shard=shard_ids_of(dataset),
     )

@@ -48,9 +48,9 @@ rule account:
         rejects=lambda wc: [
             f"results/datasets/{wc.dataset}/rejects/standardize.parquet",
             f"results/datasets/{wc.dataset}/rejects/shard.parquet",
-            *feature_reject_files(wc),
+            *feature_rejects_of(wc.dataset),
         ],
-        manifests=manifest_files,
+        manifests=lambda wc: manifests_of(wc.dataset),
     output:
         summary="results/datasets/{dataset}/accounting.json",
         rejects="results/datasets/{dataset}/rejects.csv",

@@ -1,0 +1,36 @@
+"""MMSA networks: per-view encoders, contrastive losses, fusion, hypergraph and memory bank.
+
+:class:`MMSAModel` / :class:`MMSAConfig` assemble the pretraining model; :class:`GINEncoder` is
+the 2D encoder reused for finetuning.
+"""
+
+from mmsa.models.fusion import AttentionFusion, ProjectionHead, reconstruction_loss
+from mmsa.models.geometry import SchNetEncoder, atomic_numbers, radius_interaction_graph
+from mmsa.models.graph import GINEncoder
+from mmsa.models.hypergraph import HypergraphEncoder, hypergraph_loss, knn_hyperedges
+from mmsa.models.image import ResNetEncoder
+from mmsa.models.losses import info_nce, pairwise_info_nce
+from mmsa.models.memory import MemoryBank, sinkhorn
+from mmsa.models.mmsa import LOSS_TERMS, MODALITIES, MMSAConfig, MMSAModel
+
+__all__ = [
+    "LOSS_TERMS",
+    "MODALITIES",
+    "AttentionFusion",
+    "GINEncoder",
+    "HypergraphEncoder",
+    "MMSAConfig",
+    "MMSAModel",
+    "MemoryBank",
+    "ProjectionHead",
+    "ResNetEncoder",
+    "SchNetEncoder",
+    "atomic_numbers",
+    "hypergraph_loss",
+    "info_nce",
+    "knn_hyperedges",
+    "pairwise_info_nce",
+    "radius_interaction_graph",
+    "reconstruction_loss",
+    "sinkhorn",
+]

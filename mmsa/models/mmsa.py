@@ -1,0 +1,274 @@
+"""The MMSA pretraining model: three encoders, cross-modal alignment, fusion, structure awareness.
+
+``MMSAModel.forward(batch)`` takes a PyG ``Batch`` of molecules (graph features, conformer
+coordinates with ``conf_mask``, depictions with ``img_mask``) and
+
+1. encodes each enabled view: GIN on the 2D graph (:mod:`.graph`), a ResNet on the image
+   (:mod:`.image`), SchNet on the conformer (:mod:`.geometry`); views that failed are masked;
+2. projects them into one space and aligns every pair of views with symmetric InfoNCE
+   (term ``contrastive``, the mean over pairs; absent with fewer than two modalities);
+3. fuses the views into one embedding with attention, and reconstructs each view's projection
+   from it (term ``reconstruction``) (:mod:`.fusion`);
+4. builds a kNN hypergraph over the batch's fused embeddings (plus, optionally, the memory
+   anchors as extra nodes), convolves it into structure-aware embeddings and aligns them with
+   the fused ones (term ``hypergraph``) (:mod:`.hypergraph`);
+5. aligns the fused embeddings with the memory bank's anchors and, in training, moves the
+   anchors by momentum (term ``memory``) (:mod:`.memory`).
+
+Every switch that is off removes its module and its entry in ``losses``; ``loss`` is the
+weighted sum of the entries present. The GIN is exposed as ``graph_encoder`` so that
+finetuning can reuse it on its own. Default sizes follow the usual baselines (GIN 5 x 300 as
+in Hu et al., ResNet-18, a 4-block SchNet); the loss weights are this implementation's choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from mmsa.features.graph import GRAPH_FEATURE_SETS
+from mmsa.models.fusion import AttentionFusion, ProjectionHead, reconstruction_loss
+from mmsa.models.geometry import SchNetEncoder, atomic_numbers
+from mmsa.models.graph import GINEncoder
+from mmsa.models.hypergraph import HypergraphEncoder, hypergraph_loss
+from mmsa.models.image import ResNetEncoder
+from mmsa.models.losses import pairwise_info_nce, zero_loss
+from mmsa.models.memory import MemoryBank
+
+MODALITIES = ("graph", "image", "geometry")
+LOSS_TERMS = ("contrastive", "reconstruction", "hypergraph", "memory")
+
+
+@dataclass
+class MMSAConfig:
+    """All sizes, switches and loss weights of :class:`MMSAModel` (see the module docstring)."""
+
+    # inputs and modalities
+    feature_set: str = "hu"
+    use_graph: bool = True
+    use_image: bool = True
+    use_geometry: bool = True
+    embed_dim: int = 256  # projection / fusion / anchor size
+    # 2D graph encoder (GIN, Hu et al.)
+    gnn_layers: int = 5
+    gnn_dim: int = 300
+    gnn_drop_ratio: float = 0.0
+    gnn_jk: str = "last"
+    gnn_pool: str = "mean"
+    # image encoder (ResNet)
+    image_layers: list[int] = field(default_factory=lambda: [2, 2, 2, 2])
+    image_width: int = 64
+    # 3D encoder (SchNet)
+    geo_hidden: int = 128
+    geo_filters: int = 128
+    geo_interactions: int = 4
+    geo_gaussians: int = 50
+    geo_cutoff: float = 10.0
+    geo_max_neighbors: int | None = 32
+    geo_readout: str = "mean"
+    # cross-modal contrastive alignment
+    contrastive: bool = True
+    contrastive_temperature: float = 0.1
+    # fusion
+    fusion_heads: int = 4
+    fusion_layers: int = 1
+    fusion_dropout: float = 0.1
+    fusion_reconstruction: bool = True
+    # hypergraph structure awareness
+    hypergraph: bool = True
+    hypergraph_k: int = 5
+    hypergraph_layers: int = 2
+    hypergraph_dropout: float = 0.0
+    hypergraph_temperature: float = 0.1
+    hypergraph_anchor_nodes: bool = True  # memory anchors join as nodes (when memory is on)
+    # memory bank
+    memory: bool = True
+    num_anchors: int = 64
+    memory_momentum: float = 0.99
+    memory_temperature: float = 0.1
+    sinkhorn_epsilon: float = 0.05
+    sinkhorn_iterations: int = 3
+    memory_seed: int = 0
+    # loss weights
+    weight_contrastive: float = 1.0
+    weight_reconstruction: float = 1.0
+    weight_hypergraph: float = 0.5
+    weight_memory: float = 0.5
+
+    def __post_init__(self) -> None:
+        self.image_layers = [int(n) for n in self.image_layers]
+        if self.feature_set not in GRAPH_FEATURE_SETS:
+            raise ValueError(f"feature_set must be one of {GRAPH_FEATURE_SETS}")
+        if not self.modalities:
+            raise ValueError("enable at least one of use_graph, use_image, use_geometry")
+        if self.embed_dim % self.fusion_heads:
+            raise ValueError("embed_dim must be divisible by fusion_heads")
+
+    @property
+    def modalities(self) -> list[str]:
+        """The enabled modalities, in the fixed order graph, image, geometry."""
+        on = {"graph": self.use_graph, "image": self.use_image, "geometry": self.use_geometry}
+        return [m for m in MODALITIES if on[m]]
+
+    def weight(self, term: str) -> float:
+        """Loss weight of ``term`` (one of :data:`LOSS_TERMS`)."""
+        return float(getattr(self, f"weight_{term}"))
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any] | None) -> MMSAConfig:
+        """Build a config from a mapping; unknown keys are an error (typos must not pass)."""
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown MMSA model settings {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class MMSAModel(nn.Module):
+    """Multi-modal pretraining model; see the module docstring for the pipeline and losses."""
+
+    def __init__(self, config: MMSAConfig | Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        if not isinstance(config, MMSAConfig):
+            config = MMSAConfig.from_dict(config)
+        self.config = cfg = config
+        self.modalities = cfg.modalities
+        self.graph_encoder: GINEncoder | None = None
+        self.image_encoder: ResNetEncoder | None = None
+        self.geometry_encoder: SchNetEncoder | None = None
+        if cfg.use_graph:
+            self.graph_encoder = GINEncoder(
+                cfg.feature_set, cfg.gnn_layers, cfg.gnn_dim, cfg.gnn_drop_ratio,
+                cfg.gnn_jk, cfg.gnn_pool,
+            )
+        if cfg.use_image:
+            self.image_encoder = ResNetEncoder(cfg.image_layers, cfg.image_width)
+        if cfg.use_geometry:
+            self.geometry_encoder = SchNetEncoder(
+                cfg.geo_hidden, cfg.geo_filters, cfg.geo_interactions, cfg.geo_gaussians,
+                cfg.geo_cutoff, cfg.geo_max_neighbors, cfg.geo_readout,
+            )
+        self.projections = nn.ModuleDict(
+            {m: ProjectionHead(self._encoder(m).out_dim, cfg.embed_dim) for m in self.modalities}
+        )
+        self.fusion = AttentionFusion(
+            cfg.embed_dim, self.modalities, cfg.fusion_heads, cfg.fusion_layers,
+            cfg.fusion_dropout, reconstruction=cfg.fusion_reconstruction,
+        )
+        self.hypergraph: HypergraphEncoder | None = None
+        if cfg.hypergraph:
+            self.hypergraph = HypergraphEncoder(
+                cfg.embed_dim, cfg.hypergraph_layers, cfg.hypergraph_k, cfg.hypergraph_dropout
+            )
+        self.memory: MemoryBank | None = None
+        if cfg.memory:
+            self.memory = MemoryBank(
+                cfg.num_anchors, cfg.embed_dim, cfg.memory_temperature, cfg.memory_momentum,
+                cfg.sinkhorn_epsilon, cfg.sinkhorn_iterations, cfg.memory_seed,
+            )
+
+    def _encoder(self, modality: str) -> nn.Module:
+        encoder = getattr(self, f"{modality}_encoder")
+        assert encoder is not None
+        return encoder
+
+    @property
+    def embed_dim(self) -> int:
+        return self.config.embed_dim
+
+    def encode(self, batch: Any) -> tuple[dict[str, Tensor], dict[str, Tensor | None]]:
+        """Raw per-modality embeddings (B, encoder dim) and presence masks (None = all)."""
+        num_graphs = int(getattr(batch, "num_graphs", 1))
+        atom_batch = getattr(batch, "batch", None)
+        if atom_batch is None:
+            atom_batch = torch.zeros(batch.x.size(0), dtype=torch.long, device=batch.x.device)
+        feats: dict[str, Tensor] = {}
+        masks: dict[str, Tensor | None] = {}
+        if self.graph_encoder is not None:
+            _, feats["graph"] = self.graph_encoder(
+                batch.x, batch.edge_index, batch.edge_attr, atom_batch, num_graphs
+            )
+            masks["graph"] = None
+        if self.image_encoder is not None:
+            img_mask = batch.img_mask.bool().view(-1)
+            feats["image"] = self._encode_images(batch.image, img_mask)
+            masks["image"] = img_mask
+        if self.geometry_encoder is not None:
+            conf_mask = batch.conf_mask.bool().view(-1)
+            feats["geometry"] = self.geometry_encoder(
+                atomic_numbers(batch.x), batch.pos, atom_batch, conf_mask, num_graphs
+            )
+            masks["geometry"] = conf_mask
+        return feats, masks
+
+    def _encode_images(self, images: Tensor, mask: Tensor) -> Tensor:
+        """Runs the CNN on the present images only; absent ones get zeros."""
+        encoder = self.image_encoder
+        assert encoder is not None
+        out = torch.zeros(images.size(0), encoder.out_dim, device=images.device)
+        if bool(mask.any()):
+            feats = encoder(images[mask])
+            out = out.to(feats.dtype).index_put((mask.nonzero(as_tuple=True)[0],), feats)
+        return out
+
+    def forward(self, batch: Any) -> dict[str, Any]:
+        """Embeddings and losses of a batch.
+
+        Returns a dict with ``embedding`` (fused, (B, embed_dim)), ``structure_embedding``
+        (hypergraph output, or the fused embedding when the hypergraph is off),
+        ``graph_embedding`` (GIN pooled output or None), ``projections`` (per modality),
+        ``masks``, ``losses`` (term -> scalar, only enabled terms), ``contrastive_pairs``
+        (detached per-pair values, for logging) and ``loss`` (weighted total).
+        """
+        cfg = self.config
+        feats, masks = self.encode(batch)
+        proj = {m: self.projections[m](feats[m]) for m in self.modalities}
+        losses: dict[str, Tensor] = {}
+        pairs: dict[str, Tensor] = {}
+        if cfg.contrastive and len(self.modalities) >= 2:
+            pair_losses = pairwise_info_nce(proj, masks, cfg.contrastive_temperature)
+            losses["contrastive"] = torch.stack(list(pair_losses.values())).mean()
+            pairs = {k: v.detach() for k, v in pair_losses.items()}
+        fusion = self.fusion(proj, masks)
+        fused = fusion.fused
+        if cfg.fusion_reconstruction:
+            losses["reconstruction"] = reconstruction_loss(fusion.reconstructions, proj, masks)
+        structure = fused
+        if self.hypergraph is not None:
+            anchors = None
+            if self.memory is not None and cfg.hypergraph_anchor_nodes:
+                anchors = self.memory.anchors
+            structure = self.hypergraph(fused, anchors)
+            losses["hypergraph"] = hypergraph_loss(structure, fused, cfg.hypergraph_temperature)
+        if self.memory is not None:
+            losses["memory"], _ = self.memory(fused)  # momentum update happens in training
+        if losses:
+            loss = sum(cfg.weight(name) * value.float() for name, value in losses.items())
+        else:
+            loss = zero_loss(fused)
+        return {
+            "embedding": fused,
+            "structure_embedding": structure,
+            "graph_embedding": feats.get("graph"),
+            "projections": proj,
+            "masks": masks,
+            "losses": losses,
+            "contrastive_pairs": pairs,
+            "loss": loss,
+        }
+
+    @torch.no_grad()
+    def embed(self, batch: Any) -> tuple[Tensor, Tensor | None]:
+        """Fused embedding (B, embed_dim) and GIN graph embedding (or None), without losses,
+        gradients or memory updates."""
+        feats, masks = self.encode(batch)
+        proj = {m: self.projections[m](feats[m]) for m in self.modalities}
+        return self.fusion(proj, masks).fused, feats.get("graph")

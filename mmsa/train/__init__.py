@@ -1,0 +1,1 @@
+"""Training: the streaming batch source, the pretraining loop and finetuning."""

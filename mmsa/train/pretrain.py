@@ -1,0 +1,213 @@
+"""The pretraining loop: MMSA's self-supervised objective over a streamed corpus.
+
+Checkpoints are written after every epoch under a temporary name and renamed, so a job killed
+at any moment resumes from the last complete epoch. Each epoch reseeds torch from
+``(seed, epoch)`` and the batch order depends only on ``(seed, epoch)``, so a resumed run on
+the CPU reproduces an uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mmsa.features.cache import FeatureCache
+from mmsa.hashing import settings_digest
+from mmsa.io import atomic_path, write_text
+from mmsa.models.mmsa import MMSAConfig, MMSAModel
+from mmsa.progress import Progress
+from mmsa.train.schedule import pick_device, warmup_cosine
+from mmsa.train.stream import ShardBatches, batch_loader
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PretrainSettings:
+    """Trainer settings (``pretrain.settings`` in the config); ``model`` feeds MMSAConfig."""
+
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    warmup_fraction: float = 0.05
+    grad_clip: float = 1.0
+    amp: bool = True
+    loader_workers: int = 0
+    device: str = "auto"
+    resume: bool = True
+    model: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, cfg: dict[str, Any] | None) -> PretrainSettings:
+        return cls(**(cfg or {}))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class PretrainResult:
+    """What a finished run reports (also written as ``throughput.json``)."""
+
+    epochs: int
+    steps: int
+    molecules: int
+    wall_seconds: float
+    molecules_per_second: float
+    data_fraction: float
+    device: str
+    final_loss: float
+
+
+def build_model(settings: PretrainSettings, feature_set: str) -> MMSAModel:
+    """The MMSA model for graph features of ``feature_set``."""
+    return MMSAModel(MMSAConfig.from_dict({"feature_set": feature_set, **settings.model}))
+
+
+def _autocast(device: torch.device, enabled: bool):
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def pretrain(
+    manifests: list[str | os.PathLike],
+    cache: FeatureCache,
+    settings: PretrainSettings,
+    seed: int,
+    out_dir: str | os.PathLike,
+    checkpoint: str | os.PathLike,
+    stop_after_epoch: int | None = None,
+) -> PretrainResult:
+    """Pretrain on the molecules of ``manifests``; write weights, curves and records to ``out_dir``.
+
+    ``stop_after_epoch`` ends the run early after that many epochs (as a kill would), leaving a
+    checkpoint to resume from; used by tests of resumption.
+    """
+    out = Path(out_dir)
+    device = pick_device(settings.device)
+    torch.manual_seed(seed)
+    model = build_model(settings, cache.settings.graph_features).to(device)
+    dataset = ShardBatches(manifests, cache, settings.batch_size, seed)
+    steps_per_epoch = dataset.batches_per_epoch(settings.loader_workers)
+    if steps_per_epoch == 0:
+        raise ValueError(f"fewer molecules than one batch of {settings.batch_size}; lower batch_size")
+    total = steps_per_epoch * settings.epochs
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    warmup = int(settings.warmup_fraction * total)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, warmup))
+    digest = settings_digest({"settings": settings.to_dict(), "seed": seed, "manifests": manifests,
+                              "features": cache.settings.to_dict()})
+    start_epoch, history = 0, []
+    checkpoint = Path(checkpoint)
+    if settings.resume and checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False, map_location=device)
+        if state["digest"] == digest:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            start_epoch, history = state["epoch"], state["history"]
+            log.info("resuming from %s after epoch %d", checkpoint, start_epoch)
+        else:
+            log.warning("ignoring checkpoint %s: it belongs to other settings or data", checkpoint)
+    loader = batch_loader(dataset, settings.loader_workers)
+    log.info("pretraining on %s: %d epochs x %d steps of %d molecules", device, settings.epochs,
+             steps_per_epoch, settings.batch_size)
+    wall_start, data_seconds, molecules = time.perf_counter(), 0.0, 0
+    last_epoch = settings.epochs if stop_after_epoch is None else min(settings.epochs, stop_after_epoch)
+    for epoch in range(start_epoch, last_epoch):
+        torch.manual_seed(seed * 100_003 + epoch)
+        dataset.set_epoch(epoch)
+        model.train()
+        progress = Progress(f"epoch {epoch + 1}/{settings.epochs}", steps_per_epoch, log, every=25)
+        fetch_start = time.perf_counter()
+        for batch in loader:
+            batch = batch.to(device)
+            data_seconds += time.perf_counter() - fetch_start
+            with _autocast(device, settings.amp):
+                output = model(batch)
+            optimizer.zero_grad(set_to_none=True)
+            output["loss"].backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            molecules += batch.num_graphs
+            history.append({"step": len(history) + 1, "epoch": epoch + 1, "lr": scheduler.get_last_lr()[0],
+                            "loss": output["loss"].item(),
+                            **{k: v.item() for k, v in output["losses"].items()}})
+            progress.update()
+            fetch_start = time.perf_counter()
+        _save_checkpoint(checkpoint, {"digest": digest, "epoch": epoch + 1, "model": model.state_dict(),
+                                      "optimizer": optimizer.state_dict(),
+                                      "scheduler": scheduler.state_dict(), "history": history})
+        log.info("epoch %d: mean loss %.4f", epoch + 1,
+                 sum(h["loss"] for h in history[-steps_per_epoch:]) / steps_per_epoch)
+    wall = time.perf_counter() - wall_start
+    result = PretrainResult(
+        epochs=last_epoch, steps=len(history), molecules=molecules, wall_seconds=round(wall, 2),
+        molecules_per_second=round(molecules / wall, 1) if wall > 0 else 0.0,
+        data_fraction=round(data_seconds / wall, 4) if wall > 0 else 0.0, device=str(device),
+        final_loss=history[-1]["loss"] if history else float("nan"),
+    )
+    if stop_after_epoch is None or last_epoch == settings.epochs:
+        write_outputs(out, model, settings, cache, history, result)
+    return result
+
+
+def write_outputs(out: Path, model: MMSAModel, settings: PretrainSettings, cache: FeatureCache,
+                  history: list[dict[str, float]], result: PretrainResult) -> None:
+    """Weights (a plain state dict), the config used, the loss log and plot, throughput."""
+    out.mkdir(parents=True, exist_ok=True)
+    weights = {"model_config": model.config.to_dict(),
+               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+    with atomic_path(out / "model.pt") as tmp:
+        torch.save(weights, tmp)
+    write_text(json.dumps({"pretrain": settings.to_dict(), "features": cache.settings.to_dict()},
+                          indent=1) + "\n", out / "config.json")
+    with atomic_path(out / "losses.csv") as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
+    plot_losses(history, out / "loss_curve.png")
+    write_text(json.dumps(dataclasses.asdict(result), indent=1) + "\n", out / "throughput.json")
+
+
+def plot_losses(history: list[dict[str, float]], path: Path) -> None:
+    """Each loss term against the step, with a moving average."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    terms = [k for k in history[0] if k not in ("step", "epoch", "lr")]
+    fig, axes = plt.subplots(1, len(terms), figsize=(3.2 * len(terms), 3), squeeze=False)
+    steps = np.array([h["step"] for h in history])
+    window = max(1, len(history) // 30)
+    for ax, term in zip(axes[0], terms, strict=True):
+        values = np.array([h.get(term, np.nan) for h in history], dtype=float)
+        ax.plot(steps, values, alpha=0.3, lw=0.8)
+        if len(values) >= window:
+            smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+            ax.plot(steps[window - 1 :], smooth, lw=1.5)
+        ax.set_title(term, fontsize=9)
+        ax.set_xlabel("step")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)

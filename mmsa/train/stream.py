@@ -1,0 +1,79 @@
+"""Stream batches of featurized molecules from a dataset's shards, with flat memory.
+
+An epoch visits the shards in a seeded random order and each shard's molecules in a seeded
+random order; batches are read from the feature cache a whole batch at a time (one grouped
+Zarr read per pack). Only one shard's key list is held at a time, so a corpus of millions of
+molecules streams in the memory of one shard. The order depends only on (seed, epoch, number
+of loader workers), which is what makes a resumed run identical to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pyarrow.parquet as pq
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torch_geometric.data import Batch
+
+from mmsa.features.cache import FeatureCache
+from mmsa.features.loader import FeatureStore, read_manifests
+from mmsa.hashing import stable_int
+
+
+class ShardBatches(IterableDataset):
+    """Batches (PyG ``Batch``) of one epoch over the molecules listed in ``manifests``."""
+
+    def __init__(self, manifests: Sequence[str | os.PathLike], cache: FeatureCache, batch_size: int,
+                 seed: int, drop_last: bool = True) -> None:
+        self.manifests = [str(m) for m in manifests]
+        self.cache = cache
+        self.batch_size = batch_size
+        self.seed = seed
+        self.drop_last = drop_last
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose order the next iteration follows."""
+        self.epoch = epoch
+
+    def batches_per_epoch(self, workers: int = 0) -> int:
+        """How many batches one epoch yields (shards are split between loader workers)."""
+        total = 0
+        for part in self._partition(max(1, workers)):
+            for m in part:
+                n = pq.read_metadata(m).num_rows
+                total += n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        return total
+
+    def _partition(self, workers: int) -> list[list[str]]:
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.manifests))
+        shards = [self.manifests[i] for i in order]
+        return [shards[w::workers] for w in range(workers)]
+
+    def __iter__(self) -> Iterator[Batch]:
+        info = get_worker_info()
+        workers, worker = (info.num_workers, info.id) if info else (1, 0)
+        for shard in self._partition(workers)[worker]:
+            manifest = read_manifests([shard])
+            store = FeatureStore(self.cache, manifest)
+            keys = manifest["key"].drop_duplicates().to_numpy()
+            rng = np.random.default_rng([self.seed, self.epoch, hash_path(shard)])
+            keys = keys[rng.permutation(len(keys))]
+            stop = len(keys) - len(keys) % self.batch_size if self.drop_last else len(keys)
+            for start in range(0, stop, self.batch_size):
+                yield Batch.from_data_list(store.get(list(keys[start : start + self.batch_size])))
+
+
+def hash_path(path: str) -> int:
+    """A stable per-shard seed component (the file name, not Python's salted hash)."""
+    return stable_int(os.path.basename(path)) % (2**31)
+
+
+def batch_loader(dataset: ShardBatches, workers: int) -> DataLoader:
+    """A loader over whole batches; workers read shards in parallel and prefetch."""
+    return DataLoader(dataset, batch_size=None, num_workers=workers,
+                      persistent_workers=False, prefetch_factor=4 if workers else None,
+                      multiprocessing_context="spawn" if workers else None)
+

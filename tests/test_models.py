@@ -1,0 +1,364 @@
+"""Unit tests of the MMSA building blocks: encoders, losses, hypergraph and memory bank.
+
+Batches are built from real molecules (RDKit graphs and ETKDG conformers); images are random
+uint8 arrays since only shapes matter here. Everything runs on CPU with tiny sizes.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from rdkit import Chem
+from rdkit.Chem import AllChem
+from torch_geometric.data import Batch, Data
+
+from mmsa.features.graph import BOND_TYPE_SELF_LOOP, atom_feature_dims, mol_to_graph
+from mmsa.models.fusion import AttentionFusion, reconstruction_loss
+from mmsa.models.geometry import SchNetEncoder, atomic_numbers, radius_interaction_graph
+from mmsa.models.graph import GINConv, GINEncoder
+from mmsa.models.hypergraph import HypergraphEncoder, knn_hyperedges
+from mmsa.models.image import ResNetEncoder
+from mmsa.models.losses import info_nce, pairwise_info_nce
+from mmsa.models.memory import MemoryBank, sinkhorn
+
+SMILES = {
+    "aspirin": "CC(=O)OC1=CC=CC=C1C(=O)O",
+    "caffeine": "CN1C=NC2=C1C(=O)N(C(=O)N2C)C",
+    "paracetamol": "CC(=O)NC1=CC=C(C=C1)O",
+    "ibuprofen": "CC(C)CC1=CC=C(C=C1)C(C)C(=O)O",
+    "nicotine": "CN1CCC[C@H]1C2=CN=CC=C2",
+    "dopamine": "C1=CC(=C(C=C1CCN)O)O",
+    "serotonin": "C1=CC2=C(C=C1O)C(=CN2)CCN",
+    "benzene": "c1ccccc1",
+    "ethanol": "CCO",
+    "glycine": "NCC(=O)O",
+    "pyridine": "c1ccncc1",
+    "naphthalene": "c1ccc2ccccc2c1",
+    "menthol": "CC(C)[C@@H]1CC[C@@H](C)C[C@H]1O",
+    "adrenaline": "CNC[C@H](O)C1=CC(O)=C(O)C=C1",
+    "salicylic_acid": "OC(=O)C1=CC=CC=C1O",
+    "chlorobenzene": "Clc1ccccc1",
+}
+
+
+@cache
+def conformer(smiles: str, seed: int = 7) -> np.ndarray:
+    """Heavy-atom ETKDG coordinates (AddHs, embed, RemoveHs keeps the heavy-atom order)."""
+    mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
+    assert AllChem.EmbedMolecule(mol, randomSeed=seed) == 0
+    heavy = Chem.RemoveHs(mol)
+    return heavy.GetConformer().GetPositions().astype(np.float32)
+
+
+def molecule_data(
+    smiles: str,
+    feature_set: str = "hu",
+    image_size: int = 32,
+    conf_ok: bool = True,
+    image_ok: bool = True,
+    seed: int = 0,
+) -> Data:
+    """One molecule in the loader's ``Data`` layout."""
+    mol = Chem.MolFromSmiles(smiles)
+    graph = mol_to_graph(mol, feature_set)
+    pos = conformer(smiles) if conf_ok else np.zeros((graph.num_atoms, 3), np.float32)
+    assert pos.shape == (graph.num_atoms, 3)
+    gen = torch.Generator().manual_seed(seed)
+    image = torch.randint(0, 256, (1, 3, image_size, image_size), generator=gen, dtype=torch.uint8)
+    return Data(
+        x=torch.as_tensor(graph.atom_features, dtype=torch.long),
+        edge_index=torch.as_tensor(graph.edge_index, dtype=torch.long),
+        edge_attr=torch.as_tensor(graph.edge_features, dtype=torch.long),
+        pos=torch.as_tensor(pos),
+        conf_mask=torch.tensor([conf_ok]),
+        image=image,
+        img_mask=torch.tensor([image_ok]),
+        num_nodes=graph.num_atoms,
+    )
+
+
+def molecule_batch(
+    names: list[str] | None = None,
+    feature_set: str = "hu",
+    image_size: int = 32,
+    no_conf: tuple[int, ...] = (),
+    no_image: tuple[int, ...] = (),
+) -> Batch:
+    names = list(SMILES) if names is None else names
+    return Batch.from_data_list([
+        molecule_data(SMILES[n], feature_set, image_size, i not in no_conf, i not in no_image, i)
+        for i, n in enumerate(names)
+    ])
+
+
+# --------------------------------------------------------------------------- encoders
+
+
+@pytest.mark.parametrize("size", [32, 48])
+def test_image_encoder_shapes_and_uint8_scaling(size: int) -> None:
+    torch.manual_seed(0)
+    enc = ResNetEncoder(layers=[1, 1, 1, 1], width=8).eval()
+    assert enc.out_dim == 64
+    images = torch.randint(0, 256, (3, 3, size, size), dtype=torch.uint8)
+    out = enc(images)
+    assert out.shape == (3, 64)
+    torch.testing.assert_close(out, enc(images.float() / 255.0))
+
+
+def test_resnet18_layout() -> None:
+    enc = ResNetEncoder(layers=[2, 2, 2, 2], width=4)
+    assert [len(stage) for stage in enc.stages] == [2, 2, 2, 2]
+    assert enc.out_dim == 32
+    assert enc(torch.zeros(2, 3, 40, 40, dtype=torch.uint8)).shape == (2, 32)
+
+
+@pytest.mark.parametrize("feature_set", ["hu", "rich"])
+@pytest.mark.parametrize(("jk", "pool"), [("last", "mean"), ("sum", "sum"), ("concat", "max")])
+def test_gin_shapes(feature_set: str, jk: str, pool: str) -> None:
+    torch.manual_seed(0)
+    batch = molecule_batch(["aspirin", "caffeine", "ethanol"], feature_set)
+    assert batch.x.size(1) == len(atom_feature_dims(feature_set))
+    enc = GINEncoder(feature_set, num_layers=3, emb_dim=16, jk=jk, pool=pool)
+    node, graph = enc(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.num_graphs)
+    expected = 16 * 4 if jk == "concat" else 16
+    assert enc.out_dim == expected
+    assert node.shape == (batch.num_nodes, expected)
+    assert graph.shape == (3, expected)
+    assert torch.isfinite(graph).all()
+
+
+def test_gin_conv_matches_hu_formula() -> None:
+    """h_i' = MLP(sum_{j in N(i)} (h_j + e_ij) + h_i + e_self), e_self of bond type 4."""
+    torch.manual_seed(0)
+    data = molecule_data(SMILES["ethanol"])
+    conv = GINConv(8, [6, 3])
+    h = torch.randn(data.num_nodes, 8)
+    out = conv(h, data.edge_index, data.edge_attr)
+    emb = conv.bond_encoder
+    self_loop = emb(torch.tensor([[BOND_TYPE_SELF_LOOP, 0]]))[0]
+    expected = []
+    for i in range(data.num_nodes):
+        agg = h[i] + self_loop
+        for e in range(data.edge_index.size(1)):
+            if int(data.edge_index[1, e]) == i:
+                j = int(data.edge_index[0, e])
+                agg = agg + h[j] + emb(data.edge_attr[e : e + 1])[0]
+        expected.append(conv.mlp(agg))
+    torch.testing.assert_close(out, torch.stack(expected))
+
+
+def test_geometry_encoder_shapes_and_masked_rows() -> None:
+    torch.manual_seed(0)
+    batch = molecule_batch(["aspirin", "caffeine", "ethanol", "benzene"], no_conf=(1,))
+    enc = SchNetEncoder(hidden_channels=16, num_filters=16, num_interactions=2, cutoff=5.0)
+    z = atomic_numbers(batch.x)
+    assert int(z.min()) >= 1 and int(z.max()) <= 118
+    out = enc(z, batch.pos, batch.batch, batch.conf_mask, batch.num_graphs)
+    assert out.shape == (4, 16) and enc.out_dim == 16
+    assert torch.equal(out[1], torch.zeros(16))
+    assert out[[0, 2, 3]].abs().sum(dim=1).gt(0).all()
+    # Moving the failed molecule's atoms changes nothing.
+    pos = batch.pos.clone()
+    pos[batch.batch == 1] = torch.randn(int((batch.batch == 1).sum()), 3)
+    torch.testing.assert_close(
+        enc(z, pos, batch.batch, batch.conf_mask, batch.num_graphs), out, rtol=0, atol=0
+    )
+    # Rigid motion invariance of a valid molecule.
+    q, _ = torch.linalg.qr(torch.randn(3, 3))
+    moved = batch.pos @ q.t() + torch.tensor([1.0, -2.0, 3.0])
+    torch.testing.assert_close(enc(z, moved, batch.batch, batch.conf_mask, 4), out, atol=1e-4,
+                               rtol=1e-4)
+
+
+@pytest.mark.parametrize("cap", [None, 3])
+def test_radius_graph_matches_brute_force(cap: int | None) -> None:
+    torch.manual_seed(0)
+    counts = [5, 1, 7, 4]
+    batch = torch.cat([torch.full((n,), g) for g, n in enumerate(counts)])
+    pos = torch.randn(sum(counts), 3) * 1.5
+    edge_index, weight = radius_interaction_graph(pos, batch, cutoff=2.5, max_num_neighbors=cap)
+    got = {(int(j), int(i)) for j, i in edge_index.t()}
+    expected = set()
+    for i in range(pos.size(0)):
+        cand = [
+            (float((pos[i] - pos[j]).norm()), j)
+            for j in range(pos.size(0))
+            if j != i and batch[j] == batch[i] and float((pos[i] - pos[j]).norm()) < 2.5
+        ]
+        cand.sort()
+        if cap is not None:
+            cand = cand[:cap]
+        expected |= {(j, i) for _, j in cand}
+    assert got == expected
+    torch.testing.assert_close(weight, (pos[edge_index[0]] - pos[edge_index[1]]).norm(dim=-1))
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def test_info_nce_hand_computed() -> None:
+    a = [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
+    b = [[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]
+    t = 0.5
+    r2 = math.sqrt(2.0)
+    # S_ij = cos(a_i, b_j) / t, written out by hand.
+    s = [
+        [1 / t, (1 / r2) / t, 0.0],
+        [0.0, (1 / r2) / t, 1 / t],
+        [(1 / r2) / t, 1 / t, (1 / r2) / t],
+    ]
+    rows = [-s[i][i] + math.log(sum(math.exp(s[i][j]) for j in range(3))) for i in range(3)]
+    cols = [-s[i][i] + math.log(sum(math.exp(s[j][i]) for j in range(3))) for i in range(3)]
+    expected = 0.5 * (sum(rows) / 3 + sum(cols) / 3)
+    assert expected == pytest.approx(0.9905556060000382, abs=1e-12)
+    got = info_nce(torch.tensor(a), torch.tensor(b), temperature=t)
+    assert float(got) == pytest.approx(expected, abs=1e-6)
+    # Scale invariance (cosine) and float64 inputs are computed in float32.
+    got64 = info_nce(torch.tensor(a, dtype=torch.float64) * 3, torch.tensor(b), t)
+    assert got64.dtype == torch.float32 and float(got64) == pytest.approx(expected, abs=1e-6)
+
+
+def test_info_nce_mask_and_degenerate_cases() -> None:
+    torch.manual_seed(0)
+    a = torch.randn(5, 4, requires_grad=True)
+    b = torch.randn(5, 4)
+    mask = torch.tensor([True, False, True, True, False])
+    torch.testing.assert_close(info_nce(a, b, 0.2, mask), info_nce(a[mask], b[mask], 0.2))
+    zero = info_nce(a, b, 0.2, torch.tensor([False, True, False, False, False]))
+    assert zero.detach().item() == 0.0 and zero.requires_grad
+    zero.backward()
+    assert torch.equal(a.grad, torch.zeros_like(a))
+    pairs = pairwise_info_nce(
+        {"graph": a, "image": b, "geometry": b * 2}, {"image": mask, "geometry": None}, 0.2
+    )
+    assert list(pairs) == ["graph-image", "graph-geometry", "image-geometry"]
+    torch.testing.assert_close(pairs["graph-image"], info_nce(a, b, 0.2, mask))
+
+
+def test_fusion_masks_missing_modalities_and_reconstruction() -> None:
+    torch.manual_seed(0)
+    fusion = AttentionFusion(8, ["graph", "image", "geometry"], num_heads=2, dropout=0.0).eval()
+    tokens = {m: torch.randn(4, 8) for m in ["graph", "image", "geometry"]}
+    masks = {"graph": None, "image": torch.tensor([True, False, True, False]),
+             "geometry": torch.tensor([False, False, True, True])}
+    out = fusion(tokens, masks)
+    assert out.fused.shape == (4, 8) and set(out.reconstructions) == set(tokens)
+    changed = dict(tokens)
+    changed["image"] = tokens["image"] + 100 * torch.tensor([[0.0], [1.0], [0.0], [1.0]])
+    torch.testing.assert_close(fusion(changed, masks).fused, out.fused)
+    nothing = {m: torch.zeros(4, dtype=torch.bool) for m in tokens}
+    assert torch.isfinite(fusion(tokens, nothing).fused).all()
+    loss = reconstruction_loss(out.reconstructions, tokens, masks)
+    assert loss.ndim == 0 and 0.0 <= loss.item() <= 2.0
+
+
+# --------------------------------------------------------------------------- hypergraph
+
+
+@pytest.mark.parametrize(("n", "k", "centres"), [(12, 4, None), (7, 10, None), (10, 3, 6)])
+def test_knn_hyperedges_match_brute_force(n: int, k: int, centres: int | None) -> None:
+    torch.manual_seed(n)
+    x = torch.randn(n, 5)
+    hyperedge_index = knn_hyperedges(x, k, num_centres=centres)
+    c = n if centres is None else centres
+    got: dict[int, set[int]] = {}
+    for node, edge in hyperedge_index.t().tolist():
+        got.setdefault(edge, set()).add(node)
+    expected = {}
+    for i in range(c):
+        sims = []
+        for j in range(n):
+            if j == i:
+                continue
+            dot = sum(float(x[i, d]) * float(x[j, d]) for d in range(5))
+            cos = dot / (float(x[i].norm()) * float(x[j].norm()))
+            sims.append((cos, j))
+        sims.sort(reverse=True)
+        expected[i] = {i} | {j for _, j in sims[: min(k, n) - 1]}
+    assert got == expected
+    assert hyperedge_index.size(1) == c * min(k, n)
+
+
+def test_hypergraph_encoder_with_anchor_nodes() -> None:
+    torch.manual_seed(0)
+    enc = HypergraphEncoder(8, num_layers=2, k=3)
+    x = torch.randn(6, 8, requires_grad=True)
+    anchors = F.normalize(torch.randn(4, 8), dim=-1)
+    out = enc(x, anchors)
+    assert out.shape == (6, 8)
+    out.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    assert enc(x).shape == (6, 8)
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def test_memory_update_follows_momentum_rule() -> None:
+    torch.manual_seed(0)
+    bank = MemoryBank(num_anchors=5, dim=4, momentum=0.9, seed=3)
+    again = MemoryBank(num_anchors=5, dim=4, momentum=0.9, seed=3)
+    assert torch.equal(bank.anchors, again.anchors)  # deterministic given the seed
+    before = bank.anchors.clone()
+    emb = torch.randn(6, 4)
+    assign = torch.tensor([0, 2, 2, 4, 0, 2])
+    bank.update(emb, assign)
+    z = emb / emb.norm(dim=1, keepdim=True)
+    for j in range(5):
+        members = [i for i in range(6) if int(assign[i]) == j]
+        if not members:
+            torch.testing.assert_close(bank.anchors[j], before[j], rtol=0, atol=0)
+            continue
+        mean = sum(z[i] for i in members) / len(members)
+        moved = 0.9 * before[j] + 0.1 * mean
+        torch.testing.assert_close(bank.anchors[j], moved / moved.norm())
+
+
+def test_memory_forward_updates_only_in_training() -> None:
+    torch.manual_seed(0)
+    bank = MemoryBank(num_anchors=4, dim=6, momentum=0.5)
+    emb = torch.randn(8, 6, requires_grad=True)
+    before = bank.anchors.clone()
+    bank.eval()
+    loss, _ = bank(emb)
+    assert torch.equal(bank.anchors, before)
+    bank.train()
+    expected = before.clone()
+    reference = MemoryBank(num_anchors=4, dim=6, momentum=0.5)
+    targets = reference.targets(emb)
+    reference.update(emb, targets.argmax(dim=1))
+    expected = reference.anchors
+    loss_train, _ = bank(emb)
+    torch.testing.assert_close(bank.anchors, expected)
+    torch.testing.assert_close(loss_train, loss)
+    loss_train.backward()  # the in-place anchor update must not break autograd
+    assert emb.grad is not None
+
+
+def test_memory_alignment_does_not_collapse() -> None:
+    torch.manual_seed(0)
+    bank = MemoryBank(num_anchors=8, dim=16, temperature=0.1, momentum=0.9)
+    # A fully collapsed batch right on one anchor: the balanced targets still use every anchor.
+    collapsed = bank.anchors[0].repeat(32, 1)
+    q = bank.targets(collapsed)
+    torch.testing.assert_close(q.sum(dim=0), torch.full((8,), 32 / 8))
+    torch.testing.assert_close(q.sum(dim=1), torch.ones(32))
+    # Random batch: Sinkhorn balances the columns.
+    q = sinkhorn(torch.randn(64, 8).clamp(-1, 1), epsilon=0.05, iterations=50)
+    torch.testing.assert_close(q.sum(dim=0), torch.full((8,), 64 / 8), atol=1e-2, rtol=1e-2)
+    # Optimising free embeddings under the alignment loss spreads them over the anchors.
+    emb = torch.nn.Parameter(torch.randn(64, 16) * 0.01 + torch.randn(1, 16))
+    assert bank.soft_assignment(emb.detach()).argmax(dim=1).unique().numel() == 1
+    opt = torch.optim.Adam([emb], lr=0.05)
+    for _ in range(60):
+        opt.zero_grad()
+        loss, _ = bank(emb)
+        loss.backward()
+        opt.step()
+    used = bank.soft_assignment(emb.detach()).argmax(dim=1).unique().numel()
+    assert used == 8

@@ -1,0 +1,136 @@
+"""Tests of the assembled MMSA model: outputs, switches, masking of failed views, training."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from test_models import molecule_batch
+
+from mmsa.models import LOSS_TERMS, GINEncoder, MMSAConfig, MMSAModel
+
+SMALL: dict[str, Any] = {
+    "embed_dim": 16,
+    "gnn_layers": 2,
+    "gnn_dim": 16,
+    "image_layers": [1, 1, 1, 1],
+    "image_width": 4,
+    "geo_hidden": 16,
+    "geo_filters": 16,
+    "geo_interactions": 2,
+    "geo_gaussians": 16,
+    "geo_cutoff": 5.0,
+    "fusion_heads": 2,
+    "fusion_dropout": 0.0,
+    "hypergraph_k": 3,
+    "num_anchors": 4,
+    "memory_momentum": 0.9,
+}
+
+
+def small_model(feature_set: str = "hu", **overrides: Any) -> MMSAModel:
+    torch.manual_seed(0)
+    return MMSAModel(MMSAConfig.from_dict({**SMALL, "feature_set": feature_set, **overrides}))
+
+
+def test_forward_outputs_and_config_round_trip() -> None:
+    model = small_model("rich")
+    batch = molecule_batch(["aspirin", "caffeine", "ethanol", "benzene", "menthol"], "rich",
+                           no_conf=(2,), no_image=(3,))
+    out = model(batch)
+    assert out["embedding"].shape == (5, 16)
+    assert out["structure_embedding"].shape == (5, 16)
+    assert out["graph_embedding"].shape == (5, 16)
+    assert set(out["losses"]) == set(LOSS_TERMS)
+    assert set(out["contrastive_pairs"]) == {"graph-image", "graph-geometry", "image-geometry"}
+    expected = sum(model.config.weight(k) * v for k, v in out["losses"].items())
+    torch.testing.assert_close(out["loss"], expected)
+    assert isinstance(model.graph_encoder, GINEncoder)
+    fused, graph = model.eval().embed(batch)
+    assert fused.shape == (5, 16) and graph.shape == (5, 16) and not fused.requires_grad
+    assert MMSAConfig.from_dict(model.config.to_dict()) == model.config
+    with pytest.raises(ValueError, match="unknown MMSA model settings"):
+        MMSAConfig.from_dict({"embed_dimension": 8})
+    with pytest.raises(ValueError, match="at least one"):
+        MMSAConfig(use_graph=False, use_image=False, use_geometry=False)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "absent"),
+    [
+        ({"contrastive": False}, {"contrastive"}),
+        ({"fusion_reconstruction": False}, {"reconstruction"}),
+        ({"hypergraph": False}, {"hypergraph"}),
+        ({"memory": False}, {"memory"}),
+        ({"use_image": False, "use_geometry": False}, {"contrastive"}),  # one view: no pairs
+        ({"contrastive": False, "fusion_reconstruction": False, "hypergraph": False,
+          "memory": False}, set(LOSS_TERMS)),
+    ],
+)
+def test_switches_remove_their_terms(overrides: dict[str, Any], absent: set[str]) -> None:
+    model = small_model(**overrides)
+    out = model(molecule_batch(["aspirin", "caffeine", "nicotine", "dopamine"]))
+    assert set(out["losses"]) == set(LOSS_TERMS) - absent
+    out["loss"].backward()  # a total exists even with every term off
+    if not overrides.get("hypergraph", True):
+        assert model.hypergraph is None
+        assert torch.equal(out["structure_embedding"], out["embedding"])
+    if not overrides.get("memory", True):
+        assert model.memory is None
+
+
+@pytest.mark.parametrize("modality", ["graph", "image", "geometry"])
+def test_modality_switches(modality: str) -> None:
+    model = small_model(**{f"use_{modality}": False})
+    assert getattr(model, f"{modality}_encoder") is None
+    assert modality not in model.projections
+    out = model(molecule_batch(["aspirin", "caffeine", "nicotine"]))
+    assert all(modality not in pair for pair in out["contrastive_pairs"])
+    assert out["embedding"].shape == (3, 16)
+    if modality == "graph":
+        assert out["graph_embedding"] is None
+
+
+def test_failed_conformers_do_not_change_anything() -> None:
+    names = ["aspirin", "caffeine", "ibuprofen", "nicotine", "glycine", "pyridine"]
+    batch = molecule_batch(names, no_conf=(1, 4))
+    model = small_model().eval()  # eval: the memory bank must not move between the calls
+    out = model(batch)
+    moved = batch.clone()
+    bad = (moved.batch == 1) | (moved.batch == 4)
+    moved.pos = moved.pos.clone()
+    moved.pos[bad] = torch.randn(int(bad.sum()), 3) * 3
+    out2 = model(moved)
+    for key in out["losses"]:
+        torch.testing.assert_close(out2["losses"][key], out["losses"][key], rtol=0, atol=0)
+    torch.testing.assert_close(out2["embedding"], out["embedding"], rtol=0, atol=0)
+    # ... while a valid molecule's coordinates do matter.
+    moved.pos[moved.batch == 0] = torch.randn(int((moved.batch == 0).sum()), 3) * 3
+    assert not torch.equal(model(moved)["embedding"], out["embedding"])
+
+
+def test_training_is_deterministic_and_loss_falls() -> None:
+    batch = molecule_batch()  # 16 real molecules with ETKDG conformers
+    assert batch.num_graphs == 16
+
+    def train(steps: int) -> tuple[list[float], torch.Tensor]:
+        model = small_model().train()
+        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+        history = []
+        for _ in range(steps):
+            opt.zero_grad()
+            out = model(batch)
+            out["loss"].backward()
+            opt.step()
+            history.append(float(out["loss"].detach()))
+        assert model.memory is not None
+        return history, model.memory.anchors.clone()
+
+    history, anchors = train(30)
+    assert all(torch.isfinite(torch.tensor(history)))
+    first, last = history[0], sum(history[-5:]) / 5
+    assert last < 0.8 * first, history
+    again, anchors_again = train(30)
+    assert again == history
+    assert torch.equal(anchors_again, anchors)

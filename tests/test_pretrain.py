@@ -1,0 +1,86 @@
+"""The pretraining loop on real featurized molecules, with a tiny model."""
+
+import json
+
+import pytest
+import torch
+
+from chain import run_chain, toy_config
+from mmsa.features.cache import FeatureCache
+from mmsa.plan import feature_settings
+from mmsa.train.pretrain import PretrainSettings, pretrain
+from mmsa.train.stream import ShardBatches
+
+SMILES = [
+    "CCO", "c1ccccc1O", "CC(=O)Oc1ccccc1C(=O)O", "CC(=O)Nc1ccc(O)cc1", "CN1CCC[C@H]1c1cccnc1",
+    "CCN(CC)CC", "Clc1ccccc1", "OC1CCCCC1", "CCCCCC", "O=C(O)c1ccccc1", "CC(C)Cc1ccc(C(C)C(=O)O)cc1",
+    "COc1ccc2[nH]cc(CCN)c2c1", "CN1C(=O)N(C)c2ncn(C)c2C1=O", "c1ccc2ccccc2c1", "CC(C)NCC(O)CO",
+    "NC(=O)c1cccnc1", "OCC(O)CO", "CC#N", "C1CCNCC1", "c1ccncc1", "CCOC(=O)C", "CC(C)=O",
+    "O=C1CCCCC1", "Cc1ccccc1", "Nc1ccccc1", "OC(=O)CCC(=O)O", "CCCl", "FC(F)(F)c1ccccc1",
+    "C1CCOC1", "CS(C)=O", "CC(O)C(=O)O", "NCCO",
+]
+TINY_MODEL = {
+    "gnn_layers": 2, "gnn_dim": 16, "image_layers": [1, 1], "image_width": 8, "geo_hidden": 16,
+    "geo_filters": 16, "geo_interactions": 1, "geo_gaussians": 8, "embed_dim": 16,
+    "fusion_heads": 2, "num_anchors": 4, "hypergraph_k": 3,
+}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("corpus")
+    (tmp / "toy.csv").write_text("smiles,y\n" + "".join(f"{s},0\n" for s in SMILES))
+    config = toy_config(tmp, ["toy"], {"y": "y"}, shard_size=12)
+    run_chain(config, "toy", tmp / "out")
+    manifests = sorted(str(p) for p in (tmp / "out" / "toy").glob("man-*.parquet"))
+    return manifests, FeatureCache(config["cache_dir"], feature_settings(config)), tmp
+
+
+def settings(**kw):
+    return PretrainSettings.from_dict({"epochs": 3, "batch_size": 8, "lr": 3e-3, "device": "cpu",
+                                       "model": TINY_MODEL, **kw})
+
+
+def test_stream_visits_every_molecule_once_per_epoch_in_a_seeded_order(corpus):
+    manifests, cache, _ = corpus
+    stream = ShardBatches(manifests, cache, batch_size=5, seed=1, drop_last=False)
+    epochs = []
+    for epoch in (0, 1, 0):
+        stream.set_epoch(epoch)
+        epochs.append([k for b in stream for k in b.key])
+    assert sorted(epochs[0]) == sorted(epochs[1]) and len(set(epochs[0])) == len(SMILES)
+    assert epochs[0] == epochs[2] and epochs[0] != epochs[1]
+    assert stream.batches_per_epoch() == sum(1 for _ in stream)
+
+
+def test_pretraining_writes_its_outputs(corpus):
+    manifests, cache, tmp = corpus
+    result = pretrain(manifests, cache, settings(), 0, tmp / "run", tmp / "run" / "ckpt.pt")
+    assert result.steps == 3 * ShardBatches(manifests, cache, 8, 0).batches_per_epoch()
+    weights = torch.load(tmp / "run" / "model.pt", weights_only=True)
+    assert "graph_encoder" in "".join(weights["state_dict"]) and weights["model_config"]["gnn_dim"] == 16
+    assert (tmp / "run" / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
+    throughput = json.loads((tmp / "run" / "throughput.json").read_text())
+    assert throughput["molecules"] == result.molecules > 0 and 0 <= throughput["data_fraction"] < 1
+    header = (tmp / "run" / "losses.csv").read_text().splitlines()[0].split(",")
+    assert {"loss", "contrastive", "reconstruction", "hypergraph", "memory"} <= set(header)
+
+
+def test_resumed_run_equals_an_uninterrupted_one(corpus):
+    manifests, cache, tmp = corpus
+    full = pretrain(manifests, cache, settings(), 0, tmp / "full", tmp / "full" / "ckpt.pt")
+    pretrain(manifests, cache, settings(), 0, tmp / "cut", tmp / "cut" / "ckpt.pt", stop_after_epoch=1)
+    assert not (tmp / "cut" / "model.pt").exists()
+    resumed = pretrain(manifests, cache, settings(), 0, tmp / "cut", tmp / "cut" / "ckpt.pt")
+    assert resumed.final_loss == full.final_loss
+    a = torch.load(tmp / "full" / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp / "cut" / "model.pt", weights_only=True)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_checkpoint_of_other_settings_is_not_resumed(corpus):
+    manifests, cache, tmp = corpus
+    pretrain(manifests, cache, settings(), 0, tmp / "x", tmp / "x" / "ckpt.pt", stop_after_epoch=1)
+    other = pretrain(manifests, cache, settings(lr=1e-3), 0, tmp / "x", tmp / "x" / "ckpt.pt")
+    fresh = pretrain(manifests, cache, settings(lr=1e-3), 0, tmp / "y", tmp / "y" / "ckpt.pt")
+    assert other.final_loss == fresh.final_loss

@@ -1,0 +1,15 @@
+"""Snakemake adapter of the pretrain rule (all logic in mmsa.stages)."""
+
+import os
+
+import torch
+
+from mmsa.logs import stage_logging
+from mmsa.stages import pretrain
+
+# DataLoader worker processes re-import this file, so the work runs only under __main__.
+if __name__ == "__main__":
+    sm = snakemake  # noqa: F821 (injected by Snakemake)
+    torch.set_num_threads(sm.threads)
+    with stage_logging(sm.log[0]):
+        pretrain(sm.config, sm.input.manifests, os.path.dirname(sm.output.model), sm.params.checkpoint)
