@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import json
 import logging
@@ -192,8 +193,6 @@ def verify_csv_checksum(spec: DatasetSpec, cache_dir: Path, local_dir: Path | No
     """Compare the decompressed CSV bytes with ``spec.csv_sha256`` where one is known."""
     if not spec.csv_sha256:
         return
-    import hashlib
-
     digest = hashlib.sha256()
     with open_table(spec, cache_dir, local_dir) as stream:
         while chunk := stream.read(1 << 20):
@@ -227,7 +226,9 @@ def fetch_dataset(
     columns = _select_columns(spec, header)
     schema = pa.schema([(ROW, pa.int64())] + [(out, pa.string()) for out in columns])
     schema = schema.with_metadata({"mmsa.source": json.dumps({**spec.to_dict(), "max_rows": max_rows})})
-    read = pacsv.ReadOptions(block_size=block_bytes, encoding="utf8")
+    # No reader threads: a read-ahead thread left blocked on a Python file object after an
+    # early stop (max_rows) keeps the interpreter from exiting.
+    read = pacsv.ReadOptions(block_size=block_bytes, encoding="utf8", use_threads=False)
     convert = pacsv.ConvertOptions(
         include_columns=list(dict.fromkeys(columns.values())),
         column_types={col: pa.string() for col in header},
@@ -235,17 +236,20 @@ def fetch_dataset(
         quoted_strings_can_be_null=False,
     )
     rows = 0
-    with atomic_path(out_path) as tmp, open_table(spec, cache_dir, local) as stream:
-        reader = pacsv.open_csv(stream, read_options=read, convert_options=convert)
-        with pq.ParquetWriter(tmp, schema) as writer:
-            for batch in reader:
-                if max_rows is not None:
-                    batch = batch.slice(0, max(0, max_rows - rows))
-                if batch.num_rows == 0:
-                    break
-                arrays = [pa.array(range(rows, rows + batch.num_rows), pa.int64())]
-                arrays += [batch.column(src) for src in columns.values()]
-                writer.write_batch(pa.record_batch(arrays, schema=schema))
-                rows += batch.num_rows
+    with (
+        atomic_path(out_path) as tmp,
+        open_table(spec, cache_dir, local) as stream,
+        pacsv.open_csv(stream, read_options=read, convert_options=convert) as reader,
+        pq.ParquetWriter(tmp, schema) as writer,
+    ):
+        for batch in reader:
+            if max_rows is not None:
+                batch = batch.slice(0, max(0, max_rows - rows))
+            if batch.num_rows == 0:
+                break
+            arrays = [pa.array(range(rows, rows + batch.num_rows), pa.int64())]
+            arrays += [batch.column(src) for src in columns.values()]
+            writer.write_batch(pa.record_batch(arrays, schema=schema))
+            rows += batch.num_rows
     log.info("fetched %s: %d rows, %d tasks -> %s", spec.name, rows, len(columns) - 1, out_path)
     return rows
