@@ -10,7 +10,7 @@ os.environ.update(
 )
 
 from mmsa.config import ConfigError, validate_config
-from mmsa.plan import all_datasets
+from mmsa.plan import all_datasets, dataset_spec, n_shards
 
 try:
     _validated = validate_config(config)
@@ -25,6 +25,8 @@ DATASETS = all_datasets(config)
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_]+",
     shard=r"\d{5}",
+    model=r"mmsa|mmsa-graph|no-pretrain|ecfp-rf",
+    seed=r"\d+",
 
 
 def shard_ids_of(dataset):

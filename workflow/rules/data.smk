@@ -4,6 +4,10 @@
 rule fetch:
     output:
         raw="results/datasets/{dataset}/raw.parquet",
+    params:
+        # declared so that Snakemake reruns the job when they change
+        source=lambda wc: dataset_spec(config, wc.dataset).to_dict(),
+        max_rows=lambda wc: config["data"]["max_rows"].get(wc.dataset),
     log:
         "results/logs/fetch/{dataset}.log",
     conda:
@@ -18,6 +22,8 @@ rule standardize:
     output:
         parts=directory("results/datasets/{dataset}/standardized"),
         rejects="results/datasets/{dataset}/rejects/standardize.parquet",
+    params:
+        options=config["data"]["standardize"],
     log:
         "results/logs/standardize/{dataset}.log",
     threads: 4
@@ -33,6 +39,9 @@ checkpoint shard:
     output:
         shards=directory("results/datasets/{dataset}/shards"),
         rejects="results/datasets/{dataset}/rejects/shard.parquet",
+    params:
+        shards=lambda wc: n_shards(config, wc.dataset),
+        dedupe=config["data"]["dedupe"],
     log:
         "results/logs/shard/{dataset}.log",
     threads: 4

@@ -8,6 +8,8 @@ rule featurize:
     output:
         manifest="results/features/{dataset}/shard-{shard}.parquet",
         rejects="results/features/{dataset}/rejects-{shard}.parquet",
+    params:
+        settings=config["featurize"],
     log:
         "results/logs/featurize/{dataset}-{shard}.log",
     threads: 4

@@ -15,6 +15,8 @@ rule pretrain:
         "results/logs/pretrain/pretrain.log",
     params:
         checkpoint="results/pretrain/checkpoints/last.pt",
+        settings=config["pretrain"]["settings"],
+        seed=config["seed"],
     threads: 2
     resources:
         gpu=1,
