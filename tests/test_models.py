@@ -7,6 +7,7 @@ uint8 arrays since only shapes matter here. Everything runs on CPU with tiny siz
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from functools import cache
 
 import numpy as np
@@ -44,6 +45,15 @@ SMILES = {
     "salicylic_acid": "OC(=O)C1=CC=CC=C1O",
     "chlorobenzene": "Clc1ccccc1",
 }
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread() -> Iterator[None]:
+    """Tiny tensors: one intra-op thread is faster and immune to a busy shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @cache
@@ -362,3 +372,10 @@ def test_memory_alignment_does_not_collapse() -> None:
         opt.step()
     used = bank.soft_assignment(emb.detach()).argmax(dim=1).unique().numel()
     assert used == 8
+
+
+def test_knn_hyperedges_in_chunks_equal_the_whole() -> None:
+    from mmsa.models.hypergraph import knn_hyperedges
+
+    x = torch.randn(37, 5, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(knn_hyperedges(x, 4), knn_hyperedges(x, 4, chunk_rows=8))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,6 +28,15 @@ SMALL: dict[str, Any] = {
     "num_anchors": 4,
     "memory_momentum": 0.9,
 }
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread() -> Iterator[None]:
+    """Tiny tensors: one intra-op thread is faster and immune to a busy shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def small_model(feature_set: str = "hu", **overrides: Any) -> MMSAModel:

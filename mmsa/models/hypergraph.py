@@ -29,13 +29,15 @@ from torch_geometric.nn import HypergraphConv
 from mmsa.models.losses import info_nce
 
 
-def knn_hyperedges(x: Tensor, k: int, num_centres: int | None = None) -> Tensor:
+def knn_hyperedges(x: Tensor, k: int, num_centres: int | None = None,
+                   chunk_rows: int | None = None) -> Tensor:
     """Incidence of the kNN hypergraph as PyG ``hyperedge_index`` (2, num_centres * k').
 
     Hyperedge e (for e < ``num_centres``, default all rows) holds node e and its ``k - 1`` most
     cosine-similar other rows of ``x``; ``k' = min(k, len(x))``. Row 0 of the result holds node
     ids, row 1 hyperedge ids; the nodes of each hyperedge are listed by decreasing similarity,
-    node e first.
+    node e first. ``chunk_rows`` bounds memory for large sets (a whole dataset rather than a
+    batch): similarities are computed for that many centres at a time.
     """
     if k < 1:
         raise ValueError("k must be at least 1")
@@ -46,12 +48,16 @@ def knn_hyperedges(x: Tensor, k: int, num_centres: int | None = None) -> Tensor:
     if c == 0:
         return torch.zeros(2, 0, dtype=torch.long, device=x.device)
     z = F.normalize(x.detach().float(), dim=-1)
-    sim = z[:c] @ z.t()  # (c, n)
-    centres = torch.arange(c, device=x.device)
-    sim[centres, centres] = float("inf")  # the centre always belongs to its own hyperedge
     k_eff = min(k, n)
-    nodes = sim.topk(k_eff, dim=1).indices  # (c, k_eff)
-    edges = centres.repeat_interleave(k_eff)
+    step = c if chunk_rows is None else max(1, chunk_rows)
+    blocks = []
+    for start in range(0, c, step):
+        centres = torch.arange(start, min(c, start + step), device=x.device)
+        sim = z[centres] @ z.t()  # (block, n)
+        sim[torch.arange(len(centres), device=x.device), centres] = float("inf")  # centre first
+        blocks.append(sim.topk(k_eff, dim=1).indices)
+    nodes = torch.cat(blocks)  # (c, k_eff)
+    edges = torch.arange(c, device=x.device).repeat_interleave(k_eff)
     return torch.stack([nodes.reshape(-1), edges], dim=0)
 
 
