@@ -12,10 +12,12 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/featurize.smk"
 include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/finetune.smk"
 
 
 rule all:
     input:
         expand("results/datasets/{dataset}/accounting.json", dataset=DATASETS),
         "results/pretrain/model.pt",
+        "results/report/results.md",
     default_target: True

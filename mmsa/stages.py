@@ -7,6 +7,7 @@ import json
 import logging
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -106,3 +107,90 @@ def pretrain(config: dict[str, Any], manifests: Sequence[str | os.PathLike], out
     cache = FeatureCache(config["cache_dir"], feature_settings(config))
     result = run_pretrain([str(m) for m in manifests], cache, settings, config["seed"], out_dir, checkpoint)
     return dataclasses.asdict(result)
+
+
+def _feature_store(config: dict[str, Any], manifests: Sequence[str | os.PathLike]):
+    from mmsa.features.cache import FeatureCache
+    from mmsa.features.loader import FeatureStore, read_manifests
+
+    cache = FeatureCache(config["cache_dir"], feature_settings(config))
+    return FeatureStore(cache, read_manifests(manifests))
+
+
+def embed(config: dict[str, Any], model_path: str | os.PathLike, manifests: Sequence[str | os.PathLike],
+          out: str | os.PathLike) -> int:
+    """Fused and graph embeddings of every featurized molecule of a dataset."""
+    from mmsa.embed import embed_molecules, load_pretrained, write_embeddings
+    from mmsa.train.schedule import pick_device
+
+    device = pick_device(config["pretrain"]["settings"]["device"])
+    store = _feature_store(config, manifests)
+    keys = sorted(store.keys)
+    fused, graph = embed_molecules(load_pretrained(model_path, device), store, keys, device=device)
+    write_embeddings(keys, fused, graph, out)
+    return len(keys)
+
+
+def hypergraph(config: dict[str, Any], embeddings: str | os.PathLike, out: str | os.PathLike,
+               stats_out: str | os.PathLike) -> dict[str, Any]:
+    """The kNN hypergraph over a dataset's fused embeddings."""
+    from mmsa.embed import build_hypergraph, read_embeddings, write_hypergraph
+
+    keys, fused, _ = read_embeddings(embeddings)
+    incidence, stats = build_hypergraph(fused, config["finetune"]["hypergraph_k"])
+    write_hypergraph(keys, incidence, stats, out, stats_out)
+    return stats
+
+
+def finetune(config: dict[str, Any], dataset: str, model_name: str, seed: int,
+             shards_dir: str | os.PathLike, manifests: Sequence[str | os.PathLike], out: str | os.PathLike,
+             model_path: str | os.PathLike | None = None, embeddings: str | os.PathLike | None = None,
+             hypergraph_path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Finetune one model on one dataset with one seed; write the metrics as JSON."""
+    import numpy as np
+
+    from mmsa.embed import load_pretrained, read_embeddings
+    from mmsa.train.finetune import FinetuneSettings, load_labelled, log_result, run_finetune
+
+    shards = sorted(str(p) for p in Path(shards_dir).glob("shard-*.parquet"))
+    frame = load_labelled(shards, [str(m) for m in manifests])
+    settings = FinetuneSettings.from_dict(config["finetune"]["settings"])
+    pretrained = load_pretrained(model_path) if model_path else None
+    fused = incidence = None
+    if embeddings and hypergraph_path:
+        keys, fused_all, _ = read_embeddings(embeddings)
+        position = {k: i for i, k in enumerate(keys)}
+        order = np.array([position[k] for k in frame["key"]])
+        fused = fused_all[order]  # rows of the embeddings in the frame's order
+        remap = np.full(len(keys), -1)
+        remap[order] = np.arange(len(order))
+        table = pq.read_table(hypergraph_path).to_pandas()
+        incidence = np.stack([remap[table["node"].to_numpy()], remap[table["hyperedge"].to_numpy()]])
+    arch = pretrained.config.to_dict() if pretrained is not None else _architecture(config)
+    store = _feature_store(config, manifests)
+    result = run_finetune(model_name, frame, dataset_spec(config, dataset).task_type, store, settings,
+                          seed, pretrained, incidence, fused, arch)
+    result = {"dataset": dataset, **result}
+    write_text(json.dumps(result, indent=1) + "\n", out)
+    log_result(dataset, result, out)
+    return result
+
+
+def _architecture(config: dict[str, Any]) -> dict[str, Any]:
+    """The GIN architecture of the configured MMSA model (for models without pretraining)."""
+    from mmsa.models.mmsa import MMSAConfig
+
+    model = MMSAConfig.from_dict({"feature_set": config["featurize"]["graph_features"],
+                                  **config["pretrain"]["settings"]["model"]})
+    return model.to_dict()
+
+
+def report(results: Sequence[str | os.PathLike], csv_path: str | os.PathLike, md_path: str | os.PathLike,
+           bars: str | os.PathLike, curves: str | os.PathLike) -> str:
+    """The results table and plots over every finetuning job."""
+    from mmsa.report import markdown, write_report
+
+    table = write_report(results, csv_path, md_path, bars, curves)
+    text = markdown(table)
+    log.info("results:\n%s", text)
+    return text

@@ -1,0 +1,9 @@
+"""Snakemake adapter of the hypergraph rule (all logic in mmsa.stages)."""
+
+from mmsa.logs import stage_logging
+from mmsa.stages import hypergraph
+
+if __name__ == "__main__":
+    sm = snakemake  # noqa: F821 (injected by Snakemake)
+    with stage_logging(sm.log[0]):
+        hypergraph(sm.config, sm.input[0], sm.output.incidence, sm.output.stats)

@@ -1,0 +1,9 @@
+"""Snakemake adapter of the report rule (all logic in mmsa.stages)."""
+
+from mmsa.logs import stage_logging
+from mmsa.stages import report
+
+if __name__ == "__main__":
+    sm = snakemake  # noqa: F821 (injected by Snakemake)
+    with stage_logging(sm.log[0]):
+        report(sm.input, sm.output.csv, sm.output.md, sm.output.bars, sm.output.curves)
