@@ -71,6 +71,20 @@ def _cmd_featurize(args: argparse.Namespace, config: dict[str, Any]) -> None:
                                threads=args.threads)))
 
 
+def _cmd_embed(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    from mmsa.predict import embed_file
+
+    print(json.dumps(embed_file(config, args.model, args.smiles, args.smiles_column, args.out,
+                                threads=args.threads)))
+
+
+def _cmd_predict(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    from mmsa.predict import predict_file
+
+    print(json.dumps(predict_file(config, args.model, args.smiles, args.smiles_column, args.out,
+                                  pretrained_path=args.pretrained, threads=args.threads)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mmsa",
@@ -111,6 +125,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", required=True, help="output manifest Parquet")
     p.add_argument("--rejects", required=True, help="output rejects Parquet")
     p.add_argument("--threads", type=int, default=1, help="worker processes (default 1)")
+    p = add("embed", _cmd_embed,
+            "Embed the molecules of a SMILES CSV with a pretrained model (Parquet: key, fused, graph). "
+            "Invalid rows go to <out>.rejects.csv with reasons.")
+    p.add_argument("smiles", help="CSV file with a SMILES column")
+    p.add_argument("--model", default="results/pretrain/model.pt", help="pretrained model.pt")
+    p.add_argument("--out", required=True, help="output Parquet file")
+    p.add_argument("--smiles-column", default="smiles", help="name of the SMILES column (default smiles)")
+    p.add_argument("--threads", type=int, default=1, help="featurization worker processes (default 1)")
+    p = add("predict", _cmd_predict,
+            "Predict task values of the molecules of a SMILES CSV with a finetuned model "
+            "(results/finetune/<dataset>/<model>/seed-<n>.pt). Invalid rows go to <out>.rejects.csv.")
+    p.add_argument("smiles", help="CSV file with a SMILES column")
+    p.add_argument("--model", required=True, help="finetuned weights (.pt)")
+    p.add_argument("--pretrained", default=None,
+                   help="pretrained model.pt; needed by `mmsa` models to place molecules in the hypergraph")
+    p.add_argument("--out", required=True, help="output CSV file")
+    p.add_argument("--smiles-column", default="smiles", help="name of the SMILES column (default smiles)")
+    p.add_argument("--threads", type=int, default=1, help="featurization worker processes (default 1)")
     return parser
 
 

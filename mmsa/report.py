@@ -34,6 +34,11 @@ def summarize(jobs: pd.DataFrame) -> pd.DataFrame:
                              key=lambda c: c.map(order) if c.name == "model" else c).reset_index(drop=True)
 
 
+def _cell(mean: float, std: float) -> str:
+    """``mean ± std``, or ``n/a`` where the metric is undefined (a single-class test split)."""
+    return "n/a" if np.isnan(mean) else f"{mean:.3f} ± {std:.3f}"
+
+
 def markdown(table: pd.DataFrame) -> str:
     """Datasets as rows, models as columns, ``mean ± std``; plus the classification average."""
     models = [m for m in MODEL_ORDER if m in set(table["model"])]
@@ -41,15 +46,16 @@ def markdown(table: pd.DataFrame) -> str:
              "|---|---|" + "---:|" * len(models)]
     for (dataset, metric), part in table.groupby(["dataset", "metric"], sort=False):
         cells = part.set_index("model")
-        row = [f"{cells.loc[m, 'mean']:.3f} ± {cells.loc[m, 'std']:.3f}" if m in cells.index else "—"
+        row = [_cell(cells.loc[m, "mean"], cells.loc[m, "std"]) if m in cells.index else "—"
                for m in models]
         arrow = "↑" if metric == "roc_auc" else "↓"
         lines.append(f"| {dataset} | {metric} {arrow} | " + " | ".join(row) + " |")
     cls = table[table["task_type"] == "classification"]
     if not cls.empty:
         means = cls.groupby("model")["mean"].mean()
-        lines.append("| **average (classification)** | roc_auc ↑ | "
-                     + " | ".join(f"{means[m]:.3f}" if m in means.index else "—" for m in models) + " |")
+        cells = [("n/a" if np.isnan(means[m]) else f"{means[m]:.3f}") if m in means.index else "—"
+                 for m in models]
+        lines.append("| **average (classification)** | roc_auc ↑ | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -145,12 +145,15 @@ def hypergraph(config: dict[str, Any], embeddings: str | os.PathLike, out: str |
 def finetune(config: dict[str, Any], dataset: str, model_name: str, seed: int,
              shards_dir: str | os.PathLike, manifests: Sequence[str | os.PathLike], out: str | os.PathLike,
              model_path: str | os.PathLike | None = None, embeddings: str | os.PathLike | None = None,
-             hypergraph_path: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Finetune one model on one dataset with one seed; write the metrics as JSON."""
+             hypergraph_path: str | os.PathLike | None = None,
+             weights_out: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Finetune one model on one dataset with one seed; write the metrics as JSON and, for
+    neural models, the best-epoch weights (for ``mmsa predict``) to ``weights_out``."""
     import numpy as np
 
     from mmsa.embed import load_pretrained, read_embeddings
     from mmsa.train.finetune import FinetuneSettings, load_labelled, log_result, run_finetune
+    from mmsa.train.finetune import task_columns as task_columns_of
 
     shards = sorted(str(p) for p in Path(shards_dir).glob("shard-*.parquet"))
     frame = load_labelled(shards, [str(m) for m in manifests])
@@ -168,9 +171,14 @@ def finetune(config: dict[str, Any], dataset: str, model_name: str, seed: int,
         incidence = np.stack([remap[table["node"].to_numpy()], remap[table["hyperedge"].to_numpy()]])
     arch = pretrained.config.to_dict() if pretrained is not None else _architecture(config)
     store = _feature_store(config, manifests)
-    result = run_finetune(model_name, frame, dataset_spec(config, dataset).task_type, store, settings,
-                          seed, pretrained, incidence, fused, arch)
+    task_type = dataset_spec(config, dataset).task_type
+    result, model = run_finetune(model_name, frame, task_type, store, settings, seed, pretrained,
+                                 incidence, fused, arch)
     result = {"dataset": dataset, **result}
+    if weights_out is not None and model is not None:
+        from mmsa.train.finetune import save_finetuned
+
+        save_finetuned(model, result, arch, settings, task_columns_of(frame), config, weights_out)
     write_text(json.dumps(result, indent=1) + "\n", out)
     log_result(dataset, result, out)
     return result

@@ -26,8 +26,8 @@ def tiny(tmp_path_factory, download_cache, moleculenet_dir):
     config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
     config["cache_dir"] = str(work / "cache")
     config["data"]["local_dir"] = str(moleculenet_dir)
-    config["data"]["max_rows"] = {"zinc": 40, "bbbp": 30, "tox21": 30}
-    config["data"]["shard_size"] = 20
+    config["data"]["max_rows"] = {"zinc": 48, "bbbp": 60, "tox21": 60}
+    config["data"]["shard_size"] = 30
     (work / "cache" / "downloads").mkdir(parents=True)
     # downloads are shared with other tests; features start empty
     (work / "cache" / "downloads" / "pypi").symlink_to(download_cache / "downloads" / "pypi",
@@ -42,12 +42,56 @@ def tiny(tmp_path_factory, download_cache, moleculenet_dir):
 
 def test_workflow_accounts_for_every_row(tiny):
     work, _ = tiny
-    for name, rows in [("zinc", 40), ("bbbp", 30), ("tox21", 30)]:
+    for name, rows in [("zinc", 48), ("bbbp", 60), ("tox21", 60)]:
         summary = json.loads((work / "results" / "datasets" / name / "accounting.json").read_text())
         assert summary["rows_in"] == rows
         assert summary["featurized"] + summary["rejected"] == rows
         assert (work / "results" / "logs" / "fetch" / f"{name}.log").stat().st_size > 0
     assert len(list((work / "results" / "datasets" / "zinc" / "shards").glob("shard-*.parquet"))) == 2
+
+
+def test_every_stage_ran_and_the_report_has_every_model(tiny):
+    work, _ = tiny
+    results = work / "results"
+    assert (results / "pretrain" / "loss_curve.png").exists()
+    assert json.loads((results / "hypergraph" / "bbbp.json").read_text())["molecules"] > 0
+    table = (results / "report" / "results.md").read_text()
+    for model in ("mmsa", "mmsa-graph", "no-pretrain", "ecfp-rf"):
+        assert model in table.splitlines()[0]
+    jobs = sorted((results / "finetune").rglob("seed-*.json"))
+    assert len(jobs) == 2 * 4 * 2  # datasets x models x seeds
+    weights = sorted((results / "finetune").rglob("seed-*.pt"))
+    assert len(weights) == 2 * 3 * 2  # neural models only
+
+
+def test_embed_and_predict_new_smiles_with_bad_rows(tiny, tmp_path):
+    work, config = tiny
+    csv = tmp_path / "new.csv"
+    csv.write_text("name,smiles\naspirin,CC(=O)Oc1ccccc1C(=O)O\nbroken,C1CC\nempty,\n"
+                   "caffeine,CN1C(=O)N(C)c2ncn(C)c2C1=O\n")
+    env = {**os.environ}
+    base = [sys.executable, "-m", "mmsa.cli"]
+    pretrained = work / "results" / "pretrain" / "model.pt"
+    embed = subprocess.run([*base, "embed", str(csv), "--config", str(config), "--model", str(pretrained),
+                            "--out", str(tmp_path / "emb.parquet")], cwd=work, capture_output=True,
+                           text=True, env=env)
+    assert embed.returncode == 0, embed.stderr[-3000:]
+    assert json.loads(embed.stdout.strip().splitlines()[-1]) == {"rows": 4, "embedded": 2, "rejected": 2}
+    import pandas as pd
+
+    embedded = pd.read_parquet(tmp_path / "emb.parquet")
+    assert len(embedded) == 2 and len(embedded["fused"].iloc[0]) == 32
+    rejects = pd.read_csv(tmp_path / "emb.rejects.csv")
+    assert rejects["row"].tolist() == [1, 2] and "unclosed ring" in rejects["reason"].iloc[0]
+    finetuned = work / "results" / "finetune" / "tox21" / "mmsa" / "seed-0.pt"
+    predict = subprocess.run([*base, "predict", str(csv), "--config", str(config), "--model", str(finetuned),
+                              "--pretrained", str(pretrained), "--out", str(tmp_path / "pred.csv")],
+                             cwd=work, capture_output=True, text=True, env=env)
+    assert predict.returncode == 0, predict.stderr[-3000:]
+    predictions = pd.read_csv(tmp_path / "pred.csv")
+    assert predictions["row"].tolist() == [0, 3] and "NR-AR" in predictions.columns
+    assert predictions["NR-AR"].between(0, 1).all()
+    assert pd.read_csv(tmp_path / "pred.rejects.csv")["row"].tolist() == [1, 2]
 
 
 def test_second_invocation_has_nothing_to_do(tiny):

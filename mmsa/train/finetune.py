@@ -100,10 +100,30 @@ class StructureContext(nn.Module):
         self.out_dim = out_dim * (2 if self.use_anchors else 1)
 
     def forward(self, index: Tensor) -> Tensor:
+        """Context of dataset molecules ``index``."""
         context = F.relu(self.conv(self.fused, self.hyperedge_index))[index]
+        return self._with_anchors(context, self.fused[index])
+
+    def for_new(self, fused: Tensor, k: int) -> Tensor:
+        """Context of molecules outside the dataset, from their pretrained fused embeddings.
+
+        Each new molecule gets one hyperedge with its ``k`` nearest dataset molecules; the
+        dataset's own hyperedges are left as they were, so its molecules' context is unchanged.
+        """
+        n, m = len(self.fused), len(fused)
+        base, new = F.normalize(self.fused, dim=-1), F.normalize(fused.float(), dim=-1)
+        neighbours = (new @ base.t()).topk(min(k, n), dim=1).indices  # (m, k)
+        edge_ids = torch.arange(n, n + m, device=fused.device)
+        members = torch.cat([edge_ids.unsqueeze(1), neighbours], dim=1)
+        extra = torch.stack([members.reshape(-1), edge_ids.repeat_interleave(members.shape[1])])
+        incidence = torch.cat([self.hyperedge_index, extra], dim=1)
+        context = F.relu(self.conv(torch.cat([self.fused, fused.float()]), incidence))[n:]
+        return self._with_anchors(context, fused.float())
+
+    def _with_anchors(self, context: Tensor, fused: Tensor) -> Tensor:
         if not self.use_anchors:
             return context
-        z = F.normalize(self.fused[index], dim=-1)
+        z = F.normalize(fused, dim=-1)
         weights = torch.softmax(z @ self.anchors.t() / self.temperature, dim=-1)
         return torch.cat([context, F.relu(self.anchor_proj(weights @ self.anchors))], dim=-1)
 
@@ -118,10 +138,12 @@ class PropertyModel(nn.Module):
         width = gin.out_dim + (structure.out_dim if structure is not None else 0)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_tasks))
 
-    def forward(self, batch: Any) -> Tensor:
+    def forward(self, batch: Any, context: Tensor | None = None) -> Tensor:
+        """Task outputs; ``context`` overrides the structure context (molecules outside the
+        dataset), otherwise it is looked up by ``batch.idx``."""
         _, h = self.gin(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.num_graphs)
         if self.structure is not None:
-            h = torch.cat([h, self.structure(batch.idx)], dim=-1)
+            h = torch.cat([h, self.structure(batch.idx) if context is None else context], dim=-1)
         return self.head(h)
 
 
@@ -140,7 +162,7 @@ def graph_data(store: FeatureStore, keys: list[str], labels: np.ndarray) -> list
     out = []
     for i, (d, y) in enumerate(zip(store.get(keys), labels, strict=True)):
         out.append(Data(x=d.x, edge_index=d.edge_index, edge_attr=d.edge_attr,
-                        y=torch.as_tensor(y, dtype=torch.float32).view(1, -1), idx=torch.tensor([i])))
+                        y=torch.tensor(y, dtype=torch.float32).view(1, -1), idx=torch.tensor([i])))
     return out
 
 
@@ -182,7 +204,7 @@ def train_neural(model: PropertyModel, data: list[Data], split: tuple[np.ndarray
                         generator=generator, drop_last=len(train) > settings.batch_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     model.to(device)
-    curve, best = [], None
+    curve, best, best_state = [], None, None
     for epoch in range(1, settings.epochs + 1):
         model.train()
         losses = []
@@ -203,7 +225,10 @@ def train_neural(model: PropertyModel, data: list[Data], split: tuple[np.ndarray
         curve.append(point)
         if is_better(point["valid"], None if best is None else best["valid"], task_type):
             best = point
-    return {"valid": best["valid"], "test": best["test"], "best_epoch": best["epoch"], "curve": curve}
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(best_state)
+    return {"valid": best["valid"], "test": best["test"], "best_epoch": best["epoch"], "curve": curve,
+            "target_mean": mean.tolist(), "target_std": std.tolist()}
 
 
 def run_finetune(
@@ -217,8 +242,11 @@ def run_finetune(
     hypergraph: np.ndarray | None = None,
     fused: np.ndarray | None = None,
     arch: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Finetune and evaluate ``model_name`` on ``frame`` (key + task columns); return metrics."""
+) -> tuple[dict[str, Any], PropertyModel | None]:
+    """Finetune and evaluate ``model_name`` on ``frame`` (key + task columns).
+
+    Returns the metrics and, for neural models, the model with its best-epoch weights.
+    """
     if model_name not in MODELS:
         raise ValueError(f"unknown model {model_name!r}; use one of {MODELS}")
     tasks = task_columns(frame)
@@ -237,7 +265,7 @@ def run_finetune(
                               n_estimators=settings.rf_trees)
         result.update(valid=metric_value(y[valid], pred[: len(valid)], task_type),
                       test=metric_value(y[test], pred[len(valid):], task_type), best_epoch=None, curve=[])
-        return result
+        return result, None
     device = pick_device(settings.device)
     arch = arch or (pretrained.config.to_dict() if pretrained is not None else {})
     feature_set = arch.get("feature_set", "hu")
@@ -251,9 +279,44 @@ def run_finetune(
                                      settings.structure_dim, settings.anchor_temperature)
     model = PropertyModel(gin, len(tasks), settings.dropout, structure)
     result.update(train_neural(model, graph_data(store, keys, y), split, task_type, settings, seed, device))
-    return result
+    return result, model.cpu()
 
 
 def log_result(dataset: str, result: dict[str, Any], path: str | os.PathLike) -> None:
     log.info("%s %s seed %d: valid %s %.4f, test %.4f (epoch %s) -> %s", dataset, result["model"],
              result["seed"], result["metric"], result["valid"], result["test"], result["best_epoch"], path)
+
+
+def save_finetuned(model: PropertyModel, result: dict[str, Any], arch: dict[str, Any],
+                   settings: FinetuneSettings, tasks: list[str], config: dict[str, Any],
+                   path: str | os.PathLike) -> None:
+    """Best-epoch weights and what is needed to rebuild and apply the model (weights-only file)."""
+    from mmsa.io import atomic_path
+
+    meta = {
+        "model": result["model"], "dataset": result["dataset"], "task_type": result["task_type"],
+        "tasks": tasks, "arch": arch, "dropout": settings.dropout, "structure_dim": settings.structure_dim,
+        "anchor_temperature": settings.anchor_temperature, "hypergraph_k": config["finetune"]["hypergraph_k"],
+        "target_mean": result["target_mean"], "target_std": result["target_std"],
+        "uses_anchors": bool(model.structure is not None and model.structure.use_anchors),
+    }
+    with atomic_path(path) as tmp:
+        torch.save({"meta": meta, "state_dict": model.state_dict()}, tmp)
+
+
+def load_finetuned(path: str | os.PathLike) -> tuple[PropertyModel, dict[str, Any]]:
+    """A model saved by :func:`save_finetuned`, in evaluation mode, and its metadata."""
+    saved = torch.load(path, weights_only=True, map_location="cpu")
+    meta, state = saved["meta"], saved["state_dict"]
+    arch = meta["arch"]
+    gin = make_gin(None, arch.get("feature_set", "hu"), meta["dropout"], arch)
+    structure = None
+    if "structure.fused" in state:
+        anchors = state.get("structure.anchors") if meta["uses_anchors"] else None
+        structure = StructureContext(torch.zeros_like(state["structure.fused"]),
+                                     torch.zeros_like(state["structure.hyperedge_index"]),
+                                     None if anchors is None else torch.zeros_like(anchors),
+                                     meta["structure_dim"], meta["anchor_temperature"])
+    model = PropertyModel(gin, len(meta["tasks"]), meta["dropout"], structure)
+    model.load_state_dict(state)
+    return model.eval(), meta

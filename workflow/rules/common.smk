@@ -51,3 +51,17 @@ def feature_rejects_of(dataset):
         dataset=dataset,
         shard=shard_ids_of(dataset),
     )
+
+
+def finetune_inputs(wc):
+    """What a finetuning job reads: labels and features, plus what its model needs."""
+    inputs = {
+        "shards": f"results/datasets/{wc.dataset}/shards",
+        "manifests": manifests_of(wc.dataset),
+    }
+    if wc.model in ("mmsa", "mmsa-graph"):
+        inputs["model"] = "results/pretrain/model.pt"
+    if wc.model == "mmsa":
+        inputs["embeddings"] = f"results/embeddings/{wc.dataset}.parquet"
+        inputs["hypergraph"] = f"results/hypergraph/{wc.dataset}.parquet"
+    return inputs

@@ -1,20 +1,6 @@
 # embed -> hypergraph -> finetune (dataset x model x seed) -> report.
 
 
-def finetune_inputs(wc):
-    """What a finetuning job reads: labels and features, plus what its model needs."""
-    inputs = {
-        "shards": f"results/datasets/{wc.dataset}/shards",
-        "manifests": manifests_of(wc.dataset),
-    }
-    if wc.model in ("mmsa", "mmsa-graph"):
-        inputs["model"] = "results/pretrain/model.pt"
-    if wc.model == "mmsa":
-        inputs["embeddings"] = f"results/embeddings/{wc.dataset}.parquet"
-        inputs["hypergraph"] = f"results/hypergraph/{wc.dataset}.parquet"
-    return inputs
-
-
 rule embed:
     input:
         model="results/pretrain/model.pt",
@@ -50,7 +36,10 @@ rule finetune:
     input:
         unpack(finetune_inputs),
     output:
-        "results/finetune/{dataset}/{model}/seed-{seed}.json",
+        result="results/finetune/{dataset}/{model}/seed-{seed}.json",
+        weights="results/finetune/{dataset}/{model}/seed-{seed}.pt",
+    wildcard_constraints:
+        model=r"mmsa|mmsa-graph|no-pretrain",
     params:
         settings=config["finetune"]["settings"],
     log:
@@ -58,6 +47,24 @@ rule finetune:
     threads: 1
     resources:
         mem_mb=4000,
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/finetune.py"
+
+
+rule baseline:
+    input:
+        unpack(finetune_inputs),
+    output:
+        result="results/finetune/{dataset}/{model}/seed-{seed}.json",
+    wildcard_constraints:
+        model=r"ecfp-rf",
+    params:
+        settings=config["finetune"]["settings"],
+    log:
+        "results/logs/finetune/{dataset}-{model}-{seed}.log",
+    threads: 1
     conda:
         "../../envs/torch.yaml"
     script:

@@ -1,4 +1,4 @@
-"""Snakemake adapter of the finetune rule (all logic in mmsa.stages)."""
+"""Snakemake adapter of the finetune and baseline rules (all logic in mmsa.stages)."""
 
 import torch
 
@@ -10,5 +10,6 @@ if __name__ == "__main__":
     torch.set_num_threads(sm.threads)
     with stage_logging(sm.log[0]):
         finetune(sm.config, sm.wildcards.dataset, sm.wildcards.model, int(sm.wildcards.seed),
-                 sm.input.shards, sm.input.manifests, sm.output[0], model_path=sm.input.get("model"),
-                 embeddings=sm.input.get("embeddings"), hypergraph_path=sm.input.get("hypergraph"))
+                 sm.input.shards, sm.input.manifests, sm.output.result, model_path=sm.input.get("model"),
+                 embeddings=sm.input.get("embeddings"), hypergraph_path=sm.input.get("hypergraph"),
+                 weights_out=sm.output.get("weights"))
