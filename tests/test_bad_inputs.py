@@ -26,13 +26,15 @@ ROWS = [
     ("[H+]", "0", "no heavy atoms"),
     ("\"C(C)O,\"", "1", "SMILES parse error"),
     ("CC(=O)Oc1ccccc1C(=O)O", "", None),  # missing label is fine
+    ("C\udcffC", "1", "SMILES parse error"),  # an invalid UTF-8 byte in the file
+    ("CC\x00O", "0", "SMILES parse error"),  # a NUL byte
 ]
 
 
 @pytest.fixture
 def bad_csv(tmp_path):
     lines = ["smiles,y"] + [f"{s},{y}" for s, y, _ in ROWS]
-    (tmp_path / "bad.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "bad.csv").write_bytes(("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"))
     return tmp_path
 
 

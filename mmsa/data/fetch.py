@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import IO
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from mmsa.data.registry import DatasetSpec
@@ -170,11 +169,6 @@ def open_table(spec: DatasetSpec, cache_dir: Path, local_dir: Path | None) -> It
         yield raw
 
 
-def _header(stream: IO[bytes]) -> list[str]:
-    first = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="").readline()
-    return next(csv.reader([first]))
-
-
 def _select_columns(spec: DatasetSpec, header: list[str]) -> dict[str, str]:
     """Output column name -> input column name (SMILES first, then the tasks)."""
     if spec.smiles_column not in header:
@@ -187,6 +181,29 @@ def _select_columns(spec: DatasetSpec, header: list[str]) -> dict[str, str]:
     if missing:
         raise FetchError(f"dataset {spec.name}: task columns {missing} not in the table's header")
     return {SMILES: spec.smiles_column, **tasks}
+
+
+def _blocks(reader: Iterator[list[str]], size: int, limit: int | None) -> Iterator[list[list[str]]]:
+    """Lists of up to ``size`` data rows, ``limit`` rows in all (blank lines skipped)."""
+    block: list[list[str]] = []
+    taken = 0
+    for record in reader:
+        if limit is not None and taken >= limit:
+            break
+        if not record:
+            continue
+        block.append(record)
+        taken += 1
+        if len(block) == size:
+            yield block
+            block = []
+    if block:
+        yield block
+
+
+def _cell(record: list[str], position: int) -> str:
+    """A field of a CSV record; a short (ragged) record reads as empty fields."""
+    return record[position] if position < len(record) else ""
 
 
 def verify_csv_checksum(spec: DatasetSpec, cache_dir: Path, local_dir: Path | None) -> None:
@@ -210,7 +227,7 @@ def fetch_dataset(
     cache_dir: str | os.PathLike,
     local_dir: str | os.PathLike | None = None,
     max_rows: int | None = None,
-    block_bytes: int = 1 << 22,
+    block_rows: int = 50_000,
 ) -> int:
     """Write the dataset's rows to ``out_path`` (Parquet); return the number of rows.
 
@@ -221,35 +238,24 @@ def fetch_dataset(
     cache_dir = Path(cache_dir)
     local = Path(local_dir) if local_dir else None
     verify_csv_checksum(spec, cache_dir, local)
-    with open_table(spec, cache_dir, local) as stream:
-        header = _header(stream)
-    columns = _select_columns(spec, header)
-    schema = pa.schema([(ROW, pa.int64())] + [(out, pa.string()) for out in columns])
-    schema = schema.with_metadata({"mmsa.source": json.dumps({**spec.to_dict(), "max_rows": max_rows})})
-    # No reader threads: a read-ahead thread left blocked on a Python file object after an
-    # early stop (max_rows) keeps the interpreter from exiting.
-    read = pacsv.ReadOptions(block_size=block_bytes, encoding="utf8", use_threads=False)
-    convert = pacsv.ConvertOptions(
-        include_columns=list(dict.fromkeys(columns.values())),
-        column_types={col: pa.string() for col in header},
-        strings_can_be_null=False,
-        quoted_strings_can_be_null=False,
-    )
     rows = 0
-    with (
-        atomic_path(out_path) as tmp,
-        open_table(spec, cache_dir, local) as stream,
-        pacsv.open_csv(stream, read_options=read, convert_options=convert) as reader,
-        pq.ParquetWriter(tmp, schema) as writer,
-    ):
-        for batch in reader:
-            if max_rows is not None:
-                batch = batch.slice(0, max(0, max_rows - rows))
-            if batch.num_rows == 0:
-                break
-            arrays = [pa.array(range(rows, rows + batch.num_rows), pa.int64())]
-            arrays += [batch.column(src) for src in columns.values()]
-            writer.write_batch(pa.record_batch(arrays, schema=schema))
-            rows += batch.num_rows
+    with atomic_path(out_path) as tmp, open_table(spec, cache_dir, local) as stream:
+        # Python's csv module: correct quoting, no reader threads, and stopping early at
+        # max_rows is just leaving the loop.
+        # Undecodable bytes become U+FFFD, so such a row fails SMILES parsing and is rejected
+        # with a reason instead of aborting the whole dataset.
+        text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
+        reader = csv.reader(text)
+        header = next(reader, [])
+        columns = _select_columns(spec, header)
+        positions = [header.index(src) for src in columns.values()]
+        schema = pa.schema([(ROW, pa.int64())] + [(out, pa.string()) for out in columns])
+        schema = schema.with_metadata({"mmsa.source": json.dumps({**spec.to_dict(), "max_rows": max_rows})})
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for block in _blocks(reader, block_rows, max_rows):
+                arrays = [pa.array(range(rows, rows + len(block)), pa.int64())]
+                arrays += [pa.array([_cell(r, i) for r in block], pa.string()) for i in positions]
+                writer.write_batch(pa.record_batch(arrays, schema=schema))
+                rows += len(block)
     log.info("fetched %s: %d rows, %d tasks -> %s", spec.name, rows, len(columns) - 1, out_path)
     return rows
