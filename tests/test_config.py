@@ -43,7 +43,7 @@ def test_validation_does_not_modify_the_input():
     assert given == {"data": {}}
 
 
-@pytest.mark.parametrize("name", ["default.yaml", "test.yaml"])
+@pytest.mark.parametrize("name", ["default.yaml", "test.yaml", "paper.yaml"])
 def test_shipped_configs_are_valid(name):
     config = load_config(REPO / "config" / name)
     assert all_datasets(config)[0] == config["pretrain"]["dataset"]

@@ -205,6 +205,7 @@ def train_neural(model: PropertyModel, data: list[Data], split: tuple[np.ndarray
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     model.to(device)
     curve, best, best_state = [], None, None
+    held_out = np.concatenate([valid, test])  # only these are predicted after each epoch
     for epoch in range(1, settings.epochs + 1):
         model.train()
         losses = []
@@ -216,12 +217,12 @@ def train_neural(model: PropertyModel, data: list[Data], split: tuple[np.ndarray
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
-        pred = predict(model, data, device) * std + mean
+        pred = predict(model, [data[i] for i in held_out], device) * std + mean
         if task_type == "classification":
             pred = 1.0 / (1.0 + np.exp(-pred))
         point = {"epoch": epoch, "train_loss": float(np.mean(losses)),
-                 "valid": metric_value(y[valid], pred[valid], task_type),
-                 "test": metric_value(y[test], pred[test], task_type)}
+                 "valid": metric_value(y[valid], pred[: len(valid)], task_type),
+                 "test": metric_value(y[test], pred[len(valid) :], task_type)}
         curve.append(point)
         if is_better(point["valid"], None if best is None else best["valid"], task_type):
             best = point
