@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_MOLECULENET = REPO.parent / "shared" / "data" / "moleculenet"
@@ -30,3 +32,12 @@ def download_cache() -> Path:
     path = Path(os.environ.get("MMSA_TEST_CACHE", REPO / "resources" / "test-cache"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="module")
+def single_thread() -> Iterator[None]:
+    """Tiny tensors: one intra-op thread is faster and immune to a busy shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

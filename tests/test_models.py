@@ -7,7 +7,6 @@ uint8 arrays since only shapes matter here. Everything runs on CPU with tiny siz
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from functools import cache
 
 import numpy as np
@@ -47,13 +46,7 @@ SMILES = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread() -> Iterator[None]:
-    """Tiny tensors: one intra-op thread is faster and immune to a busy shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @cache
