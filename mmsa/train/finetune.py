@@ -224,6 +224,8 @@ def train_neural(model: PropertyModel, data: list[Data], split: tuple[np.ndarray
                  "valid": metric_value(y[valid], pred[: len(valid)], task_type),
                  "test": metric_value(y[test], pred[len(valid) :], task_type)}
         curve.append(point)
+        log.info("epoch %d/%d: train loss %.4f, valid %.4f, test %.4f", epoch, settings.epochs,
+                 point["train_loss"], point["valid"], point["test"])
         if is_better(point["valid"], None if best is None else best["valid"], task_type):
             best = point
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
