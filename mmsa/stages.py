@@ -1,5 +1,9 @@
-"""The data stages as plain functions of (validated config, paths), called by both the
-Snakemake rules and the ``mmsa`` command line."""
+"""Every pipeline stage as a plain function of (validated config, paths), called by both the
+Snakemake rules and the ``mmsa`` command line.
+
+The model stages import torch and the model code inside the function, so that the data stages
+run in an environment without them (``envs/data.yaml``).
+"""
 
 from __future__ import annotations
 
