@@ -30,8 +30,3 @@ class Progress:
                           self.what, self.done, self.total, percent, rate, eta)
             while self._next <= percent:
                 self._next += self.every
-
-    @property
-    def rate(self) -> float:
-        elapsed = time.perf_counter() - self.start
-        return self.done / elapsed if elapsed > 0 else 0.0
