@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import os
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -79,7 +78,3 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
             merged[key] = copy.deepcopy(value)
     return merged
 
-
-def repo_path(*parts: str) -> Path:
-    """A path inside the source checkout (for the bundled configs and workflow)."""
-    return Path(__file__).resolve().parent.parent.joinpath(*parts)

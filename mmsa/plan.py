@@ -34,11 +34,6 @@ def n_shards(config: dict[str, Any], name: str) -> int:
     return max(1, math.ceil(rows / data["shard_size"]))
 
 
-def shard_ids(config: dict[str, Any], name: str) -> list[str]:
-    """The shard wildcards of a dataset: ``00000``, ``00001``, ..."""
-    return [f"{i:05d}" for i in range(n_shards(config, name))]
-
-
 def all_datasets(config: dict[str, Any]) -> list[str]:
     """The pretraining corpus and every finetuning dataset, without repeats."""
     return list(dict.fromkeys([config["pretrain"]["dataset"], *config["finetune"]["datasets"]]))
