@@ -36,7 +36,7 @@ INDEX = "index.parquet"
 STORE = "features.zarr"
 STATUS_COLUMNS = ["key", "conf_ok", "image_ok"]
 _COORD_CHUNK = 1 << 16
-_IMAGE_CHUNK = 16
+IMAGE_CHUNK = 16  # images per Zarr chunk; readers group their reads by it
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class PackWriter:
         self.coords = group.create_array("coords", shape=(0, 3), dtype="float32",
                                          chunks=(_COORD_CHUNK, 3))
         self.images = group.create_array("images", shape=(0, 3, image_size, image_size),
-                                         dtype="uint8", chunks=(_IMAGE_CHUNK, 3, image_size, image_size))
+                                         dtype="uint8", chunks=(IMAGE_CHUNK, 3, image_size, image_size))
         self.group = group
         self.offsets = [0]
         self.records: list[dict[str, Any]] = []

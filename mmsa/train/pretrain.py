@@ -26,7 +26,7 @@ from mmsa.io import atomic_path, write_text
 from mmsa.models.mmsa import MMSAConfig, MMSAModel
 from mmsa.progress import Progress
 from mmsa.train.schedule import pick_device, warmup_cosine
-from mmsa.train.stream import ShardBatches, batch_loader
+from mmsa.train.stream import ShardBatches, batch_loader, prefetched
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ class PretrainSettings:
     grad_clip: float = 1.0
     amp: bool = True
     loader_workers: int = 0
+    shuffle_window: int = 8
     device: str = "auto"
     resume: bool = True
     model: dict[str, Any] = field(default_factory=dict)
@@ -103,7 +104,7 @@ def pretrain(
     device = pick_device(settings.device)
     torch.manual_seed(seed)
     model = build_model(settings, cache.settings.graph_features).to(device)
-    dataset = ShardBatches(manifests, cache, settings.batch_size, seed)
+    dataset = ShardBatches(manifests, cache, settings.batch_size, seed, window=settings.shuffle_window)
     steps_per_epoch = dataset.batches_per_epoch(settings.loader_workers)
     if steps_per_epoch == 0:
         raise ValueError(f"fewer molecules than one batch of {settings.batch_size}; lower batch_size")
@@ -136,7 +137,7 @@ def pretrain(
         model.train()
         progress = Progress(f"epoch {epoch + 1}/{settings.epochs}", steps_per_epoch, log, every=25)
         fetch_start = time.perf_counter()
-        for batch in loader:
+        for batch in prefetched(loader):
             batch = batch.to(device)
             data_seconds += time.perf_counter() - fetch_start
             with _autocast(device, settings.amp):

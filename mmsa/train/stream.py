@@ -1,16 +1,24 @@
 """Stream batches of featurized molecules from a dataset's shards, with flat memory.
 
-An epoch visits the shards in a seeded random order and each shard's molecules in a seeded
-random order; batches are read from the feature cache a whole batch at a time (one grouped
-Zarr read per pack). Only one shard's key list is held at a time, so a corpus of millions of
-molecules streams in the memory of one shard. The order depends only on (seed, epoch, number
-of loader workers), which is what makes a resumed run identical to an uninterrupted one.
+An epoch visits the shards in a seeded random order. Within a shard it shuffles in two levels,
+the way chunked streaming loaders do: the image chunks (blocks of molecules stored together)
+are put in random order, and the molecules of each window of ``window`` batches (drawn from
+many random chunks) are shuffled among themselves. A window is read from the feature cache in
+one grouped read, so each compressed chunk is decoded once per epoch rather than once per batch
+that touches it (reading 64 random rows touched ~50 chunks per batch and made data loading a
+fifth of the step time on CPU). Only one shard's key list and one window of molecules are held
+at a time, so a corpus of millions of molecules streams in flat memory. The order depends only
+on (seed, epoch, number of loader workers), which is what makes a resumed run identical to an
+uninterrupted one.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+import queue
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TypeVar
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -26,10 +34,11 @@ class ShardBatches(IterableDataset):
     """Batches (PyG ``Batch``) of one epoch over the molecules listed in ``manifests``."""
 
     def __init__(self, manifests: Sequence[str | os.PathLike], cache: FeatureCache, batch_size: int,
-                 seed: int, drop_last: bool = True) -> None:
+                 seed: int, drop_last: bool = True, window: int = 8) -> None:
         self.manifests = [str(m) for m in manifests]
         self.cache = cache
         self.batch_size = batch_size
+        self.window = window
         self.seed = seed
         self.drop_last = drop_last
         self.epoch = 0
@@ -60,15 +69,71 @@ class ShardBatches(IterableDataset):
             store = FeatureStore(self.cache, manifest)
             keys = manifest["key"].drop_duplicates().to_numpy()
             rng = np.random.default_rng([self.seed, self.epoch, hash_path(shard)])
-            keys = keys[rng.permutation(len(keys))]
+            keys = window_shuffle(keys, store.image_blocks(keys), self.batch_size * self.window, rng)
             stop = len(keys) - len(keys) % self.batch_size if self.drop_last else len(keys)
-            for start in range(0, stop, self.batch_size):
-                yield Batch.from_data_list(store.get(list(keys[start : start + self.batch_size])))
+            size = self.batch_size * self.window
+            for start in range(0, stop, size):
+                molecules = store.get(list(keys[start : min(stop, start + size)]))
+                for first in range(0, len(molecules), self.batch_size):
+                    yield Batch.from_data_list(molecules[first : first + self.batch_size])
+
+
+def window_shuffle(keys: np.ndarray, blocks: np.ndarray, window: int, rng: np.random.Generator) -> np.ndarray:
+    """A permutation of ``keys``: blocks in random order, then shuffled within each window."""
+    block_order = rng.permutation(int(blocks.max()) + 1 if len(blocks) else 0)
+    rank = np.empty_like(block_order)
+    rank[block_order] = np.arange(len(block_order))
+    ordered = keys[np.argsort(rank[blocks], kind="stable")]
+    for start in range(0, len(ordered), window):
+        part = ordered[start : start + window]
+        ordered[start : start + window] = part[rng.permutation(len(part))]
+    return ordered
 
 
 def hash_path(path: str) -> int:
     """A stable per-shard seed component (the file name, not Python's salted hash)."""
     return stable_int(os.path.basename(path)) % (2**31)
+
+
+T = TypeVar("T")
+_DONE = object()
+
+
+def prefetched(items: Iterable[T], depth: int = 2) -> Iterator[T]:
+    """``items`` in order, produced ``depth`` ahead by a background thread.
+
+    Reading and collating release the GIL for much of their time (Zarr decoding, Arrow) and
+    so does the training step (torch kernels), so on a CPU with few cores a thread overlaps
+    loading with compute where worker processes would fight the step for cores. An error in
+    the producer is raised in the consumer.
+    """
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                slots.put(item)
+        except BaseException as err:  # handed to the consumer, which re-raises it
+            slots.put(err)
+        slots.put(_DONE)
+
+    thread = threading.Thread(target=produce, daemon=True, name="mmsa-prefetch")
+    thread.start()
+    try:
+        while (item := slots.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                slots.get_nowait()
+            except queue.Empty:
+                thread.join(timeout=0.01)
 
 
 def batch_loader(dataset: ShardBatches, workers: int) -> DataLoader:

@@ -1,0 +1,48 @@
+"""Chunk-aware shuffling and background prefetching of the pretraining stream."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from mmsa.train.stream import prefetched, window_shuffle
+
+
+def test_window_shuffle_is_a_permutation_whose_windows_span_few_chunks():
+    keys = np.array([f"m{i}" for i in range(100)])
+    blocks = np.arange(100) // 10  # ten image chunks of ten molecules
+    out = window_shuffle(keys, blocks, window=20, rng=np.random.default_rng(0))
+    assert sorted(out) == sorted(keys)
+    chunk_of = dict(zip(keys, blocks, strict=True))
+    for start in range(0, 100, 20):
+        assert len({chunk_of[k] for k in out[start : start + 20]}) == 2  # two whole chunks per window
+    again = window_shuffle(keys, blocks, window=20, rng=np.random.default_rng(0))
+    other = window_shuffle(keys, blocks, window=20, rng=np.random.default_rng(1))
+    assert list(out) == list(again) and list(out) != list(other)
+    assert list(out[:20]) != sorted(out[:20], key=lambda k: int(k[1:]))  # shuffled inside a window
+
+
+def test_window_shuffle_of_nothing_is_nothing():
+    empty = np.array([], dtype=object)
+    assert len(window_shuffle(empty, np.array([], dtype=np.int64), 8, np.random.default_rng(0))) == 0
+
+
+def test_prefetched_keeps_order_and_raises_the_producers_error():
+    assert list(prefetched(range(50), depth=3)) == list(range(50))
+
+    def failing():
+        yield from range(3)
+        raise ValueError("bad shard")
+
+    seen = []
+    with pytest.raises(ValueError, match="bad shard"):
+        for item in prefetched(failing()):
+            seen.append(item)
+    assert seen == [0, 1, 2]
+
+
+def test_prefetched_stops_its_thread_when_the_consumer_stops_early():
+    stream = prefetched(iter(range(10_000)), depth=2)
+    assert next(stream) == 0
+    stream.close()
+    assert not any(t.name == "mmsa-prefetch" and t.is_alive() for t in threading.enumerate())
