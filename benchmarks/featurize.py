@@ -80,8 +80,13 @@ def main() -> None:
             run_config = validate_config({**base, "cache_dir": str(work / f"cache-{workers}")})
             os.makedirs(run_config["cache_dir"])
             start = time.perf_counter()
-            featurize(run_config, shard_file, work / f"m{workers}.parquet", work / f"r{workers}.parquet",
-                      threads=workers)
+            featurize(
+                run_config,
+                shard_file,
+                work / f"m{workers}.parquet",
+                work / f"r{workers}.parquet",
+                threads=workers,
+            )
             rows.append(("mmsa featurize", workers, time.perf_counter() - start))
 
     one = next((t for name, w, t in rows if name == "mmsa featurize" and w == 1), None)

@@ -53,36 +53,53 @@ def _cmd_fetch(args: argparse.Namespace, config: dict[str, Any]) -> None:
 def _cmd_standardize(args: argparse.Namespace, config: dict[str, Any]) -> None:
     from mmsa.stages import standardize
 
-    print(json.dumps(standardize(config, args.dataset, args.raw, args.out, args.rejects,
-                                 threads=args.threads)))
+    print(
+        json.dumps(standardize(config, args.dataset, args.raw, args.out, args.rejects, threads=args.threads))
+    )
 
 
 def _cmd_shard(args: argparse.Namespace, config: dict[str, Any]) -> None:
     from mmsa.stages import shard
 
-    print(json.dumps(shard(config, args.dataset, args.standardized, args.out, args.rejects,
-                           threads=args.threads)))
+    print(
+        json.dumps(
+            shard(config, args.dataset, args.standardized, args.out, args.rejects, threads=args.threads)
+        )
+    )
 
 
 def _cmd_featurize(args: argparse.Namespace, config: dict[str, Any]) -> None:
     from mmsa.stages import featurize
 
-    print(json.dumps(featurize(config, args.shard, args.manifest, args.rejects,
-                               threads=args.threads)))
+    print(json.dumps(featurize(config, args.shard, args.manifest, args.rejects, threads=args.threads)))
 
 
 def _cmd_embed(args: argparse.Namespace, config: dict[str, Any]) -> None:
     from mmsa.predict import embed_file
 
-    print(json.dumps(embed_file(config, args.model, args.smiles, args.smiles_column, args.out,
-                                threads=args.threads)))
+    print(
+        json.dumps(
+            embed_file(config, args.model, args.smiles, args.smiles_column, args.out, threads=args.threads)
+        )
+    )
 
 
 def _cmd_predict(args: argparse.Namespace, config: dict[str, Any]) -> None:
     from mmsa.predict import predict_file
 
-    print(json.dumps(predict_file(config, args.model, args.smiles, args.smiles_column, args.out,
-                                  pretrained_path=args.pretrained, threads=args.threads)))
+    print(
+        json.dumps(
+            predict_file(
+                config,
+                args.model,
+                args.smiles,
+                args.smiles_column,
+                args.out,
+                pretrained_path=args.pretrained,
+                threads=args.threads,
+            )
+        )
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,13 +118,19 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     add("datasets", _cmd_datasets, "List the datasets mmsa knows and where each comes from.")
-    add("check-config", _cmd_check_config,
-        "Validate a config against the schema and print it with every default filled in.")
+    add(
+        "check-config",
+        _cmd_check_config,
+        "Validate a config against the schema and print it with every default filled in.",
+    )
     p = add("fetch", _cmd_fetch, "Download (or read locally) a dataset into a raw Parquet table.")
     p.add_argument("dataset", help="dataset name (see `mmsa datasets`)")
     p.add_argument("--out", required=True, help="output Parquet file")
-    p = add("standardize", _cmd_standardize,
-            "Standardize raw rows into canonical molecule keys; invalid rows go to a rejects table.")
+    p = add(
+        "standardize",
+        _cmd_standardize,
+        "Standardize raw rows into canonical molecule keys; invalid rows go to a rejects table.",
+    )
     p.add_argument("dataset")
     p.add_argument("--raw", required=True, help="raw Parquet from `mmsa fetch`")
     p.add_argument("--out", required=True, help="output folder of part files")
@@ -119,27 +142,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder of shard files")
     p.add_argument("--rejects", required=True, help="output rejects Parquet (duplicates)")
     p.add_argument("--threads", type=int, default=1, help="worker processes (default 1)")
-    p = add("featurize", _cmd_featurize,
-            "Compute graph, conformer and image features of one shard into the shared cache.")
+    p = add(
+        "featurize",
+        _cmd_featurize,
+        "Compute graph, conformer and image features of one shard into the shared cache.",
+    )
     p.add_argument("shard", help="a shard Parquet file from `mmsa shard`")
     p.add_argument("--manifest", required=True, help="output manifest Parquet")
     p.add_argument("--rejects", required=True, help="output rejects Parquet")
     p.add_argument("--threads", type=int, default=1, help="worker processes (default 1)")
-    p = add("embed", _cmd_embed,
-            "Embed the molecules of a SMILES CSV with a pretrained model (Parquet: key, fused, graph). "
-            "Invalid rows go to <out>.rejects.csv with reasons.")
+    p = add(
+        "embed",
+        _cmd_embed,
+        "Embed the molecules of a SMILES CSV with a pretrained model (Parquet: key, fused, graph). "
+        "Invalid rows go to <out>.rejects.csv with reasons.",
+    )
     p.add_argument("smiles", help="CSV file with a SMILES column")
     p.add_argument("--model", default="results/pretrain/model.pt", help="pretrained model.pt")
     p.add_argument("--out", required=True, help="output Parquet file")
     p.add_argument("--smiles-column", default="smiles", help="name of the SMILES column (default smiles)")
     p.add_argument("--threads", type=int, default=1, help="featurization worker processes (default 1)")
-    p = add("predict", _cmd_predict,
-            "Predict task values of the molecules of a SMILES CSV with a finetuned model "
-            "(results/finetune/<dataset>/<model>/seed-<n>.pt). Invalid rows go to <out>.rejects.csv.")
+    p = add(
+        "predict",
+        _cmd_predict,
+        "Predict task values of the molecules of a SMILES CSV with a finetuned model "
+        "(results/finetune/<dataset>/<model>/seed-<n>.pt). Invalid rows go to <out>.rejects.csv.",
+    )
     p.add_argument("smiles", help="CSV file with a SMILES column")
     p.add_argument("--model", required=True, help="finetuned weights (.pt)")
-    p.add_argument("--pretrained", default=None,
-                   help="pretrained model.pt; needed by `mmsa` models to place molecules in the hypergraph")
+    p.add_argument(
+        "--pretrained",
+        default=None,
+        help="pretrained model.pt; needed by `mmsa` models to place molecules in the hypergraph",
+    )
     p.add_argument("--out", required=True, help="output CSV file")
     p.add_argument("--smiles-column", default="smiles", help="name of the SMILES column (default smiles)")
     p.add_argument("--threads", type=int, default=1, help="featurization worker processes (default 1)")

@@ -38,8 +38,13 @@ def load_pretrained(path: str | os.PathLike, device: torch.device | str = "cpu")
     return model.to(device).eval()
 
 
-def embed_molecules(model: MMSAModel, store: FeatureStore, keys: list[str], batch_size: int = 256,
-                    device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def embed_molecules(
+    model: MMSAModel,
+    store: FeatureStore,
+    keys: list[str],
+    batch_size: int = 256,
+    device: torch.device | str = "cpu",
+) -> tuple[np.ndarray, np.ndarray]:
     """Fused (N, embed_dim) and graph (N, gnn_dim) embeddings of ``keys``, in order."""
     fused, graph = [], []
     progress = Progress("embed", len(keys), log, every=20)
@@ -55,11 +60,13 @@ def embed_molecules(model: MMSAModel, store: FeatureStore, keys: list[str], batc
 
 def write_embeddings(keys: list[str], fused: np.ndarray, graph: np.ndarray, path: str | os.PathLike) -> None:
     """Embeddings as Parquet: ``key``, ``fused`` and ``graph`` (fixed-size float32 lists)."""
-    table = pa.table({
-        "key": pa.array(keys, pa.string()),
-        "fused": pa.FixedSizeListArray.from_arrays(pa.array(fused.ravel(), pa.float32()), fused.shape[1]),
-        "graph": pa.FixedSizeListArray.from_arrays(pa.array(graph.ravel(), pa.float32()), graph.shape[1]),
-    })
+    table = pa.table(
+        {
+            "key": pa.array(keys, pa.string()),
+            "fused": pa.FixedSizeListArray.from_arrays(pa.array(fused.ravel(), pa.float32()), fused.shape[1]),
+            "graph": pa.FixedSizeListArray.from_arrays(pa.array(graph.ravel(), pa.float32()), graph.shape[1]),
+        }
+    )
     write_parquet(table, path)
 
 
@@ -86,21 +93,33 @@ def build_hypergraph(embeddings: np.ndarray, k: int) -> tuple[np.ndarray, dict[s
     similarity = (z[nodes] * z[edges]).sum(-1)[nodes != edges]
     degree = torch.bincount(nodes, minlength=len(x)).float()
     stats = {
-        "molecules": len(x), "hyperedges": int(edges.max()) + 1 if len(x) else 0, "k": k,
+        "molecules": len(x),
+        "hyperedges": int(edges.max()) + 1 if len(x) else 0,
+        "k": k,
         "incidences": int(incidence.shape[1]),
-        "node_degree_mean": round(float(degree.mean()), 3), "node_degree_max": int(degree.max()),
+        "node_degree_mean": round(float(degree.mean()), 3),
+        "node_degree_max": int(degree.max()),
         "isolated_fraction": round(float((degree <= 1).float().mean()), 4),
         "neighbour_cosine_mean": round(float(similarity.mean()), 4) if len(similarity) else None,
     }
     return incidence.numpy(), stats
 
 
-def write_hypergraph(keys: list[str], incidence: np.ndarray, stats: dict[str, Any],
-                     path: str | os.PathLike, stats_path: str | os.PathLike) -> None:
+def write_hypergraph(
+    keys: list[str],
+    incidence: np.ndarray,
+    stats: dict[str, Any],
+    path: str | os.PathLike,
+    stats_path: str | os.PathLike,
+) -> None:
     """Incidence list as Parquet (``node``, ``hyperedge``, ``key`` of the node) + JSON stats."""
-    table = pa.table({"node": pa.array(incidence[0], pa.int64()),
-                      "hyperedge": pa.array(incidence[1], pa.int64()),
-                      "key": pa.array([keys[i] for i in incidence[0]], pa.string())})
+    table = pa.table(
+        {
+            "node": pa.array(incidence[0], pa.int64()),
+            "hyperedge": pa.array(incidence[1], pa.int64()),
+            "key": pa.array([keys[i] for i in incidence[0]], pa.string()),
+        }
+    )
     write_parquet(table, path)
     write_text(json.dumps(stats, indent=1) + "\n", stats_path)
     log.info("hypergraph %s: %s", Path(path).stem, stats)

@@ -33,8 +33,14 @@ def _write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
         frame.to_csv(tmp, index=False)
 
 
-def embed_file(config: dict[str, Any], model_path: str | os.PathLike, csv_path: str | os.PathLike,
-               smiles_column: str, out: str | os.PathLike, threads: int = 1) -> dict[str, int]:
+def embed_file(
+    config: dict[str, Any],
+    model_path: str | os.PathLike,
+    csv_path: str | os.PathLike,
+    smiles_column: str,
+    out: str | os.PathLike,
+    threads: int = 1,
+) -> dict[str, int]:
     """Embeddings (Parquet: key, fused, graph, plus the source row) of every valid row."""
     with tempfile.TemporaryDirectory() as work:
         prepared = prepare_smiles_file(config, csv_path, smiles_column, work, threads)
@@ -42,18 +48,29 @@ def embed_file(config: dict[str, Any], model_path: str | os.PathLike, csv_path: 
         fused, graph = embed_molecules(load_pretrained(model_path), prepared.store, keys)
     write_embeddings(keys, fused, graph, out)
     _write_csv(prepared.rejects, rejects_path(out))
-    return {"rows": len(prepared.rows) + len(prepared.rejects), "embedded": len(keys),
-            "rejected": len(prepared.rejects)}
+    return {
+        "rows": len(prepared.rows) + len(prepared.rejects),
+        "embedded": len(keys),
+        "rejected": len(prepared.rejects),
+    }
 
 
-def predict_file(config: dict[str, Any], finetuned_path: str | os.PathLike, csv_path: str | os.PathLike,
-                 smiles_column: str, out: str | os.PathLike, pretrained_path: str | os.PathLike | None = None,
-                 threads: int = 1) -> dict[str, int]:
+def predict_file(
+    config: dict[str, Any],
+    finetuned_path: str | os.PathLike,
+    csv_path: str | os.PathLike,
+    smiles_column: str,
+    out: str | os.PathLike,
+    pretrained_path: str | os.PathLike | None = None,
+    threads: int = 1,
+) -> dict[str, int]:
     """Predictions (CSV: row, input, key, one column per task) of every valid row."""
     model, meta = load_finetuned(finetuned_path)
     if model.structure is not None and pretrained_path is None:
-        raise ValueError(f"{meta['model']} models need the pretrained model (--pretrained) to place "
-                         "new molecules in the dataset's hypergraph")
+        raise ValueError(
+            f"{meta['model']} models need the pretrained model (--pretrained) to place "
+            "new molecules in the dataset's hypergraph"
+        )
     with tempfile.TemporaryDirectory() as work:
         prepared = prepare_smiles_file(config, csv_path, smiles_column, work, threads)
         keys = prepared.rows["key"].tolist()
@@ -75,5 +92,8 @@ def predict_file(config: dict[str, Any], finetuned_path: str | os.PathLike, csv_
         table[task] = values[:, i]
     _write_csv(table, out)
     _write_csv(prepared.rejects, rejects_path(out))
-    return {"rows": len(table) + len(prepared.rejects), "predicted": len(table),
-            "rejected": len(prepared.rejects)}
+    return {
+        "rows": len(table) + len(prepared.rejects),
+        "predicted": len(table),
+        "rejected": len(prepared.rejects),
+    }

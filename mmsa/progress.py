@@ -26,7 +26,8 @@ class Progress:
             elapsed = time.perf_counter() - self.start
             rate = self.done / elapsed if elapsed > 0 else float("inf")
             eta = (self.total - self.done) / rate if rate > 0 else 0.0
-            self.log.info("%s: %d/%d (%.0f%%) %.1f/s, %.0f s left",
-                          self.what, self.done, self.total, percent, rate, eta)
+            self.log.info(
+                "%s: %d/%d (%.0f%%) %.1f/s, %.0f s left", self.what, self.done, self.total, percent, rate, eta
+            )
             while self._next <= percent:
                 self._next += self.every

@@ -20,8 +20,12 @@ def collect(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     rows = []
     for path in paths:
         result = json.loads(Path(path).read_text())
-        rows.append({k: result[k] for k in ("dataset", "model", "seed", "metric", "task_type",
-                                            "valid", "test", "best_epoch")})
+        rows.append(
+            {
+                k: result[k]
+                for k in ("dataset", "model", "seed", "metric", "task_type", "valid", "test", "best_epoch")
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -30,8 +34,9 @@ def summarize(jobs: pd.DataFrame) -> pd.DataFrame:
     grouped = jobs.groupby(["dataset", "model", "metric", "task_type"], sort=False)["test"]
     table = grouped.agg(mean="mean", std=lambda v: float(np.std(v, ddof=0)), seeds="count").reset_index()
     order = {m: i for i, m in enumerate(MODEL_ORDER)}
-    return table.sort_values(["task_type", "dataset", "model"],
-                             key=lambda c: c.map(order) if c.name == "model" else c).reset_index(drop=True)
+    return table.sort_values(
+        ["task_type", "dataset", "model"], key=lambda c: c.map(order) if c.name == "model" else c
+    ).reset_index(drop=True)
 
 
 def _cell(mean: float, std: float) -> str:
@@ -42,19 +47,18 @@ def _cell(mean: float, std: float) -> str:
 def markdown(table: pd.DataFrame) -> str:
     """Datasets as rows, models as columns, ``mean ± std``; plus the classification average."""
     models = [m for m in MODEL_ORDER if m in set(table["model"])]
-    lines = ["| dataset | metric | " + " | ".join(models) + " |",
-             "|---|---|" + "---:|" * len(models)]
+    lines = ["| dataset | metric | " + " | ".join(models) + " |", "|---|---|" + "---:|" * len(models)]
     for (dataset, metric), part in table.groupby(["dataset", "metric"], sort=False):
         cells = part.set_index("model")
-        row = [_cell(cells.loc[m, "mean"], cells.loc[m, "std"]) if m in cells.index else "—"
-               for m in models]
+        row = [_cell(cells.loc[m, "mean"], cells.loc[m, "std"]) if m in cells.index else "—" for m in models]
         arrow = "↑" if metric == "roc_auc" else "↓"
         lines.append(f"| {dataset} | {metric} {arrow} | " + " | ".join(row) + " |")
     cls = table[table["task_type"] == "classification"]
     if not cls.empty:
         means = cls.groupby("model")["mean"].mean()
-        cells = [("n/a" if np.isnan(means[m]) else f"{means[m]:.3f}") if m in means.index else "—"
-                 for m in models]
+        cells = [
+            ("n/a" if np.isnan(means[m]) else f"{means[m]:.3f}") if m in means.index else "—" for m in models
+        ]
         lines.append("| **average (classification)** | roc_auc ↑ | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -75,8 +79,14 @@ def plot_bars(table: pd.DataFrame, path: str | os.PathLike) -> None:
         datasets = list(dict.fromkeys(part["dataset"]))
         for i, model in enumerate(models):
             sub = part[part["model"] == model].set_index("dataset").reindex(datasets)
-            ax.bar(np.arange(len(datasets)) + i * width, sub["mean"], width, yerr=sub["std"],
-                   label=model, capsize=2)
+            ax.bar(
+                np.arange(len(datasets)) + i * width,
+                sub["mean"],
+                width,
+                yerr=sub["std"],
+                label=model,
+                capsize=2,
+            )
         ax.set_xticks(np.arange(len(datasets)) + width * (len(models) - 1) / 2, datasets, rotation=20)
         ax.set_ylabel(f"test {metric} ({'higher' if metric == 'roc_auc' else 'lower'} is better)")
         if metric == "roc_auc":
@@ -101,11 +111,13 @@ def plot_curves(paths: Sequence[str | os.PathLike], path: str | os.PathLike) -> 
         result = json.loads(Path(p).read_text())
         if result["curve"]:
             curves.setdefault((result["dataset"], result["model"]), []).append(
-                [c["valid"] for c in result["curve"]])
+                [c["valid"] for c in result["curve"]]
+            )
             metric_of[result["dataset"]] = result["metric"]
     datasets = list(dict.fromkeys(d for d, _ in curves))
-    fig, axes = plt.subplots(1, max(1, len(datasets)), figsize=(3.4 * max(1, len(datasets)), 3),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, max(1, len(datasets)), figsize=(3.4 * max(1, len(datasets)), 3), squeeze=False
+    )
     for ax, dataset in zip(axes[0], datasets, strict=False):
         for (d, model), runs in curves.items():
             if d == dataset:
@@ -120,9 +132,13 @@ def plot_curves(paths: Sequence[str | os.PathLike], path: str | os.PathLike) -> 
     plt.close(fig)
 
 
-def write_report(paths: Sequence[str | os.PathLike], csv_path: str | os.PathLike,
-                 md_path: str | os.PathLike, bars_path: str | os.PathLike,
-                 curves_path: str | os.PathLike) -> pd.DataFrame:
+def write_report(
+    paths: Sequence[str | os.PathLike],
+    csv_path: str | os.PathLike,
+    md_path: str | os.PathLike,
+    bars_path: str | os.PathLike,
+    curves_path: str | os.PathLike,
+) -> pd.DataFrame:
     """Write the results table (CSV, Markdown) and both plots; return the table."""
     table = summarize(collect(paths))
     with atomic_path(csv_path) as tmp:

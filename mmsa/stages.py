@@ -35,37 +35,76 @@ class AccountingError(RuntimeError):
 def fetch(config: dict[str, Any], dataset: str, out: str | os.PathLike) -> int:
     """Fetch ``dataset`` into ``out`` (raw Parquet)."""
     return fetch_dataset(
-        dataset_spec(config, dataset), out, config["cache_dir"], config["data"]["local_dir"],
+        dataset_spec(config, dataset),
+        out,
+        config["cache_dir"],
+        config["data"]["local_dir"],
         max_rows=config["data"]["max_rows"].get(dataset),
     )
 
 
-def standardize(config: dict[str, Any], dataset: str, raw: str | os.PathLike,
-                out_dir: str | os.PathLike, rejects: str | os.PathLike, threads: int = 1) -> dict:
+def standardize(
+    config: dict[str, Any],
+    dataset: str,
+    raw: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    rejects: str | os.PathLike,
+    threads: int = 1,
+) -> dict:
     """Standardize the raw rows of ``dataset``."""
     spec = dataset_spec(config, dataset)
-    return run_standardize(raw, out_dir, rejects, spec.label_transform,
-                           standardize_options(config), workers=threads)
+    return run_standardize(
+        raw, out_dir, rejects, spec.label_transform, standardize_options(config), workers=threads
+    )
 
 
-def shard(config: dict[str, Any], dataset: str, standardized: str | os.PathLike,
-          out_dir: str | os.PathLike, rejects: str | os.PathLike, threads: int = 1) -> dict:
+def shard(
+    config: dict[str, Any],
+    dataset: str,
+    standardized: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    rejects: str | os.PathLike,
+    threads: int = 1,
+) -> dict:
     """Shard the standardized rows of ``dataset``."""
     with atomic_path(out_dir) as tmp:
-        return run_shard(standardized, tmp, rejects, n_shards(config, dataset),
-                         dedupe=config["data"]["dedupe"], workers=threads)
+        return run_shard(
+            standardized,
+            tmp,
+            rejects,
+            n_shards(config, dataset),
+            dedupe=config["data"]["dedupe"],
+            workers=threads,
+        )
 
 
-def featurize(config: dict[str, Any], shard_file: str | os.PathLike, manifest: str | os.PathLike,
-              rejects: str | os.PathLike, threads: int = 1) -> dict:
+def featurize(
+    config: dict[str, Any],
+    shard_file: str | os.PathLike,
+    manifest: str | os.PathLike,
+    rejects: str | os.PathLike,
+    threads: int = 1,
+) -> dict:
     """Featurize one shard into the shared cache."""
-    return run_featurize(shard_file, manifest, rejects, config["cache_dir"], feature_settings(config),
-                         workers=threads, chunk_size=config["featurize"]["chunk_size"])
+    return run_featurize(
+        shard_file,
+        manifest,
+        rejects,
+        config["cache_dir"],
+        feature_settings(config),
+        workers=threads,
+        chunk_size=config["featurize"]["chunk_size"],
+    )
 
 
-def account(dataset: str, raw: str | os.PathLike, rejects: Sequence[str | os.PathLike],
-            manifests: Sequence[str | os.PathLike], summary: str | os.PathLike,
-            rejects_csv: str | os.PathLike) -> dict[str, Any]:
+def account(
+    dataset: str,
+    raw: str | os.PathLike,
+    rejects: Sequence[str | os.PathLike],
+    manifests: Sequence[str | os.PathLike],
+    summary: str | os.PathLike,
+    rejects_csv: str | os.PathLike,
+) -> dict[str, Any]:
     """Check rows in = rows featurized + rows rejected; write the summary and all rejects.
 
     Every input row number must appear exactly once across the manifests and rejects tables.
@@ -73,8 +112,10 @@ def account(dataset: str, raw: str | os.PathLike, rejects: Sequence[str | os.Pat
     rows_in = pq.read_metadata(raw).num_rows
     tables = [pq.read_table(p).to_pandas() for p in rejects]
     all_rejects = pd.concat([reject_frame([]), *tables], ignore_index=True).sort_values("row")
-    featurized = pd.concat([pq.read_table(p, columns=["row", "conf_ok", "image_ok"]).to_pandas()
-                            for p in manifests], ignore_index=True)
+    featurized = pd.concat(
+        [pq.read_table(p, columns=["row", "conf_ok", "image_ok"]).to_pandas() for p in manifests],
+        ignore_index=True,
+    )
     seen = pd.concat([featurized["row"], all_rejects["row"]])
     if len(seen) != rows_in or seen.nunique() != rows_in:
         lost = sorted(set(range(rows_in)) - set(seen))[:10]
@@ -83,7 +124,9 @@ def account(dataset: str, raw: str | os.PathLike, rejects: Sequence[str | os.Pat
             f"({seen.nunique()} distinct); first missing rows {lost}"
         )
     result = {
-        "dataset": dataset, "rows_in": rows_in, "featurized": len(featurized),
+        "dataset": dataset,
+        "rows_in": rows_in,
+        "featurized": len(featurized),
         "rejected": len(all_rejects),
         "rejected_by_stage": {k: int(v) for k, v in all_rejects["stage"].value_counts().items()},
         "conformer_missing": int((~featurized["conf_ok"]).sum()),
@@ -92,14 +135,23 @@ def account(dataset: str, raw: str | os.PathLike, rejects: Sequence[str | os.Pat
     with atomic_path(rejects_csv) as tmp:
         all_rejects.to_csv(tmp, index=False)
     write_text(json.dumps(result, indent=1) + "\n", summary)
-    log.info("%s: %d rows in = %d featurized + %d rejected %s", dataset, rows_in, len(featurized),
-             len(all_rejects), result["rejected_by_stage"])
+    log.info(
+        "%s: %d rows in = %d featurized + %d rejected %s",
+        dataset,
+        rows_in,
+        len(featurized),
+        len(all_rejects),
+        result["rejected_by_stage"],
+    )
     return result
 
 
-
-def pretrain(config: dict[str, Any], manifests: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
-             checkpoint: str | os.PathLike) -> dict[str, Any]:
+def pretrain(
+    config: dict[str, Any],
+    manifests: Sequence[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    checkpoint: str | os.PathLike,
+) -> dict[str, Any]:
     """Pretrain MMSA on the featurized corpus listed by ``manifests``."""
     import dataclasses
 
@@ -121,8 +173,12 @@ def _feature_store(config: dict[str, Any], manifests: Sequence[str | os.PathLike
     return FeatureStore(cache, read_manifests(manifests))
 
 
-def embed(config: dict[str, Any], model_path: str | os.PathLike, manifests: Sequence[str | os.PathLike],
-          out: str | os.PathLike) -> int:
+def embed(
+    config: dict[str, Any],
+    model_path: str | os.PathLike,
+    manifests: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+) -> int:
     """Fused and graph embeddings of every featurized molecule of a dataset."""
     from mmsa.embed import embed_molecules, load_pretrained, write_embeddings
     from mmsa.train.schedule import pick_device
@@ -135,8 +191,12 @@ def embed(config: dict[str, Any], model_path: str | os.PathLike, manifests: Sequ
     return len(keys)
 
 
-def hypergraph(config: dict[str, Any], embeddings: str | os.PathLike, out: str | os.PathLike,
-               stats_out: str | os.PathLike) -> dict[str, Any]:
+def hypergraph(
+    config: dict[str, Any],
+    embeddings: str | os.PathLike,
+    out: str | os.PathLike,
+    stats_out: str | os.PathLike,
+) -> dict[str, Any]:
     """The kNN hypergraph over a dataset's fused embeddings."""
     from mmsa.embed import build_hypergraph, read_embeddings, write_hypergraph
 
@@ -146,11 +206,19 @@ def hypergraph(config: dict[str, Any], embeddings: str | os.PathLike, out: str |
     return stats
 
 
-def finetune(config: dict[str, Any], dataset: str, model_name: str, seed: int,
-             shards_dir: str | os.PathLike, manifests: Sequence[str | os.PathLike], out: str | os.PathLike,
-             model_path: str | os.PathLike | None = None, embeddings: str | os.PathLike | None = None,
-             hypergraph_path: str | os.PathLike | None = None,
-             weights_out: str | os.PathLike | None = None) -> dict[str, Any]:
+def finetune(
+    config: dict[str, Any],
+    dataset: str,
+    model_name: str,
+    seed: int,
+    shards_dir: str | os.PathLike,
+    manifests: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    model_path: str | os.PathLike | None = None,
+    embeddings: str | os.PathLike | None = None,
+    hypergraph_path: str | os.PathLike | None = None,
+    weights_out: str | os.PathLike | None = None,
+) -> dict[str, Any]:
     """Finetune one model on one dataset with one seed; write the metrics as JSON and, for
     neural models, the best-epoch weights (for ``mmsa predict``) to ``weights_out``."""
     import numpy as np
@@ -176,8 +244,9 @@ def finetune(config: dict[str, Any], dataset: str, model_name: str, seed: int,
     arch = pretrained.config.to_dict() if pretrained is not None else _architecture(config)
     store = _feature_store(config, manifests)
     task_type = dataset_spec(config, dataset).task_type
-    result, model = run_finetune(model_name, frame, task_type, store, settings, seed, pretrained,
-                                 incidence, fused, arch)
+    result, model = run_finetune(
+        model_name, frame, task_type, store, settings, seed, pretrained, incidence, fused, arch
+    )
     result = {"dataset": dataset, **result}
     if weights_out is not None and model is not None:
         from mmsa.train.finetune import save_finetuned
@@ -192,13 +261,19 @@ def _architecture(config: dict[str, Any]) -> dict[str, Any]:
     """The GIN architecture of the configured MMSA model (for models without pretraining)."""
     from mmsa.models.mmsa import MMSAConfig
 
-    model = MMSAConfig.from_dict({"feature_set": config["featurize"]["graph_features"],
-                                  **config["pretrain"]["settings"]["model"]})
+    model = MMSAConfig.from_dict(
+        {"feature_set": config["featurize"]["graph_features"], **config["pretrain"]["settings"]["model"]}
+    )
     return model.to_dict()
 
 
-def report(results: Sequence[str | os.PathLike], csv_path: str | os.PathLike, md_path: str | os.PathLike,
-           bars: str | os.PathLike, curves: str | os.PathLike) -> str:
+def report(
+    results: Sequence[str | os.PathLike],
+    csv_path: str | os.PathLike,
+    md_path: str | os.PathLike,
+    bars: str | os.PathLike,
+    curves: str | os.PathLike,
+) -> str:
     """The results table and plots over every finetuning job."""
     from mmsa.report import markdown, write_report
 

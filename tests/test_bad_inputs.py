@@ -24,7 +24,7 @@ ROWS = [
     ("C\u2603C", "0", "SMILES parse error"),
     ("c1cccc1", "1", "sanitization failed"),
     ("[H+]", "0", "no heavy atoms"),
-    ("\"C(C)O,\"", "1", "SMILES parse error"),
+    ('"C(C)O,"', "1", "SMILES parse error"),
     ("CC(=O)Oc1ccccc1C(=O)O", "", None),  # missing label is fine
     ("C\udcffC", "1", "SMILES parse error"),  # an invalid UTF-8 byte in the file
     ("CC\x00O", "0", "SMILES parse error"),  # a NUL byte
@@ -52,7 +52,8 @@ def test_every_row_is_featurized_or_rejected_with_a_reason(bad_csv):
             assert reason in by_row[row], f"row {row}: {by_row.get(row)!r} lacks {reason!r}"
     assert summary["conformer_missing"] == 1
     assert json.loads((bad_csv / "out" / "bad" / "accounting.json").read_text()) == {
-        k: v for k, v in summary.items() if k != "featurize"}
+        k: v for k, v in summary.items() if k != "featurize"
+    }
 
 
 def test_a_lost_row_fails_the_accounting(bad_csv):
@@ -62,6 +63,11 @@ def test_a_lost_row_fails_the_accounting(bad_csv):
     manifest = pd.read_parquet(d / "man-0.parquet")
     manifest.iloc[1:].to_parquet(d / "man-0.parquet")  # silently drop one featurized row
     with pytest.raises(AccountingError, match="first missing rows \\[0\\]"):
-        account("bad", d / "raw.parquet", [d / "rej-std.parquet", d / "rej-shard.parquet",
-                                           d / "rej-feat-0.parquet"],
-                [d / "man-0.parquet"], d / "acc.json", d / "rej.csv")
+        account(
+            "bad",
+            d / "raw.parquet",
+            [d / "rej-std.parquet", d / "rej-shard.parquet", d / "rej-feat-0.parquet"],
+            [d / "man-0.parquet"],
+            d / "acc.json",
+            d / "rej.csv",
+        )

@@ -50,8 +50,9 @@ def test_shipped_configs_are_valid(name):
 
 
 def test_shard_count_follows_size_and_limits():
-    config = validate_config({"data": {"shard_size": 1000, "max_rows": {"zinc": 2500},
-                                       "shards": {"bbbp": 7}}})
+    config = validate_config(
+        {"data": {"shard_size": 1000, "max_rows": {"zinc": 2500}, "shards": {"bbbp": 7}}}
+    )
     assert n_shards(config, "zinc") == 3
     assert n_shards(config, "bbbp") == 7
     assert n_shards(config, "esol") == 2  # 1,128 expected rows

@@ -63,9 +63,7 @@ def test_masked_loss_rejects_unknown_task_type_and_shape_mismatch() -> None:
 
 
 def test_roc_auc_skips_single_class_tasks() -> None:
-    y_true = np.array(
-        [[1, 1, 0], [0, 1, NAN], [1, NAN, 1], [0, 1, 0], [NAN, 1, 1], [1, 1, 0]], dtype=float
-    )
+    y_true = np.array([[1, 1, 0], [0, 1, NAN], [1, NAN, 1], [0, 1, 0], [NAN, 1, 1], [1, 1, 0]], dtype=float)
     y_score = np.array(
         [
             [0.9, 0.2, 0.1],

@@ -32,8 +32,16 @@ def http_folder(tmp_path):
 
 
 def url_spec(url: str, **kwargs) -> DatasetSpec:
-    return DatasetSpec(name="toy", source="url", smiles_column="smiles", task_type="classification",
-                       url=url, tasks_from_all=True, exclude_columns=("mol_id",), **kwargs)
+    return DatasetSpec(
+        name="toy",
+        source="url",
+        smiles_column="smiles",
+        task_type="classification",
+        url=url,
+        tasks_from_all=True,
+        exclude_columns=("mol_id",),
+        **kwargs,
+    )
 
 
 def test_url_source_downloads_once_and_verifies(tmp_path, http_folder):
@@ -56,8 +64,9 @@ def test_url_checksum_mismatch_is_an_error(tmp_path, http_folder):
     folder, base, _ = http_folder
     (folder / "toy.csv").write_text(CSV)
     with pytest.raises(FetchError, match="SHA-256 mismatch"):
-        fetch_dataset(url_spec(f"{base}/toy.csv", file_sha256="0" * 64), tmp_path / "a.parquet",
-                      tmp_path / "cache")
+        fetch_dataset(
+            url_spec(f"{base}/toy.csv", file_sha256="0" * 64), tmp_path / "a.parquet", tmp_path / "cache"
+        )
     assert not (tmp_path / "a.parquet").exists()
     assert not list((tmp_path / "cache").rglob("toy.csv"))
 

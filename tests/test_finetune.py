@@ -51,8 +51,9 @@ def test_models_train_and_report_their_metric(labelled, model_name):
     frame, store, _ = labelled
     pretrained = pretrained_model() if model_name == "mmsa-graph" else None
     arch = {**pretrained_model().config.to_dict()}
-    result, model = run_finetune(model_name, frame, "classification", store, SETTINGS, 0, pretrained,
-                                 arch=arch)
+    result, model = run_finetune(
+        model_name, frame, "classification", store, SETTINGS, 0, pretrained, arch=arch
+    )
     assert result["metric"] == "roc_auc" and result["sizes"] == [26, 3, 3]
     assert math.isnan(result["test"]) or 0.0 <= result["test"] <= 1.0
     assert (model is None) == (model_name == "ecfp-rf")
@@ -75,15 +76,19 @@ def test_mmsa_model_round_trips_and_places_new_molecules(labelled, tmp_path):
     pretrained = pretrained_model()
     from torch_geometric.data import Batch
 
-    fused = torch.cat([pretrained.embed(Batch.from_data_list(store.get(frame["key"][i:i + 8].tolist())))[0]
-                       for i in range(0, len(frame), 8)]).numpy()
+    fused = torch.cat(
+        [
+            pretrained.embed(Batch.from_data_list(store.get(frame["key"][i : i + 8].tolist())))[0]
+            for i in range(0, len(frame), 8)
+        ]
+    ).numpy()
     incidence, stats = build_hypergraph(fused, 3)
     assert stats["hyperedges"] == len(frame) and stats["incidences"] == 4 * len(frame)
-    result, model = run_finetune("mmsa", frame, "classification", store, SETTINGS, 0, pretrained,
-                                 incidence, fused)
+    result, model = run_finetune(
+        "mmsa", frame, "classification", store, SETTINGS, 0, pretrained, incidence, fused
+    )
     result["dataset"] = "toy"
-    save_finetuned(model, result, pretrained.config.to_dict(), SETTINGS, ["has_n"], config,
-                   tmp_path / "m.pt")
+    save_finetuned(model, result, pretrained.config.to_dict(), SETTINGS, ["has_n"], config, tmp_path / "m.pt")
     loaded, meta = load_finetuned(tmp_path / "m.pt")
     assert meta["tasks"] == ["has_n"] and meta["uses_anchors"]
     for name, value in model.state_dict().items():
@@ -115,13 +120,39 @@ def test_validation_selection_rules():
 
 
 def test_report_table_has_mean_std_and_classification_average():
-    jobs = pd.DataFrame([
-        {"dataset": d, "model": m, "seed": s, "metric": "roc_auc", "task_type": "classification",
-         "valid": 0.0, "test": t, "best_epoch": 1}
-        for d, m, s, t in [("a", "mmsa", 0, 0.8), ("a", "mmsa", 1, 0.6), ("b", "mmsa", 0, 0.7),
-                           ("a", "ecfp-rf", 0, 0.5), ("b", "ecfp-rf", 0, 0.9)]
-    ] + [{"dataset": "r", "model": "mmsa", "seed": 0, "metric": "rmse", "task_type": "regression",
-          "valid": 0.0, "test": 1.5, "best_epoch": 2}])
+    jobs = pd.DataFrame(
+        [
+            {
+                "dataset": d,
+                "model": m,
+                "seed": s,
+                "metric": "roc_auc",
+                "task_type": "classification",
+                "valid": 0.0,
+                "test": t,
+                "best_epoch": 1,
+            }
+            for d, m, s, t in [
+                ("a", "mmsa", 0, 0.8),
+                ("a", "mmsa", 1, 0.6),
+                ("b", "mmsa", 0, 0.7),
+                ("a", "ecfp-rf", 0, 0.5),
+                ("b", "ecfp-rf", 0, 0.9),
+            ]
+        ]
+        + [
+            {
+                "dataset": "r",
+                "model": "mmsa",
+                "seed": 0,
+                "metric": "rmse",
+                "task_type": "regression",
+                "valid": 0.0,
+                "test": 1.5,
+                "best_epoch": 2,
+            }
+        ]
+    )
     table = summarize(jobs)
     row = table[(table.dataset == "a") & (table.model == "mmsa")].iloc[0]
     assert row["mean"] == pytest.approx(0.7) and row["std"] == pytest.approx(0.1) and row["seeds"] == 2

@@ -93,10 +93,12 @@ def molecule_batch(
     no_image: tuple[int, ...] = (),
 ) -> Batch:
     names = list(SMILES) if names is None else names
-    return Batch.from_data_list([
-        molecule_data(SMILES[n], feature_set, image_size, i not in no_conf, i not in no_image, i)
-        for i, n in enumerate(names)
-    ])
+    return Batch.from_data_list(
+        [
+            molecule_data(SMILES[n], feature_set, image_size, i not in no_conf, i not in no_image, i)
+            for i, n in enumerate(names)
+        ]
+    )
 
 
 # --------------------------------------------------------------------------- encoders
@@ -174,8 +176,7 @@ def test_geometry_encoder_shapes_and_masked_rows() -> None:
     # Rigid motion invariance of a valid molecule.
     q, _ = torch.linalg.qr(torch.randn(3, 3))
     moved = batch.pos @ q.t() + torch.tensor([1.0, -2.0, 3.0])
-    torch.testing.assert_close(enc(z, moved, batch.batch, batch.conf_mask, 4), out, atol=1e-4,
-                               rtol=1e-4)
+    torch.testing.assert_close(enc(z, moved, batch.batch, batch.conf_mask, 4), out, atol=1e-4, rtol=1e-4)
 
 
 @pytest.mark.parametrize("cap", [None, 3])
@@ -247,8 +248,11 @@ def test_fusion_masks_missing_modalities_and_reconstruction() -> None:
     torch.manual_seed(0)
     fusion = AttentionFusion(8, ["graph", "image", "geometry"], num_heads=2, dropout=0.0).eval()
     tokens = {m: torch.randn(4, 8) for m in ["graph", "image", "geometry"]}
-    masks = {"graph": None, "image": torch.tensor([True, False, True, False]),
-             "geometry": torch.tensor([False, False, True, True])}
+    masks = {
+        "graph": None,
+        "image": torch.tensor([True, False, True, False]),
+        "geometry": torch.tensor([False, False, True, True]),
+    }
     out = fusion(tokens, masks)
     assert out.fused.shape == (4, 8) and set(out.reconstructions) == set(tokens)
     changed = dict(tokens)

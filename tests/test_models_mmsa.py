@@ -39,8 +39,9 @@ def small_model(feature_set: str = "hu", **overrides: Any) -> MMSAModel:
 
 def test_forward_outputs_and_config_round_trip() -> None:
     model = small_model("rich")
-    batch = molecule_batch(["aspirin", "caffeine", "ethanol", "benzene", "menthol"], "rich",
-                           no_conf=(2,), no_image=(3,))
+    batch = molecule_batch(
+        ["aspirin", "caffeine", "ethanol", "benzene", "menthol"], "rich", no_conf=(2,), no_image=(3,)
+    )
     out = model(batch)
     assert out["embedding"].shape == (5, 16)
     assert out["structure_embedding"].shape == (5, 16)
@@ -67,8 +68,10 @@ def test_forward_outputs_and_config_round_trip() -> None:
         ({"hypergraph": False}, {"hypergraph"}),
         ({"memory": False}, {"memory"}),
         ({"use_image": False, "use_geometry": False}, {"contrastive"}),  # one view: no pairs
-        ({"contrastive": False, "fusion_reconstruction": False, "hypergraph": False,
-          "memory": False}, set(LOSS_TERMS)),
+        (
+            {"contrastive": False, "fusion_reconstruction": False, "hypergraph": False, "memory": False},
+            set(LOSS_TERMS),
+        ),
     ],
 )
 def test_switches_remove_their_terms(overrides: dict[str, Any], absent: set[str]) -> None:

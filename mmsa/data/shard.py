@@ -50,11 +50,18 @@ def _gather_shard(buckets: str, shard: int, schema: pa.Schema, out: str, dedupe:
     if dedupe:
         first_row = frame.groupby("key", sort=False)["row"].transform("min")
         duplicate = frame["row"] != first_row
-        rejects = reject_frame([
-            {"row": r, "input": i, "stage": "shard", "reason": f"duplicate of row {f} (same key {k})"}
-            for r, i, f, k in zip(frame["row"][duplicate], frame["input"][duplicate],
-                                  first_row[duplicate], frame["key"][duplicate], strict=True)
-        ])
+        rejects = reject_frame(
+            [
+                {"row": r, "input": i, "stage": "shard", "reason": f"duplicate of row {f} (same key {k})"}
+                for r, i, f, k in zip(
+                    frame["row"][duplicate],
+                    frame["input"][duplicate],
+                    first_row[duplicate],
+                    frame["key"][duplicate],
+                    strict=True,
+                )
+            ]
+        )
         frame = frame[~duplicate]
     write_parquet(pa.Table.from_pandas(frame, schema=schema, preserve_index=False), out)
     return rejects
@@ -78,17 +85,23 @@ def run_shard(
     out_dir = Path(out_dir)
     buckets = out_dir / f".tmp-buckets-{os.getpid()}"
     try:
-        compute([dask.delayed(_split_part)(str(p), i, n_shards, str(buckets))
-                 for i, p in enumerate(parts)], workers)
-        rejects = compute([
-            dask.delayed(_gather_shard)(str(buckets), s, schema, str(shard_path(out_dir, s)), dedupe)
-            for s in range(n_shards)
-        ], workers)
+        compute(
+            [dask.delayed(_split_part)(str(p), i, n_shards, str(buckets)) for i, p in enumerate(parts)],
+            workers,
+        )
+        rejects = compute(
+            [
+                dask.delayed(_gather_shard)(str(buckets), s, schema, str(shard_path(out_dir, s)), dedupe)
+                for s in range(n_shards)
+            ],
+            workers,
+        )
     finally:
         shutil.rmtree(buckets, ignore_errors=True)
     all_rejects = pd.concat([reject_frame([]), *rejects], ignore_index=True).sort_values("row")
     write_parquet(pa.Table.from_pandas(all_rejects, preserve_index=False), rejects_path)
     kept = sum(pq.read_metadata(shard_path(out_dir, s)).num_rows for s in range(n_shards))
-    log.info("sharded into %d shards: %d molecules kept, %d duplicates rejected",
-             n_shards, kept, len(all_rejects))
+    log.info(
+        "sharded into %d shards: %d molecules kept, %d duplicates rejected", n_shards, kept, len(all_rejects)
+    )
     return {"kept": kept, "rejected": len(all_rejects)}

@@ -122,8 +122,9 @@ def standardize_frame(
                     raise RejectedMolecule(f"task {task}: {err}") from None
             _, key = standardize_molecule(smiles, options)
         except RejectedMolecule as err:
-            rejects.append({"row": row, "input": _as_text(smiles), "stage": "standardize",
-                            "reason": str(err)})
+            rejects.append(
+                {"row": row, "input": _as_text(smiles), "stage": "standardize", "reason": str(err)}
+            )
             continue
         kept.append({"row": row, "input": smiles, "key": key, **labels})
     kept_frame = pd.DataFrame(kept, columns=["row", "input", "key", *tasks])

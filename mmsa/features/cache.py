@@ -90,10 +90,13 @@ class PackWriter:
         self.folder = folder
         folder.mkdir(parents=True)
         group = zarr.open_group(folder / STORE, mode="w")
-        self.coords = group.create_array("coords", shape=(0, 3), dtype="float32",
-                                         chunks=(_COORD_CHUNK, 3))
-        self.images = group.create_array("images", shape=(0, 3, image_size, image_size),
-                                         dtype="uint8", chunks=(IMAGE_CHUNK, 3, image_size, image_size))
+        self.coords = group.create_array("coords", shape=(0, 3), dtype="float32", chunks=(_COORD_CHUNK, 3))
+        self.images = group.create_array(
+            "images",
+            shape=(0, 3, image_size, image_size),
+            dtype="uint8",
+            chunks=(IMAGE_CHUNK, 3, image_size, image_size),
+        )
         self.group = group
         self.offsets = [0]
         self.records: list[dict[str, Any]] = []
@@ -121,14 +124,16 @@ class PackWriter:
         return len(self.records)
 
 
-INDEX_SCHEMA = pa.schema([
-    ("key", pa.string()),
-    ("num_atoms", pa.int32()),
-    ("atom_features", pa.list_(pa.int16())),  # flattened (num_atoms, A)
-    ("edge_index", pa.list_(pa.int32())),  # flattened (2, E)
-    ("edge_features", pa.list_(pa.int8())),  # flattened (E, B)
-    ("conf_ok", pa.bool_()),
-    ("conf_detail", pa.string()),
-    ("image_ok", pa.bool_()),
-    ("image_detail", pa.string()),
-])
+INDEX_SCHEMA = pa.schema(
+    [
+        ("key", pa.string()),
+        ("num_atoms", pa.int32()),
+        ("atom_features", pa.list_(pa.int16())),  # flattened (num_atoms, A)
+        ("edge_index", pa.list_(pa.int32())),  # flattened (2, E)
+        ("edge_features", pa.list_(pa.int8())),  # flattened (E, B)
+        ("conf_ok", pa.bool_()),
+        ("conf_detail", pa.string()),
+        ("image_ok", pa.bool_()),
+        ("image_detail", pa.string()),
+    ]
+)

@@ -29,10 +29,16 @@ from mmsa.progress import Progress
 
 log = logging.getLogger(__name__)
 
-MANIFEST_SCHEMA = pa.schema([
-    ("row", pa.int64()), ("key", pa.string()), ("pack", pa.string()), ("pack_row", pa.int64()),
-    ("conf_ok", pa.bool_()), ("image_ok", pa.bool_()),
-])
+MANIFEST_SCHEMA = pa.schema(
+    [
+        ("row", pa.int64()),
+        ("key", pa.string()),
+        ("pack", pa.string()),
+        ("pack_row", pa.int64()),
+        ("conf_ok", pa.bool_()),
+        ("image_ok", pa.bool_()),
+    ]
+)
 
 
 def compute_pack(
@@ -74,30 +80,46 @@ def run_featurize(
     unique = list(dict.fromkeys(shard["key"]))
     hits = cache.lookup(set(unique))
     missing = [k for k in unique if k not in hits]
-    log.info("%s: %d molecules, %d reused from the feature cache, %d to compute",
-             Path(shard_path).name, len(unique), len(hits), len(missing))
+    log.info(
+        "%s: %d molecules, %d reused from the feature cache, %d to compute",
+        Path(shard_path).name,
+        len(unique),
+        len(hits),
+        len(missing),
+    )
     pack, failed = compute_pack(cache, missing, workers, chunk_size)
     if pack is not None:
         hits.update(cache.lookup(set(missing) - {m["key"] for m in failed}))
     reasons = {m["key"]: m["error"] for m in failed}
     bad = shard["key"].isin(reasons)
-    rejects = reject_frame([
-        {"row": r, "input": i, "stage": "featurize", "reason": reasons[k]}
-        for r, i, k in zip(shard["row"][bad], shard["input"][bad], shard["key"][bad], strict=True)
-    ])
+    rejects = reject_frame(
+        [
+            {"row": r, "input": i, "stage": "featurize", "reason": reasons[k]}
+            for r, i, k in zip(shard["row"][bad], shard["input"][bad], shard["key"][bad], strict=True)
+        ]
+    )
     kept = shard[~bad]
     located: list[CacheHit] = [hits[k] for k in kept["key"]]
-    manifest = pd.DataFrame({
-        "row": kept["row"].to_numpy(), "key": kept["key"].to_numpy(),
-        "pack": [h.pack for h in located], "pack_row": [h.pack_row for h in located],
-        "conf_ok": [h.conf_ok for h in located], "image_ok": [h.image_ok for h in located],
-    })
-    write_parquet(pa.Table.from_pandas(manifest, schema=MANIFEST_SCHEMA, preserve_index=False),
-                  manifest_path)
+    manifest = pd.DataFrame(
+        {
+            "row": kept["row"].to_numpy(),
+            "key": kept["key"].to_numpy(),
+            "pack": [h.pack for h in located],
+            "pack_row": [h.pack_row for h in located],
+            "conf_ok": [h.conf_ok for h in located],
+            "image_ok": [h.image_ok for h in located],
+        }
+    )
+    write_parquet(pa.Table.from_pandas(manifest, schema=MANIFEST_SCHEMA, preserve_index=False), manifest_path)
     write_parquet(pa.Table.from_pandas(rejects, preserve_index=False), rejects_path)
-    counts = {"rows": len(shard), "featurized": len(manifest), "rejected": len(rejects),
-              "reused": len(unique) - len(missing), "computed": len(missing) - len(failed),
-              "conformer_failures": int((~manifest["conf_ok"]).sum()),
-              "image_failures": int((~manifest["image_ok"]).sum())}
+    counts = {
+        "rows": len(shard),
+        "featurized": len(manifest),
+        "rejected": len(rejects),
+        "reused": len(unique) - len(missing),
+        "computed": len(missing) - len(failed),
+        "conformer_failures": int((~manifest["conf_ok"]).sum()),
+        "image_failures": int((~manifest["image_ok"]).sum()),
+    }
     log.info("%s: %s", Path(shard_path).name, counts)
     return counts

@@ -78,9 +78,13 @@ class FeatureStore:
     def __init__(self, cache: FeatureCache, manifest: pd.DataFrame, max_open_packs: int = 8) -> None:
         self.cache = cache
         unique = manifest.drop_duplicates("key")
-        self.locations = dict(zip(unique["key"], zip(unique["pack"], unique["pack_row"],
-                                                     unique["conf_ok"], unique["image_ok"],
-                                                     strict=True), strict=True))
+        self.locations = dict(
+            zip(
+                unique["key"],
+                zip(unique["pack"], unique["pack_row"], unique["conf_ok"], unique["image_ok"], strict=True),
+                strict=True,
+            )
+        )
         self._open: OrderedDict[str, _Pack] = OrderedDict()
         self.max_open = max_open_packs
         self.n_atom_cols = len(atom_feature_dims(cache.settings.graph_features))

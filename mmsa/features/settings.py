@@ -42,10 +42,14 @@ class FeatureSettings:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"graph_features": self.graph_features, "conformer": self.conformer.to_dict(),
-                "image_size": self.image_size}
+        return {
+            "graph_features": self.graph_features,
+            "conformer": self.conformer.to_dict(),
+            "image_size": self.image_size,
+        }
 
     def fingerprint(self) -> str:
         """Digest of the settings, the featurizer version and the RDKit version."""
-        return settings_digest({**self.to_dict(), "featurizer_version": FEATURIZER_VERSION,
-                                "rdkit": rdBase.rdkitVersion})
+        return settings_digest(
+            {**self.to_dict(), "featurizer_version": FEATURIZER_VERSION, "rdkit": rdBase.rdkitVersion}
+        )

@@ -39,9 +39,7 @@ class ProjectionHead(nn.Module):
     def __init__(self, in_dim: int, out_dim: int, hidden_dim: int | None = None) -> None:
         super().__init__()
         hidden_dim = hidden_dim or out_dim
-        self.net = nn.Sequential(
-            nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, out_dim)
-        )
+        self.net = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, out_dim))
         self.out_dim = out_dim
 
     def forward(self, x: Tensor) -> Tensor:
@@ -99,9 +97,7 @@ class AttentionFusion(nn.Module):
         self.decoders = nn.ModuleDict()
         if reconstruction:
             for name in self.modalities:
-                self.decoders[name] = nn.Sequential(
-                    nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim)
-                )
+                self.decoders[name] = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim))
 
     def forward(
         self, tokens: Mapping[str, Tensor], masks: Mapping[str, Tensor | None] | None = None
@@ -118,9 +114,7 @@ class AttentionFusion(nn.Module):
         present = [torch.ones(batch, dtype=torch.bool, device=first.device)]
         for m in self.modalities:
             mask = masks.get(m)
-            present.append(
-                torch.ones_like(present[0]) if mask is None else mask.bool().view(-1)
-            )
+            present.append(torch.ones_like(present[0]) if mask is None else mask.bool().view(-1))
         padding = ~torch.stack(present, dim=1)  # True = ignore this token
         hidden = self.encoder(seq, src_key_padding_mask=padding)
         fused = self.norm(hidden[:, 0])

@@ -41,8 +41,7 @@ class FeatureEncoder(nn.Module):
     def forward(self, features: Tensor) -> Tensor:
         if features.dim() != 2 or features.size(1) != len(self.dims):
             raise ValueError(
-                f"expected integer features of shape (n, {len(self.dims)}), "
-                f"got {tuple(features.shape)}"
+                f"expected integer features of shape (n, {len(self.dims)}), got {tuple(features.shape)}"
             )
         features = features.long()
         out = self.embeddings[0](features[:, 0])
@@ -74,9 +73,7 @@ class GINConv(MessagePassing):
 
     def __init__(self, emb_dim: int, bond_dims: Sequence[int], aggr: str = "add") -> None:
         super().__init__(aggr=aggr)
-        self.mlp = nn.Sequential(
-            nn.Linear(emb_dim, 2 * emb_dim), nn.ReLU(), nn.Linear(2 * emb_dim, emb_dim)
-        )
+        self.mlp = nn.Sequential(nn.Linear(emb_dim, 2 * emb_dim), nn.ReLU(), nn.Linear(2 * emb_dim, emb_dim))
         self.bond_encoder = FeatureEncoder(bond_dims, emb_dim)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:

@@ -29,8 +29,9 @@ from torch_geometric.nn import HypergraphConv
 from mmsa.models.losses import info_nce
 
 
-def knn_hyperedges(x: Tensor, k: int, num_centres: int | None = None,
-                   chunk_rows: int | None = None) -> Tensor:
+def knn_hyperedges(
+    x: Tensor, k: int, num_centres: int | None = None, chunk_rows: int | None = None
+) -> Tensor:
     """Incidence of the kNN hypergraph as PyG ``hyperedge_index`` (2, num_centres * k').
 
     Hyperedge e (for e < ``num_centres``, default all rows) holds node e and its ``k - 1`` most

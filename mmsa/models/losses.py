@@ -80,7 +80,5 @@ def pairwise_info_nce(
             mask = m1
         else:
             mask = m1.bool() & m2.bool()
-        out[pair_name(first, second)] = info_nce(
-            embeddings[first], embeddings[second], temperature, mask
-        )
+        out[pair_name(first, second)] = info_nce(embeddings[first], embeddings[second], temperature, mask)
     return out

@@ -146,22 +146,35 @@ class MMSAModel(nn.Module):
         self.geometry_encoder: SchNetEncoder | None = None
         if cfg.use_graph:
             self.graph_encoder = GINEncoder(
-                cfg.feature_set, cfg.gnn_layers, cfg.gnn_dim, cfg.gnn_drop_ratio,
-                cfg.gnn_jk, cfg.gnn_pool,
+                cfg.feature_set,
+                cfg.gnn_layers,
+                cfg.gnn_dim,
+                cfg.gnn_drop_ratio,
+                cfg.gnn_jk,
+                cfg.gnn_pool,
             )
         if cfg.use_image:
             self.image_encoder = ResNetEncoder(cfg.image_layers, cfg.image_width)
         if cfg.use_geometry:
             self.geometry_encoder = SchNetEncoder(
-                cfg.geo_hidden, cfg.geo_filters, cfg.geo_interactions, cfg.geo_gaussians,
-                cfg.geo_cutoff, cfg.geo_max_neighbors, cfg.geo_readout,
+                cfg.geo_hidden,
+                cfg.geo_filters,
+                cfg.geo_interactions,
+                cfg.geo_gaussians,
+                cfg.geo_cutoff,
+                cfg.geo_max_neighbors,
+                cfg.geo_readout,
             )
         self.projections = nn.ModuleDict(
             {m: ProjectionHead(self._encoder(m).out_dim, cfg.embed_dim) for m in self.modalities}
         )
         self.fusion = AttentionFusion(
-            cfg.embed_dim, self.modalities, cfg.fusion_heads, cfg.fusion_layers,
-            cfg.fusion_dropout, reconstruction=cfg.fusion_reconstruction,
+            cfg.embed_dim,
+            self.modalities,
+            cfg.fusion_heads,
+            cfg.fusion_layers,
+            cfg.fusion_dropout,
+            reconstruction=cfg.fusion_reconstruction,
         )
         self.hypergraph: HypergraphEncoder | None = None
         if cfg.hypergraph:
@@ -171,8 +184,13 @@ class MMSAModel(nn.Module):
         self.memory: MemoryBank | None = None
         if cfg.memory:
             self.memory = MemoryBank(
-                cfg.num_anchors, cfg.embed_dim, cfg.memory_temperature, cfg.memory_momentum,
-                cfg.sinkhorn_epsilon, cfg.sinkhorn_iterations, cfg.memory_seed,
+                cfg.num_anchors,
+                cfg.embed_dim,
+                cfg.memory_temperature,
+                cfg.memory_momentum,
+                cfg.sinkhorn_epsilon,
+                cfg.sinkhorn_iterations,
+                cfg.memory_seed,
             )
 
     def _encoder(self, modality: str) -> nn.Module:

@@ -86,8 +86,9 @@ class StructureContext(nn.Module):
     anchor-weighted "typical" representation. Both are projected and concatenated.
     """
 
-    def __init__(self, fused: Tensor, hyperedge_index: Tensor, anchors: Tensor | None,
-                 out_dim: int, temperature: float) -> None:
+    def __init__(
+        self, fused: Tensor, hyperedge_index: Tensor, anchors: Tensor | None, out_dim: int, temperature: float
+    ) -> None:
         super().__init__()
         self.register_buffer("fused", fused.float())
         self.register_buffer("hyperedge_index", hyperedge_index.long())
@@ -131,8 +132,9 @@ class StructureContext(nn.Module):
 class PropertyModel(nn.Module):
     """GIN graph embedding (+ structure context) -> dropout -> linear task head."""
 
-    def __init__(self, gin: GINEncoder, num_tasks: int, dropout: float,
-                 structure: StructureContext | None = None) -> None:
+    def __init__(
+        self, gin: GINEncoder, num_tasks: int, dropout: float, structure: StructureContext | None = None
+    ) -> None:
         super().__init__()
         self.gin, self.structure = gin, structure
         width = gin.out_dim + (structure.out_dim if structure is not None else 0)
@@ -147,11 +149,13 @@ class PropertyModel(nn.Module):
         return self.head(h)
 
 
-def make_gin(pretrained: MMSAModel | None, feature_set: str, dropout: float,
-             arch: dict[str, Any]) -> GINEncoder:
+def make_gin(
+    pretrained: MMSAModel | None, feature_set: str, dropout: float, arch: dict[str, Any]
+) -> GINEncoder:
     """A GIN with the pretrained weights, or a fresh one of the same architecture."""
-    gin = GINEncoder(feature_set, arch["gnn_layers"], arch["gnn_dim"], dropout, arch["gnn_jk"],
-                     arch["gnn_pool"])
+    gin = GINEncoder(
+        feature_set, arch["gnn_layers"], arch["gnn_dim"], dropout, arch["gnn_jk"], arch["gnn_pool"]
+    )
     if pretrained is not None:
         gin.load_state_dict(pretrained.graph_encoder.state_dict())
     return gin
@@ -161,8 +165,15 @@ def graph_data(store: FeatureStore, keys: list[str], labels: np.ndarray) -> list
     """Graph-only ``Data`` (images and coordinates are not used by the finetuned GIN)."""
     out = []
     for i, (d, y) in enumerate(zip(store.get(keys), labels, strict=True)):
-        out.append(Data(x=d.x, edge_index=d.edge_index, edge_attr=d.edge_attr,
-                        y=torch.tensor(y, dtype=torch.float32).view(1, -1), idx=torch.tensor([i])))
+        out.append(
+            Data(
+                x=d.x,
+                edge_index=d.edge_index,
+                edge_attr=d.edge_attr,
+                y=torch.tensor(y, dtype=torch.float32).view(1, -1),
+                idx=torch.tensor([i]),
+            )
+        )
     return out
 
 
@@ -190,8 +201,15 @@ def predict(model: PropertyModel, data: list[Data], device: torch.device) -> np.
     return torch.cat(out).numpy()
 
 
-def train_neural(model: PropertyModel, data: list[Data], split: tuple[np.ndarray, ...], task_type: str,
-                 settings: FinetuneSettings, seed: int, device: torch.device) -> dict[str, Any]:
+def train_neural(
+    model: PropertyModel,
+    data: list[Data],
+    split: tuple[np.ndarray, ...],
+    task_type: str,
+    settings: FinetuneSettings,
+    seed: int,
+    device: torch.device,
+) -> dict[str, Any]:
     """Train, pick the epoch by validation metric, report that epoch's test metric."""
     train, valid, test = split
     y = np.stack([d.y.numpy()[0] for d in data])
@@ -200,8 +218,13 @@ def train_neural(model: PropertyModel, data: list[Data], split: tuple[np.ndarray
         mean, std = np.nanmean(y[train], 0), np.nanstd(y[train], 0) + 1e-8
     scale = (torch.as_tensor(mean, dtype=torch.float32), torch.as_tensor(std, dtype=torch.float32))
     generator = torch.Generator().manual_seed(seed)
-    loader = DataLoader([data[i] for i in train], batch_size=settings.batch_size, shuffle=True,
-                        generator=generator, drop_last=len(train) > settings.batch_size)
+    loader = DataLoader(
+        [data[i] for i in train],
+        batch_size=settings.batch_size,
+        shuffle=True,
+        generator=generator,
+        drop_last=len(train) > settings.batch_size,
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     model.to(device)
     curve, best, best_state = [], None, None
@@ -220,18 +243,33 @@ def train_neural(model: PropertyModel, data: list[Data], split: tuple[np.ndarray
         pred = predict(model, [data[i] for i in held_out], device) * std + mean
         if task_type == "classification":
             pred = 1.0 / (1.0 + np.exp(-pred))
-        point = {"epoch": epoch, "train_loss": float(np.mean(losses)),
-                 "valid": metric_value(y[valid], pred[: len(valid)], task_type),
-                 "test": metric_value(y[test], pred[len(valid) :], task_type)}
+        point = {
+            "epoch": epoch,
+            "train_loss": float(np.mean(losses)),
+            "valid": metric_value(y[valid], pred[: len(valid)], task_type),
+            "test": metric_value(y[test], pred[len(valid) :], task_type),
+        }
         curve.append(point)
-        log.info("epoch %d/%d: train loss %.4f, valid %.4f, test %.4f", epoch, settings.epochs,
-                 point["train_loss"], point["valid"], point["test"])
+        log.info(
+            "epoch %d/%d: train loss %.4f, valid %.4f, test %.4f",
+            epoch,
+            settings.epochs,
+            point["train_loss"],
+            point["valid"],
+            point["test"],
+        )
         if is_better(point["valid"], None if best is None else best["valid"], task_type):
             best = point
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     model.load_state_dict(best_state)
-    return {"valid": best["valid"], "test": best["test"], "best_epoch": best["epoch"], "curve": curve,
-            "target_mean": mean.tolist(), "target_std": std.tolist()}
+    return {
+        "valid": best["valid"],
+        "test": best["test"],
+        "best_epoch": best["epoch"],
+        "curve": curve,
+        "target_mean": mean.tolist(),
+        "target_std": std.tolist(),
+    }
 
 
 def run_finetune(
@@ -257,17 +295,28 @@ def run_finetune(
     y = frame[tasks].to_numpy(dtype=np.float64)
     split = make_split(keys, settings.split, tuple(settings.split_fractions), seed)
     metric = "roc_auc" if task_type == "classification" else "rmse"
-    result: dict[str, Any] = {"model": model_name, "seed": seed, "task_type": task_type, "metric": metric,
-                              "tasks": len(tasks), "sizes": [len(s) for s in split]}
+    result: dict[str, Any] = {
+        "model": model_name,
+        "seed": seed,
+        "task_type": task_type,
+        "metric": metric,
+        "tasks": len(tasks),
+        "sizes": [len(s) for s in split],
+    }
     torch.manual_seed(seed)
     if model_name == "ecfp-rf":
         fps = ecfp4(keys)
         train, valid, test = split
         both = np.concatenate([valid, test])
-        pred = fit_predict_rf(fps[train], y[train], fps[both], task_type, seed,
-                              n_estimators=settings.rf_trees)
-        result.update(valid=metric_value(y[valid], pred[: len(valid)], task_type),
-                      test=metric_value(y[test], pred[len(valid):], task_type), best_epoch=None, curve=[])
+        pred = fit_predict_rf(
+            fps[train], y[train], fps[both], task_type, seed, n_estimators=settings.rf_trees
+        )
+        result.update(
+            valid=metric_value(y[valid], pred[: len(valid)], task_type),
+            test=metric_value(y[test], pred[len(valid) :], task_type),
+            best_epoch=None,
+            curve=[],
+        )
         return result, None
     device = pick_device(settings.device)
     arch = arch or (pretrained.config.to_dict() if pretrained is not None else {})
@@ -278,29 +327,56 @@ def run_finetune(
         if pretrained is None or hypergraph is None or fused is None:
             raise ValueError("the mmsa model needs the pretrained model, embeddings and hypergraph")
         anchors = pretrained.memory.anchors if pretrained.memory is not None else None
-        structure = StructureContext(torch.as_tensor(fused), torch.as_tensor(hypergraph), anchors,
-                                     settings.structure_dim, settings.anchor_temperature)
+        structure = StructureContext(
+            torch.as_tensor(fused),
+            torch.as_tensor(hypergraph),
+            anchors,
+            settings.structure_dim,
+            settings.anchor_temperature,
+        )
     model = PropertyModel(gin, len(tasks), settings.dropout, structure)
     result.update(train_neural(model, graph_data(store, keys, y), split, task_type, settings, seed, device))
     return result, model.cpu()
 
 
 def log_result(dataset: str, result: dict[str, Any], path: str | os.PathLike) -> None:
-    log.info("%s %s seed %d: valid %s %.4f, test %.4f (epoch %s) -> %s", dataset, result["model"],
-             result["seed"], result["metric"], result["valid"], result["test"], result["best_epoch"], path)
+    log.info(
+        "%s %s seed %d: valid %s %.4f, test %.4f (epoch %s) -> %s",
+        dataset,
+        result["model"],
+        result["seed"],
+        result["metric"],
+        result["valid"],
+        result["test"],
+        result["best_epoch"],
+        path,
+    )
 
 
-def save_finetuned(model: PropertyModel, result: dict[str, Any], arch: dict[str, Any],
-                   settings: FinetuneSettings, tasks: list[str], config: dict[str, Any],
-                   path: str | os.PathLike) -> None:
+def save_finetuned(
+    model: PropertyModel,
+    result: dict[str, Any],
+    arch: dict[str, Any],
+    settings: FinetuneSettings,
+    tasks: list[str],
+    config: dict[str, Any],
+    path: str | os.PathLike,
+) -> None:
     """Best-epoch weights and what is needed to rebuild and apply the model (weights-only file)."""
     from mmsa.io import atomic_path
 
     meta = {
-        "model": result["model"], "dataset": result["dataset"], "task_type": result["task_type"],
-        "tasks": tasks, "arch": arch, "dropout": settings.dropout, "structure_dim": settings.structure_dim,
-        "anchor_temperature": settings.anchor_temperature, "hypergraph_k": config["finetune"]["hypergraph_k"],
-        "target_mean": result["target_mean"], "target_std": result["target_std"],
+        "model": result["model"],
+        "dataset": result["dataset"],
+        "task_type": result["task_type"],
+        "tasks": tasks,
+        "arch": arch,
+        "dropout": settings.dropout,
+        "structure_dim": settings.structure_dim,
+        "anchor_temperature": settings.anchor_temperature,
+        "hypergraph_k": config["finetune"]["hypergraph_k"],
+        "target_mean": result["target_mean"],
+        "target_std": result["target_std"],
         "uses_anchors": bool(model.structure is not None and model.structure.use_anchors),
     }
     with atomic_path(path) as tmp:
@@ -316,10 +392,13 @@ def load_finetuned(path: str | os.PathLike) -> tuple[PropertyModel, dict[str, An
     structure = None
     if "structure.fused" in state:
         anchors = state.get("structure.anchors") if meta["uses_anchors"] else None
-        structure = StructureContext(torch.zeros_like(state["structure.fused"]),
-                                     torch.zeros_like(state["structure.hyperedge_index"]),
-                                     None if anchors is None else torch.zeros_like(anchors),
-                                     meta["structure_dim"], meta["anchor_temperature"])
+        structure = StructureContext(
+            torch.zeros_like(state["structure.fused"]),
+            torch.zeros_like(state["structure.hyperedge_index"]),
+            None if anchors is None else torch.zeros_like(anchors),
+            meta["structure_dim"],
+            meta["anchor_temperature"],
+        )
     model = PropertyModel(gin, len(meta["tasks"]), meta["dropout"], structure)
     model.load_state_dict(state)
     return model.eval(), meta

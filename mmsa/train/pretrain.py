@@ -112,8 +112,14 @@ def pretrain(
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     warmup = int(settings.warmup_fraction * total)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, warmup))
-    digest = settings_digest({"settings": settings.to_dict(), "seed": seed, "manifests": manifests,
-                              "features": cache.settings.to_dict()})
+    digest = settings_digest(
+        {
+            "settings": settings.to_dict(),
+            "seed": seed,
+            "manifests": manifests,
+            "features": cache.settings.to_dict(),
+        }
+    )
     start_epoch, history = 0, []
     checkpoint = Path(checkpoint)
     if settings.resume and checkpoint.exists():
@@ -127,8 +133,13 @@ def pretrain(
         else:
             log.warning("ignoring checkpoint %s: it belongs to other settings or data", checkpoint)
     loader = batch_loader(dataset, settings.loader_workers)
-    log.info("pretraining on %s: %d epochs x %d steps of %d molecules", device, settings.epochs,
-             steps_per_epoch, settings.batch_size)
+    log.info(
+        "pretraining on %s: %d epochs x %d steps of %d molecules",
+        device,
+        settings.epochs,
+        steps_per_epoch,
+        settings.batch_size,
+    )
     wall_start, data_seconds, molecules = time.perf_counter(), 0.0, 0
     last_epoch = settings.epochs if stop_after_epoch is None else min(settings.epochs, stop_after_epoch)
     for epoch in range(start_epoch, last_epoch):
@@ -148,21 +159,42 @@ def pretrain(
             optimizer.step()
             scheduler.step()
             molecules += batch.num_graphs
-            history.append({"step": len(history) + 1, "epoch": epoch + 1, "lr": scheduler.get_last_lr()[0],
-                            "loss": output["loss"].item(),
-                            **{k: v.item() for k, v in output["losses"].items()}})
+            history.append(
+                {
+                    "step": len(history) + 1,
+                    "epoch": epoch + 1,
+                    "lr": scheduler.get_last_lr()[0],
+                    "loss": output["loss"].item(),
+                    **{k: v.item() for k, v in output["losses"].items()},
+                }
+            )
             progress.update()
             fetch_start = time.perf_counter()
-        _save_checkpoint(checkpoint, {"digest": digest, "epoch": epoch + 1, "model": model.state_dict(),
-                                      "optimizer": optimizer.state_dict(),
-                                      "scheduler": scheduler.state_dict(), "history": history})
-        log.info("epoch %d: mean loss %.4f", epoch + 1,
-                 sum(h["loss"] for h in history[-steps_per_epoch:]) / steps_per_epoch)
+        _save_checkpoint(
+            checkpoint,
+            {
+                "digest": digest,
+                "epoch": epoch + 1,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "history": history,
+            },
+        )
+        log.info(
+            "epoch %d: mean loss %.4f",
+            epoch + 1,
+            sum(h["loss"] for h in history[-steps_per_epoch:]) / steps_per_epoch,
+        )
     wall = time.perf_counter() - wall_start
     result = PretrainResult(
-        epochs=last_epoch, steps=len(history), molecules=molecules, wall_seconds=round(wall, 2),
+        epochs=last_epoch,
+        steps=len(history),
+        molecules=molecules,
+        wall_seconds=round(wall, 2),
         molecules_per_second=round(molecules / wall, 1) if wall > 0 else 0.0,
-        data_fraction=round(data_seconds / wall, 4) if wall > 0 else 0.0, device=str(device),
+        data_fraction=round(data_seconds / wall, 4) if wall > 0 else 0.0,
+        device=str(device),
         final_loss=history[-1]["loss"] if history else float("nan"),
     )
     if stop_after_epoch is None or last_epoch == settings.epochs:
@@ -170,16 +202,26 @@ def pretrain(
     return result
 
 
-def write_outputs(out: Path, model: MMSAModel, settings: PretrainSettings, cache: FeatureCache,
-                  history: list[dict[str, float]], result: PretrainResult) -> None:
+def write_outputs(
+    out: Path,
+    model: MMSAModel,
+    settings: PretrainSettings,
+    cache: FeatureCache,
+    history: list[dict[str, float]],
+    result: PretrainResult,
+) -> None:
     """Weights (a plain state dict), the config used, the loss log and plot, throughput."""
     out.mkdir(parents=True, exist_ok=True)
-    weights = {"model_config": model.config.to_dict(),
-               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+    weights = {
+        "model_config": model.config.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
     with atomic_path(out / "model.pt") as tmp:
         torch.save(weights, tmp)
-    write_text(json.dumps({"pretrain": settings.to_dict(), "features": cache.settings.to_dict()},
-                          indent=1) + "\n", out / "config.json")
+    write_text(
+        json.dumps({"pretrain": settings.to_dict(), "features": cache.settings.to_dict()}, indent=1) + "\n",
+        out / "config.json",
+    )
     with atomic_path(out / "losses.csv") as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(history[0]))
         writer.writeheader()

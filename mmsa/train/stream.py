@@ -33,8 +33,15 @@ from mmsa.hashing import stable_int
 class ShardBatches(IterableDataset):
     """Batches (PyG ``Batch``) of one epoch over the molecules listed in ``manifests``."""
 
-    def __init__(self, manifests: Sequence[str | os.PathLike], cache: FeatureCache, batch_size: int,
-                 seed: int, drop_last: bool = True, window: int = 8) -> None:
+    def __init__(
+        self,
+        manifests: Sequence[str | os.PathLike],
+        cache: FeatureCache,
+        batch_size: int,
+        seed: int,
+        drop_last: bool = True,
+        window: int = 8,
+    ) -> None:
         self.manifests = [str(m) for m in manifests]
         self.cache = cache
         self.batch_size = batch_size
@@ -138,7 +145,11 @@ def prefetched(items: Iterable[T], depth: int = 2) -> Iterator[T]:
 
 def batch_loader(dataset: ShardBatches, workers: int) -> DataLoader:
     """A loader over whole batches; workers read shards in parallel and prefetch."""
-    return DataLoader(dataset, batch_size=None, num_workers=workers,
-                      persistent_workers=False, prefetch_factor=4 if workers else None,
-                      multiprocessing_context="spawn" if workers else None)
-
+    return DataLoader(
+        dataset,
+        batch_size=None,
+        num_workers=workers,
+        persistent_workers=False,
+        prefetch_factor=4 if workers else None,
+        multiprocessing_context="spawn" if workers else None,
+    )

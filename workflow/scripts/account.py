@@ -7,5 +7,11 @@ from mmsa.stages import account
 if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
     with stage_logging(sm.log[0]):
-        account(sm.wildcards.dataset, sm.input.raw, sm.input.rejects, sm.input.manifests,
-                sm.output.summary, sm.output.rejects)
+        account(
+            sm.wildcards.dataset,
+            sm.input.raw,
+            sm.input.rejects,
+            sm.input.manifests,
+            sm.output.summary,
+            sm.output.rejects,
+        )

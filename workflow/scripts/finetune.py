@@ -9,7 +9,16 @@ if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
     torch.set_num_threads(sm.threads)
     with stage_logging(sm.log[0]):
-        finetune(sm.config, sm.wildcards.dataset, sm.wildcards.model, int(sm.wildcards.seed),
-                 sm.input.shards, sm.input.manifests, sm.output.result, model_path=sm.input.get("model"),
-                 embeddings=sm.input.get("embeddings"), hypergraph_path=sm.input.get("hypergraph"),
-                 weights_out=sm.output.get("weights"))
+        finetune(
+            sm.config,
+            sm.wildcards.dataset,
+            sm.wildcards.model,
+            int(sm.wildcards.seed),
+            sm.input.shards,
+            sm.input.manifests,
+            sm.output.result,
+            model_path=sm.input.get("model"),
+            embeddings=sm.input.get("embeddings"),
+            hypergraph_path=sm.input.get("hypergraph"),
+            weights_out=sm.output.get("weights"),
+        )

@@ -7,5 +7,11 @@ from mmsa.stages import shard
 if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
     with stage_logging(sm.log[0]):
-        shard(sm.config, sm.wildcards.dataset, sm.input.parts, sm.output.shards, sm.output.rejects,
-              threads=sm.threads)
+        shard(
+            sm.config,
+            sm.wildcards.dataset,
+            sm.input.parts,
+            sm.output.shards,
+            sm.output.rejects,
+            threads=sm.threads,
+        )

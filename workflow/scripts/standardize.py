@@ -7,5 +7,11 @@ from mmsa.stages import standardize
 if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
     with stage_logging(sm.log[0]):
-        standardize(sm.config, sm.wildcards.dataset, sm.input.raw, sm.output.parts, sm.output.rejects,
-                    threads=sm.threads)
+        standardize(
+            sm.config,
+            sm.wildcards.dataset,
+            sm.input.raw,
+            sm.output.parts,
+            sm.output.rejects,
+            threads=sm.threads,
+        )
