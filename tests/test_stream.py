@@ -1,11 +1,12 @@
-"""Chunk-aware shuffling and background prefetching of the pretraining stream."""
+"""Chunk-aware shuffling of the pretraining stream and the background prefetcher it uses."""
 
 import threading
 
 import numpy as np
 import pytest
 
-from mmsa.train.stream import prefetched, window_shuffle
+from mmsa.parallel import prefetched
+from mmsa.train.stream import window_shuffle
 
 
 def test_window_shuffle_is_a_permutation_whose_windows_span_few_chunks():

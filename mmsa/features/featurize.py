@@ -24,7 +24,7 @@ from mmsa.features.compute import featurize_chunk
 from mmsa.features.settings import FeatureSettings
 from mmsa.hashing import settings_digest
 from mmsa.io import atomic_path, write_parquet
-from mmsa.parallel import dask_workers
+from mmsa.parallel import dask_workers, prefetched
 from mmsa.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -50,14 +50,18 @@ def compute_pack(
     name = settings_digest(sorted(keys))
     settings = cache.settings.to_dict()
     chunks = [keys[i : i + chunk_size] for i in range(0, len(keys), chunk_size)]
-    window = max(1, workers) * 16  # chunks per Dask round: few idle tails, bounded memory
+    window = max(1, workers) * 32  # chunks per Dask round: few idle tails, bounded memory
+    rounds = (
+        dask.compute(*[dask.delayed(featurize_chunk)(c, settings) for c in chunks[start : start + window]])
+        for start in range(0, len(chunks), window)
+    )
     failed: list[dict[str, Any]] = []
     progress = Progress("featurize", len(keys), log)
     with atomic_path(cache.pack_path(name), overwrite=False) as tmp, dask_workers(workers):
         writer = PackWriter(tmp, cache.settings.image_size)
-        for start in range(0, len(chunks), window):
-            tasks = [dask.delayed(featurize_chunk)(c, settings) for c in chunks[start : start + window]]
-            for result in dask.compute(*tasks):
+        # the next round computes while this one is written, so workers never wait on the writer
+        for results in prefetched(rounds, depth=1):
+            for result in results:
                 writer.add([m for m in result if "error" not in m])
                 failed += [m for m in result if "error" in m]
                 progress.update(len(result))

@@ -24,9 +24,10 @@ from mmsa.features.cache import FeatureCache
 from mmsa.hashing import settings_digest
 from mmsa.io import atomic_path, write_text
 from mmsa.models.mmsa import MMSAConfig, MMSAModel
+from mmsa.parallel import prefetched
 from mmsa.progress import Progress
 from mmsa.train.schedule import pick_device, warmup_cosine
-from mmsa.train.stream import ShardBatches, batch_loader, prefetched
+from mmsa.train.stream import ShardBatches, batch_loader
 
 log = logging.getLogger(__name__)
 

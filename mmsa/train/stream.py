@@ -15,10 +15,7 @@ uninterrupted one.
 from __future__ import annotations
 
 import os
-import queue
-import threading
-from collections.abc import Iterable, Iterator, Sequence
-from typing import TypeVar
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -100,47 +97,6 @@ def window_shuffle(keys: np.ndarray, blocks: np.ndarray, window: int, rng: np.ra
 def hash_path(path: str) -> int:
     """A stable per-shard seed component (the file name, not Python's salted hash)."""
     return stable_int(os.path.basename(path)) % (2**31)
-
-
-T = TypeVar("T")
-_DONE = object()
-
-
-def prefetched(items: Iterable[T], depth: int = 2) -> Iterator[T]:
-    """``items`` in order, produced ``depth`` ahead by a background thread.
-
-    Reading and collating release the GIL for much of their time (Zarr decoding, Arrow) and
-    so does the training step (torch kernels), so on a CPU with few cores a thread overlaps
-    loading with compute where worker processes would fight the step for cores. An error in
-    the producer is raised in the consumer.
-    """
-    slots: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if stop.is_set():
-                    return
-                slots.put(item)
-        except BaseException as err:  # handed to the consumer, which re-raises it
-            slots.put(err)
-        slots.put(_DONE)
-
-    thread = threading.Thread(target=produce, daemon=True, name="mmsa-prefetch")
-    thread.start()
-    try:
-        while (item := slots.get()) is not _DONE:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                slots.get_nowait()
-            except queue.Empty:
-                thread.join(timeout=0.01)
 
 
 def batch_loader(dataset: ShardBatches, workers: int) -> DataLoader:
