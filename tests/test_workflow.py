@@ -31,6 +31,12 @@ def snakemake(workdir: Path, config: Path, *extra: str) -> subprocess.CompletedP
     return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
+def mmsa_cli(workdir: Path, *args: object) -> subprocess.CompletedProcess:
+    """Run the ``mmsa`` command line in ``workdir``."""
+    cmd = [sys.executable, "-m", "mmsa.cli", *map(str, args)]
+    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory, download_cache, moleculenet_dir):
     """A tiny config over real data: ZINC, BBBP (PyPI archives) and Tox21 (local folder)."""
@@ -84,25 +90,9 @@ def test_embed_and_predict_new_smiles_with_bad_rows(tiny, tmp_path):
         "name,smiles\naspirin,CC(=O)Oc1ccccc1C(=O)O\nbroken,C1CC\nempty,\n"
         "caffeine,CN1C(=O)N(C)c2ncn(C)c2C1=O\n"
     )
-    env = {**os.environ}
-    base = [sys.executable, "-m", "mmsa.cli"]
     pretrained = work / "results" / "pretrain" / "model.pt"
-    embed = subprocess.run(
-        [
-            *base,
-            "embed",
-            str(csv),
-            "--config",
-            str(config),
-            "--model",
-            str(pretrained),
-            "--out",
-            str(tmp_path / "emb.parquet"),
-        ],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        env=env,
+    embed = mmsa_cli(
+        work, "embed", csv, "--config", config, "--model", pretrained, "--out", tmp_path / "emb.parquet"
     )
     assert embed.returncode == 0, embed.stderr[-3000:]
     assert json.loads(embed.stdout.strip().splitlines()[-1]) == {"rows": 4, "embedded": 2, "rejected": 2}
@@ -113,24 +103,18 @@ def test_embed_and_predict_new_smiles_with_bad_rows(tiny, tmp_path):
     rejects = pd.read_csv(tmp_path / "emb.rejects.csv")
     assert rejects["row"].tolist() == [1, 2] and "unclosed ring" in rejects["reason"].iloc[0]
     finetuned = work / "results" / "finetune" / "tox21" / "mmsa" / "seed-0.pt"
-    predict = subprocess.run(
-        [
-            *base,
-            "predict",
-            str(csv),
-            "--config",
-            str(config),
-            "--model",
-            str(finetuned),
-            "--pretrained",
-            str(pretrained),
-            "--out",
-            str(tmp_path / "pred.csv"),
-        ],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        env=env,
+    predict = mmsa_cli(
+        work,
+        "predict",
+        csv,
+        "--config",
+        config,
+        "--model",
+        finetuned,
+        "--pretrained",
+        pretrained,
+        "--out",
+        tmp_path / "pred.csv",
     )
     assert predict.returncode == 0, predict.stderr[-3000:]
     predictions = pd.read_csv(tmp_path / "pred.csv")

@@ -73,9 +73,9 @@ class ShardBatches(IterableDataset):
             store = FeatureStore(self.cache, manifest)
             keys = manifest["key"].drop_duplicates().to_numpy()
             rng = np.random.default_rng([self.seed, self.epoch, hash_path(shard)])
-            keys = window_shuffle(keys, store.image_blocks(keys), self.batch_size * self.window, rng)
-            stop = len(keys) - len(keys) % self.batch_size if self.drop_last else len(keys)
             size = self.batch_size * self.window
+            keys = window_shuffle(keys, store.image_blocks(keys), size, rng)
+            stop = len(keys) - len(keys) % self.batch_size if self.drop_last else len(keys)
             for start in range(0, stop, size):
                 molecules = store.get(list(keys[start : min(stop, start + size)]))
                 for first in range(0, len(molecules), self.batch_size):
@@ -85,8 +85,7 @@ class ShardBatches(IterableDataset):
 def window_shuffle(keys: np.ndarray, blocks: np.ndarray, window: int, rng: np.random.Generator) -> np.ndarray:
     """A permutation of ``keys``: blocks in random order, then shuffled within each window."""
     block_order = rng.permutation(int(blocks.max()) + 1 if len(blocks) else 0)
-    rank = np.empty_like(block_order)
-    rank[block_order] = np.arange(len(block_order))
+    rank = np.argsort(block_order)  # the position of each block in the random order
     ordered = keys[np.argsort(rank[blocks], kind="stable")]
     for start in range(0, len(ordered), window):
         part = ordered[start : start + window]
