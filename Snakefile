@@ -12,7 +12,11 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/featurize.smk"
 include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/split.smk"
+include: "workflow/rules/embed.smk"
+include: "workflow/rules/hypergraph.smk"
 include: "workflow/rules/finetune.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -76,7 +76,9 @@ def _cmd_featurize(args: argparse.Namespace, config: dict[str, Any]) -> None:
 
 def _cmd_embed(args: argparse.Namespace, config: dict[str, Any]) -> None:
     from mmsa.predict import embed_file
+    from mmsa.reproducible import configure_torch
 
+    configure_torch(config["torch_threads"])
     print(
         json.dumps(
             embed_file(config, args.model, args.smiles, args.smiles_column, args.out, threads=args.threads)
@@ -86,7 +88,9 @@ def _cmd_embed(args: argparse.Namespace, config: dict[str, Any]) -> None:
 
 def _cmd_predict(args: argparse.Namespace, config: dict[str, Any]) -> None:
     from mmsa.predict import predict_file
+    from mmsa.reproducible import configure_torch
 
+    configure_torch(config["torch_threads"])
     print(
         json.dumps(
             predict_file(

@@ -49,12 +49,24 @@ def _where(error: Any) -> str:
     return path or "(top level)"
 
 
+def _semantic_errors(config: dict[str, Any]) -> list[str]:
+    """Problems the schema cannot express, as ``at 'path': message`` lines."""
+    from mmsa.compared import MODEL_NAMES
+
+    unknown = [m for m in config["finetune"]["models"] if m not in MODEL_NAMES]
+    if unknown:
+        return [f"  - at 'finetune.models': unknown model(s) {unknown}; known: {list(MODEL_NAMES)}"]
+    return []
+
+
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     """Return a validated copy of ``config`` with every default filled in."""
     filled = copy.deepcopy(config)
     errors = sorted(_Validator(load_schema()).iter_errors(filled), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = [f"  - at '{_where(e)}': {e.message}" for e in errors]
+    lines = [f"  - at '{_where(e)}': {e.message}" for e in errors]
+    if not lines:
+        lines = _semantic_errors(filled)
+    if lines:
         raise ConfigError("invalid configuration:\n" + "\n".join(lines))
     return filled
 

@@ -6,6 +6,7 @@ A killed job therefore leaves either the complete old output, the complete new o
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import uuid
@@ -56,3 +57,23 @@ def write_text(text: str, path: str | os.PathLike) -> None:
     """Write ``text`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def write_bytes(data: bytes, path: str | os.PathLike) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def save_torch(obj: object, path: str | os.PathLike) -> None:
+    """``torch.save`` ``obj`` to ``path`` atomically, with the same bytes for the same content.
+
+    ``torch.save`` to a file names the archive's inner folder after the file, which would be
+    the random temporary name; serializing to memory first keeps the bytes independent of it,
+    so identical weights give identical files (and file hashes).
+    """
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes(buffer.getvalue(), path)

@@ -11,15 +11,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-import torch
-from torch_geometric.data import Batch
 
 from mmsa.adhoc import prepare_smiles_file
-from mmsa.embed import embed_molecules, load_pretrained, write_embeddings
+from mmsa.embed import embed_molecules, write_embeddings
 from mmsa.io import atomic_path
-from mmsa.train.finetune import graph_data, load_finetuned
+from mmsa.models.mmsa import load_pretrained
+from mmsa.models.property import graph_data, load_property_model, predict_outputs, to_property_values
 
 
 def rejects_path(out: str | os.PathLike) -> Path:
@@ -65,28 +63,21 @@ def predict_file(
     threads: int = 1,
 ) -> dict[str, int]:
     """Predictions (CSV: row, input, key, one column per task) of every valid row."""
-    model, meta = load_finetuned(finetuned_path)
+    model, meta = load_property_model(finetuned_path)
     if model.structure is not None and pretrained_path is None:
         raise ValueError(
             f"{meta['model']} models need the pretrained model (--pretrained) to place "
-            "new molecules in the dataset's hypergraph"
+            "new molecules in the training molecules' hypergraph"
         )
     with tempfile.TemporaryDirectory() as work:
         prepared = prepare_smiles_file(config, csv_path, smiles_column, work, threads)
         keys = prepared.rows["key"].tolist()
-        data = graph_data(prepared.store, keys, np.zeros((len(keys), len(meta["tasks"]))))
-        context = None
-        if model.structure is not None:
+        graphs = graph_data(prepared.store.get(keys))
+        fused = None
+        if model.structure is not None and keys:
             fused, _ = embed_molecules(load_pretrained(pretrained_path), prepared.store, keys)
-            with torch.no_grad():
-                context = model.structure.for_new(torch.as_tensor(fused), meta["hypergraph_k"])
-    raw = np.zeros((0, len(meta["tasks"])))
-    if data:
-        with torch.no_grad():
-            raw = model(Batch.from_data_list(data), context).numpy()
-    values = raw * np.asarray(meta["target_std"]) + np.asarray(meta["target_mean"])
-    if meta["task_type"] == "classification":
-        values = 1.0 / (1.0 + np.exp(-values))
+    outputs = predict_outputs(model, graphs, fused)
+    values = to_property_values(outputs, meta["task_type"], meta["target_mean"], meta["target_std"])
     table = prepared.rows[["row", "input", "key"]].copy()
     for i, task in enumerate(meta["tasks"]):
         table[task] = values[:, i]

@@ -1,4 +1,10 @@
-"""The results table and plots: mean +/- std over seeds for every dataset and model."""
+"""The results table and plots: mean ± std over seeds for every dataset and model.
+
+The headline table is the test metric at the epoch with the best validation metric; a second
+table gives the last epoch's test metric for the finetuned networks (what Hu et al. report).
+The report names the code (commit) and torch threads that produced the numbers and the
+settings that matter for comparing them with published ones.
+"""
 
 from __future__ import annotations
 
@@ -6,34 +12,40 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mmsa.compared import MODEL_NAMES, MODELS
+from mmsa.eval.metrics import METRICS
 from mmsa.io import atomic_path, write_text
 
-MODEL_ORDER = ["mmsa", "mmsa-graph", "no-pretrain", "ecfp-rf"]
+JOB_FIELDS = ("dataset", "model", "seed", "metric", "task_type", "valid", "test", "test_last", "best_epoch")
+ARROWS = {m.name: m.arrow for m in METRICS.values()}
 
 
 def collect(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
-    """One row per finetuning job: dataset, model, seed, metric, valid, test, best_epoch."""
+    """One row per (dataset, model, seed) result, with the commit and threads that produced it."""
     rows = []
     for path in paths:
         result = json.loads(Path(path).read_text())
+        prov = result.get("provenance", {})
         rows.append(
             {
-                k: result[k]
-                for k in ("dataset", "model", "seed", "metric", "task_type", "valid", "test", "best_epoch")
+                **{k: result[k] for k in JOB_FIELDS},
+                "commit": prov.get("commit"),
+                "torch_threads": prov.get("torch_threads"),
             }
         )
     return pd.DataFrame(rows)
 
 
-def summarize(jobs: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std of the test metric over seeds, per dataset and model."""
-    grouped = jobs.groupby(["dataset", "model", "metric", "task_type"], sort=False)["test"]
+def summarize(jobs: pd.DataFrame, column: str = "test") -> pd.DataFrame:
+    """Mean and (population) std of ``column`` over seeds, per dataset and model."""
+    grouped = jobs.groupby(["dataset", "model", "metric", "task_type"], sort=False)[column]
     table = grouped.agg(mean="mean", std=lambda v: float(np.std(v, ddof=0)), seeds="count").reset_index()
-    order = {m: i for i, m in enumerate(MODEL_ORDER)}
+    order = {m: i for i, m in enumerate(MODEL_NAMES)}
     return table.sort_values(
         ["task_type", "dataset", "model"], key=lambda c: c.map(order) if c.name == "model" else c
     ).reset_index(drop=True)
@@ -46,13 +58,12 @@ def _cell(mean: float, std: float) -> str:
 
 def markdown(table: pd.DataFrame) -> str:
     """Datasets as rows, models as columns, ``mean ± std``; plus the classification average."""
-    models = [m for m in MODEL_ORDER if m in set(table["model"])]
+    models = [m for m in MODEL_NAMES if m in set(table["model"])]
     lines = ["| dataset | metric | " + " | ".join(models) + " |", "|---|---|" + "---:|" * len(models)]
     for (dataset, metric), part in table.groupby(["dataset", "metric"], sort=False):
         cells = part.set_index("model")
         row = [_cell(cells.loc[m, "mean"], cells.loc[m, "std"]) if m in cells.index else "—" for m in models]
-        arrow = "↑" if metric == "roc_auc" else "↓"
-        lines.append(f"| {dataset} | {metric} {arrow} | " + " | ".join(row) + " |")
+        lines.append(f"| {dataset} | {metric} {ARROWS[metric]} | " + " | ".join(row) + " |")
     cls = table[table["task_type"] == "classification"]
     if not cls.empty:
         means = cls.groupby("model")["mean"].mean()
@@ -63,8 +74,58 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def settings_summary(config: dict[str, Any]) -> str:
+    """The settings a reader needs to compare these numbers with published ones."""
+    pre, fine = config["pretrain"], config["finetune"]
+    model, ft = pre["settings"]["model"], fine["settings"]
+    corpus = config["data"].get("sample_rows", {}).get(pre["dataset"]) or config["data"]["max_rows"].get(
+        pre["dataset"], "all"
+    )
+    lines = [
+        f"- pretraining: {pre['dataset']} ({corpus} rows), {pre['settings']['epochs']} epochs, "
+        f"GIN {model.get('gnn_layers', '?')} x {model.get('gnn_dim', '?')}",
+        f"- finetuning: {ft['split']} split {ft['split_fractions']}, up to {ft['epochs']} epochs"
+        + (f" (early stop after {ft['patience']} without improvement)" if ft["patience"] else "")
+        + f", batch {ft['batch_size']}, Adam lr {ft['lr']}, dropout {ft['dropout']} in the GIN; "
+        f"random forests of {ft['rf_trees']} trees; seeds {fine['seeds']}",
+        f"- torch threads: {config['torch_threads']} (pretrain, embed), 1 per finetuning job",
+        "- models: " + "; ".join(f"`{m}` {MODELS[m].summary}" for m in fine["models"]),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def full_report(jobs: pd.DataFrame, config: dict[str, Any] | None = None) -> str:
+    """The Markdown report: provenance, best-validation-epoch table, last-epoch table, settings."""
+    commits = sorted({str(c) for c in jobs["commit"]})
+    threads = sorted({str(t) for t in jobs["torch_threads"]})
+    text = [
+        "# Results\n",
+        f"Commit {', '.join(commits)}; torch threads per finetuning job: {', '.join(threads)}.\n",
+        "## Test metric at the best validation epoch (mean ± std over seeds)\n",
+        markdown(summarize(jobs, "test")),
+    ]
+    neural = jobs[jobs["model"].map(lambda m: MODELS[m].neural)]
+    if not neural.empty:
+        text += [
+            "\n## Test metric at the last epoch, finetuned networks\n",
+            markdown(summarize(neural, "test_last")),
+        ]
+    if config is not None:
+        text += ["\n## Settings\n", settings_summary(config)]
+    return "\n".join(text)
+
+
+def _save(fig: Any, path: str | os.PathLike) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
 def plot_bars(table: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Grouped bars with std error bars: one panel for ROC-AUC, one for RMSE."""
+    """Grouped bars with std error bars: one panel per metric."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -72,7 +133,7 @@ def plot_bars(table: pd.DataFrame, path: str | os.PathLike) -> None:
 
     metrics = list(dict.fromkeys(table["metric"]))
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 3.6), squeeze=False)
-    models = [m for m in MODEL_ORDER if m in set(table["model"])]
+    models = [m for m in MODEL_NAMES if m in set(table["model"])]
     width = 0.8 / len(models)
     for ax, metric in zip(axes[0], metrics, strict=True):
         part = table[table["metric"] == metric]
@@ -88,14 +149,12 @@ def plot_bars(table: pd.DataFrame, path: str | os.PathLike) -> None:
                 capsize=2,
             )
         ax.set_xticks(np.arange(len(datasets)) + width * (len(models) - 1) / 2, datasets, rotation=20)
-        ax.set_ylabel(f"test {metric} ({'higher' if metric == 'roc_auc' else 'lower'} is better)")
+        better = "higher" if ARROWS[metric] == "↑" else "lower"
+        ax.set_ylabel(f"test {metric} ({better} is better)")
         if metric == "roc_auc":
             ax.set_ylim(0.4, 1.0)
     axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_curves(paths: Sequence[str | os.PathLike], path: str | os.PathLike) -> None:
@@ -121,15 +180,15 @@ def plot_curves(paths: Sequence[str | os.PathLike], path: str | os.PathLike) -> 
     for ax, dataset in zip(axes[0], datasets, strict=False):
         for (d, model), runs in curves.items():
             if d == dataset:
-                ax.plot(np.arange(1, len(runs[0]) + 1), np.nanmean(np.array(runs), axis=0), label=model)
+                # runs stopped early are shorter: average each epoch over the runs that reached it
+                longest = max(len(r) for r in runs)
+                padded = np.array([r + [np.nan] * (longest - len(r)) for r in runs], dtype=float)
+                ax.plot(np.arange(1, longest + 1), np.nanmean(padded, axis=0), label=model)
         ax.set_title(dataset, fontsize=9)
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"valid {metric_of[dataset]}")
     axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    _save(fig, path)
 
 
 def write_report(
@@ -138,12 +197,14 @@ def write_report(
     md_path: str | os.PathLike,
     bars_path: str | os.PathLike,
     curves_path: str | os.PathLike,
+    config: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """Write the results table (CSV, Markdown) and both plots; return the table."""
-    table = summarize(collect(paths))
+    """Write the results table (CSV, Markdown report) and both plots; return the table."""
+    jobs = collect(paths)
+    table = summarize(jobs)
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
-    write_text(markdown(table), md_path)
+    write_text(full_report(jobs, config), md_path)
     plot_bars(table, bars_path)
     plot_curves(paths, curves_path)
     return table

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mmsa.data.fetch import fetch_dataset
@@ -22,7 +23,7 @@ from mmsa.data.prepare import run_standardize
 from mmsa.data.shard import run_shard
 from mmsa.data.standardize import reject_frame
 from mmsa.features.featurize import run_featurize
-from mmsa.io import atomic_path, write_text
+from mmsa.io import atomic_path, write_parquet, write_text
 from mmsa.plan import dataset_spec, feature_settings, n_shards, standardize_options
 
 log = logging.getLogger(__name__)
@@ -180,7 +181,8 @@ def embed(
     out: str | os.PathLike,
 ) -> int:
     """Fused and graph embeddings of every featurized molecule of a dataset."""
-    from mmsa.embed import embed_molecules, load_pretrained, write_embeddings
+    from mmsa.embed import embed_molecules, write_embeddings
+    from mmsa.models.mmsa import load_pretrained
     from mmsa.train.schedule import pick_device
 
     device = pick_device(config["pretrain"]["settings"]["device"])
@@ -191,70 +193,125 @@ def embed(
     return len(keys)
 
 
-def hypergraph(
+def split(
     config: dict[str, Any],
-    embeddings: str | os.PathLike,
+    dataset: str,
+    shards_dir: str | os.PathLike,
+    manifests: Sequence[str | os.PathLike],
     out: str | os.PathLike,
     stats_out: str | os.PathLike,
 ) -> dict[str, Any]:
-    """The kNN hypergraph over a dataset's fused embeddings."""
-    from mmsa.embed import build_hypergraph, read_embeddings, write_hypergraph
+    """Every seed's train/valid/test split of a dataset's featurized molecules, read by every
+    model; the statistics count molecules and labels per part."""
+    from mmsa.data.labelled import load_labelled
+    from mmsa.eval.split import split_summary, split_table
+
+    frame = load_labelled(_shard_files(shards_dir), manifests)
+    settings = config["finetune"]["settings"]
+    table = split_table(
+        frame["row"].tolist(),
+        frame["key"].tolist(),
+        settings["split"],
+        settings["split_fractions"],
+        config["finetune"]["seeds"],
+    )
+    stats = split_summary(table, frame, dataset_spec(config, dataset).task_type)
+    write_parquet(pa.Table.from_pandas(table, preserve_index=False), out)
+    write_text(json.dumps(stats, indent=1) + "\n", stats_out)
+    log.info("%s split: %s", dataset, json.dumps(stats))
+    return stats
+
+
+def hypergraph(
+    config: dict[str, Any],
+    embeddings: str | os.PathLike,
+    splits: str | os.PathLike,
+    out: str | os.PathLike,
+    stats_out: str | os.PathLike,
+) -> dict[str, Any]:
+    """Each split's kNN hypergraph over the training molecules' fused embeddings."""
+    from mmsa.embed import read_embeddings
+    from mmsa.hypergraph import train_hypergraphs, write_hypergraphs
 
     keys, fused, _ = read_embeddings(embeddings)
-    incidence, stats = build_hypergraph(fused, config["finetune"]["hypergraph_k"])
-    write_hypergraph(keys, incidence, stats, out, stats_out)
+    table, stats = train_hypergraphs(keys, fused, pd.read_parquet(splits), config["finetune"]["hypergraph_k"])
+    write_hypergraphs(table, stats, out, stats_out)
     return stats
+
+
+def _shard_files(shards_dir: str | os.PathLike) -> list[str]:
+    return sorted(str(p) for p in Path(shards_dir).glob("shard-*.parquet"))
 
 
 def finetune(
     config: dict[str, Any],
     dataset: str,
     model_name: str,
-    seed: int,
     shards_dir: str | os.PathLike,
     manifests: Sequence[str | os.PathLike],
-    out: str | os.PathLike,
+    splits: str | os.PathLike,
+    results: Sequence[str | os.PathLike],
+    predictions: Sequence[str | os.PathLike],
+    weights: Sequence[str | os.PathLike] = (),
     model_path: str | os.PathLike | None = None,
     embeddings: str | os.PathLike | None = None,
     hypergraph_path: str | os.PathLike | None = None,
-    weights_out: str | os.PathLike | None = None,
-) -> dict[str, Any]:
-    """Finetune one model on one dataset with one seed; write the metrics as JSON and, for
-    neural models, the best-epoch weights (for ``mmsa predict``) to ``weights_out``."""
+) -> list[dict[str, Any]]:
+    """Finetune one model on one dataset for every configured seed (``finetune.seeds``, in
+    order; ``results[i]``, ``predictions[i]`` and ``weights[i]`` belong to seed i): the metrics
+    as JSON, the held-out predictions as Parquet and, for neural models, the best-epoch weights
+    (for ``mmsa predict``)."""
     import numpy as np
 
-    from mmsa.embed import load_pretrained, read_embeddings
-    from mmsa.train.finetune import FinetuneSettings, load_labelled, log_result, run_finetune
-    from mmsa.train.finetune import task_columns as task_columns_of
+    from mmsa.compared import compared_model
+    from mmsa.data.labelled import load_labelled
+    from mmsa.embed import read_embeddings
+    from mmsa.models.mmsa import load_pretrained
+    from mmsa.models.property import save_property_model
+    from mmsa.provenance import provenance
+    from mmsa.train.finetune import DatasetInputs, FinetuneSettings, run_seed
+    from mmsa.train.schedule import pick_device
 
-    shards = sorted(str(p) for p in Path(shards_dir).glob("shard-*.parquet"))
-    frame = load_labelled(shards, [str(m) for m in manifests])
+    spec = compared_model(model_name)
+    seeds = config["finetune"]["seeds"]
+    if (
+        len(results) != len(seeds)
+        or len(predictions) != len(seeds)
+        or (spec.neural and len(weights) != len(seeds))
+    ):
+        raise ValueError(
+            f"finetune {dataset}/{model_name}: one output of each kind per seed {seeds} is needed"
+        )
     settings = FinetuneSettings.from_dict(config["finetune"]["settings"])
-    pretrained = load_pretrained(model_path) if model_path else None
-    fused = incidence = None
-    if embeddings and hypergraph_path:
-        keys, fused_all, _ = read_embeddings(embeddings)
+    frame = load_labelled(_shard_files(shards_dir), manifests)
+    data = DatasetInputs(dataset, dataset_spec(config, dataset).task_type, frame, pd.read_parquet(splits))
+    if spec.neural:
+        data.store = _feature_store(config, manifests)
+        data.arch = _architecture(config)
+    if spec.pretrained or spec.hypergraph:
+        data.pretrained = load_pretrained(model_path)
+        data.arch = data.pretrained.config.to_dict()
+    if spec.embeddings:
+        keys, fused, _ = read_embeddings(embeddings)
         position = {k: i for i, k in enumerate(keys)}
-        order = np.array([position[k] for k in frame["key"]])
-        fused = fused_all[order]  # rows of the embeddings in the frame's order
-        remap = np.full(len(keys), -1)
-        remap[order] = np.arange(len(order))
-        table = pq.read_table(hypergraph_path).to_pandas()
-        incidence = np.stack([remap[table["node"].to_numpy()], remap[table["hyperedge"].to_numpy()]])
-    arch = pretrained.config.to_dict() if pretrained is not None else _architecture(config)
-    store = _feature_store(config, manifests)
-    task_type = dataset_spec(config, dataset).task_type
-    result, model = run_finetune(
-        model_name, frame, task_type, store, settings, seed, pretrained, incidence, fused, arch
-    )
-    result = {"dataset": dataset, **result}
-    if weights_out is not None and model is not None:
-        from mmsa.train.finetune import save_finetuned
-
-        save_finetuned(model, result, arch, settings, task_columns_of(frame), config, weights_out)
-    write_text(json.dumps(result, indent=1) + "\n", out)
-    log_result(dataset, result, out)
-    return result
+        data.fused = fused[np.array([position[k] for k in frame["key"]])]
+    if spec.hypergraph:
+        data.hypergraph = pd.read_parquet(hypergraph_path)
+    record = provenance(str(pick_device(settings.device)) if spec.neural else "cpu")
+    out = []
+    for i, seed in enumerate(seeds):
+        run = run_seed(model_name, data, settings, seed)
+        result = {**run.result, "provenance": record}
+        if run.model is not None:
+            meta = {
+                key: result[key] for key in ("model", "dataset", "task_type", "target_mean", "target_std")
+            }
+            meta.update(arch=data.arch, dropout=settings.dropout, tasks=data.tasks)
+            save_property_model(run.model, meta, weights[i])
+        write_parquet(pa.Table.from_pandas(run.predictions, preserve_index=False), predictions[i])
+        write_text(json.dumps(result, indent=1) + "\n", results[i])
+        out.append(result)
+    return out
 
 
 def _architecture(config: dict[str, Any]) -> dict[str, Any]:
@@ -273,11 +330,12 @@ def report(
     md_path: str | os.PathLike,
     bars: str | os.PathLike,
     curves: str | os.PathLike,
+    config: dict[str, Any] | None = None,
 ) -> str:
-    """The results table and plots over every finetuning job."""
-    from mmsa.report import markdown, write_report
+    """The results report (tables, settings, provenance) and plots over every finetuning job."""
+    from mmsa.report import write_report
 
-    table = write_report(results, csv_path, md_path, bars, curves)
-    text = markdown(table)
+    write_report(results, csv_path, md_path, bars, curves, config)
+    text = Path(md_path).read_text()
     log.info("results:\n%s", text)
     return text

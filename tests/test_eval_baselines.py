@@ -6,7 +6,7 @@ from rdkit import Chem
 from sklearn.metrics import roc_auc_score
 from test_eval_molecules import DRUG_LIKE
 
-from mmsa.eval.baselines import ecfp4, fit_predict_rf
+from mmsa.eval.baselines import ecfp4, fit_predict_linear, fit_predict_rf
 from mmsa.eval.split import scaffold_split
 
 
@@ -88,4 +88,32 @@ def test_task_without_training_labels_gets_an_uninformative_constant() -> None:
 def test_random_forest_rejects_unusable_labels() -> None:
     X = ecfp4(DRUG_LIKE[:6])
     with pytest.raises(ValueError, match="task 0: classification labels must be 0 or 1"):
-        fit_predict_rf(X, np.array([0.0, 2.0] * 3), X, "classification", seed=0)
+        fit_predict_rf(X, np.array([0.0, 2.0] * 3), X, "classification", seed=0, n_estimators=5)
+
+
+def test_linear_probe_learns_nitrogen_and_picks_its_strength_on_validation() -> None:
+    X = ecfp4(DRUG_LIKE).astype(np.float64)
+    y = np.array([_has_nitrogen(s) for s in DRUG_LIKE])
+    train, valid, test = scaffold_split(DRUG_LIKE, (0.6, 0.2, 0.2))
+    Y = np.stack([y, y], axis=1)
+    Y[train[::3], 1] = np.nan  # task 1: a third of its training labels missing
+    pred_valid, pred_test = fit_predict_linear(
+        X[train], Y[train], X[valid], Y[valid], X[test], "classification"
+    )
+    assert pred_valid.shape == (len(valid), 2) and pred_test.shape == (len(test), 2)
+    for task in range(2):
+        assert roc_auc_score(y[test], pred_test[:, task]) > 0.8
+    _, again = fit_predict_linear(X[train], Y[train], X[valid], Y[valid], X[test], "classification")
+    assert np.array_equal(again, pred_test)  # deterministic
+    # inverted validation labels make the worst strength look best: the choice follows validation
+    _, inverted = fit_predict_linear(X[train], Y[train], X[valid], 1 - Y[valid], X[test], "classification")
+    assert not np.allclose(inverted, pred_test)
+
+
+def test_linear_probe_regression_beats_the_mean() -> None:
+    X = ecfp4(DRUG_LIKE).astype(np.float64)
+    y = np.array([Chem.MolFromSmiles(s).GetNumHeavyAtoms() for s in DRUG_LIKE], dtype=float)
+    train, valid, test = scaffold_split(DRUG_LIKE, (0.6, 0.2, 0.2))
+    _, pred = fit_predict_linear(X[train], y[train, None], X[valid], y[valid, None], X[test], "regression")
+    rmse = np.sqrt(np.mean((pred[:, 0] - y[test]) ** 2))
+    assert rmse < np.sqrt(np.mean((y[train].mean() - y[test]) ** 2))

@@ -1,165 +1,209 @@
-"""Finetuning models and the report on real featurized molecules (tiny settings)."""
+"""Finetuning, the split and hypergraph stages and prediction, on real featurized molecules."""
 
-import math
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
 from test_pretrain import SMILES, TINY_MODEL
 
 from chain import run_chain, toy_config
-from mmsa.embed import build_hypergraph
-from mmsa.features.cache import FeatureCache
-from mmsa.features.loader import FeatureStore, read_manifests
-from mmsa.plan import feature_settings
-from mmsa.report import markdown, summarize
-from mmsa.train.finetune import (
-    FinetuneSettings,
-    StructureContext,
-    is_better,
-    load_finetuned,
-    run_finetune,
-    save_finetuned,
-)
+from mmsa.compared import MODEL_NAMES
+from mmsa.config import deep_merge, validate_config
+from mmsa.data.labelled import load_labelled
+from mmsa.eval.metrics import METRICS
+from mmsa.models.mmsa import save_pretrained
+from mmsa.models.property import load_property_model
+from mmsa.predict import predict_file
+from mmsa.stages import embed, finetune, hypergraph, split
+from mmsa.train.finetune import DatasetInputs, FinetuneSettings, run_seed
 from mmsa.train.pretrain import PretrainSettings, build_model
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+SEEDS = [0, 1]
+FINETUNE = {
+    "seeds": SEEDS,
+    "hypergraph_k": 3,
+    "settings": {"epochs": 3, "batch_size": 8, "split": "random", "rf_trees": 10, "structure_dim": 8},
+}
 
 
 @pytest.fixture(scope="module")
-def labelled(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("labelled")
+def prepared(tmp_path_factory):
+    """A labelled toy dataset through every stage up to finetuning, with a tiny pretrained model."""
+    tmp = tmp_path_factory.mktemp("finetune")
     rows = [f"{s},{int('N' in s)},{len(s) / 10}" for s in SMILES]
     (tmp / "toy.csv").write_text("smiles,has_n,size\n" + "\n".join(rows) + "\n")
-    config = toy_config(tmp, ["toy"], {"has_n": "has_n"}, shard_size=100)
+    base = toy_config(tmp, ["toy"], {"has_n": "has_n"}, shard_size=100)
+    config = validate_config(
+        deep_merge(base, {"finetune": FINETUNE, "pretrain": {"settings": {"model": TINY_MODEL}}})
+    )
     run_chain(config, "toy", tmp / "out")
-    manifest = read_manifests([tmp / "out" / "toy" / "man-0.parquet"])
-    store = FeatureStore(FeatureCache(config["cache_dir"], feature_settings(config)), manifest)
-    frame = pd.read_parquet(tmp / "out" / "toy" / "shards" / "shard-00000.parquet").sort_values("row")
-    return frame.reset_index(drop=True), store, config
-
-
-SETTINGS = FinetuneSettings(epochs=3, batch_size=8, split="random", rf_trees=10, structure_dim=8)
-
-
-def pretrained_model():
+    d = tmp / "out" / "toy"
+    manifests = [d / "man-0.parquet"]
     torch.manual_seed(0)
-    return build_model(PretrainSettings.from_dict({"model": TINY_MODEL}), "hu").eval()
+    save_pretrained(build_model(PretrainSettings.from_dict({"model": TINY_MODEL}), "hu"), tmp / "model.pt")
+    embed(config, tmp / "model.pt", manifests, tmp / "emb.parquet")
+    split(config, "toy", d / "shards", manifests, tmp / "split.parquet", tmp / "split.json")
+    hypergraph(config, tmp / "emb.parquet", tmp / "split.parquet", tmp / "hg.parquet", tmp / "hg.json")
+    return config, tmp, d, manifests
 
 
-@pytest.mark.parametrize("model_name", ["no-pretrain", "mmsa-graph", "ecfp-rf"])
-def test_models_train_and_report_their_metric(labelled, model_name):
-    frame, store, _ = labelled
-    pretrained = pretrained_model() if model_name == "mmsa-graph" else None
-    arch = {**pretrained_model().config.to_dict()}
-    result, model = run_finetune(
-        model_name, frame, "classification", store, SETTINGS, 0, pretrained, arch=arch
+def run_model(prepared, model, folder):
+    config, tmp, d, manifests = prepared
+    out = tmp / folder / model
+    results = [out / f"seed-{s}.json" for s in SEEDS]
+    predictions = [out / f"seed-{s}.predictions.parquet" for s in SEEDS]
+    weights = [out / f"seed-{s}.pt" for s in SEEDS]
+    finetune(
+        config,
+        "toy",
+        model,
+        d / "shards",
+        manifests,
+        tmp / "split.parquet",
+        results,
+        predictions,
+        weights,
+        model_path=tmp / "model.pt",
+        embeddings=tmp / "emb.parquet",
+        hypergraph_path=tmp / "hg.parquet",
     )
-    assert result["metric"] == "roc_auc" and result["sizes"] == [26, 3, 3]
-    assert math.isnan(result["test"]) or 0.0 <= result["test"] <= 1.0
-    assert (model is None) == (model_name == "ecfp-rf")
-    if model is not None:
-        assert len(result["curve"]) == 3 and result["best_epoch"] in (1, 2, 3)
+    return results, predictions, weights
 
 
-def test_pretrained_weights_are_the_starting_point(labelled):
-    frame, store, _ = labelled
-    pretrained = pretrained_model()
-    one = FinetuneSettings(epochs=1, batch_size=8, split="random", lr=1e-12)
-    _, model = run_finetune("mmsa-graph", frame, "classification", store, one, 0, pretrained)
-    for name, value in pretrained.graph_encoder.state_dict().items():
-        if value.is_floating_point() and "running" not in name:
-            assert torch.allclose(model.gin.state_dict()[name], value, atol=1e-6), name
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_reported_metric_is_the_metric_of_the_saved_predictions(prepared, model):
+    config, tmp, d, _ = prepared
+    results, predictions, weights = run_model(prepared, model, "runs")
+    splits = pd.read_parquet(tmp / "split.parquet")
+    labels = pd.read_parquet(d / "shards" / "shard-00000.parquet").set_index("key")["has_n"]
+    for seed, result_path, prediction_path in zip(SEEDS, results, predictions, strict=True):
+        result = json.loads(result_path.read_text())
+        held_out = pd.read_parquet(prediction_path)
+        mine = splits[splits["seed"] == seed].set_index("key")["part"]
+        assert held_out["part"].tolist() == [mine[k] for k in held_out["key"]]
+        assert sorted(held_out["key"]) == sorted(mine.index[mine != "train"])
+        assert result["sizes"] == [int((mine == p).sum()) for p in ("train", "valid", "test")]
+        test = held_out[held_out["part"] == "test"]
+        y = labels[test["key"]].to_numpy()
+        if len(set(y)) == 2:  # ROC-AUC computed here with scikit-learn, independently of mmsa
+            assert result["test"] == pytest.approx(roc_auc_score(y, test["has_n"]), abs=1e-12)
+        else:
+            assert np.isnan(result["test"])
+        assert result["provenance"]["torch_threads"] == 1 and result["metric"] == "roc_auc"
+    assert all(p.exists() for p in weights) == (model in ("mmsa", "mmsa-graph", "no-pretrain"))
 
 
-def test_mmsa_model_round_trips_and_places_new_molecules(labelled, tmp_path):
-    frame, store, config = labelled
-    pretrained = pretrained_model()
-    from torch_geometric.data import Batch
+def test_reported_mmsa_test_predictions_equal_mmsa_predict(prepared, tmp_path):
+    config, tmp, _, _ = prepared
+    _, predictions, weights = run_model(prepared, "mmsa", "predict")
+    for prediction_path, weight_path in zip(predictions, weights, strict=True):
+        test = pd.read_parquet(prediction_path).query("part == 'test'")
+        csv = tmp_path / "test.csv"
+        pd.DataFrame({"smiles": test["key"]}).to_csv(csv, index=False)
+        counts = predict_file(config, weight_path, csv, "smiles", tmp_path / "p.csv", tmp / "model.pt")
+        predicted = pd.read_csv(tmp_path / "p.csv")
+        assert counts["predicted"] == len(test) and predicted["key"].tolist() == test["key"].tolist()
+        # the same code scores both; only float32 rounding of the embeddings may differ
+        np.testing.assert_allclose(predicted["has_n"], test["has_n"], rtol=0, atol=1e-6)
 
-    fused = torch.cat(
-        [
-            pretrained.embed(Batch.from_data_list(store.get(frame["key"][i : i + 8].tolist())))[0]
-            for i in range(0, len(frame), 8)
-        ]
-    ).numpy()
-    incidence, stats = build_hypergraph(fused, 3)
-    assert stats["hyperedges"] == len(frame) and stats["incidences"] == 4 * len(frame)
-    result, model = run_finetune(
-        "mmsa", frame, "classification", store, SETTINGS, 0, pretrained, incidence, fused
-    )
-    result["dataset"] = "toy"
-    save_finetuned(model, result, pretrained.config.to_dict(), SETTINGS, ["has_n"], config, tmp_path / "m.pt")
-    loaded, meta = load_finetuned(tmp_path / "m.pt")
-    assert meta["tasks"] == ["has_n"] and meta["uses_anchors"]
-    for name, value in model.state_dict().items():
-        assert torch.equal(loaded.state_dict()[name], value)
-    index = torch.arange(len(frame))
+
+def test_held_out_molecules_never_enter_the_training_hypergraph(prepared):
+    _, tmp, _, _ = prepared
+    splits, table = pd.read_parquet(tmp / "split.parquet"), pd.read_parquet(tmp / "hg.parquet")
+    stats = json.loads((tmp / "hg.json").read_text())
+    for seed in SEEDS:
+        train = set(splits.query(f"seed == {seed} and part == 'train'")["key"])
+        mine = table[table["seed"] == seed]
+        assert set(mine["member"]) <= train and set(mine["hyperedge"]) == train
+        assert (mine.groupby("hyperedge").size() == 4).all()  # the centre and k = 3 neighbours
+        assert stats[str(seed)]["training_molecules"] == len(train)
+    parts = [splits[splits["seed"] == seed]["part"].to_numpy() for seed in SEEDS]
+    assert (parts[0] != parts[1]).any()  # a random split differs by seed
+
+
+def test_attached_context_does_not_depend_on_the_other_new_molecules(prepared):
+    _, tmp, _, _ = prepared
+    _, _, weights = run_model(prepared, "mmsa", "context")
+    model, _ = load_property_model(weights[0])
+    new = torch.randn(5, model.structure.fused.shape[1], generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        before = loaded.structure(index)
-        context = loaded.structure.for_new(torch.as_tensor(fused[:2]), 3)
-        assert torch.equal(loaded.structure(index), before)  # dataset context is untouched
-    assert context.shape == (2, loaded.structure.out_dim) and torch.isfinite(context).all()
+        together = model.structure.for_new(new)
+        alone = torch.cat([model.structure.for_new(new[i : i + 1]) for i in range(5)])
+    torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-6)
 
 
-def test_structure_context_ignores_labels_and_changes_with_neighbours():
-    fused = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
-    edges_a = torch.tensor([[0, 1, 1, 2], [0, 0, 1, 1]])
-    edges_b = torch.tensor([[0, 2, 1, 2], [0, 0, 1, 1]])
-    torch.manual_seed(0)
-    a = StructureContext(fused, edges_a, None, 3, 0.1)
-    torch.manual_seed(0)
-    b = StructureContext(fused, edges_b, None, 3, 0.1)
-    index = torch.tensor([0, 1])
-    assert not torch.allclose(a(index), b(index))
+def dataset_inputs(prepared, pretrained=True):
+    config, tmp, d, manifests = prepared
+    from mmsa.features.cache import FeatureCache
+    from mmsa.features.loader import FeatureStore, read_manifests
+    from mmsa.models.mmsa import load_pretrained
+    from mmsa.plan import feature_settings
+
+    frame = load_labelled([d / "shards" / "shard-00000.parquet"], manifests)
+    store = FeatureStore(
+        FeatureCache(config["cache_dir"], feature_settings(config)), read_manifests(manifests)
+    )
+    model = load_pretrained(tmp / "model.pt")
+    return DatasetInputs(
+        "toy",
+        "classification",
+        frame,
+        pd.read_parquet(tmp / "split.parquet"),
+        store,
+        model.config.to_dict(),
+        model if pretrained else None,
+    )
+
+
+def test_finetuning_starts_from_the_pretrained_weights_with_hu_head(prepared):
+    data = dataset_inputs(prepared)
+    still = FinetuneSettings(epochs=1, batch_size=8, split="random", lr=1e-12, dropout=0.3)
+    run = run_seed("mmsa-graph", data, still, 0)
+    for name, value in data.pretrained.graph_encoder.state_dict().items():
+        if value.is_floating_point() and "running" not in name:
+            assert torch.allclose(run.model.gin.state_dict()[name], value, atol=1e-6), name
+    assert isinstance(run.model.head, torch.nn.Linear) and run.model.gin.drop_ratio == 0.3
+
+
+def test_a_seed_gives_the_same_result_whatever_ran_before_it(prepared):
+    data = dataset_inputs(prepared, pretrained=False)
+    settings = FinetuneSettings(epochs=2, batch_size=8, split="random")
+    alone = run_seed("no-pretrain", data, settings, 1).result
+    run_seed("no-pretrain", data, settings, 0)
+    after = run_seed("no-pretrain", data, settings, 1).result
+    assert json.dumps(alone) == json.dumps(after)
+
+
+def test_patience_stops_when_validation_stops_improving(prepared):
+    data = dataset_inputs(prepared, pretrained=False)
+    frozen = FinetuneSettings(epochs=10, batch_size=8, split="random", lr=1e-12, patience=2)
+    result = run_seed("no-pretrain", data, frozen, 0).result
+    # with no learning the validation metric never improves on epoch 1
+    assert result["best_epoch"] == 1 and result["last_epoch"] == 3 and len(result["curve"]) == 3
+    assert result["test_last"] == result["curve"][-1]["test"]
+
+
+def test_split_table_is_read_by_every_model_and_must_match_the_data(prepared):
+    data = dataset_inputs(prepared, pretrained=False)
+    data.splits = data.splits[data.splits["row"] != data.frame["row"].iloc[0]]
+    with pytest.raises(ValueError, match="lists other molecules"):
+        run_seed("ecfp-rf", data, FinetuneSettings(split="random"), 0)
 
 
 def test_validation_selection_rules():
-    assert is_better(0.8, 0.7, "classification") and not is_better(0.6, 0.7, "classification")
-    assert is_better(0.5, 0.7, "regression") and not is_better(float("nan"), 0.7, "regression")
-    assert is_better(float("nan"), None, "regression") and is_better(0.9, float("nan"), "classification")
+    roc, rmse = METRICS["classification"], METRICS["regression"]
+    assert roc.is_better(0.8, 0.7) and not roc.is_better(0.6, 0.7)
+    assert rmse.is_better(0.5, 0.7) and not rmse.is_better(float("nan"), 0.7)
+    assert rmse.is_better(float("nan"), None) and roc.is_better(0.9, float("nan"))
+    assert not roc.is_better(float("nan"), float("nan"))
 
 
-def test_report_table_has_mean_std_and_classification_average():
-    jobs = pd.DataFrame(
-        [
-            {
-                "dataset": d,
-                "model": m,
-                "seed": s,
-                "metric": "roc_auc",
-                "task_type": "classification",
-                "valid": 0.0,
-                "test": t,
-                "best_epoch": 1,
-            }
-            for d, m, s, t in [
-                ("a", "mmsa", 0, 0.8),
-                ("a", "mmsa", 1, 0.6),
-                ("b", "mmsa", 0, 0.7),
-                ("a", "ecfp-rf", 0, 0.5),
-                ("b", "ecfp-rf", 0, 0.9),
-            ]
-        ]
-        + [
-            {
-                "dataset": "r",
-                "model": "mmsa",
-                "seed": 0,
-                "metric": "rmse",
-                "task_type": "regression",
-                "valid": 0.0,
-                "test": 1.5,
-                "best_epoch": 2,
-            }
-        ]
-    )
-    table = summarize(jobs)
-    row = table[(table.dataset == "a") & (table.model == "mmsa")].iloc[0]
-    assert row["mean"] == pytest.approx(0.7) and row["std"] == pytest.approx(0.1) and row["seeds"] == 2
-    text = markdown(table)
-    assert "| a | roc_auc ↑ | 0.700 ± 0.100 | 0.500 ± 0.000 |" in text
-    assert "| **average (classification)** | roc_auc ↑ | 0.700 | 0.700 |" in text
-    assert "| r | rmse ↓ | 1.500 ± 0.000 | — |" in text
-    undefined = summarize(jobs.assign(test=float("nan")))
-    assert "| a | roc_auc ↑ | n/a | n/a |" in markdown(undefined)
-    assert np.isclose(table[table.model == "ecfp-rf"]["mean"].mean(), 0.7)
+def test_finetune_settings_defaults_follow_the_schema_and_typos_are_named():
+    defaults = validate_config({})["finetune"]["settings"]
+    assert FinetuneSettings.from_dict(defaults) == FinetuneSettings()
+    with pytest.raises(ValueError, match="epoch"):
+        FinetuneSettings.from_dict({"epoch": 3})

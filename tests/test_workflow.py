@@ -6,8 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
+
+from mmsa.compared import MODEL_NAMES
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -72,15 +76,28 @@ def test_workflow_accounts_for_every_row(tiny):
 def test_every_stage_ran_and_the_report_has_every_model(tiny):
     work, _ = tiny
     results = work / "results"
-    assert (results / "pretrain" / "loss_curve.png").exists()
-    assert json.loads((results / "hypergraph" / "bbbp.json").read_text())["molecules"] > 0
-    table = (results / "report" / "results.md").read_text()
-    for model in ("mmsa", "mmsa-graph", "no-pretrain", "ecfp-rf"):
-        assert model in table.splitlines()[0]
+    assert (results / "pretrain" / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
+    splits = pd.read_parquet(results / "splits" / "bbbp.parquet")
+    hypergraph = json.loads((results / "hypergraph" / "bbbp.json").read_text())
+    for seed in (0, 1):
+        train = splits.query(f"seed == {seed} and part == 'train'")
+        assert hypergraph[str(seed)]["training_molecules"] == len(train) > 0
     jobs = sorted((results / "finetune").rglob("seed-*.json"))
-    assert len(jobs) == 2 * 4 * 2  # datasets x models x seeds
-    weights = sorted((results / "finetune").rglob("seed-*.pt"))
-    assert len(weights) == 2 * 3 * 2  # neural models only
+    assert len(jobs) == 2 * len(MODEL_NAMES) * 2  # datasets x models x seeds
+    assert len(sorted((results / "finetune").rglob("seed-*.pt"))) == 2 * 3 * 2  # neural models only
+    records = [json.loads(p.read_text()) for p in jobs]
+    for dataset in ("bbbp", "tox21"):  # every model saw the same split of the same molecules
+        sizes = {json.dumps(r["sizes"]) for r in records if r["dataset"] == dataset and r["seed"] == 0}
+        assert len(sizes) == 1
+    table = (results / "report" / "results.md").read_text()
+    header = next(line for line in table.splitlines() if line.startswith("| dataset |"))
+    assert [c.strip() for c in header.strip("|").split("|")[2:]] == list(MODEL_NAMES)
+    # each ecfp-rf cell is the mean and population std of the two seeds' test values
+    for dataset in ("bbbp", "tox21"):
+        tests = [r["test"] for r in records if r["dataset"] == dataset and r["model"] == "ecfp-rf"]
+        cells = table.split(f"| {dataset} |")[1].split("\n")[0].split("|")
+        expected = "n/a" if np.isnan(tests).any() else f"{np.mean(tests):.3f} ± {np.std(tests):.3f}"
+        assert cells[1 + MODEL_NAMES.index("ecfp-rf")].strip() == expected
 
 
 def test_embed_and_predict_new_smiles_with_bad_rows(tiny, tmp_path):
@@ -96,8 +113,6 @@ def test_embed_and_predict_new_smiles_with_bad_rows(tiny, tmp_path):
     )
     assert embed.returncode == 0, embed.stderr[-3000:]
     assert json.loads(embed.stdout.strip().splitlines()[-1]) == {"rows": 4, "embedded": 2, "rejected": 2}
-    import pandas as pd
-
     embedded = pd.read_parquet(tmp_path / "emb.parquet")
     assert len(embedded) == 2 and len(embedded["fused"].iloc[0]) == 32
     rejects = pd.read_csv(tmp_path / "emb.rejects.csv")

@@ -9,12 +9,37 @@ out, as in Hu et al. 2019); regression by RMSE.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score, root_mean_squared_error
 
-TASK_TYPES = ("classification", "regression")
+
+@dataclass(frozen=True)
+class Metric:
+    """The headline metric of a task type and which way is better."""
+
+    name: str
+    higher_is_better: bool
+
+    @property
+    def arrow(self) -> str:
+        """``↑`` or ``↓``, for table headers."""
+        return "↑" if self.higher_is_better else "↓"
+
+    def is_better(self, value: float, best: float | None) -> bool:
+        """Whether ``value`` beats ``best`` (None: nothing yet). NaN never beats a number."""
+        if best is None or np.isnan(best):
+            return best is None or not np.isnan(value)
+        if np.isnan(value):
+            return False
+        return value > best if self.higher_is_better else value < best
+
+
+METRICS = {"classification": Metric("roc_auc", True), "regression": Metric("rmse", False)}
+TASK_TYPES = tuple(METRICS)
 
 
 def check_task_type(task_type: str) -> str:
@@ -92,10 +117,21 @@ def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(root_mean_squared_error(true[present], pred[present]))
 
 
+def metric_of(task_type: str) -> Metric:
+    """The headline metric of ``task_type`` (ValueError for a type evaluation cannot score)."""
+    return METRICS[check_task_type(task_type)]
+
+
 def evaluate(y_true: np.ndarray, y_pred: np.ndarray, task_type: str) -> dict[str, object]:
     """The headline test metric of a task type, with which direction is better."""
-    if check_task_type(task_type) == "classification":
-        value, name, higher_is_better = mean_roc_auc(y_true, y_pred), "roc_auc", True
-    else:
-        value, name, higher_is_better = rmse(y_true, y_pred), "rmse", False
-    return {"metric": name, "value": value, "higher_is_better": higher_is_better}
+    metric = metric_of(task_type)
+    value = mean_roc_auc(y_true, y_pred) if metric.name == "roc_auc" else rmse(y_true, y_pred)
+    return {"metric": metric.name, "value": value, "higher_is_better": metric.higher_is_better}
+
+
+def metric_value(y_true: np.ndarray, y_pred: np.ndarray, task_type: str) -> float:
+    """The headline metric, or NaN where it is undefined (e.g. no test task with both classes)."""
+    try:
+        return float(evaluate(y_true, y_pred, task_type)["value"])
+    except ValueError:
+        return float("nan")

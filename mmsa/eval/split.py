@@ -15,12 +15,14 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
 from mmsa.data.standardize import RejectedMolecule, parse_molecule
 
 Fractions = tuple[float, float, float]
 SPLIT_KINDS = ("scaffold", "random")
+PARTS = ("train", "valid", "test")
 
 
 def _check_frac(frac: Sequence[float]) -> Fractions:
@@ -99,3 +101,64 @@ def make_split(
     if kind == "random":
         return random_split(len(smiles), frac, seed)
     raise ValueError(f"unknown split kind {kind!r}; expected one of {SPLIT_KINDS}")
+
+
+def split_table(
+    rows: Sequence[int],
+    keys: Sequence[str],
+    kind: str,
+    frac: Sequence[float],
+    seeds: Sequence[int],
+) -> pd.DataFrame:
+    """Every seed's split of a dataset's molecules: one row per (seed, molecule) with its part.
+
+    Written once per dataset by the split stage and read by every model, so all models are
+    trained and scored on the same molecules (the scaffold split is the same for every seed).
+    """
+    frames = []
+    for seed in seeds:
+        part = np.empty(len(keys), dtype=object)
+        for name, index in zip(PARTS, make_split(keys, kind, frac, seed), strict=True):
+            part[index] = name
+        frames.append(pd.DataFrame({"seed": seed, "row": rows, "key": keys, "part": part}))
+    table = pd.concat(frames, ignore_index=True)
+    return table.astype({"seed": "int64", "row": "int64", "key": "string", "part": "string"})
+
+
+def split_positions(table: pd.DataFrame, rows: Sequence[int], seed: int) -> tuple[np.ndarray, ...]:
+    """Positions in ``rows`` of the train, valid and test molecules of ``seed``'s split.
+
+    Raises ValueError when the split table does not cover exactly these rows (a split written
+    for other data must never be applied silently).
+    """
+    mine = table[table["seed"] == seed]
+    if mine.empty:
+        raise ValueError(f"the split table has no split for seed {seed}")
+    part_of = dict(zip(mine["row"].to_numpy(), mine["part"].to_numpy(), strict=True))
+    rows = np.asarray(rows)
+    if len(part_of) != len(rows) or not all(r in part_of for r in rows):
+        raise ValueError(
+            f"the split of seed {seed} lists other molecules than the dataset ({len(rows)} rows)"
+        )
+    parts = np.array([part_of[r] for r in rows])
+    return tuple(np.flatnonzero(parts == name) for name in PARTS)
+
+
+def split_summary(table: pd.DataFrame, frame: pd.DataFrame, task_type: str) -> dict[str, dict]:
+    """Per seed and part: molecules, present labels and, for classification, positive labels and
+    the tasks that can be scored (both classes present), so a thin test part is visible."""
+    tasks = [c for c in frame.columns if c not in ("row", "input", "key")]
+    labels = frame.set_index("row")[tasks]
+    summary: dict[str, dict] = {}
+    for seed, mine in table.groupby("seed", sort=True):
+        parts = {}
+        for name in PARTS:
+            y = labels.loc[mine.loc[mine["part"] == name, "row"]].to_numpy(dtype=np.float64)
+            entry = {"molecules": len(y), "labels": int((~np.isnan(y)).sum())}
+            if task_type == "classification":
+                entry["positives"] = int(np.nansum(y))
+                both = [(np.nanmin(c), np.nanmax(c)) == (0.0, 1.0) for c in y.T if (~np.isnan(c)).any()]
+                entry["scorable_tasks"] = int(sum(both))
+            parts[name] = entry
+        summary[str(seed)] = parts
+    return summary

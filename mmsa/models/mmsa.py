@@ -23,6 +23,7 @@ in Hu et al., ResNet-18, a 4-block SchNet); the loss weights are this implementa
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -290,3 +291,22 @@ class MMSAModel(nn.Module):
         feats, masks = self.encode(batch)
         proj = {m: self.projections[m](feats[m]) for m in self.modalities}
         return self.fusion(proj, masks).fused, feats.get("graph")
+
+
+def save_pretrained(model: MMSAModel, path: str | os.PathLike) -> None:
+    """The pretrained model as a weights-only file: its config and a plain state dict."""
+    from mmsa.io import save_torch
+
+    weights = {
+        "model_config": model.config.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    save_torch(weights, path)
+
+
+def load_pretrained(path: str | os.PathLike, device: torch.device | str = "cpu") -> MMSAModel:
+    """A model saved by :func:`save_pretrained`, in evaluation mode (no code is unpickled)."""
+    weights = torch.load(path, weights_only=True, map_location=device)
+    model = MMSAModel(MMSAConfig.from_dict(weights["model_config"]))
+    model.load_state_dict(weights["state_dict"])
+    return model.to(device).eval()

@@ -3,7 +3,10 @@
 Checkpoints are written after every epoch under a temporary name and renamed, so a job killed
 at any moment resumes from the last complete epoch. Each epoch reseeds torch from
 ``(seed, epoch)`` and the batch order depends only on ``(seed, epoch)``, so a resumed run on
-the CPU reproduces an uninterrupted one exactly.
+the CPU reproduces an uninterrupted one exactly. On the CPU the weights are bitwise identical
+between runs of the same settings, data and torch thread count (the thread count changes how
+float reductions are split, and a few last bits grow into different weights within an epoch;
+it is part of the checkpoint's fingerprint and recorded in ``throughput.json``).
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ import torch
 
 from mmsa.features.cache import FeatureCache
 from mmsa.hashing import settings_digest
-from mmsa.io import atomic_path, write_text
-from mmsa.models.mmsa import MMSAConfig, MMSAModel
+from mmsa.io import atomic_path, save_torch, write_text
+from mmsa.models.mmsa import MMSAConfig, MMSAModel, save_pretrained
 from mmsa.parallel import prefetched
 from mmsa.progress import Progress
+from mmsa.provenance import provenance
 from mmsa.train.schedule import pick_device, warmup_cosine
 from mmsa.train.stream import ShardBatches, batch_loader
 
@@ -69,6 +73,7 @@ class PretrainResult:
     data_fraction: float
     device: str
     final_loss: float
+    provenance: dict[str, Any] = field(default_factory=dict)
 
 
 def build_model(settings: PretrainSettings, feature_set: str) -> MMSAModel:
@@ -80,11 +85,6 @@ def _autocast(device: torch.device, enabled: bool):
     if enabled and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return torch.autocast("cpu", enabled=False)
-
-
-def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
 
 
 def pretrain(
@@ -119,12 +119,13 @@ def pretrain(
             "seed": seed,
             "manifests": manifests,
             "features": cache.settings.to_dict(),
+            "torch_threads": torch.get_num_threads(),
         }
     )
     start_epoch, history = 0, []
     checkpoint = Path(checkpoint)
     if settings.resume and checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False, map_location=device)
+        state = torch.load(checkpoint, weights_only=True, map_location=device)
         if state["digest"] == digest:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
@@ -171,17 +172,15 @@ def pretrain(
             )
             progress.update()
             fetch_start = time.perf_counter()
-        _save_checkpoint(
-            checkpoint,
-            {
-                "digest": digest,
-                "epoch": epoch + 1,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "history": history,
-            },
-        )
+        state = {
+            "digest": digest,
+            "epoch": epoch + 1,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "history": history,
+        }
+        save_torch(state, checkpoint)
         log.info(
             "epoch %d: mean loss %.4f",
             epoch + 1,
@@ -197,6 +196,7 @@ def pretrain(
         data_fraction=round(data_seconds / wall, 4) if wall > 0 else 0.0,
         device=str(device),
         final_loss=history[-1]["loss"] if history else float("nan"),
+        provenance=provenance(str(device)),
     )
     if stop_after_epoch is None or last_epoch == settings.epochs:
         write_outputs(out, model, settings, cache, history, result)
@@ -213,16 +213,13 @@ def write_outputs(
 ) -> None:
     """Weights (a plain state dict), the config used, the loss log and plot, throughput."""
     out.mkdir(parents=True, exist_ok=True)
-    weights = {
-        "model_config": model.config.to_dict(),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    save_pretrained(model, out / "model.pt")
+    record = {
+        "pretrain": settings.to_dict(),
+        "features": cache.settings.to_dict(),
+        "provenance": result.provenance,
     }
-    with atomic_path(out / "model.pt") as tmp:
-        torch.save(weights, tmp)
-    write_text(
-        json.dumps({"pretrain": settings.to_dict(), "features": cache.settings.to_dict()}, indent=1) + "\n",
-        out / "config.json",
-    )
+    write_text(json.dumps(record, indent=1) + "\n", out / "config.json")
     with atomic_path(out / "losses.csv") as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(history[0]))
         writer.writeheader()

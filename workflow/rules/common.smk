@@ -9,6 +9,7 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p)
 )
 
+from mmsa.compared import MODELS
 from mmsa.config import ConfigError, validate_config
 from mmsa.plan import all_datasets, dataset_spec, n_shards
 
@@ -20,13 +21,15 @@ config.clear()
 config.update(_validated)
 
 DATASETS = all_datasets(config)
+SEEDS = config["finetune"]["seeds"]
+NEURAL = [m.name for m in MODELS.values() if m.neural]
+CLASSICAL = [m.name for m in MODELS.values() if not m.neural]
 
 
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_]+",
     shard=r"\d{5}",
-    model=r"mmsa|mmsa-graph|no-pretrain|ecfp-rf",
-    seed=r"\d+",
+    model="|".join(MODELS),
 
 
 def shard_ids_of(dataset):
@@ -54,14 +57,22 @@ def feature_rejects_of(dataset):
 
 
 def finetune_inputs(wc):
-    """What a finetuning job reads: labels and features, plus what its model needs."""
+    """What a finetuning job reads: labels, features and the split, plus what its model needs."""
+    model = MODELS[wc.model]
     inputs = {
         "shards": f"results/datasets/{wc.dataset}/shards",
         "manifests": manifests_of(wc.dataset),
+        "splits": f"results/splits/{wc.dataset}.parquet",
     }
-    if wc.model in ("mmsa", "mmsa-graph"):
+    if model.pretrained:
         inputs["model"] = "results/pretrain/model.pt"
-    if wc.model == "mmsa":
+    if model.embeddings:
         inputs["embeddings"] = f"results/embeddings/{wc.dataset}.parquet"
+    if model.hypergraph:
         inputs["hypergraph"] = f"results/hypergraph/{wc.dataset}.parquet"
     return inputs
+
+
+def per_seed(pattern):
+    """One output path per configured seed (``{seed}`` filled in, other wildcards kept)."""
+    return [pattern.replace("{seed}", str(seed)) for seed in SEEDS]

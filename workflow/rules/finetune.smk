@@ -1,49 +1,29 @@
-# embed -> hypergraph -> finetune (dataset x model x seed) -> report.
+# One job per (dataset, model) runs every seed: neural models (weights saved for `mmsa predict`)
+# and classical ones on fixed features. Every job reads the dataset's split table.
 
 
-rule embed:
-    input:
-        model="results/pretrain/model.pt",
-        manifests=lambda wc: manifests_of(wc.dataset),
-    output:
-        "results/embeddings/{dataset}.parquet",
-    log:
-        "results/logs/embed/{dataset}.log",
-    threads: 2
-    conda:
-        "../../envs/torch.yaml"
-    script:
-        "../scripts/embed.py"
-
-
-rule hypergraph:
-    input:
-        "results/embeddings/{dataset}.parquet",
-    output:
-        incidence="results/hypergraph/{dataset}.parquet",
-        stats="results/hypergraph/{dataset}.json",
-    params:
-        k=config["finetune"]["hypergraph_k"],
-    log:
-        "results/logs/hypergraph/{dataset}.log",
-    conda:
-        "../../envs/torch.yaml"
-    script:
-        "../scripts/hypergraph.py"
+def finetune_params(wc):
+    """The config a finetuning job depends on (declared so a change reruns exactly these jobs)."""
+    params = {"settings": config["finetune"]["settings"], "seeds": SEEDS}
+    if wc.model == "no-pretrain":  # its GIN has the configured architecture
+        params["arch"] = config["pretrain"]["settings"]["model"]
+        params["graph_features"] = config["featurize"]["graph_features"]
+    return params
 
 
 rule finetune:
     input:
         unpack(finetune_inputs),
     output:
-        result="results/finetune/{dataset}/{model}/seed-{seed}.json",
-        weights="results/finetune/{dataset}/{model}/seed-{seed}.pt",
+        results=per_seed("results/finetune/{dataset}/{model}/seed-{seed}.json"),
+        predictions=per_seed("results/finetune/{dataset}/{model}/seed-{seed}.predictions.parquet"),
+        weights=per_seed("results/finetune/{dataset}/{model}/seed-{seed}.pt"),
     wildcard_constraints:
-        model=r"mmsa|mmsa-graph|no-pretrain",
+        model="|".join(NEURAL),
     params:
-        settings=config["finetune"]["settings"],
+        finetune_params,
     log:
-        "results/logs/finetune/{dataset}-{model}-{seed}.log",
+        "results/logs/finetune/{dataset}-{model}.log",
     threads: 1
     resources:
         mem_mb=4000,
@@ -57,36 +37,16 @@ rule baseline:
     input:
         unpack(finetune_inputs),
     output:
-        result="results/finetune/{dataset}/{model}/seed-{seed}.json",
+        results=per_seed("results/finetune/{dataset}/{model}/seed-{seed}.json"),
+        predictions=per_seed("results/finetune/{dataset}/{model}/seed-{seed}.predictions.parquet"),
     wildcard_constraints:
-        model=r"ecfp-rf",
+        model="|".join(CLASSICAL),
     params:
-        settings=config["finetune"]["settings"],
+        finetune_params,
     log:
-        "results/logs/finetune/{dataset}-{model}-{seed}.log",
+        "results/logs/finetune/{dataset}-{model}.log",
     threads: 1
     conda:
         "../../envs/torch.yaml"
     script:
         "../scripts/finetune.py"
-
-
-rule report:
-    input:
-        expand(
-            "results/finetune/{dataset}/{model}/seed-{seed}.json",
-            dataset=config["finetune"]["datasets"],
-            model=config["finetune"]["models"],
-            seed=config["finetune"]["seeds"],
-        ),
-    output:
-        csv=report("results/report/results.csv", category="Results"),
-        md="results/report/results.md",
-        bars=report("results/report/results.png", category="Results"),
-        curves=report("results/report/finetune_curves.png", category="Finetuning"),
-    log:
-        "results/logs/report/report.log",
-    conda:
-        "../../envs/torch.yaml"
-    script:
-        "../scripts/report.py"

@@ -17,7 +17,8 @@ rule pretrain:
         checkpoint="results/pretrain/checkpoints/last.pt",
         settings=config["pretrain"]["settings"],
         seed=config["seed"],
-    threads: 2
+        torch_threads=config["torch_threads"],
+    threads: config["torch_threads"]
     resources:
         gpu=1,
         mem_mb=8000,

@@ -1,0 +1,72 @@
+"""The models every results table compares, and what each one needs: the one place that knows.
+
+The config schema, the Snakemake rules (which inputs a job reads), finetuning (which code runs)
+and the report (column order) all read this table, so adding or renaming a model is one edit.
+It imports nothing heavy, because the process that runs Snakemake reads it too.
+
+Every model is trained and scored on the same split of the same molecules:
+
+* ``mmsa``: the pretrained GIN with MMSA's structure-aware head, inductive: the head's kNN
+  hypergraph holds training molecules only, and validation and test molecules join it exactly
+  the way ``mmsa predict`` attaches a new molecule (one hyperedge with its nearest training
+  molecules), so the reported test score is the score of the model a user deploys;
+* ``mmsa-graph``: the pretrained GIN with a linear head: the like-for-like number against
+  graph-only pretraining methods (Hu et al. 2020, GraphMVP);
+* ``no-pretrain``: the same GIN from random weights with a linear head (the reference protocol);
+* ``ecfp-rf``: ECFP4 fingerprints and a random forest, the classical baseline;
+* ``mmsa-probe``: a linear model on the frozen fused MMSA embedding (how much the pretrained
+  representation holds, without finetuning);
+* ``ecfp-mmsa-rf``: the random forest on ECFP4 concatenated with the frozen MMSA embedding (what
+  the representation adds to fingerprints).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ComparedModel:
+    """One model of the comparison and the pipeline outputs it reads."""
+
+    name: str
+    summary: str
+    trained: str  # "finetuned" (a neural network, saved for `mmsa predict`), "forest" or "linear"
+    pretrained: bool = False  # reads the pretrained model
+    embeddings: bool = False  # reads the dataset's frozen MMSA embeddings
+    hypergraph: bool = False  # reads the dataset's training-molecule hypergraph
+
+    @property
+    def neural(self) -> bool:
+        return self.trained == "finetuned"
+
+
+MODELS: dict[str, ComparedModel] = {
+    m.name: m
+    for m in (
+        ComparedModel(
+            "mmsa",
+            "pretrained GIN + structure-aware head (inductive hypergraph, memory anchors)",
+            "finetuned",
+            pretrained=True,
+            embeddings=True,
+            hypergraph=True,
+        ),
+        ComparedModel("mmsa-graph", "pretrained GIN + linear head", "finetuned", pretrained=True),
+        ComparedModel("no-pretrain", "GIN from random weights + linear head", "finetuned"),
+        ComparedModel("ecfp-rf", "ECFP4 + random forest", "forest"),
+        ComparedModel("mmsa-probe", "linear model on the frozen MMSA embedding", "linear", embeddings=True),
+        ComparedModel(
+            "ecfp-mmsa-rf", "random forest on ECFP4 + frozen MMSA embedding", "forest", embeddings=True
+        ),
+    )
+}
+MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
+
+
+def compared_model(name: str) -> ComparedModel:
+    """The model called ``name`` (ValueError naming the known ones otherwise)."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; use one of {', '.join(MODEL_NAMES)}") from None

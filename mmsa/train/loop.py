@@ -1,0 +1,156 @@
+"""The supervised training loop of every finetuned model (Hu et al.'s protocol).
+
+Adam on mini-batches of training molecules, a loss masked to the labels present, and after every
+epoch the validation and test metrics computed from predictions of molecules *outside* the
+training set (:func:`mmsa.models.property.predict_outputs`, the code ``mmsa predict`` uses). The
+reported numbers are the test metric at the epoch with the best validation metric, as most
+finetuning papers report, and the last epoch's, as Hu et al. report; the best epoch's weights
+are what the job saves. With ``patience`` the loop stops once the validation metric has not
+improved for that many epochs (the last epoch is then the one it stopped at).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch_geometric.data import Data
+from torch_geometric.loader import DataLoader
+
+from mmsa.eval.metrics import masked_loss, metric_of, metric_value
+from mmsa.models.property import PropertyModel, predict_outputs, to_property_values
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Part:
+    """Molecules of one split part: graphs, labels (n, tasks; NaN = missing), fused embeddings."""
+
+    graphs: list[Data]
+    labels: np.ndarray
+    fused: np.ndarray | None = None
+
+
+@dataclass
+class LoopSettings:
+    """What the loop needs from the finetuning settings."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    patience: int  # epochs without validation improvement before stopping; 0 = never stop early
+
+
+@dataclass
+class FitResult:
+    """Metrics of a finished run, the per-epoch curve and the target scaling."""
+
+    best_epoch: int
+    valid: float
+    test: float
+    last_epoch: int
+    valid_last: float
+    test_last: float
+    curve: list[dict[str, float]] = field(default_factory=list)
+    target_mean: list[float] = field(default_factory=list)
+    target_std: list[float] = field(default_factory=list)
+
+
+def target_scaling(labels: np.ndarray, task_type: str) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std that standardize regression targets (training rows only); identity otherwise."""
+    tasks = labels.shape[1]
+    if task_type != "regression":
+        return np.zeros(tasks), np.ones(tasks)
+    return np.nanmean(labels, 0), np.nanstd(labels, 0) + 1e-8
+
+
+def part_predictions(
+    model: PropertyModel, part: Part, task_type: str, scaling: tuple[np.ndarray, np.ndarray], device: Any
+) -> np.ndarray:
+    """Predictions (probabilities or values) for a held-out part."""
+    outputs = predict_outputs(model, part.graphs, part.fused, device)
+    return to_property_values(outputs, task_type, *scaling)
+
+
+def fit(
+    model: PropertyModel,
+    train: Part,
+    valid: Part,
+    test: Part,
+    task_type: str,
+    settings: LoopSettings,
+    seed: int,
+    device: torch.device,
+) -> FitResult:
+    """Train ``model`` on ``train``; leave it holding the weights of the best validation epoch."""
+    metric = metric_of(task_type)
+    mean, std = target_scaling(train.labels, task_type)
+    for graph, y in zip(train.graphs, train.labels, strict=True):
+        graph.y = torch.as_tensor((y - mean) / std, dtype=torch.float32).view(1, -1)
+    loader = DataLoader(
+        train.graphs,
+        batch_size=settings.batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+        drop_last=len(train.graphs) > settings.batch_size,
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    model.to(device)
+    curve: list[dict[str, float]] = []
+    best: dict[str, float] | None = None
+    best_state: dict[str, torch.Tensor] = {}
+    for epoch in range(1, settings.epochs + 1):
+        model.train()
+        losses = []
+        for batch in loader:
+            batch = batch.to(device)
+            loss = masked_loss(model(batch), batch.y, task_type)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        point = {
+            "epoch": epoch,
+            "train_loss": float(np.mean(losses)),
+            "valid": metric_value(
+                valid.labels, part_predictions(model, valid, task_type, (mean, std), device), task_type
+            ),
+            "test": metric_value(
+                test.labels, part_predictions(model, test, task_type, (mean, std), device), task_type
+            ),
+        }
+        curve.append(point)
+        log.info(
+            "epoch %d/%d: train loss %.4f, valid %s %.4f, test %.4f",
+            epoch,
+            settings.epochs,
+            point["train_loss"],
+            metric.name,
+            point["valid"],
+            point["test"],
+        )
+        if metric.is_better(point["valid"], None if best is None else best["valid"]):
+            best = point
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        elif settings.patience and epoch - int(best["epoch"]) >= settings.patience:
+            log.info("no validation improvement for %d epochs: stopping", settings.patience)
+            break
+    assert best is not None
+    model.load_state_dict(best_state)
+    last = curve[-1]
+    return FitResult(
+        best_epoch=int(best["epoch"]),
+        valid=best["valid"],
+        test=best["test"],
+        last_epoch=int(last["epoch"]),
+        valid_last=last["valid"],
+        test_last=last["test"],
+        curve=curve,
+        target_mean=mean.tolist(),
+        target_std=std.tolist(),
+    )

@@ -1,0 +1,19 @@
+# Each split's kNN hypergraph over the training molecules (no labels; held-out molecules are
+# attached at prediction time, as `mmsa predict` does).
+
+
+rule hypergraph:
+    input:
+        embeddings="results/embeddings/{dataset}.parquet",
+        splits="results/splits/{dataset}.parquet",
+    output:
+        incidence="results/hypergraph/{dataset}.parquet",
+        stats="results/hypergraph/{dataset}.json",
+    params:
+        k=config["finetune"]["hypergraph_k"],
+    log:
+        "results/logs/hypergraph/{dataset}.log",
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/hypergraph.py"

@@ -1,0 +1,22 @@
+# The results table and plots over every (dataset, model, seed).
+
+
+rule report:
+    input:
+        expand(
+            "results/finetune/{dataset}/{model}/seed-{seed}.json",
+            dataset=config["finetune"]["datasets"],
+            model=config["finetune"]["models"],
+            seed=SEEDS,
+        ),
+    output:
+        csv=report("results/report/results.csv", category="Results"),
+        md="results/report/results.md",
+        bars=report("results/report/results.png", category="Results"),
+        curves=report("results/report/finetune_curves.png", category="Finetuning"),
+    log:
+        "results/logs/report/report.log",
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/report.py"

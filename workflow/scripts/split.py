@@ -1,0 +1,16 @@
+"""Snakemake adapter of the split rule (all logic in mmsa.stages)."""
+
+from mmsa.logs import stage_logging
+from mmsa.stages import split
+
+if __name__ == "__main__":
+    sm = snakemake  # noqa: F821 (injected by Snakemake)
+    with stage_logging(sm.log[0]):
+        split(
+            sm.config,
+            sm.wildcards.dataset,
+            sm.input.shards,
+            sm.input.manifests,
+            sm.output.table,
+            sm.output.stats,
+        )
