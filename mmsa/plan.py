@@ -34,6 +34,13 @@ def n_shards(config: dict[str, Any], name: str) -> int:
     return max(1, math.ceil(rows / data["shard_size"]))
 
 
+def duplicate_policy(config: dict[str, Any]) -> str | None:
+    """The shard stage's duplicate policy; None when de-duplication is off, so that the
+    label policy is not a rule parameter (and never reruns a job) while it has no effect."""
+    data = config["data"]
+    return data["duplicate_labels"] if data["dedupe"] else None
+
+
 def all_datasets(config: dict[str, Any]) -> list[str]:
     """The pretraining corpus and every finetuning dataset, without repeats."""
     return list(dict.fromkeys([config["pretrain"]["dataset"], *config["finetune"]["datasets"]]))

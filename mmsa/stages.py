@@ -19,11 +19,11 @@ import pyarrow.parquet as pq
 
 from mmsa.data.fetch import fetch_dataset
 from mmsa.data.prepare import run_standardize
-from mmsa.data.shard import run_shard
+from mmsa.data.shard import duplicate_counts, run_shard
 from mmsa.data.standardize import reject_frame
 from mmsa.features.featurize import run_featurize
 from mmsa.io import atomic_path, write_text
-from mmsa.plan import dataset_spec, feature_settings, n_shards, standardize_options
+from mmsa.plan import dataset_spec, duplicate_policy, feature_settings, n_shards, standardize_options
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def shard(
             tmp,
             rejects,
             n_shards(config, dataset),
-            dedupe=config["data"]["dedupe"],
+            duplicate_policy(config),
             workers=threads,
         )
 
@@ -108,6 +108,8 @@ def account(
     """Check rows in = rows featurized + rows rejected; write the summary and all rejects.
 
     Every input row number must appear exactly once across the manifests and rejects tables.
+    The summary also counts duplicate groups and the rows they cost (see
+    :func:`mmsa.data.shard.duplicate_counts`).
     """
     rows_in = pq.read_metadata(raw).num_rows
     tables = [pq.read_table(p).to_pandas() for p in rejects]
@@ -129,6 +131,7 @@ def account(
         "featurized": len(featurized),
         "rejected": len(all_rejects),
         "rejected_by_stage": {k: int(v) for k, v in all_rejects["stage"].value_counts().items()},
+        **duplicate_counts(all_rejects),
         "conformer_missing": int((~featurized["conf_ok"]).sum()),
         "image_missing": int((~featurized["image_ok"]).sum()),
     }

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from mmsa.config import ConfigError, deep_merge, load_config, validate_config
-from mmsa.plan import all_datasets, n_shards
+from mmsa.plan import all_datasets, duplicate_policy, n_shards
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -81,3 +81,11 @@ def test_schema_lists_exactly_the_model_and_trainer_settings():
 def test_model_typo_is_caught_by_the_schema():
     with pytest.raises(ConfigError, match="pretrain.settings.model.*'gnn_dims' was unexpected"):
         validate_config({"pretrain": {"settings": {"model": {"gnn_dims": 8}}}})
+
+
+def test_duplicate_policy_defaults_to_reject_and_is_off_without_dedupe():
+    assert duplicate_policy(validate_config({})) == "reject"
+    assert duplicate_policy(validate_config({"data": {"duplicate_labels": "first"}})) == "first"
+    assert duplicate_policy(validate_config({"data": {"dedupe": False, "duplicate_labels": "first"}})) is None
+    with pytest.raises(ConfigError, match="at 'data.duplicate_labels'"):
+        validate_config({"data": {"duplicate_labels": "last"}})

@@ -41,7 +41,7 @@ checkpoint shard:
         rejects="results/datasets/{dataset}/rejects/shard.parquet",
     params:
         shards=lambda wc: n_shards(config, wc.dataset),
-        dedupe=config["data"]["dedupe"],
+        duplicates=duplicate_policy(config),
     log:
         "results/logs/shard/{dataset}.log",
     threads: 4
