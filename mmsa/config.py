@@ -49,12 +49,25 @@ def _where(error: Any) -> str:
     return path or "(top level)"
 
 
+def _row_limit_errors(config: dict[str, Any]) -> list[str]:
+    """Datasets limited both ways: the first N rows and a random sample cannot both hold."""
+    data = config["data"]
+    return [
+        f"  - at 'data.sample_rows.{name}': dataset {name!r} is also in data.max_rows; "
+        "take either its first rows or a random sample"
+        for name in sorted(set(data["sample_rows"]) & set(data["max_rows"]))
+    ]
+
+
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Return a validated copy of ``config`` with every default filled in."""
+    """Return a validated copy of ``config`` with every default filled in.
+
+    Rules across keys are checked once the schema holds, so they can rely on its types.
+    """
     filled = copy.deepcopy(config)
     errors = sorted(_Validator(load_schema()).iter_errors(filled), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = [f"  - at '{_where(e)}': {e.message}" for e in errors]
+    lines = [f"  - at '{_where(e)}': {e.message}" for e in errors] or _row_limit_errors(filled)
+    if lines:
         raise ConfigError("invalid configuration:\n" + "\n".join(lines))
     return filled
 

@@ -29,9 +29,17 @@ def n_shards(config: dict[str, Any], name: str) -> int:
     if name in data["shards"]:
         return int(data["shards"][name])
     rows = dataset_spec(config, name).expected_rows or data["shard_size"]
-    if name in data["max_rows"]:
-        rows = min(rows, data["max_rows"][name])
+    for limit in ("max_rows", "sample_rows"):
+        if name in data[limit]:
+            rows = min(rows, data[limit][name])
     return max(1, math.ceil(rows / data["shard_size"]))
+
+
+def row_sample(config: dict[str, Any], name: str) -> dict[str, int]:
+    """The sampling arguments of ``fetch_dataset`` for ``name``: empty unless the dataset is
+    sampled, because only then does the seed change its rows (and rerun its fetch)."""
+    sizes = config["data"]["sample_rows"]
+    return {"sample_rows": sizes[name], "seed": config["seed"]} if name in sizes else {}
 
 
 def duplicate_policy(config: dict[str, Any]) -> str | None:

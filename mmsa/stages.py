@@ -23,7 +23,14 @@ from mmsa.data.shard import duplicate_counts, run_shard
 from mmsa.data.standardize import reject_frame
 from mmsa.features.featurize import run_featurize
 from mmsa.io import atomic_path, write_text
-from mmsa.plan import dataset_spec, duplicate_policy, feature_settings, n_shards, standardize_options
+from mmsa.plan import (
+    dataset_spec,
+    duplicate_policy,
+    feature_settings,
+    n_shards,
+    row_sample,
+    standardize_options,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +47,7 @@ def fetch(config: dict[str, Any], dataset: str, out: str | os.PathLike) -> int:
         config["cache_dir"],
         config["data"]["local_dir"],
         max_rows=config["data"]["max_rows"].get(dataset),
+        **row_sample(config, dataset),
     )
 
 

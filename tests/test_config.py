@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from mmsa.config import ConfigError, deep_merge, load_config, validate_config
-from mmsa.plan import all_datasets, duplicate_policy, n_shards
+from mmsa.plan import all_datasets, duplicate_policy, n_shards, row_sample
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -51,11 +51,34 @@ def test_shipped_configs_are_valid(name):
 
 def test_shard_count_follows_size_and_limits():
     config = validate_config(
-        {"data": {"shard_size": 1000, "max_rows": {"zinc": 2500}, "shards": {"bbbp": 7}}}
+        {
+            "data": {
+                "shard_size": 1000,
+                "max_rows": {"zinc": 2500},
+                "sample_rows": {"hiv": 1500},
+                "shards": {"bbbp": 7},
+            }
+        }
     )
     assert n_shards(config, "zinc") == 3
+    assert n_shards(config, "hiv") == 2  # not 42 for its 41,127 rows
     assert n_shards(config, "bbbp") == 7
     assert n_shards(config, "esol") == 2  # 1,128 expected rows
+
+
+def test_a_dataset_in_both_max_rows_and_sample_rows_is_named():
+    data = {"max_rows": {"zinc": 10, "bbbp": 5}, "sample_rows": {"zinc": 10, "esol": 3}}
+    with pytest.raises(
+        ConfigError, match=r"at 'data.sample_rows.zinc': dataset 'zinc' is also in data.max_rows"
+    ) as info:
+        validate_config({"data": data})
+    assert "bbbp" not in str(info.value) and "esol" not in str(info.value)
+
+
+def test_only_a_sampled_dataset_carries_the_seed():
+    config = validate_config({"seed": 7, "data": {"sample_rows": {"zinc": 100}}})
+    assert row_sample(config, "zinc") == {"sample_rows": 100, "seed": 7}
+    assert row_sample(config, "bbbp") == {}
 
 
 def test_deep_merge_merges_nested_mappings():

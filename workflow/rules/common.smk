@@ -10,7 +10,7 @@ os.environ.update(
 )
 
 from mmsa.config import ConfigError, validate_config
-from mmsa.plan import all_datasets, dataset_spec, duplicate_policy, n_shards
+from mmsa.plan import all_datasets, dataset_spec, duplicate_policy, n_shards, row_sample
 
 try:
     _validated = validate_config(config)
