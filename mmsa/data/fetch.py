@@ -246,6 +246,7 @@ def _sample(blocks: Iterator[list[list[str]]], size: int, seed: int) -> tuple[li
             keys, sources = keys[keep], sources[keep]
             records = [records[i] for i in keep]
         start += len(block)
+    log.info("sampled %d of %d rows (seed %d)", len(records), start, seed)
     return sources.tolist(), records
 
 
@@ -304,8 +305,8 @@ def fetch_dataset(
     """
     if max_rows is not None and sample_rows is not None:
         raise ValueError(f"dataset {spec.name}: max_rows and sample_rows exclude each other")
-    if sample_rows is not None and seed is None:
-        raise ValueError(f"dataset {spec.name}: sample_rows needs a seed")
+    if sample_rows is not None and (sample_rows < 1 or seed is None):
+        raise ValueError(f"dataset {spec.name}: sample_rows must be at least 1 and needs a seed")
     cache_dir = Path(cache_dir)
     local = Path(local_dir) if local_dir else None
     verify_csv_checksum(spec, cache_dir, local)
