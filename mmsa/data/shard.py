@@ -77,33 +77,38 @@ def label_conflicts(group: pd.DataFrame, tasks: list[str]) -> str:
 def _dedupe(frame: pd.DataFrame, policy: str) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """One row per key under ``policy``: the kept rows, the rejects and how many labels were filled in.
 
-    ``frame`` is sorted by row, so each group's first row is its earliest; only keys that repeat
-    are grouped, which keeps the Python loop as short as the list of duplicates.
+    ``frame`` is sorted by row, so a key's first occurrence is its earliest row. Only keys that
+    repeat are grouped, and the work is vectorized but for building the reasons of conflicting
+    groups, which are few.
     """
     tasks = [c for c in frame.columns if c not in _NOT_TASKS]
     frame = frame.copy()
-    records: list[dict] = []
-    dropped: list[int] = []
+    repeated = frame[frame["key"].duplicated(keep=False)]
+    groups = repeated.groupby("key", sort=False)
+    first = ~repeated["key"].duplicated()
+    reasons = {key: f"{DUPLICATE_REASON} {row} (same key {key})" for key, row in groups["row"].min().items()}
+    conflicting = pd.Series(False, index=repeated.index)
     filled = 0
-    for key, group in frame[frame["key"].duplicated(keep=False)].groupby("key", sort=False):
-        rows = group["row"].tolist()
-        conflict = label_conflicts(group, tasks) if policy == "reject" else ""
-        if conflict:
-            rejected = group
-            reason = f"{CONFLICT_REASON} {', '.join(map(str, rows))} (same key {key}): {conflict}"
-        else:
-            rejected = group.iloc[1:]
-            reason = f"{DUPLICATE_REASON} {rows[0]} (same key {key})"
-            if policy == "reject" and tasks:
-                merged = group[tasks].bfill().iloc[0]  # agreeing labels: the first present value of each
-                filled += int(merged.notna().sum() - group[tasks].iloc[0].notna().sum())
-                frame.loc[group.index[0], tasks] = merged
-        records += [
-            {"row": r, "input": i, "stage": "shard", "reason": reason}
-            for r, i in zip(rejected["row"], rejected["input"], strict=True)
+    if policy == "reject" and tasks:
+        spread = groups[tasks].nunique()  # distinct present values; NaN is not counted
+        disagreeing = spread.index[(spread > 1).any(axis=1)]
+        for key in disagreeing:
+            group = groups.get_group(key)
+            rows = ", ".join(map(str, group["row"]))
+            reasons[key] = f"{CONFLICT_REASON} {rows} (same key {key}): {label_conflicts(group, tasks)}"
+        conflicting = repeated["key"].isin(disagreeing)
+        kept = repeated.index[first & ~conflicting]
+        merged = groups[tasks].first().loc[frame.loc[kept, "key"]].to_numpy()  # first present value
+        filled = int(pd.notna(merged).sum() - frame.loc[kept, tasks].notna().to_numpy().sum())
+        frame.loc[kept, tasks] = merged
+    rejected = repeated[~first | conflicting]
+    rejects = reject_frame(
+        [
+            {"row": r, "input": i, "stage": "shard", "reason": reasons[k]}
+            for r, i, k in zip(rejected["row"], rejected["input"], rejected["key"], strict=True)
         ]
-        dropped += rejected.index.tolist()
-    return frame.drop(index=dropped), reject_frame(records), filled
+    )
+    return frame.drop(index=rejected.index), rejects, filled
 
 
 def duplicate_counts(rejects: pd.DataFrame) -> dict[str, int]:
