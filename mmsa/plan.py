@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from mmsa.config import ROW_LIMITS
 from mmsa.data.registry import DatasetSpec, get_spec
 from mmsa.data.standardize import StandardizeOptions
 from mmsa.features.settings import FeatureSettings
@@ -29,7 +30,7 @@ def n_shards(config: dict[str, Any], name: str) -> int:
     if name in data["shards"]:
         return int(data["shards"][name])
     rows = dataset_spec(config, name).expected_rows or data["shard_size"]
-    for limit in ("max_rows", "sample_rows"):
+    for limit in ROW_LIMITS:
         if name in data[limit]:
             rows = min(rows, data[limit][name])
     return max(1, math.ceil(rows / data["shard_size"]))

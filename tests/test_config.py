@@ -1,8 +1,9 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
-from mmsa.config import ConfigError, deep_merge, load_config, validate_config
+from mmsa.config import ConfigError, deep_merge, load_config, prefer_row_limits, validate_config
 from mmsa.plan import all_datasets, duplicate_policy, n_shards, row_sample
 
 REPO = Path(__file__).resolve().parent.parent
@@ -112,3 +113,22 @@ def test_duplicate_policy_defaults_to_reject_and_is_off_without_dedupe():
     assert duplicate_policy(validate_config({"data": {"dedupe": False, "duplicate_labels": "first"}})) is None
     with pytest.raises(ConfigError, match="at 'data.duplicate_labels'"):
         validate_config({"data": {"duplicate_labels": "last"}})
+
+
+def test_a_row_limit_merged_on_top_replaces_the_other_kind_below():
+    """As Snakemake merges a --configfile onto config/default.yaml."""
+    below = {"data": {"sample_rows": {"zinc": 10000, "hiv": 500}, "max_rows": {"bbbp": 9}}}
+    top = {"data": {"max_rows": {"zinc": 120}, "sample_rows": {"bbbp": 7}}}
+    config = validate_config(prefer_row_limits(deep_merge(below, top), top))
+    assert config["data"]["max_rows"] == {"zinc": 120}
+    assert config["data"]["sample_rows"] == {"hiv": 500, "bbbp": 7}
+    both = {"data": {"max_rows": {"zinc": 1}, "sample_rows": {"zinc": 2}}}
+    with pytest.raises(ConfigError, match="'zinc' is also in data.max_rows"):
+        validate_config(prefer_row_limits(deep_merge(below, both), both))
+
+
+def test_test_config_merged_onto_the_default_config_is_valid():
+    """``snakemake --configfile config/test.yaml`` merges it onto config/default.yaml."""
+    default, test = (yaml.safe_load((REPO / "config" / f"{n}.yaml").read_text()) for n in ("default", "test"))
+    config = validate_config(prefer_row_limits(deep_merge(default, test), test))
+    assert config["data"]["sample_rows"] == {} and config["data"]["max_rows"]["zinc"] == 120
