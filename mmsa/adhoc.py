@@ -56,7 +56,7 @@ def prepare_smiles_file(
         standardize_options(config),
         workers=threads,
     )
-    run_shard(work / "standardized", work / "shards", work / "rejects-shard.parquet", 1, dedupe=False)
+    run_shard(work / "standardized", work / "shards", work / "rejects-shard.parquet", 1, duplicates=None)
     cache = FeatureCache(config["cache_dir"], feature_settings(config))
     run_featurize(
         shard_path(work / "shards", 0),

@@ -16,6 +16,7 @@ import yaml
 from jsonschema import Draft202012Validator, validators
 
 SCHEMA_RESOURCE = "schemas/config.schema.yaml"
+ROW_LIMITS = ("max_rows", "sample_rows")  # the two ways to limit a dataset's rows, exclusive
 
 
 class ConfigError(ValueError):
@@ -49,8 +50,8 @@ def _where(error: Any) -> str:
     return path or "(top level)"
 
 
-def _semantic_errors(config: dict[str, Any]) -> list[str]:
-    """Problems the schema cannot express, as ``at 'path': message`` lines."""
+def _model_errors(config: dict[str, Any]) -> list[str]:
+    """Model names the comparison does not know (mmsa.compared is their one list)."""
     from mmsa.compared import MODEL_NAMES
 
     unknown = [m for m in config["finetune"]["models"] if m not in MODEL_NAMES]
@@ -59,13 +60,26 @@ def _semantic_errors(config: dict[str, Any]) -> list[str]:
     return []
 
 
+def _row_limit_errors(config: dict[str, Any]) -> list[str]:
+    """Datasets limited both ways: the first N rows and a random sample cannot both hold."""
+    data = config["data"]
+    return [
+        f"  - at 'data.sample_rows.{name}': dataset {name!r} is also in data.max_rows; "
+        "take either its first rows or a random sample"
+        for name in sorted(set(data["sample_rows"]) & set(data["max_rows"]))
+    ]
+
+
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Return a validated copy of ``config`` with every default filled in."""
+    """Return a validated copy of ``config`` with every default filled in.
+
+    Rules across keys are checked once the schema holds, so they can rely on its types.
+    """
     filled = copy.deepcopy(config)
     errors = sorted(_Validator(load_schema()).iter_errors(filled), key=lambda e: list(e.absolute_path))
     lines = [f"  - at '{_where(e)}': {e.message}" for e in errors]
     if not lines:
-        lines = _semantic_errors(filled)
+        lines = _row_limit_errors(filled) + _model_errors(filled)
     if lines:
         raise ConfigError("invalid configuration:\n" + "\n".join(lines))
     return filled
@@ -77,7 +91,31 @@ def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None
         config = yaml.safe_load(fh) or {}
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: the top level of a config file must be a mapping")
-    return validate_config(deep_merge(config, overrides or {}))
+    overrides = overrides or {}
+    return validate_config(prefer_row_limits(deep_merge(config, overrides), overrides))
+
+
+def _names(mapping: Any) -> set[str]:
+    """The keys of a mapping, none of anything else (the config is not validated yet)."""
+    return set(mapping) if isinstance(mapping, dict) else set()
+
+
+def prefer_row_limits(merged: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``merged`` without the row limits that ``top``, the layer merged last, replaces.
+
+    A deep merge cannot remove a key, so a config taking the first rows of a dataset merged
+    onto one that samples it (``config/test.yaml`` onto ``config/default.yaml``, as Snakemake
+    merges them) would hold both. The top layer's kind of limit wins for each dataset it
+    limits; a top layer that limits a dataset both ways is left alone, to fail validation.
+    """
+    limits = top.get("data") if isinstance(top.get("data"), dict) else {}
+    result = copy.deepcopy(merged)
+    data = result.get("data") if isinstance(result.get("data"), dict) else {}
+    for key, other in (ROW_LIMITS, ROW_LIMITS[::-1]):
+        for name in _names(limits.get(key)) - _names(limits.get(other)):
+            if isinstance(data.get(other), dict):
+                data[other].pop(name, None)
+    return result
 
 
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

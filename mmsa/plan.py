@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from mmsa.config import ROW_LIMITS
 from mmsa.data.registry import DatasetSpec, get_spec
 from mmsa.data.standardize import StandardizeOptions
 from mmsa.features.settings import FeatureSettings
@@ -29,9 +30,24 @@ def n_shards(config: dict[str, Any], name: str) -> int:
     if name in data["shards"]:
         return int(data["shards"][name])
     rows = dataset_spec(config, name).expected_rows or data["shard_size"]
-    if name in data["max_rows"]:
-        rows = min(rows, data["max_rows"][name])
+    for limit in ROW_LIMITS:
+        if name in data[limit]:
+            rows = min(rows, data[limit][name])
     return max(1, math.ceil(rows / data["shard_size"]))
+
+
+def row_sample(config: dict[str, Any], name: str) -> dict[str, int]:
+    """The sampling arguments of ``fetch_dataset`` for ``name``: empty unless the dataset is
+    sampled, because only then does the seed change its rows (and rerun its fetch)."""
+    sizes = config["data"]["sample_rows"]
+    return {"sample_rows": sizes[name], "seed": config["seed"]} if name in sizes else {}
+
+
+def duplicate_policy(config: dict[str, Any]) -> str | None:
+    """The shard stage's duplicate policy; None when de-duplication is off, so that the
+    label policy is not a rule parameter (and never reruns a job) while it has no effect."""
+    data = config["data"]
+    return data["duplicate_labels"] if data["dedupe"] else None
 
 
 def all_datasets(config: dict[str, Any]) -> list[str]:

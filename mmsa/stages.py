@@ -20,11 +20,18 @@ import pyarrow.parquet as pq
 
 from mmsa.data.fetch import fetch_dataset
 from mmsa.data.prepare import run_standardize
-from mmsa.data.shard import run_shard
+from mmsa.data.shard import duplicate_counts, run_shard
 from mmsa.data.standardize import reject_frame
 from mmsa.features.featurize import run_featurize
 from mmsa.io import atomic_path, write_parquet, write_text
-from mmsa.plan import dataset_spec, feature_settings, n_shards, standardize_options
+from mmsa.plan import (
+    dataset_spec,
+    duplicate_policy,
+    feature_settings,
+    n_shards,
+    row_sample,
+    standardize_options,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +48,7 @@ def fetch(config: dict[str, Any], dataset: str, out: str | os.PathLike) -> int:
         config["cache_dir"],
         config["data"]["local_dir"],
         max_rows=config["data"]["max_rows"].get(dataset),
+        **row_sample(config, dataset),
     )
 
 
@@ -74,7 +82,7 @@ def shard(
             tmp,
             rejects,
             n_shards(config, dataset),
-            dedupe=config["data"]["dedupe"],
+            duplicate_policy(config),
             workers=threads,
         )
 
@@ -109,6 +117,8 @@ def account(
     """Check rows in = rows featurized + rows rejected; write the summary and all rejects.
 
     Every input row number must appear exactly once across the manifests and rejects tables.
+    The summary also counts duplicate groups and the rows they cost (see
+    :func:`mmsa.data.shard.duplicate_counts`).
     """
     rows_in = pq.read_metadata(raw).num_rows
     tables = [pq.read_table(p).to_pandas() for p in rejects]
@@ -130,6 +140,7 @@ def account(
         "featurized": len(featurized),
         "rejected": len(all_rejects),
         "rejected_by_stage": {k: int(v) for k, v in all_rejects["stage"].value_counts().items()},
+        **duplicate_counts(all_rejects),
         "conformer_missing": int((~featurized["conf_ok"]).sum()),
         "image_missing": int((~featurized["image_ok"]).sum()),
     }

@@ -1,9 +1,10 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
-from mmsa.config import ConfigError, deep_merge, load_config, validate_config
-from mmsa.plan import all_datasets, n_shards
+from mmsa.config import ConfigError, deep_merge, load_config, prefer_row_limits, validate_config
+from mmsa.plan import all_datasets, duplicate_policy, n_shards, row_sample
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -51,11 +52,34 @@ def test_shipped_configs_are_valid(name):
 
 def test_shard_count_follows_size_and_limits():
     config = validate_config(
-        {"data": {"shard_size": 1000, "max_rows": {"zinc": 2500}, "shards": {"bbbp": 7}}}
+        {
+            "data": {
+                "shard_size": 1000,
+                "max_rows": {"zinc": 2500},
+                "sample_rows": {"hiv": 1500},
+                "shards": {"bbbp": 7},
+            }
+        }
     )
     assert n_shards(config, "zinc") == 3
+    assert n_shards(config, "hiv") == 2  # not 42 for its 41,127 rows
     assert n_shards(config, "bbbp") == 7
     assert n_shards(config, "esol") == 2  # 1,128 expected rows
+
+
+def test_a_dataset_in_both_max_rows_and_sample_rows_is_named():
+    data = {"max_rows": {"zinc": 10, "bbbp": 5}, "sample_rows": {"zinc": 10, "esol": 3}}
+    with pytest.raises(
+        ConfigError, match=r"at 'data.sample_rows.zinc': dataset 'zinc' is also in data.max_rows"
+    ) as info:
+        validate_config({"data": data})
+    assert "bbbp" not in str(info.value) and "esol" not in str(info.value)
+
+
+def test_only_a_sampled_dataset_carries_the_seed():
+    config = validate_config({"seed": 7, "data": {"sample_rows": {"zinc": 100}}})
+    assert row_sample(config, "zinc") == {"sample_rows": 100, "seed": 7}
+    assert row_sample(config, "bbbp") == {}
 
 
 def test_deep_merge_merges_nested_mappings():
@@ -81,3 +105,30 @@ def test_schema_lists_exactly_the_model_and_trainer_settings():
 def test_model_typo_is_caught_by_the_schema():
     with pytest.raises(ConfigError, match="pretrain.settings.model.*'gnn_dims' was unexpected"):
         validate_config({"pretrain": {"settings": {"model": {"gnn_dims": 8}}}})
+
+
+def test_duplicate_policy_defaults_to_reject_and_is_off_without_dedupe():
+    assert duplicate_policy(validate_config({})) == "reject"
+    assert duplicate_policy(validate_config({"data": {"duplicate_labels": "first"}})) == "first"
+    assert duplicate_policy(validate_config({"data": {"dedupe": False, "duplicate_labels": "first"}})) is None
+    with pytest.raises(ConfigError, match="at 'data.duplicate_labels'"):
+        validate_config({"data": {"duplicate_labels": "last"}})
+
+
+def test_a_row_limit_merged_on_top_replaces_the_other_kind_below():
+    """As Snakemake merges a --configfile onto config/default.yaml."""
+    below = {"data": {"sample_rows": {"zinc": 10000, "hiv": 500}, "max_rows": {"bbbp": 9}}}
+    top = {"data": {"max_rows": {"zinc": 120}, "sample_rows": {"bbbp": 7}}}
+    config = validate_config(prefer_row_limits(deep_merge(below, top), top))
+    assert config["data"]["max_rows"] == {"zinc": 120}
+    assert config["data"]["sample_rows"] == {"hiv": 500, "bbbp": 7}
+    both = {"data": {"max_rows": {"zinc": 1}, "sample_rows": {"zinc": 2}}}
+    with pytest.raises(ConfigError, match="'zinc' is also in data.max_rows"):
+        validate_config(prefer_row_limits(deep_merge(below, both), both))
+
+
+def test_test_config_merged_onto_the_default_config_is_valid():
+    """``snakemake --configfile config/test.yaml`` merges it onto config/default.yaml."""
+    default, test = (yaml.safe_load((REPO / "config" / f"{n}.yaml").read_text()) for n in ("default", "test"))
+    config = validate_config(prefer_row_limits(deep_merge(default, test), test))
+    assert config["data"]["sample_rows"] == {} and config["data"]["max_rows"]["zinc"] == 120

@@ -1,13 +1,17 @@
+import csv
 import gzip
 import hashlib
 import http.server
+import json
 import threading
 from functools import partial
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from mmsa.data.fetch import FetchError, fetch_dataset
+from mmsa.data.fetch import FetchError, _sample, fetch_dataset
+from mmsa.data.prepare import task_columns
 from mmsa.data.registry import REGISTRY, DatasetSpec, get_spec
 
 CSV = "smiles,a,b,mol_id\nCCO,1,0,m1\nc1ccccc1,,1,m2\nCC(=O)O,0,,m3\n"
@@ -123,3 +127,74 @@ def test_registry_archive_source(tmp_path, download_cache, name, rows, label):
     table = pq.read_table(out)
     if label:
         assert set(table.column(label).to_pylist()) == {"0", "1"}
+
+
+SOURCE_ROWS = 200
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    """``<tmp>/corpus.csv``: 200 distinct SMILES and a label; returns (spec, folder, the CSV's data rows)."""
+    lines = ["smiles,y"] + [f"{'C' * (i % 9 + 1)}N{'O' * (i // 9)},{3 * i}" for i in range(SOURCE_ROWS)]
+    (tmp_path / "corpus.csv").write_text("\n".join(lines) + "\n")
+    with open(tmp_path / "corpus.csv", newline="") as fh:
+        records = list(csv.reader(fh))[1:]
+    spec = DatasetSpec(
+        name="corpus", source="local", smiles_column="smiles", task_type="regression", tasks_from_all=True
+    )
+    return spec, tmp_path, records
+
+
+def sampled(corpus, out, rows, seed, block_rows=50_000):
+    spec, folder, _ = corpus
+    fetch_dataset(
+        spec, folder / out, folder / "cache", folder, sample_rows=rows, seed=seed, block_rows=block_rows
+    )
+    return pq.read_table(folder / out)
+
+
+def test_sample_has_n_rows_in_source_order_traced_to_the_source(corpus):
+    _, folder, records = corpus
+    table = sampled(corpus, "s.parquet", 30, seed=0, block_rows=7)
+    sources = table.column("source_row").to_pylist()
+    assert table.column("row").to_pylist() == list(range(30))
+    assert sources == sorted(set(sources)) and sources != list(range(30))
+    assert table.column("smiles").to_pylist() == [records[i][0] for i in sources]
+    assert table.column("y").to_pylist() == [records[i][1] for i in sources]
+    assert task_columns(folder / "s.parquet") == ["y"]  # source_row is no task
+    provenance = json.loads(table.schema.metadata[b"mmsa.source"])
+    assert (provenance["sample_rows"], provenance["seed"], provenance["max_rows"]) == (30, 0, None)
+
+
+def test_sample_is_fixed_by_the_seed_not_by_the_blocks(corpus):
+    first = sampled(corpus, "a.parquet", 30, seed=0, block_rows=7)
+    assert first.equals(sampled(corpus, "b.parquet", 30, seed=0))
+    other = sampled(corpus, "c.parquet", 30, seed=1, block_rows=7)
+    assert other.column("source_row").to_pylist() != first.column("source_row").to_pylist()
+
+
+def test_a_sample_at_least_as_large_as_the_source_is_every_row(corpus):
+    _, _, records = corpus
+    for rows in (SOURCE_ROWS, SOURCE_ROWS + 1):
+        table = sampled(corpus, f"{rows}.parquet", rows, seed=3, block_rows=64)
+        assert table.column("source_row").to_pylist() == list(range(SOURCE_ROWS))
+        assert table.column("smiles").to_pylist() == [r[0] for r in records]
+
+
+def test_every_row_is_equally_likely_to_be_sampled():
+    records = [[str(i)] for i in range(20)]
+    hits = np.zeros(20)
+    for seed in range(2000):
+        blocks = (records[i : i + 3] for i in range(0, 20, 3))
+        sources, chosen = _sample(blocks, 5, seed)
+        assert [r[0] for r in chosen] == [str(i) for i in sources]
+        hits[sources] += 1
+    # each row is expected 500 times (binomial sd about 19); a bias towards early or late rows
+    # (the first rows, or the last block) would be far outside this band
+    assert np.all(np.abs(hits - 500) < 100), hits
+
+
+def test_first_rows_and_a_sample_exclude_each_other(corpus):
+    spec, folder, _ = corpus
+    with pytest.raises(ValueError, match="exclude each other"):
+        fetch_dataset(spec, folder / "x.parquet", folder / "cache", folder, max_rows=5, sample_rows=5, seed=0)

@@ -2,7 +2,8 @@
 
 Downloads land in ``<cache_dir>/downloads`` and are reused whenever present and valid, so a
 dataset is fetched once per machine (or once per cluster, with a shared cache folder). Tables
-are streamed block by block, so a corpus of millions of rows never sits in memory whole.
+are streamed block by block, so a corpus of millions of rows never sits in memory whole, not
+even when a random sample of it is taken.
 All label cells stay strings here: :mod:`mmsa.data.standardize` converts them and sends
 unreadable ones to the rejects table.
 """
@@ -27,6 +28,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -37,6 +39,7 @@ from mmsa.io import atomic_path
 log = logging.getLogger(__name__)
 
 ROW = "row"
+SOURCE_ROW = "source_row"
 SMILES = "smiles"
 
 
@@ -194,6 +197,9 @@ def _select_columns(spec: DatasetSpec, header: list[str]) -> dict[str, str]:
     missing = sorted(set(tasks.values()) - set(header))
     if missing:
         raise FetchError(f"dataset {spec.name}: task columns {missing} not in the table's header")
+    reserved = sorted({ROW, SOURCE_ROW, SMILES} & set(tasks))
+    if reserved:
+        raise FetchError(f"dataset {spec.name}: task names {reserved} are reserved for the fetched table")
     return {SMILES: spec.smiles_column, **tasks}
 
 
@@ -213,6 +219,49 @@ def _blocks(reader: Iterator[list[str]], size: int, limit: int | None) -> Iterat
             block = []
     if block:
         yield block
+
+
+def _sample(blocks: Iterator[list[list[str]]], size: int, seed: int) -> tuple[list[int], list[list[str]]]:
+    """A uniform random sample of ``size`` records, in source order, and their source row numbers.
+
+    Each record draws a uniform key from a seeded generator and the ``size`` smallest keys win
+    (a bottom-k sample, as uniform as a reservoir). Only the current winners and one block are
+    held, so memory is O(size + block) whatever the corpus. The generator draws exactly one
+    double per record, so the same seed picks the same rows however the stream is cut into blocks.
+    """
+    rng = np.random.default_rng(seed)
+    keys = np.empty(0)
+    sources = np.empty(0, dtype=np.int64)
+    records: list[list[str]] = []
+    start = 0
+    for block in blocks:
+        drawn = rng.random(len(block))
+        # a full sample only takes records that beat its current largest key
+        new = np.flatnonzero(drawn < keys.max()) if len(keys) == size else np.arange(len(block))
+        keys = np.concatenate([keys, drawn[new]])
+        sources = np.concatenate([sources, start + new])
+        records += [block[i] for i in new]
+        if len(keys) > size:
+            keep = np.sort(np.argpartition(keys, size - 1)[:size])  # sorted positions keep source order
+            keys, sources = keys[keep], sources[keep]
+            records = [records[i] for i in keep]
+        start += len(block)
+    log.info("sampled %d of %d rows (seed %d)", len(records), start, seed)
+    return sources.tolist(), records
+
+
+def _chosen_blocks(
+    reader: Iterator[list[str]], size: int, max_rows: int | None, sample_rows: int | None, seed: int | None
+) -> Iterator[tuple[list[list[str]], list[int] | None]]:
+    """The records to write in blocks of ``size``, with their source row numbers when sampled."""
+    blocks = _blocks(reader, size, max_rows)
+    if sample_rows is None:
+        for block in blocks:
+            yield block, None
+        return
+    sources, records = _sample(blocks, sample_rows, seed)
+    for start in range(0, len(records), size):
+        yield records[start : start + size], sources[start : start + size]
 
 
 def _cell(record: list[str], position: int) -> str:
@@ -241,14 +290,23 @@ def fetch_dataset(
     cache_dir: str | os.PathLike,
     local_dir: str | os.PathLike | None = None,
     max_rows: int | None = None,
+    sample_rows: int | None = None,
+    seed: int | None = None,
     block_rows: int = 50_000,
 ) -> int:
     """Write the dataset's rows to ``out_path`` (Parquet); return the number of rows.
 
-    Columns: ``row`` (0-based row number in the source table), ``smiles`` and one string
-    column per task. ``max_rows`` keeps the first rows only (a deterministic subset of a
-    corpus). Provenance goes into the Parquet metadata.
+    Columns: ``row`` (0-based, numbering the written rows), ``smiles`` and one string column
+    per task. ``max_rows`` keeps the first rows only. ``sample_rows`` keeps a uniform random
+    sample of that many rows (all rows if there are fewer) chosen by ``seed``, in source order;
+    then a ``source_row`` column holds each row's number in the unsampled table (0-based data
+    records, blank lines not counted) so that a molecule can be traced back to the source file.
+    Provenance goes into the Parquet metadata.
     """
+    if max_rows is not None and sample_rows is not None:
+        raise ValueError(f"dataset {spec.name}: max_rows and sample_rows exclude each other")
+    if sample_rows is not None and (sample_rows < 1 or seed is None):
+        raise ValueError(f"dataset {spec.name}: sample_rows must be at least 1 and needs a seed")
     cache_dir = Path(cache_dir)
     local = Path(local_dir) if local_dir else None
     verify_csv_checksum(spec, cache_dir, local)
@@ -263,11 +321,15 @@ def fetch_dataset(
         header = next(reader, [])
         columns = _select_columns(spec, header)
         positions = [header.index(src) for src in columns.values()]
-        schema = pa.schema([(ROW, pa.int64())] + [(out, pa.string()) for out in columns])
-        schema = schema.with_metadata({"mmsa.source": json.dumps({**spec.to_dict(), "max_rows": max_rows})})
+        numbers = [ROW] if sample_rows is None else [ROW, SOURCE_ROW]
+        schema = pa.schema([(n, pa.int64()) for n in numbers] + [(out, pa.string()) for out in columns])
+        provenance = {**spec.to_dict(), "max_rows": max_rows, "sample_rows": sample_rows, "seed": seed}
+        schema = schema.with_metadata({"mmsa.source": json.dumps(provenance)})
         with pq.ParquetWriter(tmp, schema) as writer:
-            for block in _blocks(reader, block_rows, max_rows):
+            for block, sources in _chosen_blocks(reader, block_rows, max_rows, sample_rows, seed):
                 arrays = [pa.array(range(rows, rows + len(block)), pa.int64())]
+                if sources is not None:
+                    arrays.append(pa.array(sources, pa.int64()))
                 arrays += [pa.array([_cell(r, i) for r in block], pa.string()) for i in positions]
                 writer.write_batch(pa.record_batch(arrays, schema=schema))
                 rows += len(block)

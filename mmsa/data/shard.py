@@ -2,9 +2,15 @@
 
 A molecule's shard is ``blake2b(key) mod n_shards``, so the assignment is the same on every
 machine and run, and a molecule that appears twice lands twice in the same shard: duplicates
-are removed per shard (first row kept, the others rejected with the row they duplicate),
-never needing the whole dataset in memory. Dask runs the two phases of this hash shuffle:
-each part is split into per-shard buckets, then each shard gathers and sorts its buckets.
+are removed per shard, never needing the whole dataset in memory. Dask runs the two phases of
+this hash shuffle: each part is split into per-shard buckets, then each shard gathers and sorts
+its buckets.
+
+Rows with the same key form a duplicate group. Under the ``first`` policy the group's first
+row is kept as it is. Under ``reject`` a group whose present labels disagree is rejected whole
+(which label is right cannot be told), and an agreeing group keeps its first row with the
+union of the group's labels. Every rejected row carries a reason starting with a fixed prefix,
+so :func:`duplicate_counts` can count groups and rows from the rejects table alone.
 """
 
 from __future__ import annotations
@@ -42,29 +48,98 @@ def _split_part(part: str, index: int, n_shards: int, buckets: str) -> None:
         write_parquet(table.filter(pa.array(shards == shard)), out)
 
 
-def _gather_shard(buckets: str, shard: int, schema: pa.Schema, out: str, dedupe: bool) -> pd.DataFrame:
+DUPLICATE_POLICIES = ("first", "reject")
+DUPLICATE_REASON = "duplicate of row"
+CONFLICT_REASON = "conflicting labels among duplicate rows"
+_NOT_TASKS = ("row", "input", "key")
+
+
+def _number(value: float) -> str:
+    """A label as a reason shows it: short ("1", "0.5") but never rounded into another value."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(float(value))
+
+
+def label_conflicts(group: pd.DataFrame, tasks: list[str]) -> str:
+    """The tasks on which a duplicate group's present labels differ (``p_np 1 vs 0``); '' if none.
+
+    Only present values are compared, by exact equality: a missing label (NaN) says nothing
+    against a row that has one, so it never conflicts.
+    """
+    parts = []
+    for task in tasks:
+        values = group[task].dropna().unique()
+        if len(values) > 1:
+            parts.append(f"{task} {' vs '.join(_number(v) for v in values)}")
+    return "; ".join(parts)
+
+
+def _dedupe(frame: pd.DataFrame, policy: str) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """One row per key under ``policy``: the kept rows, the rejects and how many labels were filled in.
+
+    ``frame`` is sorted by row, so a key's first occurrence is its earliest row. Only keys that
+    repeat are grouped, and the work is vectorized but for building the reasons of conflicting
+    groups, which are few.
+    """
+    tasks = [c for c in frame.columns if c not in _NOT_TASKS]
+    frame = frame.copy()
+    repeated = frame[frame["key"].duplicated(keep=False)]
+    groups = repeated.groupby("key", sort=False)
+    first = ~repeated["key"].duplicated()
+    reasons = {key: f"{DUPLICATE_REASON} {row} (same key {key})" for key, row in groups["row"].min().items()}
+    conflicting = pd.Series(False, index=repeated.index)
+    filled = 0
+    if policy == "reject" and tasks:
+        spread = groups[tasks].nunique()  # distinct present values; NaN is not counted
+        disagreeing = spread.index[(spread > 1).any(axis=1)]
+        for key in disagreeing:
+            group = groups.get_group(key)
+            rows = ", ".join(map(str, group["row"]))
+            reasons[key] = f"{CONFLICT_REASON} {rows} (same key {key}): {label_conflicts(group, tasks)}"
+        conflicting = repeated["key"].isin(disagreeing)
+        kept = repeated.index[first & ~conflicting]
+        merged = groups[tasks].first().loc[frame.loc[kept, "key"]].to_numpy()  # first present value
+        filled = int(pd.notna(merged).sum() - frame.loc[kept, tasks].notna().to_numpy().sum())
+        frame.loc[kept, tasks] = merged
+    rejected = repeated[~first | conflicting]
+    rejects = reject_frame(
+        [
+            {"row": r, "input": i, "stage": "shard", "reason": reasons[k]}
+            for r, i, k in zip(rejected["row"], rejected["input"], rejected["key"], strict=True)
+        ]
+    )
+    return frame.drop(index=rejected.index), rejects, filled
+
+
+def duplicate_counts(rejects: pd.DataFrame) -> dict[str, int]:
+    """Duplicate groups and rejected rows, counted from the shard stage's reasons.
+
+    Counted from the rejects table rather than carried beside it, so the numbers cannot disagree
+    with the rows. Every row of a group shares one reason, which names the group's key (and, for
+    a conflict, its rows), so distinct reasons are distinct groups.
+    """
+    reasons = rejects.loc[rejects["stage"] == "shard", "reason"]
+    duplicate = reasons[reasons.str.startswith(DUPLICATE_REASON)]
+    conflicting = reasons[reasons.str.startswith(CONFLICT_REASON)]
+    return {
+        "duplicate_groups": duplicate.nunique() + conflicting.nunique(),
+        "duplicate_rows_rejected": len(duplicate),
+        "conflicting_groups": conflicting.nunique(),
+        "conflicting_rows_rejected": len(conflicting),
+    }
+
+
+def _gather_shard(
+    buckets: str, shard: int, schema: pa.Schema, out: str, duplicates: str | None
+) -> tuple[pd.DataFrame, int]:
     files = sorted((Path(buckets) / f"{shard:05d}").glob("part-*.parquet"))
     table = pa.concat_tables([pq.read_table(f) for f in files]) if files else schema.empty_table()
     frame = table.to_pandas().sort_values("row", kind="stable").reset_index(drop=True)
-    rejects = reject_frame([])
-    if dedupe:
-        first_row = frame.groupby("key", sort=False)["row"].transform("min")
-        duplicate = frame["row"] != first_row
-        rejects = reject_frame(
-            [
-                {"row": r, "input": i, "stage": "shard", "reason": f"duplicate of row {f} (same key {k})"}
-                for r, i, f, k in zip(
-                    frame["row"][duplicate],
-                    frame["input"][duplicate],
-                    first_row[duplicate],
-                    frame["key"][duplicate],
-                    strict=True,
-                )
-            ]
-        )
-        frame = frame[~duplicate]
+    rejects, filled = reject_frame([]), 0
+    if duplicates is not None:
+        frame, rejects, filled = _dedupe(frame, duplicates)
     write_parquet(pa.Table.from_pandas(frame, schema=schema, preserve_index=False), out)
-    return rejects
+    return rejects, filled
 
 
 def run_shard(
@@ -72,12 +147,18 @@ def run_shard(
     out_dir: str | os.PathLike,
     rejects_path: str | os.PathLike,
     n_shards: int,
-    dedupe: bool = True,
+    duplicates: str | None,
     workers: int = 1,
 ) -> dict[str, int]:
-    """Write ``n_shards`` shard files into ``out_dir``; return row counts."""
+    """Write ``n_shards`` shard files into ``out_dir``; return row and duplicate counts.
+
+    ``duplicates`` is the policy for rows with the same key (one of :data:`DUPLICATE_POLICIES`,
+    see the module docstring), or None to keep every row.
+    """
     if n_shards < 1:
         raise ValueError(f"n_shards must be at least 1, got {n_shards}")
+    if duplicates is not None and duplicates not in DUPLICATE_POLICIES:
+        raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES} or None, got {duplicates!r}")
     parts = read_parts(standardized_dir)
     if not parts:
         raise FileNotFoundError(f"no standardized part files in {standardized_dir}")
@@ -89,19 +170,33 @@ def run_shard(
             [dask.delayed(_split_part)(str(p), i, n_shards, str(buckets)) for i, p in enumerate(parts)],
             workers,
         )
-        rejects = compute(
+        results = compute(
             [
-                dask.delayed(_gather_shard)(str(buckets), s, schema, str(shard_path(out_dir, s)), dedupe)
+                dask.delayed(_gather_shard)(str(buckets), s, schema, str(shard_path(out_dir, s)), duplicates)
                 for s in range(n_shards)
             ],
             workers,
         )
     finally:
         shutil.rmtree(buckets, ignore_errors=True)
-    all_rejects = pd.concat([reject_frame([]), *rejects], ignore_index=True).sort_values("row")
+    all_rejects = pd.concat([reject_frame([]), *(r for r, _ in results)], ignore_index=True)
+    all_rejects = all_rejects.sort_values("row")
     write_parquet(pa.Table.from_pandas(all_rejects, preserve_index=False), rejects_path)
     kept = sum(pq.read_metadata(shard_path(out_dir, s)).num_rows for s in range(n_shards))
+    counts = {"kept": kept, "rejected": len(all_rejects), **duplicate_counts(all_rejects)}
+    counts["labels_filled"] = sum(f for _, f in results)
     log.info(
-        "sharded into %d shards: %d molecules kept, %d duplicates rejected", n_shards, kept, len(all_rejects)
+        "sharded into %d shards: %d molecules kept, %d rejected; %d duplicate groups: %d rows rejected "
+        "as duplicates, %d groups with conflicting labels rejected whole (%d rows), %d labels filled in "
+        "from later duplicates (policy %s)",
+        n_shards,
+        kept,
+        len(all_rejects),
+        counts["duplicate_groups"],
+        counts["duplicate_rows_rejected"],
+        counts["conflicting_groups"],
+        counts["conflicting_rows_rejected"],
+        counts["labels_filled"],
+        duplicates,
     )
-    return {"kept": kept, "rejected": len(all_rejects)}
+    return counts

@@ -10,11 +10,12 @@ os.environ.update(
 )
 
 from mmsa.compared import MODELS
-from mmsa.config import ConfigError, validate_config
-from mmsa.plan import all_datasets, dataset_spec, n_shards
+from mmsa.config import ConfigError, prefer_row_limits, validate_config
+from mmsa.plan import all_datasets, dataset_spec, duplicate_policy, n_shards, row_sample
 
 try:
-    _validated = validate_config(config)
+    # config/default.yaml with the command line's config files and --config merged on top
+    _validated = validate_config(prefer_row_limits(config, workflow.config_settings.overwrite_config))
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 config.clear()

@@ -8,6 +8,7 @@ rule fetch:
         # declared so that Snakemake reruns the job when they change
         source=lambda wc: dataset_spec(config, wc.dataset).to_dict(),
         max_rows=lambda wc: config["data"]["max_rows"].get(wc.dataset),
+        sample=lambda wc: row_sample(config, wc.dataset),
     log:
         "results/logs/fetch/{dataset}.log",
     conda:
@@ -41,7 +42,7 @@ checkpoint shard:
         rejects="results/datasets/{dataset}/rejects/shard.parquet",
     params:
         shards=lambda wc: n_shards(config, wc.dataset),
-        dedupe=config["data"]["dedupe"],
+        duplicates=duplicate_policy(config),
     log:
         "results/logs/shard/{dataset}.log",
     threads: 4
