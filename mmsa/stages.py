@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from mmsa.data.fetch import fetch_dataset
 from mmsa.data.prepare import run_standardize
-from mmsa.data.shard import duplicate_counts, run_shard
+from mmsa.data.shard import duplicate_counts, run_shard, shard_path
 from mmsa.data.standardize import reject_frame
 from mmsa.features.featurize import run_featurize
 from mmsa.io import atomic_path, write_parquet, write_text
@@ -158,6 +158,38 @@ def account(
     return result
 
 
+def run_data_stages(
+    config: dict[str, Any], dataset: str, folder: str | os.PathLike, threads: int = 1
+) -> dict:
+    """fetch -> standardize -> shard -> featurize -> account into ``folder``, in this process.
+
+    What the Snakemake rules do for one dataset, for benchmarks and tests that need featurized
+    data without a workflow run. Layout: ``shards/``, ``man-<shard>.parquet`` (featurize
+    manifests), ``rej-*.parquet``, ``accounting.json``, ``rejects.csv``. Returns the accounting
+    summary with the featurize counts under ``featurize``.
+    """
+    d = Path(folder)
+    fetch(config, dataset, d / "raw.parquet")
+    standardize(config, dataset, d / "raw.parquet", d / "std", d / "rej-std.parquet", threads=threads)
+    shard(config, dataset, d / "std", d / "shards", d / "rej-shard.parquet", threads=threads)
+    shards = range(n_shards(config, dataset))
+    counts = [
+        featurize(
+            config, shard_path(d / "shards", s), d / f"man-{s}.parquet", d / f"rej-feat-{s}.parquet", threads
+        )
+        for s in shards
+    ]
+    summary = account(
+        dataset,
+        d / "raw.parquet",
+        [d / "rej-std.parquet", d / "rej-shard.parquet", *[d / f"rej-feat-{s}.parquet" for s in shards]],
+        [d / f"man-{s}.parquet" for s in shards],
+        d / "accounting.json",
+        d / "rejects.csv",
+    )
+    return {**summary, "featurize": counts}
+
+
 def pretrain(
     config: dict[str, Any],
     manifests: Sequence[str | os.PathLike],
@@ -177,7 +209,7 @@ def pretrain(
     return dataclasses.asdict(result)
 
 
-def _feature_store(config: dict[str, Any], manifests: Sequence[str | os.PathLike]):
+def feature_store(config: dict[str, Any], manifests: Sequence[str | os.PathLike]):
     from mmsa.features.cache import FeatureCache
     from mmsa.features.loader import FeatureStore, read_manifests
 
@@ -197,7 +229,7 @@ def embed(
     from mmsa.train.schedule import pick_device
 
     device = pick_device(config["pretrain"]["settings"]["device"])
-    store = _feature_store(config, manifests)
+    store = feature_store(config, manifests)
     keys = sorted(store.keys)
     fused, graph = embed_molecules(load_pretrained(model_path, device), store, keys, device=device)
     write_embeddings(keys, fused, graph, out)
@@ -297,8 +329,8 @@ def finetune(
     frame = load_labelled(_shard_files(shards_dir), manifests)
     data = DatasetInputs(dataset, dataset_spec(config, dataset).task_type, frame, pd.read_parquet(splits))
     if spec.neural:
-        data.store = _feature_store(config, manifests)
-        data.arch = _architecture(config)
+        data.store = feature_store(config, manifests)
+        data.arch = gin_architecture(config)
     if spec.pretrained or spec.hypergraph:
         data.pretrained = load_pretrained(model_path)
         data.arch = data.pretrained.config.to_dict()
@@ -325,7 +357,7 @@ def finetune(
     return out
 
 
-def _architecture(config: dict[str, Any]) -> dict[str, Any]:
+def gin_architecture(config: dict[str, Any]) -> dict[str, Any]:
     """The GIN architecture of the configured MMSA model (for models without pretraining)."""
     from mmsa.models.mmsa import MMSAConfig
 

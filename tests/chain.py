@@ -6,9 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from mmsa.config import validate_config
-from mmsa.data.shard import shard_path
-from mmsa.plan import n_shards
-from mmsa.stages import account, featurize, fetch, shard, standardize
+from mmsa.stages import run_data_stages
 
 
 def toy_config(tmp: Path, names: list[str], tasks: dict[str, str], **data: Any) -> dict[str, Any]:
@@ -28,29 +26,5 @@ def toy_config(tmp: Path, names: list[str], tasks: dict[str, str], **data: Any) 
 
 
 def run_chain(config: dict[str, Any], name: str, out: Path, threads: int = 1) -> dict[str, Any]:
-    """fetch -> standardize -> shard -> featurize -> account; returns the featurize counts too."""
-    d = out / name
-    fetch(config, name, d / "raw.parquet")
-    standardize(config, name, d / "raw.parquet", d / "std", d / "rej-std.parquet", threads=threads)
-    shard(config, name, d / "std", d / "shards", d / "rej-shard.parquet", threads=threads)
-    shards = range(n_shards(config, name))
-    counts = [
-        featurize(
-            config,
-            shard_path(d / "shards", s),
-            d / f"man-{s}.parquet",
-            d / f"rej-feat-{s}.parquet",
-            threads=threads,
-        )
-        for s in shards
-    ]
-    summary = account(
-        name,
-        d / "raw.parquet",
-        [d / "rej-std.parquet", d / "rej-shard.parquet", *[d / f"rej-feat-{s}.parquet" for s in shards]],
-        [d / f"man-{s}.parquet" for s in shards],
-        d / "accounting.json",
-        d / "rejects.csv",
-    )
-    summary["featurize"] = counts
-    return summary
+    """fetch -> standardize -> shard -> featurize -> account into ``out/name``."""
+    return run_data_stages(config, name, out / name, threads)
