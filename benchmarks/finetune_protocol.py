@@ -146,7 +146,8 @@ def main() -> None:
     seconds = sum(r["seconds"] for r in results)
     note = (
         f"\nGIN {GIN['gnn_layers']} x {GIN['gnn_dim']}, {PROTOCOL['epochs']} epochs, "
-        f"batch {PROTOCOL['batch_size']}, Adam {PROTOCOL['lr']}, dropout {PROTOCOL['dropout']}, scaffold split; "
+        f"batch {PROTOCOL['batch_size']}, Adam {PROTOCOL['lr']}, dropout {PROTOCOL['dropout']}, "
+        f"scaffold split; "
         f"seeds {args.seeds}; test ROC-AUC (%) at the best validation epoch (seed values in brackets) and at "
         f"the last epoch. {len(results)} runs, {seconds / len(results):.0f} s each on one CPU thread, "
         f"{time.perf_counter() - start:.0f} s wall with {args.workers} workers.\n"
