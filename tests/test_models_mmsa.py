@@ -26,6 +26,8 @@ SMALL: dict[str, Any] = {
     "hypergraph_k": 3,
     "num_anchors": 4,
     "memory_momentum": 0.9,
+    "graph_mask_rate": 0.3,
+    "graph_drop_bond_rate": 0.2,
 }
 
 
@@ -67,9 +69,16 @@ def test_forward_outputs_and_config_round_trip() -> None:
         ({"fusion_reconstruction": False}, {"reconstruction"}),
         ({"hypergraph": False}, {"hypergraph"}),
         ({"memory": False}, {"memory"}),
+        ({"graph_mask_rate": 0.0}, {"masking"}),
         ({"use_image": False, "use_geometry": False}, {"contrastive"}),  # one view: no pairs
         (
-            {"contrastive": False, "fusion_reconstruction": False, "hypergraph": False, "memory": False},
+            {
+                "contrastive": False,
+                "fusion_reconstruction": False,
+                "hypergraph": False,
+                "memory": False,
+                "graph_mask_rate": 0.0,
+            },
             set(LOSS_TERMS),
         ),
     ],
@@ -140,3 +149,36 @@ def test_training_is_deterministic_and_loss_falls() -> None:
     again, anchors_again = train(30)
     assert again == history
     assert torch.equal(anchors_again, anchors)
+
+
+def test_augmentation_masks_atoms_and_drops_whole_bonds() -> None:
+    from mmsa.features.graph import ATOM_TYPE_MASK
+    from mmsa.models.augment import augment_graph
+
+    batch = molecule_batch(["aspirin", "caffeine", "menthol", "nicotine"], "rich")
+    torch.manual_seed(0)
+    view = augment_graph(batch.x, batch.edge_index, batch.edge_attr, mask_rate=0.5, drop_rate=0.5)
+    masked = view.masked
+    assert 0 < int(masked.sum()) < len(masked)
+    assert (view.x[masked, 0] == ATOM_TYPE_MASK).all() and (view.x[masked, 1:] == 0).all()
+    assert torch.equal(view.x[~masked], batch.x[~masked]) and batch.x[:, 0].max() < ATOM_TYPE_MASK
+    kept = {tuple(e) for e in view.edge_index.t().tolist()}
+    assert all((j, i) in kept for i, j in kept)  # a bond is dropped in both directions or neither
+    assert 0 < len(kept) < batch.edge_index.size(1)
+
+
+def test_masking_term_is_the_cross_entropy_of_masked_atom_types_and_only_in_training() -> None:
+    model = small_model(fusion_dropout=0.0)
+    batch = molecule_batch(["aspirin", "caffeine", "nicotine", "dopamine"])
+    torch.manual_seed(3)
+    out = model(batch)
+    torch.manual_seed(3)  # the same draws reproduce the masked view the model saw
+    from mmsa.models.augment import augment_graph
+
+    view = augment_graph(batch.x, batch.edge_index, batch.edge_attr, 0.3, 0.2)
+    nodes, _ = model.graph_encoder(view.x, view.edge_index, view.edge_attr, batch.batch, batch.num_graphs)
+    logits = model.atom_head(nodes[view.masked])
+    expected = torch.nn.functional.cross_entropy(logits, batch.x[view.masked, 0].long())
+    torch.testing.assert_close(out["losses"]["masking"], expected)
+    model.eval()
+    assert "masking" not in model(batch)["losses"]  # evaluation sees the whole graph

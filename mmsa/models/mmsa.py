@@ -13,7 +13,9 @@ coordinates with ``conf_mask``, depictions with ``img_mask``) and
    anchors as extra nodes), convolves it into structure-aware embeddings and aligns them with
    the fused ones (term ``hypergraph``) (:mod:`.hypergraph`);
 5. aligns the fused embeddings with the memory bank's anchors and, in training, moves the
-   anchors by momentum (term ``memory``) (:mod:`.memory`).
+   anchors by momentum (term ``memory``) (:mod:`.memory`);
+6. optionally augments the graph view in training (atom masking, bond dropping) and predicts
+   the masked atom types from the GIN's node states (term ``masking``) (:mod:`.augment`).
 
 Every switch that is off removes its module and its entry in ``losses``; ``loss`` is the
 weighted sum of the entries present. The GIN is exposed as ``graph_encoder`` so that
@@ -29,9 +31,11 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mmsa.features.graph import GRAPH_FEATURE_SETS
+from mmsa.features.graph import ATOM_TYPE_UNKNOWN, GRAPH_FEATURE_SETS
+from mmsa.models.augment import GraphView, augment_graph
 from mmsa.models.fusion import AttentionFusion, ProjectionHead, reconstruction_loss
 from mmsa.models.geometry import SchNetEncoder, atomic_numbers
 from mmsa.models.graph import GINEncoder
@@ -41,7 +45,7 @@ from mmsa.models.losses import pairwise_info_nce, zero_loss
 from mmsa.models.memory import MemoryBank
 
 MODALITIES = ("graph", "image", "geometry")
-LOSS_TERMS = ("contrastive", "reconstruction", "hypergraph", "memory")
+LOSS_TERMS = ("contrastive", "reconstruction", "hypergraph", "memory", "masking")
 
 
 @dataclass
@@ -71,6 +75,9 @@ class MMSAConfig:
     geo_cutoff: float = 10.0
     geo_max_neighbors: int | None = 32
     geo_readout: str = "mean"
+    # graph-view augmentation in training (0 = off) and the masked-atom prediction term
+    graph_mask_rate: float = 0.0
+    graph_drop_bond_rate: float = 0.0
     # cross-modal contrastive alignment
     contrastive: bool = True
     contrastive_temperature: float = 0.1
@@ -99,6 +106,7 @@ class MMSAConfig:
     weight_reconstruction: float = 1.0
     weight_hypergraph: float = 0.5
     weight_memory: float = 0.5
+    weight_masking: float = 1.0
 
     def __post_init__(self) -> None:
         self.image_layers = [int(n) for n in self.image_layers]
@@ -166,6 +174,10 @@ class MMSAModel(nn.Module):
                 cfg.geo_max_neighbors,
                 cfg.geo_readout,
             )
+        self.atom_head: nn.Linear | None = None
+        if self.graph_encoder is not None and cfg.graph_mask_rate > 0:
+            # predicts the atom type (atomic number - 1, or unknown) of masked atoms
+            self.atom_head = nn.Linear(self.graph_encoder.out_dim, ATOM_TYPE_UNKNOWN + 1)
         self.projections = nn.ModuleDict(
             {m: ProjectionHead(self._encoder(m).out_dim, cfg.embed_dim) for m in self.modalities}
         )
@@ -203,19 +215,34 @@ class MMSAModel(nn.Module):
     def embed_dim(self) -> int:
         return self.config.embed_dim
 
-    def encode(self, batch: Any) -> tuple[dict[str, Tensor], dict[str, Tensor | None]]:
-        """Raw per-modality embeddings (B, encoder dim) and presence masks (None = all)."""
+    def encode(
+        self, batch: Any, augment: bool = False
+    ) -> tuple[dict[str, Tensor], dict[str, Tensor | None], Tensor | None]:
+        """Raw per-modality embeddings (B, encoder dim), presence masks (None = all), and the
+        masked-atom loss when ``augment`` and atom masking are on (else None)."""
         num_graphs = int(getattr(batch, "num_graphs", 1))
         atom_batch = getattr(batch, "batch", None)
         if atom_batch is None:
             atom_batch = torch.zeros(batch.x.size(0), dtype=torch.long, device=batch.x.device)
         feats: dict[str, Tensor] = {}
         masks: dict[str, Tensor | None] = {}
+        masking = None
         if self.graph_encoder is not None:
-            _, feats["graph"] = self.graph_encoder(
-                batch.x, batch.edge_index, batch.edge_attr, atom_batch, num_graphs
+            cfg = self.config
+            if augment:
+                view = augment_graph(
+                    batch.x, batch.edge_index, batch.edge_attr, cfg.graph_mask_rate, cfg.graph_drop_bond_rate
+                )
+            else:
+                view = GraphView(
+                    batch.x, batch.edge_index, batch.edge_attr, batch.x.new_zeros(0, dtype=torch.bool)
+                )
+            nodes, feats["graph"] = self.graph_encoder(
+                view.x, view.edge_index, view.edge_attr, atom_batch, num_graphs
             )
             masks["graph"] = None
+            if augment and self.atom_head is not None:
+                masking = self._masking_loss(nodes, view.masked, batch.x[:, 0])
         if self.image_encoder is not None:
             img_mask = batch.img_mask.bool().view(-1)
             feats["image"] = self._encode_images(batch.image, img_mask)
@@ -226,7 +253,15 @@ class MMSAModel(nn.Module):
                 atomic_numbers(batch.x), batch.pos, atom_batch, conf_mask, num_graphs
             )
             masks["geometry"] = conf_mask
-        return feats, masks
+        return feats, masks, masking
+
+    def _masking_loss(self, nodes: Tensor, masked: Tensor, atom_types: Tensor) -> Tensor:
+        """Cross-entropy of the masked atoms' types predicted from their GIN node states."""
+        assert self.atom_head is not None
+        if not bool(masked.any()):
+            return zero_loss(nodes, self.atom_head.weight)
+        logits = self.atom_head(nodes[masked]).float()
+        return F.cross_entropy(logits, atom_types[masked].long().clamp(max=ATOM_TYPE_UNKNOWN))
 
     def _encode_images(self, images: Tensor, mask: Tensor) -> Tensor:
         """Runs the CNN on the present images only; absent ones get zeros."""
@@ -248,9 +283,12 @@ class MMSAModel(nn.Module):
         (detached per-pair values, for logging) and ``loss`` (weighted total).
         """
         cfg = self.config
-        feats, masks = self.encode(batch)
+        augment = self.training and (cfg.graph_mask_rate > 0 or cfg.graph_drop_bond_rate > 0)
+        feats, masks, masking = self.encode(batch, augment)
         proj = {m: self.projections[m](feats[m]) for m in self.modalities}
         losses: dict[str, Tensor] = {}
+        if masking is not None:
+            losses["masking"] = masking
         pairs: dict[str, Tensor] = {}
         if cfg.contrastive and len(self.modalities) >= 2:
             pair_losses = pairwise_info_nce(proj, masks, cfg.contrastive_temperature)
@@ -288,7 +326,7 @@ class MMSAModel(nn.Module):
     def embed(self, batch: Any) -> tuple[Tensor, Tensor | None]:
         """Fused embedding (B, embed_dim) and GIN graph embedding (or None), without losses,
         gradients or memory updates."""
-        feats, masks = self.encode(batch)
+        feats, masks, _ = self.encode(batch)
         proj = {m: self.projections[m](feats[m]) for m in self.modalities}
         return self.fusion(proj, masks).fused, feats.get("graph")
 
