@@ -4,8 +4,9 @@
 the 2D encoder reused for finetuning.
 """
 
+from mmsa.models.comenet import ComENetEncoder
 from mmsa.models.fusion import AttentionFusion, ProjectionHead, reconstruction_loss
-from mmsa.models.geometry import SchNetEncoder, atomic_numbers, radius_interaction_graph
+from mmsa.models.geometry import ConformerEncoder, SchNetEncoder, atomic_numbers, radius_interaction_graph
 from mmsa.models.graph import GINEncoder
 from mmsa.models.hypergraph import HypergraphEncoder, hypergraph_loss, knn_hyperedges
 from mmsa.models.image import ResNetEncoder
@@ -17,6 +18,8 @@ __all__ = [
     "LOSS_TERMS",
     "MODALITIES",
     "AttentionFusion",
+    "ComENetEncoder",
+    "ConformerEncoder",
     "GINEncoder",
     "HypergraphEncoder",
     "MMSAConfig",
