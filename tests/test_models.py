@@ -196,6 +196,13 @@ def test_geometry_encoder_shapes_and_masked_rows(name: str) -> None:
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in enc.parameters())
 
 
+@pytest.mark.parametrize("name", list(GEOMETRY_ENCODERS))
+def test_geometry_encoder_takes_molecules_without_edges(name: str) -> None:
+    # Methane and water as heavy atoms only: one atom each, so the interaction graph is empty.
+    out = GEOMETRY_ENCODERS[name]()(torch.tensor([6, 8]), torch.randn(2, 3), torch.tensor([0, 1]))
+    assert out.shape == (2, 16) and torch.isfinite(out).all()
+
+
 def test_only_comenet_tells_a_conformer_from_its_mirror_image() -> None:
     torch.manual_seed(0)
     batch = molecule_batch(["menthol", "nicotine"])

@@ -185,8 +185,8 @@ class ComENetInteraction(nn.Module):
 class ComENetEncoder(ConformerEncoder):
     """ComENet trunk: (atomic numbers, positions, molecule ids, conformer mask) -> (G, hidden).
 
-    Defaults are the published ones (Wang et al. 2022), except ``max_num_neighbors`` (32, which
-    the reference inherits from ``radius_graph``) and the readout, which MMSA chooses.
+    Defaults are the published ones (Wang et al. 2022); ``max_num_neighbors`` = 32 is what the
+    reference gets from ``radius_graph``, and the readout replaces its sum of scalar outputs.
 
     Args:
         hidden_channels: atom state and embedding size.
