@@ -76,7 +76,7 @@ class MMSAConfig:
     geo_cutoff: float = 10.0
     geo_max_neighbors: int | None = 32
     geo_readout: str = "mean"
-    # ComENet only, published defaults (its paper also used geo_hidden 256, geo_cutoff 8.0)
+    # ComENet only, its published defaults
     geo_middle: int = 64
     geo_num_radial: int = 3
     geo_num_spherical: int = 2
