@@ -90,12 +90,13 @@ def test_schema_lists_exactly_the_model_and_trainer_settings():
     import dataclasses
 
     from mmsa.config import load_schema
-    from mmsa.models.mmsa import MMSAConfig
+    from mmsa.models.mmsa import GEO_ENCODERS, MMSAConfig
     from mmsa.train.pretrain import PretrainSettings
 
     settings = load_schema()["properties"]["pretrain"]["properties"]["settings"]["properties"]
     model = set(settings["model"]["properties"])
     assert model == {f.name for f in dataclasses.fields(MMSAConfig)} - {"feature_set"}
+    assert settings["model"]["properties"]["geo_encoder"]["enum"] == list(GEO_ENCODERS)
     assert set(settings) == {f.name for f in dataclasses.fields(PretrainSettings)}
     defaults = validate_config({})["pretrain"]["settings"]
     assert PretrainSettings.from_dict(defaults) == PretrainSettings(**{**defaults, "model": {}})

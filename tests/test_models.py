@@ -18,8 +18,9 @@ from rdkit.Chem import AllChem
 from torch_geometric.data import Batch, Data
 
 from mmsa.features.graph import BOND_TYPE_SELF_LOOP, atom_feature_dims, mol_to_graph
+from mmsa.models.comenet import ComENetEncoder, edge_frame_angles
 from mmsa.models.fusion import AttentionFusion, reconstruction_loss
-from mmsa.models.geometry import SchNetEncoder, atomic_numbers, radius_interaction_graph
+from mmsa.models.geometry import ConformerEncoder, SchNetEncoder, atomic_numbers, radius_interaction_graph
 from mmsa.models.graph import GINConv, GINEncoder
 from mmsa.models.hypergraph import HypergraphEncoder, knn_hyperedges
 from mmsa.models.image import ResNetEncoder
@@ -157,26 +158,77 @@ def test_gin_conv_matches_hu_formula() -> None:
     torch.testing.assert_close(out, torch.stack(expected))
 
 
-def test_geometry_encoder_shapes_and_masked_rows() -> None:
+GEOMETRY_ENCODERS = {
+    "schnet": lambda: SchNetEncoder(hidden_channels=16, num_filters=16, num_interactions=2, cutoff=5.0),
+    "comenet": lambda: ComENetEncoder(hidden_channels=16, middle_channels=8, num_layers=2, cutoff=5.0),
+}
+
+
+def rotation(seed: int) -> torch.Tensor:
+    """A random proper rotation (det +1): ComENet's torsions are signed, so mirrors must not slip in."""
+    q, _ = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(seed)))
+    return q * torch.linalg.det(q)  # det(-q) = -det(q) in 3D
+
+
+@pytest.mark.parametrize("name", list(GEOMETRY_ENCODERS))
+def test_geometry_encoder_shapes_and_masked_rows(name: str) -> None:
     torch.manual_seed(0)
-    batch = molecule_batch(["aspirin", "caffeine", "ethanol", "benzene"], no_conf=(1,))
-    enc = SchNetEncoder(hidden_channels=16, num_filters=16, num_interactions=2, cutoff=5.0)
+    batch = molecule_batch(["aspirin", "caffeine", "ethanol", "benzene", "menthol"], no_conf=(1,))
+    enc: ConformerEncoder = GEOMETRY_ENCODERS[name]()
     z = atomic_numbers(batch.x)
     assert int(z.min()) >= 1 and int(z.max()) <= 118
     out = enc(z, batch.pos, batch.batch, batch.conf_mask, batch.num_graphs)
-    assert out.shape == (4, 16) and enc.out_dim == 16
+    assert out.shape == (5, 16) and out.dtype == torch.float32 and enc.out_dim == 16
     assert torch.equal(out[1], torch.zeros(16))
-    assert out[[0, 2, 3]].abs().sum(dim=1).gt(0).all()
+    assert out[[0, 2, 3, 4]].abs().sum(dim=1).gt(0).all()
     # Moving the failed molecule's atoms changes nothing.
     pos = batch.pos.clone()
     pos[batch.batch == 1] = torch.randn(int((batch.batch == 1).sum()), 3)
     torch.testing.assert_close(
         enc(z, pos, batch.batch, batch.conf_mask, batch.num_graphs), out, rtol=0, atol=0
     )
-    # Rigid motion invariance of a valid molecule.
-    q, _ = torch.linalg.qr(torch.randn(3, 3))
-    moved = batch.pos @ q.t() + torch.tensor([1.0, -2.0, 3.0])
-    torch.testing.assert_close(enc(z, moved, batch.batch, batch.conf_mask, 4), out, atol=1e-4, rtol=1e-4)
+    # Rigid motion invariance of every valid molecule.
+    for seed in range(3):
+        moved = batch.pos @ rotation(seed).t() + torch.tensor([1.0, -2.0, 3.0]) * seed
+        torch.testing.assert_close(enc(z, moved, batch.batch, batch.conf_mask, 5), out, atol=1e-4, rtol=1e-4)
+    # Gradients reach every parameter.
+    out.square().sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in enc.parameters())
+
+
+@pytest.mark.parametrize("name", list(GEOMETRY_ENCODERS))
+def test_geometry_encoder_takes_molecules_without_edges(name: str) -> None:
+    # Methane and water as heavy atoms only: one atom each, so the interaction graph is empty.
+    out = GEOMETRY_ENCODERS[name]()(torch.tensor([6, 8]), torch.randn(2, 3), torch.tensor([0, 1]))
+    assert out.shape == (2, 16) and torch.isfinite(out).all()
+
+
+def test_only_comenet_tells_a_conformer_from_its_mirror_image() -> None:
+    torch.manual_seed(0)
+    batch = molecule_batch(["menthol", "nicotine"])
+    z, mirror = atomic_numbers(batch.x), batch.pos * torch.tensor([-1.0, 1.0, 1.0])
+    for name, chiral in [("schnet", False), ("comenet", True)]:
+        enc = GEOMETRY_ENCODERS[name]()
+        out, out_mirror = enc(z, batch.pos, batch.batch), enc(z, mirror, batch.batch)
+        assert (out - out_mirror).abs().amax(dim=1).gt(1e-3).all() == chiral, name
+
+
+def test_comenet_edge_angles_by_hand() -> None:
+    # i = atom 0 at the origin; its nearest neighbour 1 on x, second-nearest 2 on y; atom 3 on z
+    # (edge 3 -> 0 along z), and atom 4 closer to 3 than 0 is, so it is 3's reference.
+    pos = torch.tensor([[0, 0, 0], [1, 0, 0], [0, 1.1, 0], [0, 0, 1.2], [0, 0.8, 2.0]])
+    edge_index, _ = radius_interaction_graph(pos, torch.zeros(5, dtype=torch.long), cutoff=10.0)
+    dist, theta, phi, tau = edge_frame_angles(pos, edge_index)
+    edge = {(int(j), int(i)): e for e, (j, i) in enumerate(edge_index.t())}
+    half_pi = torch.tensor(math.pi / 2)
+    e = edge[(3, 0)]
+    # theta: between 3 -> 0 (-z) and 0 -> 1 (+x); phi: about z from the plane of 1 (x) to that of
+    # 2 (y), counter-clockwise; tau: about z from the plane of 3 - 4 (-y - z) to that of 1 (x).
+    torch.testing.assert_close(dist[e], torch.tensor(1.2))
+    torch.testing.assert_close(torch.stack([theta[e], phi[e], tau[e]]), half_pi.expand(3))
+    # Edge 1 -> 0: the neighbour is 0's nearest, so theta = pi and the azimuth is 0 by definition.
+    e = edge[(1, 0)]
+    torch.testing.assert_close(torch.stack([theta[e], phi[e]]), torch.tensor([math.pi, 0.0]))
 
 
 @pytest.mark.parametrize("cap", [None, 3])

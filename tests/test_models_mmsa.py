@@ -8,7 +8,7 @@ import pytest
 import torch
 from test_models import molecule_batch
 
-from mmsa.models import LOSS_TERMS, GINEncoder, MMSAConfig, MMSAModel
+from mmsa.models import LOSS_TERMS, ComENetEncoder, GINEncoder, MMSAConfig, MMSAModel, SchNetEncoder
 
 SMALL: dict[str, Any] = {
     "embed_dim": 16,
@@ -53,6 +53,7 @@ def test_forward_outputs_and_config_round_trip() -> None:
     expected = sum(model.config.weight(k) * v for k, v in out["losses"].items())
     torch.testing.assert_close(out["loss"], expected)
     assert isinstance(model.graph_encoder, GINEncoder)
+    assert isinstance(model.geometry_encoder, SchNetEncoder)  # the default, for existing weights
     fused, graph = model.eval().embed(batch)
     assert fused.shape == (5, 16) and graph.shape == (5, 16) and not fused.requires_grad
     assert MMSAConfig.from_dict(model.config.to_dict()) == model.config
@@ -60,6 +61,22 @@ def test_forward_outputs_and_config_round_trip() -> None:
         MMSAConfig.from_dict({"embed_dimension": 8})
     with pytest.raises(ValueError, match="at least one"):
         MMSAConfig(use_graph=False, use_image=False, use_geometry=False)
+    with pytest.raises(ValueError, match="unknown geo_encoder 'dimenet'; use one of"):
+        MMSAConfig.from_dict({"geo_encoder": "dimenet"})
+
+
+def test_comenet_geometry_encoder_trains_in_the_model() -> None:
+    model = small_model(geo_encoder="comenet", geo_middle=8).train()
+    encoder = model.geometry_encoder
+    assert isinstance(encoder, ComENetEncoder) and encoder.out_dim == 16
+    batch = molecule_batch(["aspirin", "caffeine", "ibuprofen", "nicotine", "glycine"], no_conf=(3,))
+    out = model(batch)
+    assert set(out["losses"]) == set(LOSS_TERMS) and torch.isfinite(out["loss"])
+    assert out["projections"]["geometry"].shape == (5, 16)
+    out["loss"].backward()
+    grads = [p.grad for p in encoder.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert sum(float(g.abs().sum()) for g in grads) > 0
 
 
 @pytest.mark.parametrize(

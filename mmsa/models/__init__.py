@@ -4,19 +4,23 @@
 the 2D encoder reused for finetuning.
 """
 
+from mmsa.models.comenet import ComENetEncoder
 from mmsa.models.fusion import AttentionFusion, ProjectionHead, reconstruction_loss
-from mmsa.models.geometry import SchNetEncoder, atomic_numbers, radius_interaction_graph
+from mmsa.models.geometry import ConformerEncoder, SchNetEncoder, atomic_numbers, radius_interaction_graph
 from mmsa.models.graph import GINEncoder
 from mmsa.models.hypergraph import HypergraphEncoder, hypergraph_loss, knn_hyperedges
 from mmsa.models.image import ResNetEncoder
 from mmsa.models.losses import info_nce, pairwise_info_nce
 from mmsa.models.memory import MemoryBank, sinkhorn
-from mmsa.models.mmsa import LOSS_TERMS, MODALITIES, MMSAConfig, MMSAModel
+from mmsa.models.mmsa import GEO_ENCODERS, LOSS_TERMS, MODALITIES, MMSAConfig, MMSAModel
 
 __all__ = [
+    "GEO_ENCODERS",
     "LOSS_TERMS",
     "MODALITIES",
     "AttentionFusion",
+    "ComENetEncoder",
+    "ConformerEncoder",
     "GINEncoder",
     "HypergraphEncoder",
     "MMSAConfig",

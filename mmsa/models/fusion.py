@@ -2,7 +2,7 @@
 
 Design (MMSA's "collaborative processing" of the views):
 
-1. **Projection heads.** Each encoder's output (image CNN, GIN, SchNet; different sizes) goes
+1. **Projection heads.** Each encoder's output (image CNN, GIN, 3D encoder; different sizes) goes
    through its own 2-layer MLP into a shared ``dim``-dimensional space. The cross-modal
    contrastive loss is applied to these projections (as in CLIP / SimCLR, so the encoders keep
    their own representation geometry).

@@ -14,10 +14,14 @@ continuous-filter convolutions, shifted softplus) but
 
 Molecules whose conformer failed (``conf_mask`` False) are dropped before the network runs and
 get an all-zero embedding, so their (meaningless) coordinates cannot influence any output,
-statistic or gradient.
+statistic or gradient. That contract, the interaction graph and the readout live in
+:class:`ConformerEncoder`, the base of every 3D encoder (SchNet here, ComENet in :mod:`.comenet`),
+so that the architectures differ only in how they embed valid conformers.
 """
 
 from __future__ import annotations
+
+from abc import ABC, abstractmethod
 
 import torch
 from torch import Tensor, nn
@@ -69,13 +73,71 @@ def radius_interaction_graph(
     return edge_index, edge_weight
 
 
-class SchNetEncoder(nn.Module):
+class ConformerEncoder(nn.Module, ABC):
+    """Base of the 3D encoders: (atomic numbers, positions, molecule ids, conformer mask) -> (G, out_dim).
+
+    Holds what every architecture shares, so it is stated once: the masking contract of
+    :meth:`forward`, the interaction graph (:meth:`interaction_graph`) and the readout
+    (:meth:`pool`). Subclasses implement :meth:`embed_conformers` and set ``out_dim``.
+
+    Args:
+        out_dim: size of the molecule embedding.
+        cutoff: interaction radius in Angstrom.
+        max_num_neighbors: nearest neighbours kept per atom within ``cutoff`` (None = all).
+        readout: "mean", "sum" or "max" pooling of the atom states.
+    """
+
+    def __init__(self, out_dim: int, cutoff: float, max_num_neighbors: int | None, readout: str) -> None:
+        super().__init__()
+        if readout not in READOUTS:
+            raise ValueError(f"unknown readout {readout!r}; use one of {tuple(READOUTS)}")
+        self.out_dim, self.cutoff = out_dim, cutoff
+        self.max_num_neighbors, self.readout = max_num_neighbors, readout
+
+    def interaction_graph(self, pos: Tensor, batch: Tensor) -> tuple[Tensor, Tensor]:
+        """``(edge_index, edge_weight)`` of :func:`radius_interaction_graph` with this encoder's radius."""
+        return radius_interaction_graph(pos, batch, self.cutoff, self.max_num_neighbors)
+
+    def pool(self, h: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
+        """Atom states (N, out_dim) -> molecule embeddings (num_graphs, out_dim)."""
+        return READOUTS[self.readout](h, batch, size=num_graphs)
+
+    @abstractmethod
+    def embed_conformers(self, z: Tensor, pos: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
+        """(num_graphs, out_dim) embeddings of molecules that all have a valid conformer."""
+
+    def forward(
+        self,
+        z: Tensor,
+        pos: Tensor,
+        batch: Tensor,
+        conf_mask: Tensor | None = None,
+        num_graphs: int | None = None,
+    ) -> Tensor:
+        """Per-molecule embeddings (G, out_dim); rows with ``conf_mask`` False are zeros."""
+        if num_graphs is None:
+            num_graphs = int(batch.max()) + 1 if batch.numel() else 0
+        if conf_mask is None:
+            conf_mask = torch.ones(num_graphs, dtype=torch.bool, device=pos.device)
+        conf_mask = conf_mask.bool().view(-1)
+        out = pos.new_zeros(num_graphs, self.out_dim)
+        atom_keep = conf_mask[batch]
+        if not bool(atom_keep.any()):
+            return out
+        # Renumber the kept molecules 0..K-1 so the network only sees valid conformers.
+        new_id = torch.cumsum(conf_mask.long(), 0) - 1
+        pooled = self.embed_conformers(
+            z[atom_keep].long(), pos[atom_keep].float(), new_id[batch[atom_keep]], int(conf_mask.sum())
+        )
+        return out.index_put((conf_mask.nonzero(as_tuple=True)[0],), pooled.to(out.dtype))
+
+
+class SchNetEncoder(ConformerEncoder):
     """SchNet trunk: (atomic numbers, positions, molecule ids, conformer mask) -> (G, hidden).
 
     Args:
         hidden_channels, num_filters, num_interactions, num_gaussians, cutoff: as in SchNet.
-        max_num_neighbors: nearest neighbours kept per atom within ``cutoff`` (None = all).
-        readout: "mean", "sum" or "max" pooling of the atom states.
+        max_num_neighbors, readout: as in :class:`ConformerEncoder`.
     """
 
     def __init__(
@@ -88,10 +150,7 @@ class SchNetEncoder(nn.Module):
         max_num_neighbors: int | None = 32,
         readout: str = "mean",
     ) -> None:
-        super().__init__()
-        if readout not in READOUTS:
-            raise ValueError(f"unknown readout {readout!r}; use one of {tuple(READOUTS)}")
-        self.cutoff, self.max_num_neighbors, self.readout = cutoff, max_num_neighbors, readout
+        super().__init__(hidden_channels, cutoff, max_num_neighbors, readout)
         self.embedding = nn.Embedding(NUM_ELEMENTS, hidden_channels, padding_idx=0)
         self.distance_expansion = GaussianSmearing(0.0, cutoff, num_gaussians)
         self.interactions = nn.ModuleList(
@@ -100,7 +159,6 @@ class SchNetEncoder(nn.Module):
         )
         self.lin1 = nn.Linear(hidden_channels, hidden_channels)
         self.act = ShiftedSoftplus()
-        self.out_dim = hidden_channels
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -110,35 +168,10 @@ class SchNetEncoder(nn.Module):
         nn.init.xavier_uniform_(self.lin1.weight)
         nn.init.zeros_(self.lin1.bias)
 
-    def forward(
-        self,
-        z: Tensor,
-        pos: Tensor,
-        batch: Tensor,
-        conf_mask: Tensor | None = None,
-        num_graphs: int | None = None,
-    ) -> Tensor:
-        """Per-molecule embeddings (G, hidden); rows with ``conf_mask`` False are zeros."""
-        if num_graphs is None:
-            num_graphs = int(batch.max()) + 1 if batch.numel() else 0
-        if conf_mask is None:
-            conf_mask = torch.ones(num_graphs, dtype=torch.bool, device=pos.device)
-        conf_mask = conf_mask.bool().view(-1)
-        out = pos.new_zeros(num_graphs, self.out_dim)
-        atom_keep = conf_mask[batch]
-        if not bool(atom_keep.any()):
-            return out
-        # Renumber the kept molecules 0..K-1 so pooling only sees valid conformers.
-        new_id = torch.cumsum(conf_mask.long(), 0) - 1
-        sub_batch = new_id[batch[atom_keep]]
-        sub_pos = pos[atom_keep].float()
-        h = self.embedding(z[atom_keep].long())
-        edge_index, edge_weight = radius_interaction_graph(
-            sub_pos, sub_batch, self.cutoff, self.max_num_neighbors
-        )
+    def embed_conformers(self, z: Tensor, pos: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
+        h = self.embedding(z)
+        edge_index, edge_weight = self.interaction_graph(pos, batch)
         edge_attr = self.distance_expansion(edge_weight)
         for interaction in self.interactions:
             h = h + interaction(h, edge_index, edge_weight, edge_attr)
-        h = self.act(self.lin1(h))
-        pooled = READOUTS[self.readout](h, sub_batch, size=int(conf_mask.sum()))
-        return out.index_put((conf_mask.nonzero(as_tuple=True)[0],), pooled.to(out.dtype))
+        return self.pool(self.act(self.lin1(h)), batch, num_graphs)

@@ -4,7 +4,8 @@
 coordinates with ``conf_mask``, depictions with ``img_mask``) and
 
 1. encodes each enabled view: GIN on the 2D graph (:mod:`.graph`), a ResNet on the image
-   (:mod:`.image`), SchNet on the conformer (:mod:`.geometry`); views that failed are masked;
+   (:mod:`.image`), SchNet (:mod:`.geometry`) or ComENet (:mod:`.comenet`) on the conformer;
+   views that failed are masked;
 2. projects them into one space and aligns every pair of views with symmetric InfoNCE
    (term ``contrastive``, the mean over pairs; absent with fewer than two modalities);
 3. fuses the views into one embedding with attention, and reconstructs each view's projection
@@ -21,6 +22,8 @@ Every switch that is off removes its module and its entry in ``losses``; ``loss`
 weighted sum of the entries present. The GIN is exposed as ``graph_encoder`` so that
 finetuning can reuse it on its own. Default sizes follow the usual baselines (GIN 5 x 300 as
 in Hu et al., ResNet-18, a 4-block SchNet); the loss weights are this implementation's choice.
+SchNet stays the default 3D encoder, so existing configs and weights keep their meaning;
+``geo_encoder: comenet`` selects ComENet, the 3D encoder of the MMSA paper.
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ from torch import Tensor, nn
 
 from mmsa.features.graph import ATOM_TYPE_UNKNOWN, GRAPH_FEATURE_SETS
 from mmsa.models.augment import GraphView, augment_graph
+from mmsa.models.comenet import ComENetEncoder
 from mmsa.models.fusion import AttentionFusion, ProjectionHead, reconstruction_loss
-from mmsa.models.geometry import SchNetEncoder, atomic_numbers
+from mmsa.models.geometry import ConformerEncoder, SchNetEncoder, atomic_numbers
 from mmsa.models.graph import GINEncoder
 from mmsa.models.hypergraph import HypergraphEncoder, hypergraph_loss
 from mmsa.models.image import ResNetEncoder
@@ -46,6 +50,7 @@ from mmsa.models.memory import MemoryBank
 
 MODALITIES = ("graph", "image", "geometry")
 LOSS_TERMS = ("contrastive", "reconstruction", "hypergraph", "memory", "masking")
+GEO_ENCODERS = ("schnet", "comenet")
 
 
 @dataclass
@@ -67,14 +72,20 @@ class MMSAConfig:
     # image encoder (ResNet)
     image_layers: list[int] = field(default_factory=lambda: [2, 2, 2, 2])
     image_width: int = 64
-    # 3D encoder (SchNet)
+    # 3D encoder: one of GEO_ENCODERS; geo_interactions counts SchNet interactions / ComENet layers
+    geo_encoder: str = "schnet"
     geo_hidden: int = 128
-    geo_filters: int = 128
+    geo_filters: int = 128  # SchNet only
     geo_interactions: int = 4
-    geo_gaussians: int = 50
+    geo_gaussians: int = 50  # SchNet only
     geo_cutoff: float = 10.0
     geo_max_neighbors: int | None = 32
     geo_readout: str = "mean"
+    # ComENet only, its published defaults
+    geo_middle: int = 64
+    geo_num_radial: int = 3
+    geo_num_spherical: int = 2
+    geo_output_layers: int = 3
     # graph-view augmentation in training (0 = off) and the masked-atom prediction term
     graph_mask_rate: float = 0.0
     graph_drop_bond_rate: float = 0.0
@@ -112,6 +123,8 @@ class MMSAConfig:
         self.image_layers = [int(n) for n in self.image_layers]
         if self.feature_set not in GRAPH_FEATURE_SETS:
             raise ValueError(f"feature_set must be one of {GRAPH_FEATURE_SETS}")
+        if self.geo_encoder not in GEO_ENCODERS:
+            raise ValueError(f"unknown geo_encoder {self.geo_encoder!r}; use one of {GEO_ENCODERS}")
         if not self.modalities:
             raise ValueError("enable at least one of use_graph, use_image, use_geometry")
         if self.embed_dim % self.fusion_heads:
@@ -141,6 +154,31 @@ class MMSAConfig:
         return asdict(self)
 
 
+def geometry_encoder(cfg: MMSAConfig) -> ConformerEncoder:
+    """The 3D encoder that ``cfg.geo_encoder`` names, with the config's sizes."""
+    if cfg.geo_encoder == "comenet":
+        return ComENetEncoder(
+            cfg.geo_hidden,
+            cfg.geo_middle,
+            cfg.geo_interactions,
+            cfg.geo_num_radial,
+            cfg.geo_num_spherical,
+            cfg.geo_output_layers,
+            cfg.geo_cutoff,
+            cfg.geo_max_neighbors,
+            cfg.geo_readout,
+        )
+    return SchNetEncoder(
+        cfg.geo_hidden,
+        cfg.geo_filters,
+        cfg.geo_interactions,
+        cfg.geo_gaussians,
+        cfg.geo_cutoff,
+        cfg.geo_max_neighbors,
+        cfg.geo_readout,
+    )
+
+
 class MMSAModel(nn.Module):
     """Multi-modal pretraining model; see the module docstring for the pipeline and losses."""
 
@@ -152,7 +190,7 @@ class MMSAModel(nn.Module):
         self.modalities = cfg.modalities
         self.graph_encoder: GINEncoder | None = None
         self.image_encoder: ResNetEncoder | None = None
-        self.geometry_encoder: SchNetEncoder | None = None
+        self.geometry_encoder: ConformerEncoder | None = None
         if cfg.use_graph:
             self.graph_encoder = GINEncoder(
                 cfg.feature_set,
@@ -165,15 +203,7 @@ class MMSAModel(nn.Module):
         if cfg.use_image:
             self.image_encoder = ResNetEncoder(cfg.image_layers, cfg.image_width)
         if cfg.use_geometry:
-            self.geometry_encoder = SchNetEncoder(
-                cfg.geo_hidden,
-                cfg.geo_filters,
-                cfg.geo_interactions,
-                cfg.geo_gaussians,
-                cfg.geo_cutoff,
-                cfg.geo_max_neighbors,
-                cfg.geo_readout,
-            )
+            self.geometry_encoder = geometry_encoder(cfg)
         self.atom_head: nn.Linear | None = None
         if self.graph_encoder is not None and cfg.graph_mask_rate > 0:
             # predicts the atom type (atomic number - 1, or unknown) of masked atoms
