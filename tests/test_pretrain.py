@@ -120,3 +120,18 @@ def test_checkpoint_of_other_settings_is_not_resumed(corpus):
     other = pretrain(manifests, cache, settings(lr=1e-3), 0, tmp / "x", tmp / "x" / "ckpt.pt")
     fresh = pretrain(manifests, cache, settings(lr=1e-3), 0, tmp / "y", tmp / "y" / "ckpt.pt")
     assert other.final_loss == fresh.final_loss
+
+
+def test_checkpoint_of_another_thread_count_is_not_resumed(corpus):
+    manifests, cache, tmp = corpus
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        pretrain(manifests, cache, settings(), 0, tmp / "t", tmp / "t" / "ckpt.pt", stop_after_epoch=1)
+        torch.set_num_threads(2)
+        other = pretrain(manifests, cache, settings(), 0, tmp / "t", tmp / "t" / "ckpt.pt")
+        fresh = pretrain(manifests, cache, settings(), 0, tmp / "u", tmp / "u" / "ckpt.pt")
+    finally:
+        torch.set_num_threads(threads)
+    assert other.final_loss == fresh.final_loss and other.steps == fresh.steps
+    assert other.provenance["torch_threads"] == 2

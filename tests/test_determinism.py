@@ -1,0 +1,112 @@
+"""Same config, same bytes: pretraining and finetuning repeated in fresh processes on 2 threads.
+
+Each run is a new interpreter (as two Snakemake jobs or two users would be), so nothing cached
+in the process can make the runs agree; the model is large enough that its matrix products are
+split between the two threads.
+"""
+
+import hashlib
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from chain import run_chain, toy_config
+from mmsa.config import deep_merge, validate_config
+
+SMILES = [
+    "CC(=O)Oc1ccccc1C(=O)O",
+    "CC(=O)Nc1ccc(O)cc1",
+    "CN1CCC[C@H]1c1cccnc1",
+    "CC(C)Cc1ccc(C(C)C(=O)O)cc1",
+    "COc1ccc2[nH]cc(CCN)c2c1",
+    "CN1C(=O)N(C)c2ncn(C)c2C1=O",
+    "CC(C)NCC(O)COc1cccc2ccccc12",
+    "O=C(O)c1ccccc1O",
+    "Clc1ccc(cc1)C(c1ccccc1)N1CCN(CC1)CCOCC(=O)O",
+    "CCN(CC)CCNC(=O)c1ccc(N)cc1",
+    "OC1CCCCC1",
+    "c1ccc2ccccc2c1",
+    "NC(=O)c1cccnc1",
+    "CC1=CC(=O)c2ccccc2C1=O",
+    "COc1cc(C=O)ccc1O",
+    "CC(N)Cc1ccccc1",
+] * 2  # repeated molecules are de-duplicated; labels differ by position for finetuning
+MODEL = {
+    "gnn_layers": 3,
+    "gnn_dim": 64,
+    "image_layers": [1, 1],
+    "image_width": 8,
+    "geo_hidden": 32,
+    "geo_filters": 32,
+    "geo_interactions": 2,
+    "embed_dim": 64,
+    "num_anchors": 8,
+    "hypergraph_k": 3,
+    "graph_mask_rate": 0.15,
+    "graph_drop_bond_rate": 0.1,
+}
+RUN = textwrap.dedent(
+    """
+    import hashlib, json, sys
+    from mmsa.reproducible import configure_torch
+    from mmsa.stages import pretrain
+    config, manifests, out = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+    configure_torch(config["torch_threads"])
+    pretrain(config, manifests, out, out + "/checkpoint.pt")
+    print(hashlib.sha256(open(out + "/model.pt", "rb").read()).hexdigest())
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("determinism")
+    (tmp / "toy.csv").write_text("smiles,y\n" + "".join(f"{s},{i % 2}\n" for i, s in enumerate(SMILES[:16])))
+    base = toy_config(tmp, ["toy"], {"y": "y"}, shard_size=8)
+    settings = {"epochs": 2, "batch_size": 8, "device": "cpu", "model": MODEL}
+    config = validate_config(deep_merge(base, {"torch_threads": 2, "pretrain": {"settings": settings}}))
+    run_chain(config, "toy", tmp / "out")
+    manifests = sorted(str(p) for p in (tmp / "out" / "toy").glob("man-*.parquet"))
+    return config, manifests, tmp
+
+
+def pretrain_in_new_process(config, manifests, out) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", RUN, json.dumps(config), json.dumps(manifests), str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_two_pretraining_runs_on_two_threads_write_identical_weight_files(corpus):
+    config, manifests, tmp = corpus
+    first = pretrain_in_new_process(config, manifests, tmp / "a")
+    second = pretrain_in_new_process(config, manifests, tmp / "b")
+    assert first == second and len(first) == 64
+    throughput = json.loads((tmp / "a" / "throughput.json").read_text())
+    assert throughput["provenance"]["torch_threads"] == 2
+    assert throughput["provenance"]["deterministic_algorithms"] is True
+    losses = [(tmp / d / "losses.csv").read_text() for d in ("a", "b")]
+    assert losses[0] == losses[1]
+
+
+def test_two_finetuning_runs_write_identical_results(corpus):
+    from mmsa.stages import finetune, split
+
+    config, manifests, tmp = corpus
+    d = tmp / "out" / "toy"
+    config = validate_config(
+        deep_merge(config, {"finetune": {"seeds": [0], "settings": {"epochs": 3, "split": "random"}}})
+    )
+    split(config, "toy", d / "shards", manifests, tmp / "split.parquet", tmp / "split.json")
+    outputs = []
+    for run in ("x", "y"):
+        paths = [tmp / run / "seed-0.json"], [tmp / run / "seed-0.parquet"], [tmp / run / "seed-0.pt"]
+        finetune(config, "toy", "no-pretrain", d / "shards", manifests, tmp / "split.parquet", *paths)
+        outputs.append([hashlib.sha256(p[0].read_bytes()).hexdigest() for p in paths])
+    assert outputs[0] == outputs[1]
