@@ -10,7 +10,9 @@ conformer belong to which graph. This script measures, for one or more ``model.p
   batch, the accuracy an encoder that only counts atoms could reach;
 * ``R2 heavy atoms`` / ``R2 rings``: how well a ridge regression on the frozen GIN embedding
   predicts the heavy-atom count (composition) and the ring count (structure), on held-out
-  molecules.
+  molecules;
+* ``GIN grad <term>``: the norm of each weighted loss term's gradient at the GIN's parameters
+  (model in training mode), i.e. what each objective contributes to the encoder finetuning reuses.
 
     python benchmarks/pretrain_diagnostics.py results/pretrain/model.pt [more.pt] --batches 20
 """
@@ -18,6 +20,7 @@ conformer belong to which graph. This script measures, for one or more ``model.p
 from __future__ import annotations
 
 import argparse
+import copy
 import glob
 from collections import Counter
 
@@ -55,6 +58,22 @@ def retrieval(model: MMSAModel, batch: Batch, mask_rate: float) -> dict[str, flo
     return out
 
 
+def gin_gradients(model: MMSAModel, batch: Batch) -> dict[str, float]:
+    """Norm of each weighted loss term's gradient at the GIN's parameters."""
+    model.train()
+    out = {}
+    params = [p for p in model.graph_encoder.parameters() if p.requires_grad]
+    with torch.enable_grad():
+        losses = model(batch)["losses"]
+        for i, (term, value) in enumerate(losses.items()):
+            grads = torch.autograd.grad(
+                model.config.weight(term) * value, params, retain_graph=i < len(losses) - 1, allow_unused=True
+            )
+            out[f"GIN grad {term}"] = float(torch.sqrt(sum((g**2).sum() for g in grads if g is not None)))
+    model.eval()
+    return out
+
+
 def composition_unique(keys: list[str]) -> float:
     """Share of molecules whose element counts (with H) appear once in the batch."""
     signatures = []
@@ -82,6 +101,7 @@ def probe_r2(embeddings: np.ndarray, keys: list[str]) -> dict[str, float]:
 @torch.no_grad()
 def diagnose(path: str, store, keys: list[str], batches: int) -> dict[str, float]:
     model = load_pretrained(path)
+    rates = (model.config.graph_mask_rate, model.config.graph_drop_bond_rate)
     rng = np.random.default_rng(0)
     rows: dict[str, list[float]] = {}
     graph_embeddings, probe_keys = [], []
@@ -91,7 +111,13 @@ def diagnose(path: str, store, keys: list[str], batches: int) -> dict[str, float
         for rate, label in ((0.0, "clean"), (0.3, "30% masked")):
             for pair, value in retrieval(model, batch, rate).items():
                 rows.setdefault(f"top-1 {pair}, {label}", []).append(value)
+        model.config.graph_mask_rate, model.config.graph_drop_bond_rate = rates  # as trained
         rows.setdefault("composition-unique", []).append(composition_unique(chosen))
+        torch.manual_seed(0)
+        state = copy.deepcopy(model.state_dict())  # training mode moves the memory anchors
+        for term, value in gin_gradients(model, batch).items():
+            rows.setdefault(term, []).append(value)
+        model.load_state_dict(state)
         graph_embeddings.append(model.embed(batch)[1].numpy())
         probe_keys += chosen
     summary = {name: float(np.mean(values)) for name, values in rows.items()}
@@ -111,11 +137,15 @@ def main() -> None:
     store = feature_store(config, sorted(glob.glob(args.manifests)))
     keys = sorted(store.keys)
     results = {path: diagnose(path, store, keys, args.batches) for path in args.models}
-    names = list(next(iter(results.values())))
+    names = list(dict.fromkeys(n for r in results.values() for n in r))
     print("| measure | " + " | ".join(results) + " |")
     print("|---|" + "---:|" * len(results))
     for name in names:
-        print(f"| {name} | " + " | ".join(f"{r[name]:.3f}" for r in results.values()) + " |")
+        print(
+            f"| {name} | "
+            + " | ".join(f"{r[name]:.3f}" if name in r else "—" for r in results.values())
+            + " |"
+        )
 
 
 if __name__ == "__main__":

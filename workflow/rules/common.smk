@@ -77,3 +77,12 @@ def finetune_inputs(wc):
 def per_seed(pattern):
     """One output path per configured seed (``{seed}`` filled in, other wildcards kept)."""
     return [pattern.replace("{seed}", str(seed)) for seed in SEEDS]
+
+
+def finetune_params(wc):
+    """The config a finetuning job depends on (declared so a change reruns exactly these jobs)."""
+    params = {"settings": config["finetune"]["settings"], "seeds": SEEDS}
+    if wc.model == "no-pretrain":  # its GIN has the configured architecture
+        params["arch"] = config["pretrain"]["settings"]["model"]
+        params["graph_features"] = config["featurize"]["graph_features"]
+    return params

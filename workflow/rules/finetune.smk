@@ -2,15 +2,6 @@
 # and classical ones on fixed features. Every job reads the dataset's split table.
 
 
-def finetune_params(wc):
-    """The config a finetuning job depends on (declared so a change reruns exactly these jobs)."""
-    params = {"settings": config["finetune"]["settings"], "seeds": SEEDS}
-    if wc.model == "no-pretrain":  # its GIN has the configured architecture
-        params["arch"] = config["pretrain"]["settings"]["model"]
-        params["graph_features"] = config["featurize"]["graph_features"]
-    return params
-
-
 rule finetune:
     input:
         unpack(finetune_inputs),
