@@ -94,8 +94,25 @@ def settings_summary(config: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def full_report(jobs: pd.DataFrame, config: dict[str, Any] | None = None) -> str:
-    """The Markdown report: provenance, best-validation-epoch table, last-epoch table, settings."""
+def split_table(splits: dict[str, dict[str, Any]]) -> str:
+    """Molecules (and positive labels) per part of each dataset's first split: a test part with a
+    handful of positives makes its ROC-AUC a coarse number, and the reader should see that."""
+    lines = ["| dataset | train | valid | test |", "|---|---:|---:|---:|"]
+    for dataset, stats in splits.items():
+        parts = next(iter(stats.values()))
+        cells = [
+            f"{p['molecules']}" + (f" ({p['positives']} positive labels)" if "positives" in p else "")
+            for p in (parts["train"], parts["valid"], parts["test"])
+        ]
+        lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def full_report(
+    jobs: pd.DataFrame, config: dict[str, Any] | None = None, splits: dict[str, dict[str, Any]] | None = None
+) -> str:
+    """The Markdown report: provenance, best-validation-epoch table, last-epoch table, split
+    sizes and settings."""
     commits = sorted({str(c) for c in jobs["commit"]})
     threads = sorted({str(t) for t in jobs["torch_threads"]})
     text = [
@@ -110,6 +127,8 @@ def full_report(jobs: pd.DataFrame, config: dict[str, Any] | None = None) -> str
             "\n## Test metric at the last epoch, finetuned networks\n",
             markdown(summarize(neural, "test_last")),
         ]
+    if splits:
+        text += ["\n## Split sizes (first seed)\n", split_table(splits)]
     if config is not None:
         text += ["\n## Settings\n", settings_summary(config)]
     return "\n".join(text)
@@ -198,13 +217,17 @@ def write_report(
     bars_path: str | os.PathLike,
     curves_path: str | os.PathLike,
     config: dict[str, Any] | None = None,
+    split_stats: Sequence[str | os.PathLike] = (),
 ) -> pd.DataFrame:
-    """Write the results table (CSV, Markdown report) and both plots; return the table."""
+    """Write the results table (CSV, Markdown report) and both plots; return the table.
+
+    ``split_stats`` are the split stage's JSON files, named ``<dataset>.json``."""
     jobs = collect(paths)
     table = summarize(jobs)
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
-    write_text(full_report(jobs, config), md_path)
+    splits = {Path(p).stem: json.loads(Path(p).read_text()) for p in split_stats}
+    write_text(full_report(jobs, config, splits), md_path)
     plot_bars(table, bars_path)
     plot_curves(paths, curves_path)
     return table

@@ -46,3 +46,20 @@ def test_full_report_adds_last_epoch_of_networks_and_provenance():
     last = text.split("## Test metric at the last epoch")[1]
     assert "ecfp-rf" not in last  # forests have no epochs
     assert "| a | roc_auc ↑ | 0.600 ± 0.100 |" in last and "| r | rmse ↓ | 1.700 ± 0.000 |" in last
+
+
+def test_split_sizes_show_positives_of_classification_parts():
+    stats = {
+        "toy": {
+            "0": {
+                p: {"molecules": n, "labels": n, "positives": k}
+                for p, n, k in [("train", 80, 30), ("valid", 10, 2), ("test", 10, 1)]
+            }
+        },
+        "reg": {
+            "0": {p: {"molecules": n, "labels": n} for p, n in [("train", 8), ("valid", 1), ("test", 1)]}
+        },
+    }
+    text = full_report(jobs(), splits=stats)
+    assert "| toy | 80 (30 positive labels) | 10 (2 positive labels) | 10 (1 positive labels) |" in text
+    assert "| reg | 8 | 1 | 1 |" in text

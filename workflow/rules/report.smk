@@ -3,12 +3,13 @@
 
 rule report:
     input:
-        expand(
+        results=expand(
             "results/finetune/{dataset}/{model}/seed-{seed}.json",
             dataset=config["finetune"]["datasets"],
             model=config["finetune"]["models"],
             seed=SEEDS,
         ),
+        splits=expand("results/splits/{dataset}.json", dataset=config["finetune"]["datasets"]),
     output:
         csv=report("results/report/results.csv", category="Results"),
         md="results/report/results.md",

@@ -6,4 +6,12 @@ from mmsa.stages import report
 if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
     with stage_logging(sm.log[0]):
-        report(sm.input, sm.output.csv, sm.output.md, sm.output.bars, sm.output.curves, sm.config)
+        report(
+            sm.input.results,
+            sm.output.csv,
+            sm.output.md,
+            sm.output.bars,
+            sm.output.curves,
+            sm.config,
+            sm.input.splits,
+        )
