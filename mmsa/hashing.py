@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 
@@ -34,4 +36,19 @@ def sha256_file(path: str | os.PathLike, block: int = 1 << 20) -> str:
     with open(path, "rb") as fh:
         while chunk := fh.read(block):
             digest.update(chunk)
+    return digest.hexdigest()
+
+
+@cache
+def code_digest() -> str:
+    """SHA-256 over the mmsa package's Python sources (path and bytes, in path order).
+
+    A checkpoint records it, so a run never resumes training with other code than the code that
+    wrote the checkpoint (a git commit would miss uncommitted edits and installed copies).
+    """
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode("utf-8") + b"\0")
+        digest.update(path.read_bytes())
     return digest.hexdigest()

@@ -1,7 +1,9 @@
 """The pretraining loop on real featurized molecules, with a tiny model."""
 
 import json
+import shutil
 
+import pyarrow.parquet as pq
 import pytest
 import torch
 
@@ -135,3 +137,21 @@ def test_checkpoint_of_another_thread_count_is_not_resumed(corpus):
         torch.set_num_threads(threads)
     assert other.final_loss == fresh.final_loss and other.steps == fresh.steps
     assert other.provenance["torch_threads"] == 2
+
+
+def test_checkpoint_of_other_molecules_at_the_same_paths_is_not_resumed(corpus):
+    """A smaller dataset written to the same manifest paths (as a changed row limit does) must
+    be trained on, not answered with the finished checkpoint of the old molecules."""
+    manifests, cache, tmp = corpus
+    moved = []
+    for i, path in enumerate(manifests):
+        moved.append(str(tmp / "same" / f"man-{i}.parquet"))
+        (tmp / "same").mkdir(exist_ok=True)
+        shutil.copy(path, moved[-1])
+    pretrain(moved, cache, settings(), 0, tmp / "same", tmp / "same" / "ckpt.pt")
+    table = pq.read_table(moved[0])
+    pq.write_table(table.slice(0, table.num_rows - 4), moved[0])
+    rerun = pretrain(moved, cache, settings(), 0, tmp / "same", tmp / "same" / "ckpt.pt")
+    fresh = pretrain(moved, cache, settings(), 0, tmp / "new", tmp / "new" / "ckpt.pt")
+    assert rerun.molecules == fresh.molecules > 0
+    assert rerun.final_loss == fresh.final_loss and rerun.steps == fresh.steps

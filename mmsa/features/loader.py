@@ -13,6 +13,7 @@ number of packs at a time); images are read from Zarr only for the rows asked fo
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -131,3 +132,15 @@ class FeatureStore:
                 _, row, conf_ok, image_ok = where[i]
                 out[i] = pack.data(row, images[j], bool(conf_ok), bool(image_ok), keys[i])
         return out  # type: ignore[return-value]
+
+
+def manifest_digest(manifests: Sequence[str | os.PathLike]) -> str:
+    """SHA-256 of the molecule keys the manifests list, in order and with repeats: what a model
+    is trained on (the feature settings name the features of each key), unlike the manifest paths,
+    which stay the same when a dataset's rows or standardization change."""
+    digest = hashlib.sha256()
+    for path in manifests:
+        for key in pq.read_table(path, columns=["key"]).column("key").to_pylist():
+            digest.update(key.encode("utf-8") + b"\n")
+        digest.update(b"\0")
+    return digest.hexdigest()

@@ -6,7 +6,9 @@ at any moment resumes from the last complete epoch. Each epoch reseeds torch fro
 the CPU reproduces an uninterrupted one exactly. On the CPU the weights are bitwise identical
 between runs of the same settings, data and torch thread count (the thread count changes how
 float reductions are split, and a few last bits grow into different weights within an epoch;
-it is part of the checkpoint's fingerprint and recorded in ``throughput.json``).
+it is part of the checkpoint's fingerprint and recorded in ``throughput.json``). The fingerprint
+also covers the molecules trained on (the manifests' keys, not their paths) and the package's
+code, so a rerun never resumes from, or publishes, a checkpoint of other inputs.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from typing import Any
 import torch
 
 from mmsa.features.cache import FeatureCache
-from mmsa.hashing import settings_digest
+from mmsa.features.loader import manifest_digest
+from mmsa.hashing import code_digest, settings_digest
 from mmsa.io import atomic_path, save_torch, write_text
 from mmsa.models.mmsa import MMSAConfig, MMSAModel, save_pretrained
 from mmsa.parallel import prefetched
@@ -117,8 +120,9 @@ def pretrain(
         {
             "settings": settings.to_dict(),
             "seed": seed,
-            "manifests": manifests,
+            "molecules": manifest_digest(manifests),
             "features": cache.settings.to_dict(),
+            "code": code_digest(),
             "torch_threads": torch.get_num_threads(),
         }
     )
