@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from mmsa.compared import MODEL_NAMES
+from mmsa.compared import MODEL_NAMES, MODELS
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -157,6 +158,61 @@ def test_a_lost_output_is_rebuilt_alone_from_the_cache(tiny):
     assert lost.exists()
     featurize_log = (work / "results" / "logs" / "featurize" / "bbbp-00001.log").read_text()
     assert "to compute" in featurize_log and ", 0 to compute" in featurize_log
+
+
+def params_changed_jobs(dry_run_log: str) -> set[str]:
+    """Jobs that a dry run reruns because their declared config changed, as ``"rule
+    wildcard-values"`` (upstream-updated jobs, which rerun for their inputs, are left out)."""
+    jobs, block = set(), None
+    for line in [*dry_run_log.splitlines(), "rule end:"]:
+        text = line.strip()
+        header = re.fullmatch(r"(?:local)?(?:rule|checkpoint) (\w+):", text)
+        if header:
+            if block and block["changed"]:
+                jobs.add(" ".join([block["rule"], *block["wildcards"]]))
+            block = {"rule": header.group(1), "wildcards": [], "changed": False}
+        elif block and text.startswith("reason:"):
+            block["changed"] = "Params have changed" in text
+        elif block and text.startswith("wildcards:"):
+            block["wildcards"] = [w.split("=")[1] for w in text.removeprefix("wildcards:").split(", ")]
+    return jobs
+
+
+def merged(base: dict, change: dict) -> dict:
+    out = dict(base)
+    for key, value in change.items():
+        out[key] = merged(base.get(key, {}), value) if isinstance(value, dict) else value
+    return out
+
+
+SHARDS = [f"featurize {d} {s}" for d in ("zinc", "bbbp", "tox21") for s in ("00000", "00001")]
+RERUNS = [  # a setting, and exactly the jobs that read it (the tiny config: bbbp, tox21; 6 models)
+    ({"pretrain": {"settings": {"model": {"gnn_dim": 16}}}}, {"pretrain", "report"}, ["no-pretrain"]),
+    ({"finetune": {"settings": {"rf_trees": 10}}}, {"report"}, ["ecfp-rf", "ecfp-mmsa-rf"]),
+    ({"finetune": {"settings": {"lr": 0.01}}}, {"report"}, ["mmsa", "mmsa-graph", "no-pretrain"]),
+    ({"finetune": {"settings": {"structure_dim": 8}}}, {"report"}, ["mmsa"]),
+    ({"finetune": {"hypergraph_k": 2}}, {"report", "hypergraph bbbp", "hypergraph tox21"}, []),
+    ({"featurize": {"chunk_size": 4}}, set(SHARDS), []),
+    ({"data": {"max_rows": {"bbbp": 50}}}, {"fetch bbbp", "shard bbbp", "report"}, []),
+    (
+        {"data": {"standardize": {"neutralize": False}}},
+        {f"standardize {d}" for d in ("zinc", "bbbp", "tox21")},
+        [],
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "jobs", "finetuned"), RERUNS, ids=lambda v: json.dumps(v)[:60])
+def test_a_changed_setting_reruns_exactly_the_jobs_that_read_it(tiny, tmp_path, change, jobs, finetuned):
+    work, config = tiny
+    path = tmp_path / "changed.yaml"
+    path.write_text(yaml.safe_dump(merged(yaml.safe_load(config.read_text()), change)))
+    run = snakemake(work, path, "--dry-run")
+    assert run.returncode == 0, run.stderr[-3000:]
+    rule = {m: "finetune" if MODELS[m].neural else "baseline" for m in finetuned}
+    expected = set(jobs)
+    expected |= {f"{rule[m]} {d} {m}" for m in finetuned for d in ("bbbp", "tox21")}
+    assert params_changed_jobs(run.stdout + run.stderr) == expected
 
 
 def test_invalid_config_stops_before_any_job(tiny, tmp_path):

@@ -11,7 +11,8 @@ os.environ.update(
 
 from mmsa.compared import MODELS
 from mmsa.config import ConfigError, prefer_row_limits, validate_config
-from mmsa.plan import all_datasets, dataset_spec, duplicate_policy, n_shards, row_sample
+from mmsa.declared import stage_config
+from mmsa.plan import all_datasets
 
 try:
     # config/default.yaml with the command line's config files and --config merged on top
@@ -77,12 +78,3 @@ def finetune_inputs(wc):
 def per_seed(pattern):
     """One output path per configured seed (``{seed}`` filled in, other wildcards kept)."""
     return [pattern.replace("{seed}", str(seed)) for seed in SEEDS]
-
-
-def finetune_params(wc):
-    """The config a finetuning job depends on (declared so a change reruns exactly these jobs)."""
-    params = {"settings": config["finetune"]["settings"], "seeds": SEEDS}
-    if wc.model == "no-pretrain":  # its GIN has the configured architecture
-        params["arch"] = config["pretrain"]["settings"]["model"]
-        params["graph_features"] = config["featurize"]["graph_features"]
-    return params

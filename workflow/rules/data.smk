@@ -5,10 +5,7 @@ rule fetch:
     output:
         raw="results/datasets/{dataset}/raw.parquet",
     params:
-        # declared so that Snakemake reruns the job when they change
-        source=lambda wc: dataset_spec(config, wc.dataset).to_dict(),
-        max_rows=lambda wc: config["data"]["max_rows"].get(wc.dataset),
-        sample=lambda wc: row_sample(config, wc.dataset),
+        config=lambda wc: stage_config(config, "fetch", wc.dataset),
     log:
         "results/logs/fetch/{dataset}.log",
     conda:
@@ -24,7 +21,7 @@ rule standardize:
         parts=directory("results/datasets/{dataset}/standardized"),
         rejects="results/datasets/{dataset}/rejects/standardize.parquet",
     params:
-        options=config["data"]["standardize"],
+        config=lambda wc: stage_config(config, "standardize", wc.dataset),
     log:
         "results/logs/standardize/{dataset}.log",
     threads: 4
@@ -41,8 +38,7 @@ checkpoint shard:
         shards=directory("results/datasets/{dataset}/shards"),
         rejects="results/datasets/{dataset}/rejects/shard.parquet",
     params:
-        shards=lambda wc: n_shards(config, wc.dataset),
-        duplicates=duplicate_policy(config),
+        config=lambda wc: stage_config(config, "shard", wc.dataset),
     log:
         "results/logs/shard/{dataset}.log",
     threads: 4

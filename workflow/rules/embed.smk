@@ -8,7 +8,7 @@ rule embed:
     output:
         "results/embeddings/{dataset}.parquet",
     params:
-        torch_threads=config["torch_threads"],
+        config=stage_config(config, "embed"),
     log:
         "results/logs/embed/{dataset}.log",
     threads: config["torch_threads"]

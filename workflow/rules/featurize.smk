@@ -9,7 +9,7 @@ rule featurize:
         manifest="results/features/{dataset}/shard-{shard}.parquet",
         rejects="results/features/{dataset}/rejects-{shard}.parquet",
     params:
-        settings=config["featurize"],
+        config=stage_config(config, "featurize"),
     log:
         "results/logs/featurize/{dataset}-{shard}.log",
     threads: 4

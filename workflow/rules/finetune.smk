@@ -12,7 +12,7 @@ rule finetune:
     wildcard_constraints:
         model="|".join(NEURAL),
     params:
-        finetune_params,
+        config=lambda wc: stage_config(config, "finetune", wc.dataset, wc.model),
     log:
         "results/logs/finetune/{dataset}-{model}.log",
     threads: 1
@@ -33,7 +33,7 @@ rule baseline:
     wildcard_constraints:
         model="|".join(CLASSICAL),
     params:
-        finetune_params,
+        config=lambda wc: stage_config(config, "finetune", wc.dataset, wc.model),
     log:
         "results/logs/finetune/{dataset}-{model}.log",
     threads: 1

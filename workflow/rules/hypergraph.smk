@@ -10,7 +10,7 @@ rule hypergraph:
         incidence="results/hypergraph/{dataset}.parquet",
         stats="results/hypergraph/{dataset}.json",
     params:
-        k=config["finetune"]["hypergraph_k"],
+        config=stage_config(config, "hypergraph"),
     log:
         "results/logs/hypergraph/{dataset}.log",
     conda:

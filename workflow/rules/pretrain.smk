@@ -15,9 +15,7 @@ rule pretrain:
         "results/logs/pretrain/pretrain.log",
     params:
         checkpoint="results/pretrain/checkpoints/last.pt",
-        settings=config["pretrain"]["settings"],
-        seed=config["seed"],
-        torch_threads=config["torch_threads"],
+        config=stage_config(config, "pretrain"),
     threads: config["torch_threads"]
     resources:
         gpu=1,

@@ -15,6 +15,8 @@ rule report:
         md="results/report/results.md",
         bars=report("results/report/results.png", category="Results"),
         curves=report("results/report/finetune_curves.png", category="Finetuning"),
+    params:
+        config=stage_config(config, "report"),
     log:
         "results/logs/report/report.log",
     conda:

@@ -9,9 +9,7 @@ rule split:
         table="results/splits/{dataset}.parquet",
         stats="results/splits/{dataset}.json",
     params:
-        kind=config["finetune"]["settings"]["split"],
-        fractions=config["finetune"]["settings"]["split_fractions"],
-        seeds=SEEDS,
+        config=lambda wc: stage_config(config, "split", wc.dataset),
     log:
         "results/logs/split/{dataset}.log",
     conda:

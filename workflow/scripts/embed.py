@@ -6,6 +6,6 @@ from mmsa.stages import embed
 
 if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
-    configure_torch(sm.config["torch_threads"])
+    configure_torch(sm.params.config["torch_threads"])
     with stage_logging(sm.log[0]):
-        embed(sm.config, sm.input.model, sm.input.manifests, sm.output[0])
+        embed(sm.params.config, sm.input.model, sm.input.manifests, sm.output[0])

@@ -7,4 +7,4 @@ from mmsa.stages import featurize
 if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
     with stage_logging(sm.log[0]):
-        featurize(sm.config, sm.input.shard, sm.output.manifest, sm.output.rejects, threads=sm.threads)
+        featurize(sm.params.config, sm.input.shard, sm.output.manifest, sm.output.rejects, threads=sm.threads)

@@ -9,7 +9,7 @@ if __name__ == "__main__":
     configure_torch(sm.threads)
     with stage_logging(sm.log[0]):
         finetune(
-            sm.config,
+            sm.params.config,
             sm.wildcards.dataset,
             sm.wildcards.model,
             sm.input.shards,

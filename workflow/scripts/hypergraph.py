@@ -6,4 +6,6 @@ from mmsa.stages import hypergraph
 if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
     with stage_logging(sm.log[0]):
-        hypergraph(sm.config, sm.input.embeddings, sm.input.splits, sm.output.incidence, sm.output.stats)
+        hypergraph(
+            sm.params.config, sm.input.embeddings, sm.input.splits, sm.output.incidence, sm.output.stats
+        )

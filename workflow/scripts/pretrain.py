@@ -9,6 +9,6 @@ from mmsa.stages import pretrain
 # DataLoader worker processes re-import this file, so the work runs only under __main__.
 if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
-    configure_torch(sm.config["torch_threads"])
+    configure_torch(sm.params.config["torch_threads"])
     with stage_logging(sm.log[0]):
-        pretrain(sm.config, sm.input.manifests, os.path.dirname(sm.output.model), sm.params.checkpoint)
+        pretrain(sm.params.config, sm.input.manifests, os.path.dirname(sm.output.model), sm.params.checkpoint)

@@ -12,6 +12,6 @@ if __name__ == "__main__":
             sm.output.md,
             sm.output.bars,
             sm.output.curves,
-            sm.config,
+            sm.params.config,
             sm.input.splits,
         )

@@ -8,7 +8,7 @@ if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
     with stage_logging(sm.log[0]):
         shard(
-            sm.config,
+            sm.params.config,
             sm.wildcards.dataset,
             sm.input.parts,
             sm.output.shards,

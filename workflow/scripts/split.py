@@ -7,7 +7,7 @@ if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
     with stage_logging(sm.log[0]):
         split(
-            sm.config,
+            sm.params.config,
             sm.wildcards.dataset,
             sm.input.shards,
             sm.input.manifests,

@@ -8,7 +8,7 @@ if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
     with stage_logging(sm.log[0]):
         standardize(
-            sm.config,
+            sm.params.config,
             sm.wildcards.dataset,
             sm.input.raw,
             sm.output.parts,

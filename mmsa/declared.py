@@ -1,0 +1,128 @@
+"""The part of the config each pipeline stage reads, and nothing else.
+
+Every rule declares ``stage_config(config, stage, ...)`` as its ``config`` parameter and its
+script hands that, not the whole config, to the stage. So the declaration cannot drift from the
+code: a stage that reads a key its rule does not declare finds it missing and fails, instead of
+leaving stale results behind; and Snakemake reruns a job exactly when the part it reads changes
+(a changed ``gnn_dim`` reruns ``no-pretrain`` finetuning but no random forest).
+
+Paths name nested keys; one whose last key is absent (``data.max_rows.bbbp`` where bbbp has no
+row limit) keeps its parent mapping, empty, so stages can look the key up.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from mmsa.compared import compared_model
+from mmsa.config import ROW_LIMITS
+
+ConfigPath = tuple[str, ...]
+
+# Feature settings that define the cache key (featurize.chunk_size only splits the work).
+FEATURES: tuple[ConfigPath, ...] = (
+    ("cache_dir",),
+    ("featurize", "graph_features"),
+    ("featurize", "image_size"),
+    ("featurize", "conformer"),
+)
+# What finetuning reads of finetune.settings, by how a model is trained (compared.py).
+NEURAL_SETTINGS = ("epochs", "batch_size", "lr", "weight_decay", "dropout", "patience", "device")
+STRUCTURE_SETTINGS = ("structure_dim", "anchor_temperature")
+FOREST_SETTINGS = ("rf_trees",)
+SPLIT_SETTINGS = ("split", "split_fractions")
+# The pretrained-model keys that shape a GIN (models/property.py build_gin).
+GIN_KEYS = ("gnn_layers", "gnn_dim", "gnn_jk", "gnn_pool")
+
+
+def _source(dataset: str) -> list[ConfigPath]:
+    """Where a dataset comes from and what its spec says (task type, label transform, rows)."""
+    return [("data", "custom", dataset), ("data", "sources", dataset)]
+
+
+def _row_limits(dataset: str) -> list[ConfigPath]:
+    return [("data", limit, dataset) for limit in ROW_LIMITS]
+
+
+def _finetune_settings(names: tuple[str, ...]) -> list[ConfigPath]:
+    return [("finetune", "settings", name) for name in names]
+
+
+def _fetch(config: dict[str, Any], dataset: str, model: str | None) -> list[ConfigPath]:
+    sampled = dataset in config["data"]["sample_rows"]
+    return [
+        ("cache_dir",),
+        ("data", "local_dir"),
+        *_source(dataset),
+        *_row_limits(dataset),
+        *([("seed",)] if sampled else []),  # the seed picks the rows of a sampled dataset only
+    ]
+
+
+def _shard(config: dict[str, Any], dataset: str, model: str | None) -> list[ConfigPath]:
+    dedupe = config["data"]["dedupe"]
+    return [
+        *_source(dataset),
+        *_row_limits(dataset),
+        ("data", "shards", dataset),
+        ("data", "shard_size"),
+        ("data", "dedupe"),
+        *([("data", "duplicate_labels")] if dedupe else []),  # no effect without de-duplication
+    ]
+
+
+def _finetune(config: dict[str, Any], dataset: str, model: str | None) -> list[ConfigPath]:
+    spec = compared_model(str(model))
+    paths = [*_source(dataset), ("finetune", "seeds")]
+    if spec.neural:
+        paths += [*FEATURES, *_finetune_settings(NEURAL_SETTINGS)]
+        if not spec.pretrained:  # its GIN has the configured architecture
+            paths += [("pretrain", "settings", "model", key) for key in GIN_KEYS]
+    if spec.hypergraph:
+        paths += _finetune_settings(STRUCTURE_SETTINGS)
+    if spec.trained == "forest":
+        paths += _finetune_settings(FOREST_SETTINGS)
+    return paths
+
+
+READS: dict[str, Callable[[dict[str, Any], Any, Any], list[ConfigPath]]] = {
+    "fetch": _fetch,
+    "standardize": lambda c, d, m: [*_source(d), ("data", "standardize")],
+    "shard": _shard,
+    "featurize": lambda c, d, m: [*FEATURES, ("featurize", "chunk_size")],
+    "pretrain": lambda c, d, m: [*FEATURES, ("pretrain", "settings"), ("seed",), ("torch_threads",)],
+    "embed": lambda c, d, m: [*FEATURES, ("pretrain", "settings", "device"), ("torch_threads",)],
+    "split": lambda c, d, m: [*_source(d), ("finetune", "seeds"), *_finetune_settings(SPLIT_SETTINGS)],
+    "hypergraph": lambda c, d, m: [("finetune", "hypergraph_k")],
+    "finetune": _finetune,
+    "report": lambda c, d, m: [
+        ("pretrain",),
+        ("finetune",),
+        *[("data", limit) for limit in ROW_LIMITS],
+        ("torch_threads",),
+    ],
+}
+STAGES: tuple[str, ...] = tuple(READS)
+
+
+def stage_config(
+    config: dict[str, Any], stage: str, dataset: str | None = None, model: str | None = None
+) -> dict[str, Any]:
+    """The nested part of a validated ``config`` that ``stage`` reads (for ``dataset`` and
+    ``model`` where the stage runs per dataset or model)."""
+    if stage not in READS:
+        raise ValueError(f"unknown stage {stage!r}; one of {', '.join(STAGES)}")
+    part: dict[str, Any] = {}
+    for path in READS[stage](config, dataset, model):
+        source, target = config, part
+        for i, key in enumerate(path):
+            if key not in source:
+                break
+            if i == len(path) - 1:
+                target[key] = copy.deepcopy(source[key])
+            else:
+                source = source[key]
+                target = target.setdefault(key, {})
+    return part

@@ -1,0 +1,46 @@
+"""The config part each stage is handed (and each rule declares)."""
+
+import pytest
+
+from mmsa.config import validate_config
+from mmsa.declared import STAGES, stage_config
+
+
+@pytest.fixture(scope="module")
+def config():
+    return validate_config(
+        {
+            "data": {"max_rows": {"bbbp": 50}, "sample_rows": {"zinc": 100}},
+            "finetune": {"datasets": ["bbbp"], "settings": {"rf_trees": 7, "lr": 0.01}},
+        }
+    )
+
+
+def test_a_forest_is_handed_its_trees_and_nothing_of_the_gin(config):
+    part = stage_config(config, "finetune", "bbbp", "ecfp-rf")
+    assert part["finetune"]["settings"] == {"rf_trees": 7}
+    assert "pretrain" not in part and "featurize" not in part and "cache_dir" not in part
+
+
+def test_the_from_scratch_gin_is_handed_the_architecture_it_builds(config):
+    part = stage_config(config, "finetune", "bbbp", "no-pretrain")
+    assert set(part["pretrain"]["settings"]["model"]) <= {"gnn_layers", "gnn_dim", "gnn_jk", "gnn_pool"}
+    assert part["finetune"]["settings"]["lr"] == 0.01 and "rf_trees" not in part["finetune"]["settings"]
+    assert part["featurize"]["graph_features"] == config["featurize"]["graph_features"]
+    assert "chunk_size" not in part["featurize"]
+    assert "pretrain" not in stage_config(config, "finetune", "bbbp", "mmsa-graph")
+
+
+def test_only_a_sampled_dataset_depends_on_the_seed(config):
+    zinc, bbbp = stage_config(config, "fetch", "zinc"), stage_config(config, "fetch", "bbbp")
+    assert zinc["seed"] == 0 and zinc["data"]["sample_rows"] == {"zinc": 100}
+    assert "seed" not in bbbp
+    # an absent per-dataset entry keeps its (empty) mapping, so the stage can look it up
+    assert bbbp["data"]["max_rows"] == {"bbbp": 50} and bbbp["data"]["sample_rows"] == {}
+    assert zinc["data"]["max_rows"] == {}
+
+
+def test_every_stage_is_known_and_an_unknown_one_is_named(config):
+    assert {"fetch", "featurize", "pretrain", "finetune", "report"} <= set(STAGES)
+    with pytest.raises(ValueError, match="finetun'"):
+        stage_config(config, "finetun")
