@@ -79,7 +79,7 @@ def test_url_checksum_mismatch_is_an_error(tmp_path, http_folder):
             url_spec(f"{base}/toy.csv", file_sha256="0" * 64), tmp_path / "a.parquet", tmp_path / "cache"
         )
     assert not (tmp_path / "a.parquet").exists()
-    assert not list((tmp_path / "cache").rglob("toy.csv"))
+    assert not list((tmp_path / "cache").rglob("*toy.csv*"))
 
 
 def test_url_without_published_checksum_is_pinned_on_first_use(tmp_path, http_folder):
@@ -87,7 +87,7 @@ def test_url_without_published_checksum_is_pinned_on_first_use(tmp_path, http_fo
     (folder / "toy.csv").write_text(CSV)
     cache = tmp_path / "cache"
     fetch_dataset(url_spec(f"{base}/toy.csv"), tmp_path / "a.parquet", cache)
-    cached = next(cache.rglob("toy.csv"))
+    cached = next(cache.rglob("*toy.csv"))
     cached.write_text(CSV.replace("CCO", "CCN"))  # the cached copy changes behind our back
     with pytest.raises(FetchError, match="mismatch"):
         fetch_dataset(url_spec(f"{base}/toy.csv"), tmp_path / "b.parquet", cache)
@@ -248,6 +248,29 @@ def http_routes():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield routes, f"http://127.0.0.1:{server.server_address[1]}", requests
     server.shutdown()
+
+
+def test_urls_ending_in_the_same_file_name_do_not_share_a_cache_entry(tmp_path, http_routes):
+    routes, base, _ = http_routes
+    other = CSV.replace("CCO", "CCCl")
+    routes["/a/data.csv"], routes["/b/data.csv"] = Route(CSV.encode()), Route(other.encode())
+    cache = tmp_path / "cache"
+    for name in ("a", "b"):
+        fetch_dataset(url_spec(f"{base}/{name}/data.csv"), tmp_path / f"{name}.parquet", cache)
+    assert pq.read_table(tmp_path / "a.parquet").column("smiles")[0].as_py() == "CCO"
+    assert pq.read_table(tmp_path / "b.parquet").column("smiles")[0].as_py() == "CCCl"
+
+
+@pytest.mark.parametrize("path", ["/toy.csv.gz?version=1", "/download?id=7"])
+def test_gzip_is_recognised_whatever_the_url_says(tmp_path, http_routes, path):
+    routes, base, _ = http_routes
+    routes[path] = Route(gzip.compress(CSV.encode()))
+    assert fetch_dataset(url_spec(base + path), tmp_path / "a.parquet", tmp_path / "cache") == 3
+    assert pq.read_table(tmp_path / "a.parquet").column("smiles").to_pylist() == [
+        "CCO",
+        "c1ccccc1",
+        "CC(=O)O",
+    ]
 
 
 TOY_CSV_MEMBER = "toypkg-1.0/toypkg/data/toy.csv"

