@@ -99,6 +99,26 @@ def test_url_without_published_checksum_is_pinned_on_first_use(tmp_path, http_fo
     assert len(requests) == 2
 
 
+def test_a_changed_source_is_checked_against_the_pin_before_it_is_cached(tmp_path, http_folder):
+    """The cached file was deleted as an error asked; meanwhile the server's file changed. The
+    new download is not cached: the error names the pin to delete to accept the new file."""
+    folder, base, _ = http_folder
+    (folder / "toy.csv").write_text(CSV)
+    cache = tmp_path / "cache"
+    fetch_dataset(url_spec(f"{base}/toy.csv"), tmp_path / "a.parquet", cache)
+    cached = next(cache.rglob("*toy.csv"))
+    pin = cached.with_name(cached.name + ".sha256")
+    cached.unlink()
+    (folder / "toy.csv").write_text(CSV.replace("CCO", "CCN"))
+    with pytest.raises(FetchError, match="mismatch") as err:
+        fetch_dataset(url_spec(f"{base}/toy.csv"), tmp_path / "b.parquet", cache)
+    assert f"delete {pin} to accept the new file" in str(err.value)
+    assert not cached.exists()
+    pin.unlink()
+    fetch_dataset(url_spec(f"{base}/toy.csv"), tmp_path / "b.parquet", cache)
+    assert pq.read_table(tmp_path / "b.parquet").column("smiles")[0].as_py() == "CCN"
+
+
 def test_local_folder_source_with_row_limit(tmp_path, moleculenet_dir):
     spec = get_spec("tox21", {"source": "local"})
     rows = fetch_dataset(spec, tmp_path / "t.parquet", tmp_path / "cache", moleculenet_dir, max_rows=25)
@@ -303,7 +323,9 @@ def test_the_row_count_is_checked_against_expected_rows(tmp_path, http_routes, l
     with pytest.raises(FetchError, match="3 data rows, expected 5") as err:
         fetch_dataset(url_spec(f"{base}/toy.csv", expected_rows=5), tmp_path / "a.parquet", cache, **limit)
     cached = next(cache.rglob("*toy.csv"))
-    assert f"in {cached} (downloaded from {base}/toy.csv; delete it and its pin" in str(err.value)
+    assert f"in {cached} (downloaded from {base}/toy.csv; pinned on first use: delete it and" in str(
+        err.value
+    )
     assert not (tmp_path / "a.parquet").exists()
 
 

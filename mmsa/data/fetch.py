@@ -246,8 +246,9 @@ def open_table(spec: DatasetSpec, cache_dir: Path, local_dir: Path | None) -> It
         elif spec.source == "url":
             path = download_url(spec.url, spec.file_sha256, cache_dir)
             pin = path.with_name(path.name + ".sha256")
-            renew = f" and its pin {pin}" if pin.exists() else ""
-            where = f"{path} (downloaded from {spec.url}; delete it{renew} to download it again)"
+            # only a file pinned on first use can be wrong and still pass its checksum
+            renew = f"; pinned on first use: delete it and {pin} to download it again" if pin.exists() else ""
+            where = f"{path} (downloaded from {spec.url}{renew})"
             raw = stack.enter_context(open(path, "rb"))
         else:
             if local_dir is None:
