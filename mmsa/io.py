@@ -1,7 +1,9 @@
 """Crash-safe output: every file or store is written under a temporary name, then renamed.
 
 A killed job therefore leaves either the complete old output, the complete new output, or a
-``.tmp-*`` leftover that no reader ever opens, never a half-written file under the final name.
+``.tmp-*`` leftover that no reader ever opens, never a half-written file under the final name
+(a folder killed between its two renames leaves no output, and the old one under a ``.tmp-*``
+name, so the job simply runs again).
 
 Two kinds of target, two publishing rules:
 
