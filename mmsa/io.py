@@ -1,7 +1,18 @@
 """Crash-safe output: every file or store is written under a temporary name, then renamed.
 
 A killed job therefore leaves either the complete old output, the complete new output, or a
-``.tmp-*`` leftover that no reader ever opens, never a half-written file under the final name.
+``.tmp-*`` leftover that no reader ever opens, never a half-written file under the final name
+(a folder killed between its two renames leaves no output, and the old one under a ``.tmp-*``
+name, so the job simply runs again).
+
+Two kinds of target, two publishing rules:
+
+* a rule's output (``overwrite=True``) is replaced by a new version; a folder is renamed aside
+  before the new one is renamed in, so the final name never holds a half-deleted folder;
+* a shared cache entry whose name is derived from its content (``overwrite=False``: a download
+  keyed by its hash, a feature pack) is published once: the first complete copy is renamed into
+  place and kept, a later or concurrent copy is discarded, and nothing ever deletes the entry
+  that another process may be reading.
 """
 
 from __future__ import annotations
@@ -22,29 +33,75 @@ def _tmp_sibling(path: Path) -> Path:
     return path.with_name(f".tmp-{path.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
+def _remove(path: Path) -> None:
+    """Delete a file or folder of this process's own (a temporary name), if it is there."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        path.unlink()
+
+
+def _replace(tmp: Path, final: Path) -> None:
+    """Rename ``tmp`` onto ``final``; an old folder is first renamed aside, then deleted.
+
+    ``os.replace`` cannot replace a non-empty folder, and deleting the old folder in place
+    would leave a half-deleted folder under the final name if the job died meanwhile.
+    """
+    if tmp.is_dir() and final.is_dir() and not final.is_symlink():
+        old = _tmp_sibling(final)
+        os.rename(final, old)
+        os.rename(tmp, final)
+        _remove(old)
+    else:
+        os.replace(tmp, final)
+
+
+def _publish_once(tmp: Path, final: Path) -> None:
+    """Rename ``tmp`` to ``final`` unless ``final`` exists (an empty folder counts as absent).
+
+    The check and the rename are one atomic step, so of several processes publishing the same
+    entry at once exactly one wins and the others find a complete ``final`` and use it. A
+    folder is renamed (POSIX refuses to rename onto a non-empty folder); a file is hard-linked
+    (``link`` refuses an existing name, where ``rename`` would replace it). On a file system
+    without hard links a file falls back to check-then-replace: a loser may then replace the
+    winner's file, atomically, which is harmless for content-addressed entries.
+    """
+    if tmp.is_dir():
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not os.path.lexists(final):
+                raise
+        return
+    try:
+        os.link(tmp, final)
+    except FileExistsError:
+        pass
+    except OSError:  # no hard links here (some network or FUSE file systems)
+        if not os.path.lexists(final):
+            os.replace(tmp, final)
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; rename it onto ``path`` when the block succeeds.
 
     Works for files and directories (Zarr stores). With ``overwrite=False`` an existing
-    ``path`` is kept and the new copy is discarded, which is right for content-addressed
-    outputs that two processes may produce at the same time with identical content.
+    ``path`` is kept and the new copy is discarded (see :func:`_publish_once`), which is right
+    for content-addressed outputs that two processes may produce at the same time with
+    identical content; such a ``path`` is never deleted, even for a moment.
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_sibling(final)
     try:
         yield tmp
-        if final.exists() and not overwrite:
-            return
-        if final.is_dir() and tmp.is_dir():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        if overwrite:
+            _replace(tmp, final)
+        else:
+            _publish_once(tmp, final)
     finally:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif tmp.exists():
-            tmp.unlink()
+        _remove(tmp)
 
 
 def write_parquet(table: pa.Table, path: str | os.PathLike) -> None:

