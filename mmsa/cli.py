@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
         "embed",
         _cmd_embed,
         "Embed the molecules of a SMILES CSV with a pretrained model (Parquet: key, fused, graph). "
-        "Invalid rows go to <out>.rejects.csv with reasons.",
+        "Invalid rows go to <out>.rejects.csv (the output's full name + .rejects.csv) with reasons.",
     )
     p.add_argument("smiles", help="CSV file with a SMILES column")
     p.add_argument("--model", default="results/pretrain/model.pt", help="pretrained model.pt")
@@ -170,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
         "predict",
         _cmd_predict,
         "Predict task values of the molecules of a SMILES CSV with a finetuned model "
-        "(results/finetune/<dataset>/<model>/seed-<n>.pt). Invalid rows go to <out>.rejects.csv.",
+        "(results/finetune/<dataset>/<model>/seed-<n>.pt). Invalid rows go to <out>.rejects.csv "
+        "(the output's full name + .rejects.csv) with reasons.",
     )
     p.add_argument("smiles", help="CSV file with a SMILES column")
     p.add_argument("--model", required=True, help="finetuned weights (.pt)")

@@ -19,11 +19,14 @@ from mmsa.io import atomic_path
 from mmsa.models.mmsa import load_pretrained
 from mmsa.models.property import graph_data, load_property_model, predict_outputs, to_property_values
 
+REJECTS_SUFFIX = ".rejects.csv"
+
 
 def rejects_path(out: str | os.PathLike) -> Path:
-    """Where the rejected rows of an output file go: ``<out stem>.rejects.csv``."""
+    """Where the rejected rows of an output file go: ``<out>.rejects.csv``, the output's whole
+    name with a suffix added, so distinct outputs (``p.v1.csv``, ``p.v2.csv``) never share one."""
     out = Path(out)
-    return out.with_name(out.name.split(".")[0] + ".rejects.csv")
+    return out.with_name(out.name + REJECTS_SUFFIX)
 
 
 def _write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:

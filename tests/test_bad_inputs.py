@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from chain import run_chain, toy_config
+from cli import mmsa_cli, tiny_models
 from mmsa.stages import AccountingError, account
 
 ROWS = [
@@ -71,3 +72,27 @@ def test_a_lost_row_fails_the_accounting(bad_csv):
             d / "acc.json",
             d / "rej.csv",
         )
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """A config, a pretrained and a finetuned model for ``mmsa embed`` / ``mmsa predict``."""
+    return tiny_models(tmp_path_factory.mktemp("cli"))
+
+
+def predict(models, csv, out):
+    config, _, finetuned = models
+    return mmsa_cli(csv.parent, "predict", csv, "--config", config, "--model", finetuned, "--out", out)
+
+
+def test_distinct_outputs_get_distinct_rejects_files(models, tmp_path):
+    for version, bad in (("v1", "C1CC"), ("v2", "c1cccc1")):
+        csv = tmp_path / f"{version}.csv"
+        csv.write_text(f"smiles\nCCO\n{bad}\n")
+        run = predict(models, csv, tmp_path / f"p.{version}.csv")
+        assert run.returncode == 0, run.stderr[-3000:]
+    for version, reason in (("v1", "unclosed ring"), ("v2", "sanitization failed")):
+        rejects = pd.read_csv(tmp_path / f"p.{version}.csv.rejects.csv")
+        assert rejects["row"].tolist() == [1] and reason in rejects["reason"].iloc[0]
+    help_text = mmsa_cli(tmp_path, "predict", "--help").stdout
+    assert "<out>.rejects.csv (the output's full name" in " ".join(help_text.split())
