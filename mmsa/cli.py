@@ -189,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mmsa`` console command."""
     from mmsa.config import ConfigError
+    from mmsa.errors import InputError
     from mmsa.logs import stage_logging
 
     args = build_parser().parse_args(argv)
@@ -198,7 +199,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mmsa: {err}", file=sys.stderr)
         return 2
     with stage_logging():
-        args.func(args, config)
+        try:
+            args.func(args, config)
+        except InputError as err:
+            print(f"mmsa {args.command}: {err}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from chain import run_chain, toy_config
 from cli import mmsa_cli, tiny_models
+from mmsa.cli import main
 from mmsa.stages import AccountingError, account
 
 ROWS = [
@@ -96,3 +97,56 @@ def test_distinct_outputs_get_distinct_rejects_files(models, tmp_path):
         assert rejects["row"].tolist() == [1] and reason in rejects["reason"].iloc[0]
     help_text = mmsa_cli(tmp_path, "predict", "--help").stdout
     assert "<out>.rejects.csv (the output's full name" in " ".join(help_text.split())
+
+
+def embed(models, csv, out):
+    config, pretrained, _ = models
+    return mmsa_cli(csv.parent, "embed", csv, "--config", config, "--model", pretrained, "--out", out)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty file (no header line)"),
+        (b"smiles\n", "no data rows after the header"),
+        (b"smiles\n\n", "no data rows after the header"),
+        (b"name,smi\nethanol,CCO\n", "no SMILES column 'smiles' in the header ['name', 'smi']"),
+        (b"smiles\nC1CC\nXyz\n", "none of its 2 rows can be used; reasons in "),
+    ],
+    ids=["empty", "header-only", "header-and-blank-line", "no-smiles-column", "every-row-invalid"],
+)
+def test_an_unusable_file_is_one_readable_error(models, tmp_path, capsys, content, message):
+    """In-process, for speed: :func:`test_missing_files_are_named` runs the real command."""
+    config, pretrained, _ = models
+    csv, out = tmp_path / "in.csv", tmp_path / "out.parquet"
+    csv.write_bytes(content)
+    args = ["embed", str(csv), "--config", str(config), "--model", str(pretrained), "--out", str(out)]
+    assert main(args) == 1
+    rejects = tmp_path / "out.parquet.rejects.csv"
+    expected = f"mmsa embed: {csv}: {message}" + (str(rejects) if message.startswith("none") else "")
+    assert capsys.readouterr().err.strip().splitlines()[-1] == expected
+    assert not out.exists()
+    if message.startswith("none"):
+        table = pd.read_csv(rejects)
+        assert table["row"].tolist() == [0, 1] and table["reason"].str.len().gt(0).all()
+
+
+def test_missing_files_are_named(models, tmp_path):
+    config, pretrained, _ = models
+    (tmp_path / "in.csv").write_text("smiles\nCCO\n")
+    run = mmsa_cli(tmp_path, "embed", "nope.csv", "--config", config, "--model", pretrained, "--out", "o")
+    assert run.returncode == 1 and run.stderr.strip().splitlines()[-1] == "mmsa embed: nope.csv: no such file"
+    run = mmsa_cli(tmp_path, "predict", "in.csv", "--config", config, "--model", "no.pt", "--out", "o.csv")
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines()[-1] == "mmsa predict: --model no.pt: no such file"
+
+
+def test_an_undecodable_byte_rejects_its_row_only(models, tmp_path):
+    csv = tmp_path / "in.csv"
+    csv.write_bytes(b"smiles,note\nCCO,ok\nC\xffC,bad byte\nc1ccccc1,caf\xe9\n")
+    run = predict(models, csv, tmp_path / "p.csv")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr
+    assert pd.read_csv(tmp_path / "p.csv")["row"].tolist() == [0, 2]
+    rejects = pd.read_csv(tmp_path / "p.csv.rejects.csv")
+    assert rejects["row"].tolist() == [1] and rejects["input"].iloc[0] == "C\ufffdC"

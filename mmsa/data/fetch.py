@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mmsa.data.registry import DatasetSpec
+from mmsa.errors import InputError
 from mmsa.hashing import sha256_file
 from mmsa.io import atomic_path
 
@@ -41,10 +42,11 @@ log = logging.getLogger(__name__)
 ROW = "row"
 SOURCE_ROW = "source_row"
 SMILES = "smiles"
+RESERVED = (ROW, SOURCE_ROW, SMILES)  # columns of a fetched table that are not tasks
 
 
-class FetchError(RuntimeError):
-    """A dataset could not be obtained or did not match its checksum."""
+class FetchError(InputError):
+    """A dataset could not be obtained, did not match its checksum or has no usable table."""
 
 
 def _check_sha(path: Path, expected: str | None, what: str) -> str:
@@ -181,25 +183,32 @@ def open_table(spec: DatasetSpec, cache_dir: Path, local_dir: Path | None) -> It
                 raise FetchError(f"dataset {spec.name} reads from a local folder: set data.local_dir")
             path = local_file(spec.name, Path(local_dir))
             raw, name = stack.enter_context(open(path, "rb")), path.name
-        if name.endswith(".gz"):
-            raw = stack.enter_context(gzip.GzipFile(fileobj=raw))
-        yield raw
+        yield _decompressed(stack, raw, name)
 
 
-def _select_columns(spec: DatasetSpec, header: list[str]) -> dict[str, str]:
+def _decompressed(stack: ExitStack, raw: IO[bytes], name: str) -> IO[bytes]:
+    """``raw`` read through gzip when ``name`` ends in ``.gz``."""
+    if name.endswith(".gz"):
+        return stack.enter_context(gzip.GzipFile(fileobj=raw))
+    return raw
+
+
+def _select_columns(spec: DatasetSpec, header: list[str], what: str) -> dict[str, str]:
     """Output column name -> input column name (SMILES first, then the tasks)."""
+    if not header:
+        raise FetchError(f"{what}: empty file (no header line)")
     if spec.smiles_column not in header:
-        raise FetchError(f"dataset {spec.name}: no SMILES column {spec.smiles_column!r} in {header}")
+        raise FetchError(f"{what}: no SMILES column {spec.smiles_column!r} in the header {header}")
     tasks = dict(spec.tasks)
     if spec.tasks_from_all:
         skip = {spec.smiles_column, *spec.exclude_columns}
         tasks = {col: col for col in header if col not in skip}
     missing = sorted(set(tasks.values()) - set(header))
     if missing:
-        raise FetchError(f"dataset {spec.name}: task columns {missing} not in the table's header")
-    reserved = sorted({ROW, SOURCE_ROW, SMILES} & set(tasks))
+        raise FetchError(f"{what}: task columns {missing} not in the table's header")
+    reserved = sorted(set(RESERVED) & set(tasks))
     if reserved:
-        raise FetchError(f"dataset {spec.name}: task names {reserved} are reserved for the fetched table")
+        raise FetchError(f"{what}: task names {reserved} are reserved for the fetched table")
     return {SMILES: spec.smiles_column, **tasks}
 
 
@@ -310,8 +319,31 @@ def fetch_dataset(
     cache_dir = Path(cache_dir)
     local = Path(local_dir) if local_dir else None
     verify_csv_checksum(spec, cache_dir, local)
+    with open_table(spec, cache_dir, local) as stream:
+        return write_raw_table(
+            stream, spec, out_path, f"dataset {spec.name}", max_rows, sample_rows, seed, block_rows
+        )
+
+
+def write_raw_table(
+    stream: IO[bytes],
+    spec: DatasetSpec,
+    out_path: str | os.PathLike,
+    what: str,
+    max_rows: int | None = None,
+    sample_rows: int | None = None,
+    seed: int | None = None,
+    block_rows: int = 50_000,
+) -> int:
+    """Write the CSV text of ``stream`` as the fetched table of ``spec`` (see :func:`fetch_dataset`).
+
+    The one CSV reader of the project: pipeline datasets and the files given to ``mmsa embed``
+    and ``mmsa predict`` are read alike. ``what`` names the table in errors (a dataset or a
+    file); a table without a header, its SMILES column or any data row is an error, because no
+    row of it could be accounted for.
+    """
     rows = 0
-    with atomic_path(out_path) as tmp, open_table(spec, cache_dir, local) as stream:
+    with atomic_path(out_path) as tmp:
         # Python's csv module: correct quoting, no reader threads, and stopping early at
         # max_rows is just leaving the loop.
         # Undecodable bytes become U+FFFD, so such a row fails SMILES parsing and is rejected
@@ -319,7 +351,7 @@ def fetch_dataset(
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
         reader = csv.reader(text)
         header = next(reader, [])
-        columns = _select_columns(spec, header)
+        columns = _select_columns(spec, header, what)
         positions = [header.index(src) for src in columns.values()]
         numbers = [ROW] if sample_rows is None else [ROW, SOURCE_ROW]
         schema = pa.schema([(n, pa.int64()) for n in numbers] + [(out, pa.string()) for out in columns])
@@ -333,5 +365,18 @@ def fetch_dataset(
                 arrays += [pa.array([_cell(r, i) for r in block], pa.string()) for i in positions]
                 writer.write_batch(pa.record_batch(arrays, schema=schema))
                 rows += len(block)
-    log.info("fetched %s: %d rows, %d tasks -> %s", spec.name, rows, len(columns) - 1, out_path)
+        if rows == 0:
+            raise FetchError(f"{what}: no data rows after the header")
+    log.info("fetched %s: %d rows, %d tasks -> %s", what, rows, len(columns) - 1, out_path)
     return rows
+
+
+def fetch_file(path: str | os.PathLike, smiles_column: str, out_path: str | os.PathLike) -> int:
+    """A user's SMILES file (CSV, or gzipped CSV) as a fetched table of its SMILES column only."""
+    path = Path(path)
+    if not path.is_file():
+        raise FetchError(f"{path}: no such file")
+    spec = DatasetSpec(name=path.name, source="local", smiles_column=smiles_column, task_type="none")
+    with ExitStack() as stack:
+        stream = _decompressed(stack, stack.enter_context(open(path, "rb")), path.name)
+        return write_raw_table(stream, spec, out_path, str(path))

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mmsa.data.fetch import ROW, SMILES, SOURCE_ROW
+from mmsa.data.fetch import RESERVED
 from mmsa.data.standardize import StandardizeOptions, reject_frame, standardize_frame
 from mmsa.io import atomic_path, write_parquet
 from mmsa.parallel import compute
@@ -36,9 +36,8 @@ def _standardize_row_group(
 
 
 def task_columns(raw_path: str | os.PathLike) -> list[str]:
-    """Task names of a fetched table: every column but ``row``, ``source_row`` and ``smiles``."""
-    names = pq.read_schema(raw_path).names
-    return [n for n in names if n not in (ROW, SOURCE_ROW, SMILES)]
+    """Task names of a fetched table: every column but the reserved ones (row numbers, SMILES)."""
+    return [n for n in pq.read_schema(raw_path).names if n not in RESERVED]
 
 
 def run_standardize(
