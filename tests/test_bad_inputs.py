@@ -30,6 +30,7 @@ ROWS = [
     ("CC(=O)Oc1ccccc1C(=O)O", "", None),  # missing label is fine
     ("C\udcffC", "1", "SMILES parse error"),  # an invalid UTF-8 byte in the file
     ("CC\x00O", "0", "SMILES parse error"),  # a NUL byte
+    ("C" * 1_000_000, "1", "smiles field of 1,000,000 characters is longer than the CSV field limit"),
 ]
 
 
@@ -141,12 +142,15 @@ def test_missing_files_are_named(models, tmp_path):
     assert run.stderr.strip().splitlines()[-1] == "mmsa predict: --model no.pt: no such file"
 
 
-def test_an_undecodable_byte_rejects_its_row_only(models, tmp_path):
+def test_an_undecodable_byte_or_a_huge_field_rejects_its_row_only(models, tmp_path):
     csv = tmp_path / "in.csv"
-    csv.write_bytes(b"smiles,note\nCCO,ok\nC\xffC,bad byte\nc1ccccc1,caf\xe9\n")
+    csv.write_bytes(b"smiles,note\nCCO,ok\nC\xffC,bad byte\nc1ccccc1,caf\xe9\n" + b"C" * 2**20 + b",1 MiB\n")
     run = predict(models, csv, tmp_path / "p.csv")
     assert run.returncode == 0, run.stderr[-3000:]
     assert "Traceback" not in run.stderr
     assert pd.read_csv(tmp_path / "p.csv")["row"].tolist() == [0, 2]
     rejects = pd.read_csv(tmp_path / "p.csv.rejects.csv")
-    assert rejects["row"].tolist() == [1] and rejects["input"].iloc[0] == "C\ufffdC"
+    assert rejects["row"].tolist() == [1, 3] and rejects["input"].iloc[0] == "C\ufffdC"
+    assert rejects["reason"].iloc[1] == (
+        "smiles field of 1,048,576 characters is longer than the CSV field limit of 131,072"
+    )

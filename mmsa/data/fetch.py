@@ -42,7 +42,15 @@ log = logging.getLogger(__name__)
 ROW = "row"
 SOURCE_ROW = "source_row"
 SMILES = "smiles"
-RESERVED = (ROW, SOURCE_ROW, SMILES)  # columns of a fetched table that are not tasks
+FETCH_ERROR = "fetch_error"  # why a row could not be read (null when it could); it is then rejected
+RESERVED = (ROW, SOURCE_ROW, SMILES, FETCH_ERROR)  # columns of a fetched table that are not tasks
+MAX_FIELD_CHARS = 131_072
+"""The longest SMILES or label cell read: the csv module's default ``field_size_limit``. A row
+with a longer cell is rejected with the reason instead of aborting the whole table (as the csv
+module would); the reader itself takes fields up to :data:`_READ_LIMIT` so that the record
+still ends where it should."""
+_READ_LIMIT = 2**31 - 1  # a C long on every platform; csv.field_size_limit rejects more on some
+_CLIPPED = 80  # characters of an over-long cell kept in the table, to identify the row
 
 
 class FetchError(InputError):
@@ -278,6 +286,37 @@ def _cell(record: list[str], position: int) -> str:
     return record[position] if position < len(record) else ""
 
 
+def _block_columns(
+    block: list[list[str]], positions: list[int], names: list[str]
+) -> tuple[list[list[str]], list[str | None]]:
+    """The selected cells of ``block`` column by column, and each record's fetch error.
+
+    A cell over :data:`MAX_FIELD_CHARS` is clipped (what is left identifies the row) and its
+    record gets an error naming the column, so the row ends in the rejects table.
+    """
+    columns = [[_cell(r, i) for r in block] for i in positions]
+    errors: list[str | None] = [None] * len(block)
+    for name, cells in zip(names, columns, strict=True):
+        for j, cell in enumerate(cells):
+            if len(cell) > MAX_FIELD_CHARS:
+                errors[j] = errors[j] or (
+                    f"{name} field of {len(cell):,} characters is longer than the CSV field limit "
+                    f"of {MAX_FIELD_CHARS:,}"
+                )
+                cells[j] = cell[:_CLIPPED] + "..."
+    return columns, errors
+
+
+@contextmanager
+def _long_fields() -> Iterator[None]:
+    """Let the csv module read fields of any length (checked against MAX_FIELD_CHARS after)."""
+    previous = csv.field_size_limit(_READ_LIMIT)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
 def verify_csv_checksum(spec: DatasetSpec, cache_dir: Path, local_dir: Path | None) -> None:
     """Compare the decompressed CSV bytes with ``spec.csv_sha256`` where one is known."""
     if not spec.csv_sha256:
@@ -305,8 +344,10 @@ def fetch_dataset(
 ) -> int:
     """Write the dataset's rows to ``out_path`` (Parquet); return the number of rows.
 
-    Columns: ``row`` (0-based, numbering the written rows), ``smiles`` and one string column
-    per task. ``max_rows`` keeps the first rows only. ``sample_rows`` keeps a uniform random
+    Columns: ``row`` (0-based, numbering the written rows), ``smiles``, one string column per
+    task and ``fetch_error``: why the row could not be read (a cell over
+    :data:`MAX_FIELD_CHARS`), null for rows that could; standardization rejects those rows
+    with that reason. ``max_rows`` keeps the first rows only. ``sample_rows`` keeps a uniform random
     sample of that many rows (all rows if there are fewer) chosen by ``seed``, in source order;
     then a ``source_row`` column holds each row's number in the unsampled table (0-based data
     records, blank lines not counted) so that a molecule can be traced back to the source file.
@@ -343,7 +384,7 @@ def write_raw_table(
     row of it could be accounted for.
     """
     rows = 0
-    with atomic_path(out_path) as tmp:
+    with atomic_path(out_path) as tmp, _long_fields():
         # Python's csv module: correct quoting, no reader threads, and stopping early at
         # max_rows is just leaving the loop.
         # Undecodable bytes become U+FFFD, so such a row fails SMILES parsing and is rejected
@@ -354,7 +395,8 @@ def write_raw_table(
         columns = _select_columns(spec, header, what)
         positions = [header.index(src) for src in columns.values()]
         numbers = [ROW] if sample_rows is None else [ROW, SOURCE_ROW]
-        schema = pa.schema([(n, pa.int64()) for n in numbers] + [(out, pa.string()) for out in columns])
+        strings = [*columns, FETCH_ERROR]
+        schema = pa.schema([(n, pa.int64()) for n in numbers] + [(name, pa.string()) for name in strings])
         provenance = {**spec.to_dict(), "max_rows": max_rows, "sample_rows": sample_rows, "seed": seed}
         schema = schema.with_metadata({"mmsa.source": json.dumps(provenance)})
         with pq.ParquetWriter(tmp, schema) as writer:
@@ -362,7 +404,8 @@ def write_raw_table(
                 arrays = [pa.array(range(rows, rows + len(block)), pa.int64())]
                 if sources is not None:
                     arrays.append(pa.array(sources, pa.int64()))
-                arrays += [pa.array([_cell(r, i) for r in block], pa.string()) for i in positions]
+                cells, errors = _block_columns(block, positions, list(columns.values()))
+                arrays += [pa.array(c, pa.string()) for c in [*cells, errors]]
                 writer.write_batch(pa.record_batch(arrays, schema=schema))
                 rows += len(block)
         if rows == 0:

@@ -17,6 +17,7 @@ import pandas as pd
 from rdkit import Chem, rdBase
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
+from mmsa.data.fetch import FETCH_ERROR
 from mmsa.data.labels import LabelError, get_transform
 
 REJECT_COLUMNS = ["row", "input", "stage", "reason"]
@@ -107,12 +108,17 @@ def standardize_frame(
     """Split raw rows (``row``, ``smiles``, task columns) into kept rows and rejects.
 
     Kept rows have ``row``, ``input``, ``key`` and one float column per task (NaN = missing).
+    A row the reader could not read (a ``fetch_error``) is rejected at stage ``fetch``.
     """
     transform = get_transform(label_transform)
     kept: list[dict[str, Any]] = []
     rejects: list[dict[str, Any]] = []
     for record in frame.to_dict("records"):
         row, smiles = int(record["row"]), record["smiles"]
+        error = record.get(FETCH_ERROR)
+        if isinstance(error, str) and error:  # a missing cell reads as None or NaN
+            rejects.append({"row": row, "input": _as_text(smiles), "stage": "fetch", "reason": error})
+            continue
         try:
             labels = {}
             for task in tasks:
