@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from mmsa.data.fetch import fetch_file
+from mmsa.data.fetch import fetch_file, file_spec
 from mmsa.data.prepare import run_standardize
 from mmsa.data.shard import run_shard, shard_path
 from mmsa.features.cache import FeatureCache
@@ -53,12 +53,13 @@ def prepare_smiles_file(
     """
     work = Path(workdir)
     rejects = {stage: work / f"rejects-{stage}.parquet" for stage in STAGES}
-    fetch_file(csv_path, smiles_column, work / "raw.parquet")
+    spec = file_spec(csv_path, smiles_column)
+    fetch_file(csv_path, spec, work / "raw.parquet")
     run_standardize(
         work / "raw.parquet",
         work / "standardized",
         rejects["standardize"],
-        "float",
+        spec,
         standardize_options(config),
         workers=threads,
     )

@@ -62,9 +62,7 @@ def standardize(
 ) -> dict:
     """Standardize the raw rows of ``dataset``."""
     spec = dataset_spec(config, dataset)
-    return run_standardize(
-        raw, out_dir, rejects, spec.label_transform, standardize_options(config), workers=threads
-    )
+    return run_standardize(raw, out_dir, rejects, spec, standardize_options(config), workers=threads)
 
 
 def shard(

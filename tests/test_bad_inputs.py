@@ -31,6 +31,8 @@ ROWS = [
     ("C\udcffC", "1", "SMILES parse error"),  # an invalid UTF-8 byte in the file
     ("CC\x00O", "0", "SMILES parse error"),  # a NUL byte
     ("C" * 1_000_000, "1", "smiles field of 1,000,000 characters is longer than the CSV field limit"),
+    ("CCCC", "2", "label '2' is neither 0 nor 1"),  # a classification task is binary
+    ("CCCCC", "-1", "label '-1' is neither 0 nor 1"),
 ]
 
 

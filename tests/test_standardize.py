@@ -1,7 +1,8 @@
 import pandas as pd
 import pytest
 
-from mmsa.data.labels import LabelError, hiv_active, to_float
+from mmsa.data.labels import LabelError, hiv_active, label_reader, to_float
+from mmsa.data.registry import DatasetSpec
 from mmsa.data.standardize import (
     RejectedMolecule,
     StandardizeOptions,
@@ -10,6 +11,10 @@ from mmsa.data.standardize import (
 )
 
 OPTIONS = StandardizeOptions()
+
+
+def spec(task_type: str, **fields: object) -> DatasetSpec:
+    return DatasetSpec(name="toy", source="local", smiles_column="smiles", task_type=task_type, **fields)
 
 
 @pytest.mark.parametrize(
@@ -53,7 +58,7 @@ def test_frame_split_keeps_every_row_somewhere():
     frame = pd.DataFrame(
         {"row": range(5), "smiles": ["CCO", "", "C1CC", "c1ccccc1", "CC"], "y": ["1", "0", "1", "oops", ""]}
     )
-    kept, rejects = standardize_frame(frame, ["y"], "float", OPTIONS)
+    kept, rejects = standardize_frame(frame, ["y"], spec("regression"), OPTIONS)
     assert sorted(kept["row"].tolist() + rejects["row"].tolist()) == list(range(5))
     assert kept["row"].tolist() == [0, 4]
     assert kept["y"].iloc[0] == 1.0 and pd.isna(kept["y"].iloc[1])
@@ -68,3 +73,22 @@ def test_label_transforms():
         hiv_active("XX")
     with pytest.raises(LabelError):
         to_float("inf")
+
+
+@pytest.mark.parametrize("cell", ["2", "-1", "0.5", "1.0000001"])
+def test_a_classification_label_other_than_0_or_1_rejects_its_row(cell):
+    frame = pd.DataFrame(
+        {"row": [0, 1, 2, 3], "smiles": ["CCO", "CCN", "CCC", "CCCl"], "y": ["1", cell, "", "0.0"]}
+    )
+    kept, rejects = standardize_frame(frame, ["y"], spec("classification"), OPTIONS)
+    assert kept["row"].tolist() == [0, 2, 3] and kept["y"].tolist()[::2] == [1.0, 0.0]
+    assert rejects["row"].tolist() == [1]
+    assert (
+        rejects["reason"].iloc[0] == f"task y: label {cell!r} is neither 0 nor 1 (binary classification task)"
+    )
+    kept, rejects = standardize_frame(frame, ["y"], spec("regression"), OPTIONS)
+    assert kept["row"].tolist() == [0, 1, 2, 3] and rejects.empty
+
+
+def test_hiv_labels_pass_the_binary_check():
+    assert label_reader("hiv_active", "classification")("CM") == 1.0

@@ -414,12 +414,16 @@ def write_raw_table(
     return rows
 
 
-def fetch_file(path: str | os.PathLike, smiles_column: str, out_path: str | os.PathLike) -> int:
-    """A user's SMILES file (CSV, or gzipped CSV) as a fetched table of its SMILES column only."""
+def file_spec(path: str | os.PathLike, smiles_column: str) -> DatasetSpec:
+    """The spec of a user's SMILES file: its SMILES column only, no tasks."""
+    return DatasetSpec(name=Path(path).name, source="local", smiles_column=smiles_column, task_type="none")
+
+
+def fetch_file(path: str | os.PathLike, spec: DatasetSpec, out_path: str | os.PathLike) -> int:
+    """A user's SMILES file (CSV, or gzipped CSV) as the fetched table of ``spec``."""
     path = Path(path)
     if not path.is_file():
         raise FetchError(f"{path}: no such file")
-    spec = DatasetSpec(name=path.name, source="local", smiles_column=smiles_column, task_type="none")
     with ExitStack() as stack:
         stream = _decompressed(stack, stack.enter_context(open(path, "rb")), path.name)
         return write_raw_table(stream, spec, out_path, str(path))

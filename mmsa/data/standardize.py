@@ -18,7 +18,8 @@ from rdkit import Chem, rdBase
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
 from mmsa.data.fetch import FETCH_ERROR
-from mmsa.data.labels import LabelError, get_transform
+from mmsa.data.labels import LabelError, label_reader
+from mmsa.data.registry import DatasetSpec
 
 REJECT_COLUMNS = ["row", "input", "stage", "reason"]
 _TIMESTAMP = re.compile(r"^\[\d\d:\d\d:\d\d\] ", re.MULTILINE)
@@ -102,15 +103,16 @@ def standardize_molecule(smiles: object, options: StandardizeOptions) -> tuple[C
 def standardize_frame(
     frame: pd.DataFrame,
     tasks: list[str],
-    label_transform: str,
+    spec: DatasetSpec,
     options: StandardizeOptions,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split raw rows (``row``, ``smiles``, task columns) into kept rows and rejects.
 
     Kept rows have ``row``, ``input``, ``key`` and one float column per task (NaN = missing).
-    A row the reader could not read (a ``fetch_error``) is rejected at stage ``fetch``.
+    A row the reader could not read (a ``fetch_error``) is rejected at stage ``fetch``. Labels
+    are read by ``spec``'s label transform and checked against its task type.
     """
-    transform = get_transform(label_transform)
+    transform = label_reader(spec.label_transform, spec.task_type)
     kept: list[dict[str, Any]] = []
     rejects: list[dict[str, Any]] = []
     for record in frame.to_dict("records"):
