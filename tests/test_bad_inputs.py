@@ -23,13 +23,16 @@ ROWS = [
     ("[Na+].[Cl-]", "0", None),
     ("C" * 200, "1", "max_heavy_atoms"),
     ("*C(=O)CC", "1", None),  # dummy atom: no force field parameters, still featurized
-    ("C\u2603C", "0", "SMILES parse error"),
+    ("C\u2603C", "0", "(U+2603) at position 2 is outside the SMILES alphabet"),
     ("c1cccc1", "1", "sanitization failed"),
     ("[H+]", "0", "no heavy atoms"),
-    ('"C(C)O,"', "1", "SMILES parse error"),
+    ('"C(C)O,"', "1", "character ','"),
     ("CC(=O)Oc1ccccc1C(=O)O", "", None),  # missing label is fine
-    ("C\udcffC", "1", "SMILES parse error"),  # an invalid UTF-8 byte in the file
-    ("CC\x00O", "0", "SMILES parse error"),  # a NUL byte
+    ("C\udcffC", "1", "an undecodable byte in the file"),  # an invalid UTF-8 byte in the file
+    ("CC\x00O", "0", "(U+0000) at position 3 is outside the SMILES alphabet"),  # a NUL byte
+    ("\u00e9CCO", "0", "(U+00E9) at position 1 is outside the SMILES alphabet"),  # RDKit: ethanol
+    ("CC\tO", "1", "text after whitespace: 'O'"),  # RDKit: ethane named O
+    ("not a molecule", "0", "text after whitespace"),
     ("C" * 1_000_000, "1", "smiles field of 1,000,000 characters is longer than the CSV field limit"),
     ("CCCC", "2", "label '2' is neither 0 nor 1"),  # a classification task is binary
     ("CCCCC", "-1", "label '-1' is neither 0 nor 1"),
