@@ -13,12 +13,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from mmsa.adhoc import PreparedMolecules, prepare_smiles_file
 from mmsa.embed import embed_molecules, write_embeddings
 from mmsa.errors import InputError
-from mmsa.io import atomic_path
+from mmsa.io import write_csv
 from mmsa.models.mmsa import load_pretrained
 from mmsa.models.property import graph_data, load_property_model, predict_outputs, to_property_values
 
@@ -32,11 +30,6 @@ def rejects_path(out: str | os.PathLike) -> Path:
     return out.with_name(out.name + REJECTS_SUFFIX)
 
 
-def _write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
-
-
 def _model_file(path: str | os.PathLike, option: str) -> Path:
     """``path`` if it is a file; otherwise an :class:`InputError` naming the option."""
     if not Path(path).is_file():
@@ -47,7 +40,7 @@ def _model_file(path: str | os.PathLike, option: str) -> Path:
 def _usable(prepared: PreparedMolecules, csv_path: str | os.PathLike, out: str | os.PathLike) -> None:
     """Write the rejects; a file none of whose rows can be used is an :class:`InputError`
     (no empty output is written, so a script cannot mistake it for a result)."""
-    _write_csv(prepared.rejects, rejects_path(out))
+    write_csv(prepared.rejects, rejects_path(out))
     if prepared.rows.empty:
         raise InputError(
             f"{csv_path}: none of its {len(prepared.rejects)} rows can be used; "
@@ -109,7 +102,7 @@ def predict_file(
     table = prepared.rows[["row", "input", "key"]].copy()
     for i, task in enumerate(meta["tasks"]):
         table[task] = values[:, i]
-    _write_csv(table, out)
+    write_csv(table, out)
     return {
         "rows": len(table) + len(prepared.rejects),
         "predicted": len(table),

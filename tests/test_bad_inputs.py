@@ -159,3 +159,13 @@ def test_an_undecodable_byte_or_a_huge_field_rejects_its_row_only(models, tmp_pa
     assert rejects["reason"].iloc[1] == (
         "smiles field of 1,048,576 characters is longer than the CSV field limit of 131,072"
     )
+
+
+def test_a_carriage_return_in_a_rejected_cell_stays_inside_its_record(tmp_path):
+    """The csv module quotes "\\n" but not a bare "\\r" when lines end in "\\n": the rejects
+    file split such a row in two for every reader."""
+    (tmp_path / "cr.csv").write_bytes(b'smiles,y\nCCO,1\n"CC\rO",0\n"C\rC\nC",1\nCCN,0\n')
+    summary = run_chain(toy_config(tmp_path, ["cr"], {"y": "y"}), "cr", tmp_path / "out")
+    assert summary["rows_in"] == 4 and summary["rejected"] == 2
+    rejects = pd.read_csv(tmp_path / "out" / "cr" / "rejects.csv", keep_default_na=False)
+    assert rejects["row"].tolist() == [1, 2] and rejects["input"].tolist() == ["CC\rO", "C\rC\nC"]
