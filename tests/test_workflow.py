@@ -109,7 +109,7 @@ def test_embed_and_predict_new_smiles_with_bad_rows(tiny, tmp_path):
     assert embed.returncode == 0, embed.stderr[-3000:]
     assert json.loads(embed.stdout.strip().splitlines()[-1]) == {"rows": 4, "embedded": 2, "rejected": 2}
     embedded = pd.read_parquet(tmp_path / "emb.parquet")
-    assert len(embedded) == 2 and len(embedded["fused"].iloc[0]) == 32
+    assert embedded["row"].tolist() == [0, 3] and len(embedded["fused"].iloc[0]) == 32
     rejects = pd.read_csv(tmp_path / "emb.parquet.rejects.csv")
     assert rejects["row"].tolist() == [1, 2] and "unclosed ring" in rejects["reason"].iloc[0]
     finetuned = work / "results" / "finetune" / "tox21" / "mmsa" / "seed-0.pt"
