@@ -11,11 +11,10 @@ import torch
 import yaml
 from test_pretrain import TINY_MODEL
 
+from chain import SMALL_FEATURES
 from mmsa.models.mmsa import save_pretrained
 from mmsa.models.property import PropertyModel, build_gin, save_property_model
 from mmsa.train.pretrain import PretrainSettings, build_model
-
-SMALL_FEATURES = {"image_size": 32, "conformer": {"timeout_s": 5, "optimize_steps": 100}}
 
 
 def mmsa_cli(workdir: Path, *args: object) -> subprocess.CompletedProcess:
@@ -25,8 +24,9 @@ def mmsa_cli(workdir: Path, *args: object) -> subprocess.CompletedProcess:
 
 
 def tiny_models(folder: Path) -> tuple[Path, Path, Path]:
-    """A config file (small features, cache in ``folder``), a pretrained model and a finetuned
-    single-task classifier (``no-pretrain``, so ``--pretrained`` is not needed)."""
+    """A config file, a pretrained model and a finetuned single-task classifier (``no-pretrain``,
+    so ``--pretrained`` is not needed). The config's features and cache folder are those of
+    :func:`chain.toy_config` on the same ``folder``, so the two share computed features."""
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "config.yaml"
     config.write_text(yaml.safe_dump({"cache_dir": str(folder / "cache"), "featurize": SMALL_FEATURES}))
