@@ -114,7 +114,8 @@ def _finetune_errors(config: dict[str, Any]) -> list[str]:
     except ValueError as err:
         errors.append(f"  - at 'finetune.settings.split_fractions': {err}")
     if config["pretrain"]["settings"]["model"].get("use_graph") is False:
-        need = [m for m in config["finetune"]["models"] if MODELS[m].pretrained and MODELS[m].neural]
+        models = [MODELS[m] for m in config["finetune"]["models"] if m in MODELS]  # others: _model_errors
+        need = [m.name for m in models if m.pretrained and m.neural]
         if need:
             errors.append(
                 f"  - at 'pretrain.settings.model.use_graph': finetune.models {need} finetune the "
@@ -142,9 +143,8 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     errors = sorted(_Validator(load_schema()).iter_errors(filled), key=lambda e: list(e.absolute_path))
     lines = [f"  - at '{_where(e)}': {e.message}" for e in errors]
     if not lines:
-        lines = _row_limit_errors(filled) + _model_errors(filled)
-    if not lines:  # the checks below need known model names
-        lines = _dataset_errors(filled) + _finetune_errors(filled)
+        checks = (_row_limit_errors, _model_errors, _dataset_errors, _finetune_errors)
+        lines = [line for check in checks for line in check(filled)]
     if lines:
         raise ConfigError("invalid configuration:\n" + "\n".join(lines))
     return filled
