@@ -17,6 +17,7 @@ from typing import Any
 from mmsa import __version__
 
 DEFAULT_CONFIG = "config/default.yaml"
+SMILES_FILE_HELP = "CSV file (or .csv.gz) with a SMILES column; other columns, labels included, are not read"
 Command = Callable[[argparse.Namespace, dict[str, Any]], None]
 
 
@@ -161,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Embed the molecules of a SMILES CSV with a pretrained model (Parquet: row, key, fused, graph). "
         "Invalid rows go to <out>.rejects.csv (the output's full name + .rejects.csv) with reasons.",
     )
-    p.add_argument("smiles", help="CSV file with a SMILES column")
+    p.add_argument("smiles", help=SMILES_FILE_HELP)
     p.add_argument("--model", default="results/pretrain/model.pt", help="pretrained model.pt")
     p.add_argument("--out", required=True, help="output Parquet file")
     p.add_argument("--smiles-column", default="smiles", help="name of the SMILES column (default smiles)")
@@ -173,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(results/finetune/<dataset>/<model>/seed-<n>.pt). Invalid rows go to <out>.rejects.csv "
         "(the output's full name + .rejects.csv) with reasons.",
     )
-    p.add_argument("smiles", help="CSV file with a SMILES column")
+    p.add_argument("smiles", help=SMILES_FILE_HELP)
     p.add_argument("--model", required=True, help="finetuned weights (.pt)")
     p.add_argument(
         "--pretrained",

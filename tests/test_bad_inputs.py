@@ -169,3 +169,13 @@ def test_a_carriage_return_in_a_rejected_cell_stays_inside_its_record(tmp_path):
     assert summary["rows_in"] == 4 and summary["rejected"] == 2
     rejects = pd.read_csv(tmp_path / "out" / "cr" / "rejects.csv", keep_default_na=False)
     assert rejects["row"].tolist() == [1, 2] and rejects["input"].tolist() == ["CC\rO", "C\rC\nC"]
+
+
+def test_an_unknown_dataset_on_the_command_line_is_one_readable_error(tmp_path, capsys):
+    assert main(["fetch", "nonesuch", "--out", str(tmp_path / "raw.parquet")]) == 1
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .splitlines()[-1]
+        .startswith("mmsa fetch: dataset 'nonesuch' is not in the registry (bace, bbbp")
+    )

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from mmsa.errors import InputError
+
 SOURCES = ("registry", "url", "local")
 TASK_TYPES = ("classification", "regression", "none")
 MOLECULENET_URL = "https://deepchemdata.s3-us-west-1.amazonaws.com/datasets/{file}"
@@ -190,7 +192,7 @@ def get_spec(name: str, overrides: dict[str, Any] | None = None) -> DatasetSpec:
     try:
         return DatasetSpec(name=name, **overrides)
     except TypeError as err:
-        raise ValueError(
+        raise InputError(
             f"dataset {name!r} is not in the registry ({', '.join(sorted(REGISTRY))}); "
             f"describe it in the config under data.custom.{name} ({err})"
         ) from None
