@@ -1,6 +1,7 @@
 """The adversarial input suite: every bad row ends in the rejects table with a reason, every
 other row is featurized, and nothing is lost or crashes a stage."""
 
+import gzip
 import json
 
 import pandas as pd
@@ -179,3 +180,22 @@ def test_an_unknown_dataset_on_the_command_line_is_one_readable_error(tmp_path, 
         .splitlines()[-1]
         .startswith("mmsa fetch: dataset 'nonesuch' is not in the registry (bace, bbbp")
     )
+
+
+def test_a_file_that_is_no_csv_is_one_readable_error(models, tmp_path, capsys):
+    """In-process, like :func:`test_an_unusable_file_is_one_readable_error`."""
+    config, pretrained, _ = models
+    whole = gzip.compress(b"smiles\nCCO\n" * 1000)
+    cases = {
+        "plain.csv.gz": (b"smiles\nCCO\n", "not a readable gzip file (Not a gzipped file (b'sm'))"),
+        "cut.csv.gz": (whole[: len(whole) // 2], "not a readable gzip file (Compressed file ended"),
+        "binary.csv": (bytes(b for b in range(256) if b not in b"\r\n") * 4000, "no SMILES column 'smiles'"),
+        "folder": (None, "not a file"),
+    }
+    for name, (content, message) in cases.items():
+        path = tmp_path / name
+        path.mkdir() if content is None else path.write_bytes(content)
+        args = ["embed", str(path), "--config", str(config), "--model", str(pretrained), "--out", "o.parquet"]
+        assert main(args) == 1
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        assert line.startswith(f"mmsa embed: {path}: {message}") and len(line) < 1000, line

@@ -23,6 +23,7 @@ import sys
 import tarfile
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -201,12 +202,18 @@ def _decompressed(stack: ExitStack, raw: IO[bytes], name: str) -> IO[bytes]:
     return raw
 
 
+def _shown(header: list[str], columns: int = 12, chars: int = 40) -> str:
+    """A header as an error message shows it: a binary file's "header" can be megabytes long."""
+    names = [name if len(name) <= chars else name[:chars] + "..." for name in header[:columns]]
+    return repr(names)[:-1] + (f", ... {len(header) - columns} more]" if len(header) > columns else "]")
+
+
 def _select_columns(spec: DatasetSpec, header: list[str], what: str) -> dict[str, str]:
     """Output column name -> input column name (SMILES first, then the tasks)."""
     if not header:
         raise FetchError(f"{what}: empty file (no header line)")
     if spec.smiles_column not in header:
-        raise FetchError(f"{what}: no SMILES column {spec.smiles_column!r} in the header {header}")
+        raise FetchError(f"{what}: no SMILES column {spec.smiles_column!r} in the header {_shown(header)}")
     tasks = dict(spec.tasks)
     if spec.tasks_from_all:
         skip = {spec.smiles_column, *spec.exclude_columns}
@@ -383,12 +390,28 @@ def write_raw_table(
     file); a table without a header, its SMILES column or any data row is an error, because no
     row of it could be accounted for.
     """
+    try:
+        return _write_raw_table(stream, spec, out_path, what, max_rows, sample_rows, seed, block_rows)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as err:
+        raise FetchError(f"{what}: not a readable gzip file ({err})") from None
+
+
+def _write_raw_table(
+    stream: IO[bytes],
+    spec: DatasetSpec,
+    out_path: str | os.PathLike,
+    what: str,
+    max_rows: int | None,
+    sample_rows: int | None,
+    seed: int | None,
+    block_rows: int,
+) -> int:
     rows = 0
     with atomic_path(out_path) as tmp, _long_fields():
         # Python's csv module: correct quoting, no reader threads, and stopping early at
         # max_rows is just leaving the loop.
-        # Undecodable bytes become U+FFFD, so such a row fails SMILES parsing and is rejected
-        # with a reason instead of aborting the whole dataset.
+        # Undecodable bytes become U+FFFD, outside the SMILES alphabet, so such a row is
+        # rejected with a reason instead of aborting the whole dataset.
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
         reader = csv.reader(text)
         header = next(reader, [])
@@ -423,7 +446,7 @@ def fetch_file(path: str | os.PathLike, spec: DatasetSpec, out_path: str | os.Pa
     """A user's SMILES file (CSV, or gzipped CSV) as the fetched table of ``spec``."""
     path = Path(path)
     if not path.is_file():
-        raise FetchError(f"{path}: no such file")
+        raise FetchError(f"{path}: {'not a file' if path.exists() else 'no such file'}")
     with ExitStack() as stack:
         stream = _decompressed(stack, stack.enter_context(open(path, "rb")), path.name)
         return write_raw_table(stream, spec, out_path, str(path))
