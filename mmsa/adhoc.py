@@ -1,8 +1,10 @@
 """Featurize an arbitrary SMILES file through the same stages and cache as the pipeline.
 
-Used by ``mmsa embed`` and ``mmsa predict``: the file's rows are standardized, sharded into one
-shard and featurized into the shared feature cache (molecules seen before are reused); bad
-rows come back as a rejects table with reasons, exactly as in a pipeline run.
+Used by ``mmsa embed`` and ``mmsa predict``: the file is read by the pipeline's own CSV reader
+(:func:`mmsa.data.fetch.fetch_file`), its rows are standardized, sharded into one shard and
+featurized into the shared feature cache (molecules seen before are reused); bad rows come back
+as a rejects table with reasons, and the pipeline's accounting checks that every row is in one
+of the two, exactly as in a pipeline run.
 """
 
 from __future__ import annotations
@@ -13,16 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mmsa.data.fetch import fetch_file, file_spec
 from mmsa.data.prepare import run_standardize
 from mmsa.data.shard import run_shard, shard_path
 from mmsa.features.cache import FeatureCache
 from mmsa.features.featurize import run_featurize
 from mmsa.features.loader import FeatureStore, read_manifests
-from mmsa.io import write_parquet
 from mmsa.plan import feature_settings, standardize_options
+from mmsa.stages import account
+
+STAGES = ("standardize", "shard", "featurize")
 
 
 @dataclass
@@ -41,42 +45,47 @@ def prepare_smiles_file(
     workdir: str | os.PathLike,
     threads: int = 1,
 ) -> PreparedMolecules:
-    """Standardize and featurize every row of a CSV file; nothing is dropped silently."""
+    """Standardize and featurize every row of a CSV file; nothing is dropped silently.
+
+    A file that cannot be read as a table with a SMILES column and data rows raises
+    :class:`mmsa.errors.InputError`; a row lost between the stages raises
+    :class:`mmsa.stages.AccountingError` (a bug).
+    """
     work = Path(workdir)
-    frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    if smiles_column not in frame.columns:
-        raise ValueError(f"{csv_path}: no column {smiles_column!r} (columns: {list(frame.columns)})")
-    raw = pd.DataFrame({"row": range(len(frame)), "smiles": frame[smiles_column]})
-    write_parquet(pa.Table.from_pandas(raw, preserve_index=False), work / "raw.parquet")
+    rejects = {stage: work / f"rejects-{stage}.parquet" for stage in STAGES}
+    spec = file_spec(csv_path, smiles_column)
+    fetch_file(csv_path, spec, work / "raw.parquet")
     run_standardize(
         work / "raw.parquet",
         work / "standardized",
-        work / "rejects-standardize.parquet",
-        "float",
+        rejects["standardize"],
+        spec,
         standardize_options(config),
         workers=threads,
     )
-    run_shard(work / "standardized", work / "shards", work / "rejects-shard.parquet", 1, duplicates=None)
+    run_shard(work / "standardized", work / "shards", rejects["shard"], 1, duplicates=None)
     cache = FeatureCache(config["cache_dir"], feature_settings(config))
     run_featurize(
         shard_path(work / "shards", 0),
         work / "manifest.parquet",
-        work / "rejects-featurize.parquet",
+        rejects["featurize"],
         config["cache_dir"],
         feature_settings(config),
         workers=threads,
         chunk_size=config["featurize"]["chunk_size"],
     )
+    account(
+        str(csv_path),
+        work / "raw.parquet",
+        list(rejects.values()),
+        [work / "manifest.parquet"],
+        work / "accounting.json",
+        work / "rejects.csv",
+    )
     manifest = read_manifests([work / "manifest.parquet"])
     rows = pq.read_table(shard_path(work / "shards", 0), columns=["row", "input", "key"]).to_pandas()
     rows = rows[rows["row"].isin(set(manifest["row"]))].sort_values("row").reset_index(drop=True)
-    rejects = pd.concat(
-        [
-            pq.read_table(work / f"rejects-{stage}.parquet").to_pandas()
-            for stage in ("standardize", "shard", "featurize")
-        ],
-        ignore_index=True,
-    )
+    rejected = pd.concat([pq.read_table(p).to_pandas() for p in rejects.values()], ignore_index=True)
     return PreparedMolecules(
-        rows, rejects.sort_values("row").reset_index(drop=True), FeatureStore(cache, manifest)
+        rows, rejected.sort_values("row").reset_index(drop=True), FeatureStore(cache, manifest)
     )

@@ -17,6 +17,7 @@ from typing import Any
 from mmsa import __version__
 
 DEFAULT_CONFIG = "config/default.yaml"
+SMILES_FILE_HELP = "CSV file (or .csv.gz) with a SMILES column; other columns, labels included, are not read"
 Command = Callable[[argparse.Namespace, dict[str, Any]], None]
 
 
@@ -158,10 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "embed",
         _cmd_embed,
-        "Embed the molecules of a SMILES CSV with a pretrained model (Parquet: key, fused, graph). "
-        "Invalid rows go to <out>.rejects.csv with reasons.",
+        "Embed the molecules of a SMILES CSV with a pretrained model (Parquet: row, key, fused, graph). "
+        "Invalid rows go to <out>.rejects.csv (the output's full name + .rejects.csv) with reasons.",
     )
-    p.add_argument("smiles", help="CSV file with a SMILES column")
+    p.add_argument("smiles", help=SMILES_FILE_HELP)
     p.add_argument("--model", default="results/pretrain/model.pt", help="pretrained model.pt")
     p.add_argument("--out", required=True, help="output Parquet file")
     p.add_argument("--smiles-column", default="smiles", help="name of the SMILES column (default smiles)")
@@ -170,9 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
         "predict",
         _cmd_predict,
         "Predict task values of the molecules of a SMILES CSV with a finetuned model "
-        "(results/finetune/<dataset>/<model>/seed-<n>.pt). Invalid rows go to <out>.rejects.csv.",
+        "(results/finetune/<dataset>/<model>/seed-<n>.pt). Invalid rows go to <out>.rejects.csv "
+        "(the output's full name + .rejects.csv) with reasons.",
     )
-    p.add_argument("smiles", help="CSV file with a SMILES column")
+    p.add_argument("smiles", help=SMILES_FILE_HELP)
     p.add_argument("--model", required=True, help="finetuned weights (.pt)")
     p.add_argument(
         "--pretrained",
@@ -188,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mmsa`` console command."""
     from mmsa.config import ConfigError
+    from mmsa.errors import InputError
     from mmsa.logs import stage_logging
 
     args = build_parser().parse_args(argv)
@@ -197,7 +200,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mmsa: {err}", file=sys.stderr)
         return 2
     with stage_logging():
-        args.func(args, config)
+        try:
+            args.func(args, config)
+        except InputError as err:
+            print(f"mmsa {args.command}: {err}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -60,6 +60,70 @@ def _model_errors(config: dict[str, Any]) -> list[str]:
     return []
 
 
+def _dataset_errors(config: dict[str, Any]) -> list[str]:
+    """Dataset names that are neither in the registry nor in ``data.custom`` (a typo such as
+    ``max_rows: {zinx: 1000}`` would otherwise be ignored and every ZINC row processed), custom
+    specs that cannot be built, a source override of a custom dataset (ignored otherwise), and
+    finetuning datasets without tasks, all found before any job runs."""
+    from mmsa.data.registry import REGISTRY
+    from mmsa.plan import dataset_spec
+
+    data, custom = config["data"], config["data"]["custom"]
+    known = f"known: {', '.join(sorted(REGISTRY))} and data.custom ({', '.join(sorted(custom)) or 'none'})"
+    named = [(f"data.{key}.{name}", name) for key in ("sources", *ROW_LIMITS, "shards") for name in data[key]]
+    named.append(("pretrain.dataset", config["pretrain"]["dataset"]))
+    named += [(f"finetune.datasets.{i}", name) for i, name in enumerate(config["finetune"]["datasets"])]
+    errors = [
+        f"  - at '{where}': unknown dataset {name!r}; {known}"
+        for where, name in named
+        if name not in REGISTRY and name not in custom
+    ]
+    errors += [
+        f"  - at 'data.sources.{name}': {name!r} is a custom dataset; set data.custom.{name}.source instead"
+        for name in sorted(set(data["sources"]) & set(custom))
+    ]
+    for name in custom:
+        try:
+            dataset_spec(config, name)
+        except ValueError as err:
+            errors.append(f"  - at 'data.custom.{name}': {err}")
+    for i, name in enumerate(config["finetune"]["datasets"]):
+        if name in REGISTRY or name in custom:
+            try:
+                spec = dataset_spec(config, name)
+            except ValueError:
+                continue  # reported above
+            if spec.task_type == "none" or not (spec.tasks or spec.tasks_from_all):
+                errors.append(
+                    f"  - at 'finetune.datasets.{i}': dataset {name!r} has no tasks to finetune on "
+                    f"(task_type {spec.task_type!r}, tasks {spec.tasks or 'none'})"
+                )
+    return errors
+
+
+def _finetune_errors(config: dict[str, Any]) -> list[str]:
+    """Settings that would only fail once pretraining is done: split fractions that are not
+    three parts of 1 (the split's own check), and a pretrained model without the GIN that the
+    finetuned pretrained models start from."""
+    from mmsa.compared import MODELS
+    from mmsa.eval.split import check_fractions
+
+    errors = []
+    try:
+        check_fractions(config["finetune"]["settings"]["split_fractions"])
+    except ValueError as err:
+        errors.append(f"  - at 'finetune.settings.split_fractions': {err}")
+    if config["pretrain"]["settings"]["model"].get("use_graph") is False:
+        models = [MODELS[m] for m in config["finetune"]["models"] if m in MODELS]  # others: _model_errors
+        need = [m.name for m in models if m.pretrained and m.neural]
+        if need:
+            errors.append(
+                f"  - at 'pretrain.settings.model.use_graph': finetune.models {need} finetune the "
+                "pretrained GIN, which use_graph: false leaves out"
+            )
+    return errors
+
+
 def _row_limit_errors(config: dict[str, Any]) -> list[str]:
     """Datasets limited both ways: the first N rows and a random sample cannot both hold."""
     data = config["data"]
@@ -79,7 +143,8 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     errors = sorted(_Validator(load_schema()).iter_errors(filled), key=lambda e: list(e.absolute_path))
     lines = [f"  - at '{_where(e)}': {e.message}" for e in errors]
     if not lines:
-        lines = _row_limit_errors(filled) + _model_errors(filled)
+        checks = (_row_limit_errors, _model_errors, _dataset_errors, _finetune_errors)
+        lines = [line for check in checks for line in check(filled)]
     if lines:
         raise ConfigError("invalid configuration:\n" + "\n".join(lines))
     return filled

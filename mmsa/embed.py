@@ -44,10 +44,20 @@ def embed_molecules(
     return np.concatenate(fused), np.concatenate(graph)
 
 
-def write_embeddings(keys: list[str], fused: np.ndarray, graph: np.ndarray, path: str | os.PathLike) -> None:
-    """Embeddings as Parquet: ``key``, ``fused`` and ``graph`` (fixed-size float32 lists)."""
+def write_embeddings(
+    keys: list[str],
+    fused: np.ndarray,
+    graph: np.ndarray,
+    path: str | os.PathLike,
+    rows: list[int] | None = None,
+) -> None:
+    """Embeddings as Parquet: ``key``, ``fused`` and ``graph`` (fixed-size float32 lists), after
+    ``row``, each embedding's row in the input file, when ``rows`` is given (``mmsa embed``: with
+    the rejects file, every input row is then found in one of the two)."""
+    numbers = {} if rows is None else {"row": pa.array(rows, pa.int64())}
     table = pa.table(
         {
+            **numbers,
             "key": pa.array(keys, pa.string()),
             "fused": pa.FixedSizeListArray.from_arrays(pa.array(fused.ravel(), pa.float32()), fused.shape[1]),
             "graph": pa.FixedSizeListArray.from_arrays(pa.array(graph.ravel(), pa.float32()), graph.shape[1]),

@@ -17,6 +17,7 @@ Two kinds of target, two publishing rules:
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 import shutil
@@ -24,9 +25,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _tmp_sibling(path: Path) -> Path:
@@ -114,6 +119,16 @@ def write_text(text: str, path: str | os.PathLike) -> None:
     """Write ``text`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write ``frame`` to ``path`` as CSV atomically, every text cell quoted.
+
+    With lines ending in "\n" the csv module leaves a cell holding a bare carriage return
+    unquoted, and every reader then splits that record in two; rejected inputs can hold one.
+    """
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, quoting=csv.QUOTE_NONNUMERIC)
 
 
 def write_bytes(data: bytes, path: str | os.PathLike) -> None:

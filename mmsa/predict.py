@@ -2,6 +2,8 @@
 
 Both standardize and featurize the file through the shared cache (bad rows are written to a
 rejects CSV beside the output, with reasons), then apply the pretrained or finetuned model.
+Problems with what the user gave (a missing file, a file without usable rows) raise
+:class:`mmsa.errors.InputError`, which the command line prints as one line.
 """
 
 from __future__ import annotations
@@ -11,24 +13,39 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from mmsa.adhoc import prepare_smiles_file
+from mmsa.adhoc import PreparedMolecules, prepare_smiles_file
 from mmsa.embed import embed_molecules, write_embeddings
-from mmsa.io import atomic_path
+from mmsa.errors import InputError
+from mmsa.io import write_csv
 from mmsa.models.mmsa import load_pretrained
 from mmsa.models.property import graph_data, load_property_model, predict_outputs, to_property_values
 
+REJECTS_SUFFIX = ".rejects.csv"
+
 
 def rejects_path(out: str | os.PathLike) -> Path:
-    """Where the rejected rows of an output file go: ``<out stem>.rejects.csv``."""
+    """Where the rejected rows of an output file go: ``<out>.rejects.csv``, the output's whole
+    name with a suffix added, so distinct outputs (``p.v1.csv``, ``p.v2.csv``) never share one."""
     out = Path(out)
-    return out.with_name(out.name.split(".")[0] + ".rejects.csv")
+    return out.with_name(out.name + REJECTS_SUFFIX)
 
 
-def _write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
+def _model_file(path: str | os.PathLike, option: str) -> Path:
+    """``path`` if it is a file; otherwise an :class:`InputError` naming the option."""
+    if not Path(path).is_file():
+        raise InputError(f"{option} {path}: no such file")
+    return Path(path)
+
+
+def _usable(prepared: PreparedMolecules, csv_path: str | os.PathLike, out: str | os.PathLike) -> None:
+    """Write the rejects; a file none of whose rows can be used is an :class:`InputError`
+    (no empty output is written, so a script cannot mistake it for a result)."""
+    write_csv(prepared.rejects, rejects_path(out))
+    if prepared.rows.empty:
+        raise InputError(
+            f"{csv_path}: none of its {len(prepared.rejects)} rows can be used; "
+            f"reasons in {rejects_path(out)}"
+        )
 
 
 def embed_file(
@@ -39,13 +56,14 @@ def embed_file(
     out: str | os.PathLike,
     threads: int = 1,
 ) -> dict[str, int]:
-    """Embeddings (Parquet: key, fused, graph, plus the source row) of every valid row."""
+    """Embeddings (Parquet: row, key, fused, graph) of every valid row."""
+    model_path = _model_file(model_path, "--model")
     with tempfile.TemporaryDirectory() as work:
         prepared = prepare_smiles_file(config, csv_path, smiles_column, work, threads)
+        _usable(prepared, csv_path, out)
         keys = prepared.rows["key"].tolist()
         fused, graph = embed_molecules(load_pretrained(model_path), prepared.store, keys)
-    write_embeddings(keys, fused, graph, out)
-    _write_csv(prepared.rejects, rejects_path(out))
+    write_embeddings(keys, fused, graph, out, rows=prepared.rows["row"].tolist())
     return {
         "rows": len(prepared.rows) + len(prepared.rejects),
         "embedded": len(keys),
@@ -63,14 +81,17 @@ def predict_file(
     threads: int = 1,
 ) -> dict[str, int]:
     """Predictions (CSV: row, input, key, one column per task) of every valid row."""
-    model, meta = load_property_model(finetuned_path)
+    model, meta = load_property_model(_model_file(finetuned_path, "--model"))
     if model.structure is not None and pretrained_path is None:
-        raise ValueError(
+        raise InputError(
             f"{meta['model']} models need the pretrained model (--pretrained) to place "
             "new molecules in the training molecules' hypergraph"
         )
+    if pretrained_path is not None:
+        pretrained_path = _model_file(pretrained_path, "--pretrained")
     with tempfile.TemporaryDirectory() as work:
         prepared = prepare_smiles_file(config, csv_path, smiles_column, work, threads)
+        _usable(prepared, csv_path, out)
         keys = prepared.rows["key"].tolist()
         graphs = graph_data(prepared.store.get(keys))
         fused = None
@@ -81,8 +102,7 @@ def predict_file(
     table = prepared.rows[["row", "input", "key"]].copy()
     for i, task in enumerate(meta["tasks"]):
         table[task] = values[:, i]
-    _write_csv(table, out)
-    _write_csv(prepared.rejects, rejects_path(out))
+    write_csv(table, out)
     return {
         "rows": len(table) + len(prepared.rejects),
         "predicted": len(table),

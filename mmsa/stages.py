@@ -23,7 +23,7 @@ from mmsa.data.prepare import run_standardize
 from mmsa.data.shard import duplicate_counts, run_shard, shard_path
 from mmsa.data.standardize import reject_frame
 from mmsa.features.featurize import run_featurize
-from mmsa.io import atomic_path, write_parquet, write_text
+from mmsa.io import atomic_path, write_csv, write_parquet, write_text
 from mmsa.plan import (
     dataset_spec,
     duplicate_policy,
@@ -62,9 +62,7 @@ def standardize(
 ) -> dict:
     """Standardize the raw rows of ``dataset``."""
     spec = dataset_spec(config, dataset)
-    return run_standardize(
-        raw, out_dir, rejects, spec.label_transform, standardize_options(config), workers=threads
-    )
+    return run_standardize(raw, out_dir, rejects, spec, standardize_options(config), workers=threads)
 
 
 def shard(
@@ -144,8 +142,7 @@ def account(
         "conformer_missing": int((~featurized["conf_ok"]).sum()),
         "image_missing": int((~featurized["image_ok"]).sum()),
     }
-    with atomic_path(rejects_csv) as tmp:
-        all_rejects.to_csv(tmp, index=False)
+    write_csv(all_rejects, rejects_csv)
     write_text(json.dumps(result, indent=1) + "\n", summary)
     log.info(
         "%s: %d rows in = %d featurized + %d rejected %s",

@@ -8,6 +8,8 @@ from typing import Any
 from mmsa.config import validate_config
 from mmsa.stages import run_data_stages
 
+SMALL_FEATURES = {"image_size": 32, "conformer": {"timeout_s": 5, "optimize_steps": 100}}  # fast
+
 
 def toy_config(tmp: Path, names: list[str], tasks: dict[str, str], **data: Any) -> dict[str, Any]:
     """A config whose datasets ``names`` are ``<tmp>/<name>.csv`` files."""
@@ -19,7 +21,7 @@ def toy_config(tmp: Path, names: list[str], tasks: dict[str, str], **data: Any) 
         {
             "cache_dir": str(tmp / "cache"),
             "data": {"local_dir": str(tmp), "custom": custom, **data},
-            "featurize": {"image_size": 32, "conformer": {"timeout_s": 5, "optimize_steps": 100}},
+            "featurize": SMALL_FEATURES,
             "finetune": {"datasets": names},
         }
     )

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,78 @@ def test_test_config_merged_onto_the_default_config_is_valid():
     default, test = (yaml.safe_load((REPO / "config" / f"{n}.yaml").read_text()) for n in ("default", "test"))
     config = validate_config(prefer_row_limits(deep_merge(default, test), test))
     assert config["data"]["sample_rows"] == {} and config["data"]["max_rows"]["zinc"] == 120
+
+
+@pytest.mark.parametrize(
+    ("data", "where"),
+    [
+        ({"max_rows": {"zinx": 1000}}, "data.max_rows.zinx"),  # processed every ZINC row before
+        ({"sample_rows": {"bbbq": 10}}, "data.sample_rows.bbbq"),
+        ({"shards": {"tox22": 2}}, "data.shards.tox22"),
+        ({"sources": {"tox": "local"}}, "data.sources.tox"),
+    ],
+)
+def test_an_unknown_dataset_name_is_named_with_its_key(data, where):
+    with pytest.raises(ConfigError, match=rf"at '{where}': unknown dataset '\w+'; known: bace, bbbp"):
+        validate_config({"data": data})
+
+
+def test_dataset_names_are_checked_against_registry_and_custom_datasets():
+    custom = {
+        "mine": {"source": "local", "smiles_column": "s", "task_type": "regression", "tasks": {"y": "y"}}
+    }
+    config = validate_config(
+        {"data": {"custom": custom, "max_rows": {"mine": 5}}, "finetune": {"datasets": ["mine"]}}
+    )
+    assert config["data"]["max_rows"] == {"mine": 5}
+    with pytest.raises(ConfigError, match=r"at 'finetune.datasets.1': unknown dataset 'bbbpp'"):
+        validate_config({"finetune": {"datasets": ["bbbp", "bbbpp"]}})
+    with pytest.raises(ConfigError, match=r"at 'pretrain.dataset': unknown dataset 'zinc15'"):
+        validate_config({"pretrain": {"dataset": "zinc15"}})
+    with pytest.raises(ConfigError, match=r"at 'data.sources.mine': 'mine' is a custom dataset"):
+        validate_config({"data": {"custom": custom, "sources": {"mine": "url"}}})
+    with pytest.raises(ConfigError, match=r"at 'data.custom.web': dataset web: url source needs a url"):
+        validate_config({"data": {"custom": {"web": {**custom["mine"], "source": "url"}}}})
+
+
+def test_a_finetuning_dataset_without_tasks_is_named():
+    custom = {"bare": {"source": "local", "smiles_column": "s", "task_type": "regression"}}
+    with pytest.raises(ConfigError) as info:
+        validate_config({"data": {"custom": custom}, "finetune": {"datasets": ["zinc", "bbbp", "bare"]}})
+    assert "at 'finetune.datasets.0': dataset 'zinc' has no tasks to finetune on" in str(info.value)
+    assert "at 'finetune.datasets.2': dataset 'bare' has no tasks to finetune on" in str(info.value)
+    assert "finetune.datasets.1" not in str(info.value)  # bbbp has its task
+
+
+@pytest.mark.parametrize(
+    ("fractions", "message"),
+    [
+        (
+            [0.8, 0.1, 0.2],
+            "at 'finetune.settings.split_fractions': frac must be three non-negative fractions summing to 1",
+        ),
+        (
+            [1.0, 0.1, 0.1],
+            "at 'finetune.settings.split_fractions.0': 1.0 is greater than or equal to the maximum of 1",
+        ),
+        (
+            [0.9, 0.1, 0.0],
+            "at 'finetune.settings.split_fractions.2': 0.0 is less than or equal to the minimum of 0",
+        ),
+    ],
+)
+def test_split_fractions_are_parts_of_one(fractions, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_config({"finetune": {"settings": {"split_fractions": fractions}}})
+
+
+def test_a_pretrained_model_without_the_gin_finetuning_needs_is_refused_before_pretraining():
+    no_graph = {"pretrain": {"settings": {"model": {"use_graph": False}}}}
+    with pytest.raises(
+        ConfigError,
+        match=re.escape(
+            "at 'pretrain.settings.model.use_graph': finetune.models ['mmsa', 'mmsa-graph'] finetune"
+        ),
+    ):
+        validate_config(no_graph)
+    validate_config({**no_graph, "finetune": {"models": ["no-pretrain", "ecfp-rf", "mmsa-probe"]}})

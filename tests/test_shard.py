@@ -8,11 +8,13 @@ import pytest
 
 from chain import run_chain, toy_config
 from mmsa.data.prepare import run_standardize
+from mmsa.data.registry import DatasetSpec
 from mmsa.data.shard import run_shard, shard_path
 from mmsa.data.standardize import StandardizeOptions
 from mmsa.hashing import shard_of
 from mmsa.io import write_parquet
 
+REGRESSION = DatasetSpec(name="toy", source="local", smiles_column="smiles", task_type="regression")
 SMILES = ["CCO", "OCC", "c1ccccc1", "CC(=O)O", "CCN", "CCCl", "C1CCCCC1", "CCOC", "CC#N", "CCO"]
 
 # smiles, a, b (raw label cells; "" = missing)
@@ -36,7 +38,7 @@ def standardize_rows(folder, rows, tasks=("a", "b")):
     columns.update({t: [r[1 + i] for r in rows] for i, t in enumerate(tasks)})
     write_parquet(pa.table(columns), folder / "raw.parquet")
     run_standardize(
-        folder / "raw.parquet", folder / "std", folder / "rej.parquet", "float", StandardizeOptions()
+        folder / "raw.parquet", folder / "std", folder / "rej.parquet", REGRESSION, StandardizeOptions()
     )
     return folder / "std"
 

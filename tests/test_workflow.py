@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from cli import mmsa_cli
 from mmsa.compared import MODEL_NAMES, MODELS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,12 +35,6 @@ def snakemake(workdir: Path, config: Path, *extra: str) -> subprocess.CompletedP
         *extra,
     ]
     return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-
-def mmsa_cli(workdir: Path, *args: object) -> subprocess.CompletedProcess:
-    """Run the ``mmsa`` command line in ``workdir``."""
-    cmd = [sys.executable, "-m", "mmsa.cli", *map(str, args)]
-    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +110,8 @@ def test_embed_and_predict_new_smiles_with_bad_rows(tiny, tmp_path):
     assert embed.returncode == 0, embed.stderr[-3000:]
     assert json.loads(embed.stdout.strip().splitlines()[-1]) == {"rows": 4, "embedded": 2, "rejected": 2}
     embedded = pd.read_parquet(tmp_path / "emb.parquet")
-    assert len(embedded) == 2 and len(embedded["fused"].iloc[0]) == 32
-    rejects = pd.read_csv(tmp_path / "emb.rejects.csv")
+    assert embedded["row"].tolist() == [0, 3] and len(embedded["fused"].iloc[0]) == 32
+    rejects = pd.read_csv(tmp_path / "emb.parquet.rejects.csv")
     assert rejects["row"].tolist() == [1, 2] and "unclosed ring" in rejects["reason"].iloc[0]
     finetuned = work / "results" / "finetune" / "tox21" / "mmsa" / "seed-0.pt"
     predict = mmsa_cli(
@@ -136,7 +131,7 @@ def test_embed_and_predict_new_smiles_with_bad_rows(tiny, tmp_path):
     predictions = pd.read_csv(tmp_path / "pred.csv")
     assert predictions["row"].tolist() == [0, 3] and "NR-AR" in predictions.columns
     assert predictions["NR-AR"].between(0, 1).all()
-    assert pd.read_csv(tmp_path / "pred.rejects.csv")["row"].tolist() == [1, 2]
+    assert pd.read_csv(tmp_path / "pred.csv.rejects.csv")["row"].tolist() == [1, 2]
 
 
 def test_second_invocation_has_nothing_to_do(tiny):

@@ -24,6 +24,7 @@ import sys
 import tarfile
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from html.parser import HTMLParser
@@ -36,6 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mmsa.data.registry import DatasetSpec
+from mmsa.errors import InputError
 from mmsa.hashing import settings_digest, sha256_file
 from mmsa.io import atomic_path, write_text
 
@@ -44,14 +46,23 @@ log = logging.getLogger(__name__)
 ROW = "row"
 SOURCE_ROW = "source_row"
 SMILES = "smiles"
+FETCH_ERROR = "fetch_error"  # why a row could not be read (null when it could); it is then rejected
+RESERVED = (ROW, SOURCE_ROW, SMILES, FETCH_ERROR)  # columns of a fetched table that are not tasks
+MAX_FIELD_CHARS = 131_072
+"""The longest SMILES or label cell read: the csv module's default ``field_size_limit``. A row
+with a longer cell is rejected with the reason instead of aborting the whole table (as the csv
+module would); the reader itself takes fields up to :data:`_READ_LIMIT` so that the record
+still ends where it should."""
+_READ_LIMIT = 2**31 - 1  # a C long on every platform; csv.field_size_limit rejects more on some
+_CLIPPED = 80  # characters of an over-long cell kept in the table, to identify the row
 
 
 GZIP_MAGIC = b"\x1f\x8b"
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,199}")
 
 
-class FetchError(RuntimeError):
-    """A dataset could not be obtained or did not match its checksum."""
+class FetchError(InputError):
+    """A dataset could not be obtained, did not match its checksum or has no usable table."""
 
 
 def _check_sha(path: Path, expected: str | None, what: str, remedy: str = "") -> str:
@@ -256,26 +267,39 @@ def open_table(spec: DatasetSpec, cache_dir: Path, local_dir: Path | None) -> It
             path = local_file(spec.name, Path(local_dir))
             where = str(path)
             raw = stack.enter_context(open(path, "rb"))
-        # every stream here (a file, a tar member, a zip member) is buffered and can peek
-        if raw.peek(2)[:2] == GZIP_MAGIC:  # type: ignore[attr-defined]
-            raw = stack.enter_context(gzip.GzipFile(fileobj=raw))
-        yield raw, where
+        yield _decompressed(stack, raw), where
 
 
-def _select_columns(spec: DatasetSpec, header: list[str]) -> dict[str, str]:
+def _decompressed(stack: ExitStack, raw: IO[bytes]) -> IO[bytes]:
+    """``raw`` read through gzip when it starts with gzip's magic bytes (a name or URL can lie;
+    every stream here, a file, a tar member or a zip member, is buffered and can peek)."""
+    if raw.peek(2)[:2] == GZIP_MAGIC:  # type: ignore[attr-defined]
+        return stack.enter_context(gzip.GzipFile(fileobj=raw))
+    return raw
+
+
+def _shown(header: list[str], columns: int = 12, chars: int = 40) -> str:
+    """A header as an error message shows it: a binary file's "header" can be megabytes long."""
+    names = [name if len(name) <= chars else name[:chars] + "..." for name in header[:columns]]
+    return repr(names)[:-1] + (f", ... {len(header) - columns} more]" if len(header) > columns else "]")
+
+
+def _select_columns(spec: DatasetSpec, header: list[str], what: str) -> dict[str, str]:
     """Output column name -> input column name (SMILES first, then the tasks)."""
+    if not header:
+        raise FetchError(f"{what}: empty file (no header line)")
     if spec.smiles_column not in header:
-        raise FetchError(f"dataset {spec.name}: no SMILES column {spec.smiles_column!r} in {header}")
+        raise FetchError(f"{what}: no SMILES column {spec.smiles_column!r} in the header {_shown(header)}")
     tasks = dict(spec.tasks)
     if spec.tasks_from_all:
         skip = {spec.smiles_column, *spec.exclude_columns}
         tasks = {col: col for col in header if col not in skip}
     missing = sorted(set(tasks.values()) - set(header))
     if missing:
-        raise FetchError(f"dataset {spec.name}: task columns {missing} not in the table's header")
-    reserved = sorted({ROW, SOURCE_ROW, SMILES} & set(tasks))
+        raise FetchError(f"{what}: task columns {missing} not in the table's header")
+    reserved = sorted(set(RESERVED) & set(tasks))
     if reserved:
-        raise FetchError(f"dataset {spec.name}: task names {reserved} are reserved for the fetched table")
+        raise FetchError(f"{what}: task names {reserved} are reserved for the fetched table")
     return {SMILES: spec.smiles_column, **tasks}
 
 
@@ -379,6 +403,37 @@ def _check_rows(spec: DatasetSpec, where: str, found: int, max_rows: int | None)
         )
 
 
+def _block_columns(
+    block: list[list[str]], positions: list[int], names: list[str]
+) -> tuple[list[list[str]], list[str | None]]:
+    """The selected cells of ``block`` column by column, and each record's fetch error.
+
+    A cell over :data:`MAX_FIELD_CHARS` is clipped (what is left identifies the row) and its
+    record gets an error naming the column, so the row ends in the rejects table.
+    """
+    columns = [[_cell(r, i) for r in block] for i in positions]
+    errors: list[str | None] = [None] * len(block)
+    for name, cells in zip(names, columns, strict=True):
+        for j, cell in enumerate(cells):
+            if len(cell) > MAX_FIELD_CHARS:
+                errors[j] = errors[j] or (
+                    f"{name} field of {len(cell):,} characters is longer than the CSV field limit "
+                    f"of {MAX_FIELD_CHARS:,}"
+                )
+                cells[j] = cell[:_CLIPPED] + "..."
+    return columns, errors
+
+
+@contextmanager
+def _long_fields() -> Iterator[None]:
+    """Let the csv module read fields of any length (checked against MAX_FIELD_CHARS after)."""
+    previous = csv.field_size_limit(_READ_LIMIT)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
 def verify_csv_checksum(spec: DatasetSpec, cache_dir: Path, local_dir: Path | None) -> None:
     """Compare the decompressed CSV bytes with ``spec.csv_sha256`` where one is known."""
     if not spec.csv_sha256:
@@ -406,8 +461,10 @@ def fetch_dataset(
 ) -> int:
     """Write the dataset's rows to ``out_path`` (Parquet); return the number of rows.
 
-    Columns: ``row`` (0-based, numbering the written rows), ``smiles`` and one string column
-    per task. ``max_rows`` keeps the first rows only. ``sample_rows`` keeps a uniform random
+    Columns: ``row`` (0-based, numbering the written rows), ``smiles``, one string column per
+    task and ``fetch_error``: why the row could not be read (a cell over
+    :data:`MAX_FIELD_CHARS`), null for rows that could; standardization rejects those rows
+    with that reason. ``max_rows`` keeps the first rows only. ``sample_rows`` keeps a uniform random
     sample of that many rows (all rows if there are fewer) chosen by ``seed``, in source order;
     then a ``source_row`` column holds each row's number in the unsampled table (0-based data
     records, blank lines not counted) so that a molecule can be traced back to the source file.
@@ -420,20 +477,63 @@ def fetch_dataset(
     cache_dir = Path(cache_dir)
     local = Path(local_dir) if local_dir else None
     verify_csv_checksum(spec, cache_dir, local)
+    with open_table(spec, cache_dir, local) as (stream, where):
+        return write_raw_table(
+            stream, spec, out_path, f"dataset {spec.name}", max_rows, sample_rows, seed, block_rows, where
+        )
+
+
+def write_raw_table(
+    stream: IO[bytes],
+    spec: DatasetSpec,
+    out_path: str | os.PathLike,
+    what: str,
+    max_rows: int | None = None,
+    sample_rows: int | None = None,
+    seed: int | None = None,
+    block_rows: int = 50_000,
+    where: str = "",
+) -> int:
+    """Write the CSV text of ``stream`` as the fetched table of ``spec`` (see :func:`fetch_dataset`).
+
+    The one CSV reader of the project: pipeline datasets and the files given to ``mmsa embed``
+    and ``mmsa predict`` are read alike. ``what`` names the table in errors (a dataset or a
+    file); a table without a header, its SMILES column or any data row is an error, because no
+    row of it could be accounted for, and so is another row count than the spec's
+    ``expected_rows`` (``where`` names the file read, for that error).
+    """
+    try:
+        return _write_raw_table(stream, spec, out_path, what, max_rows, sample_rows, seed, block_rows, where)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as err:
+        raise FetchError(f"{what}: not a readable gzip file ({err})") from None
+
+
+def _write_raw_table(
+    stream: IO[bytes],
+    spec: DatasetSpec,
+    out_path: str | os.PathLike,
+    what: str,
+    max_rows: int | None,
+    sample_rows: int | None,
+    seed: int | None,
+    block_rows: int,
+    where: str,
+) -> int:
     rows = 0
-    with atomic_path(out_path) as tmp, open_table(spec, cache_dir, local) as (stream, where):
+    with atomic_path(out_path) as tmp, _long_fields():
         # Python's csv module: correct quoting, no reader threads, and stopping early at
         # max_rows is just leaving the loop.
-        # Undecodable bytes become U+FFFD, so such a row fails SMILES parsing and is rejected
-        # with a reason instead of aborting the whole dataset.
+        # Undecodable bytes become U+FFFD, outside the SMILES alphabet, so such a row is
+        # rejected with a reason instead of aborting the whole dataset.
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
         records = csv.reader(text)
         header = next(records, [])
         reader = _CountingReader(records)
-        columns = _select_columns(spec, header)
+        columns = _select_columns(spec, header, what)
         positions = [header.index(src) for src in columns.values()]
         numbers = [ROW] if sample_rows is None else [ROW, SOURCE_ROW]
-        schema = pa.schema([(n, pa.int64()) for n in numbers] + [(out, pa.string()) for out in columns])
+        strings = [*columns, FETCH_ERROR]
+        schema = pa.schema([(n, pa.int64()) for n in numbers] + [(name, pa.string()) for name in strings])
         provenance = {**spec.to_dict(), "max_rows": max_rows, "sample_rows": sample_rows, "seed": seed}
         schema = schema.with_metadata({"mmsa.source": json.dumps(provenance)})
         with pq.ParquetWriter(tmp, schema) as writer:
@@ -441,9 +541,27 @@ def fetch_dataset(
                 arrays = [pa.array(range(rows, rows + len(block)), pa.int64())]
                 if sources is not None:
                     arrays.append(pa.array(sources, pa.int64()))
-                arrays += [pa.array([_cell(r, i) for r in block], pa.string()) for i in positions]
+                cells, errors = _block_columns(block, positions, list(columns.values()))
+                arrays += [pa.array(c, pa.string()) for c in [*cells, errors]]
                 writer.write_batch(pa.record_batch(arrays, schema=schema))
                 rows += len(block)
-        _check_rows(spec, where, reader.records, max_rows)
-    log.info("fetched %s: %d rows, %d tasks -> %s", spec.name, rows, len(columns) - 1, out_path)
+        if rows == 0:
+            raise FetchError(f"{what}: no data rows after the header")
+        _check_rows(spec, where or what, reader.records, max_rows)
+    log.info("fetched %s: %d rows, %d tasks -> %s", what, rows, len(columns) - 1, out_path)
     return rows
+
+
+def file_spec(path: str | os.PathLike, smiles_column: str) -> DatasetSpec:
+    """The spec of a user's SMILES file: its SMILES column only, no tasks."""
+    return DatasetSpec(name=Path(path).name, source="local", smiles_column=smiles_column, task_type="none")
+
+
+def fetch_file(path: str | os.PathLike, spec: DatasetSpec, out_path: str | os.PathLike) -> int:
+    """A user's SMILES file (CSV, or gzipped CSV) as the fetched table of ``spec``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FetchError(f"{path}: {'not a file' if path.exists() else 'no such file'}")
+    with ExitStack() as stack:
+        stream = _decompressed(stack, stack.enter_context(open(path, "rb")))
+        return write_raw_table(stream, spec, out_path, str(path))

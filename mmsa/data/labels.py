@@ -1,7 +1,8 @@
 """Label transforms: turn a dataset's raw label cells into floats (NaN = missing label).
 
 A cell that is neither empty nor convertible raises :class:`LabelError`; the row then goes to
-the rejects table with that message instead of silently becoming a missing label.
+the rejects table with that message instead of silently becoming a missing label. So does a
+present label other than 0 or 1 in a classification task (see :func:`label_reader`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,26 @@ def hiv_active(cell: object) -> float:
 
 
 LABEL_TRANSFORMS: dict[str, Callable[[object], float]] = {"float": to_float, "hiv_active": hiv_active}
+
+
+BINARY_LABELS = (0.0, 1.0)  # every classification task is binary: BCE loss, ROC-AUC, P(label = 1)
+
+
+def label_reader(name: str, task_type: str) -> Callable[[object], float]:
+    """The transform ``name``, checked against the task type: a classification label that is
+    present but neither 0 nor 1 (a 2, a -1, a 0.5) is a :class:`LabelError`, because the loss
+    and the metrics would silently treat it as something else."""
+    transform = get_transform(name)
+    if task_type != "classification":
+        return transform
+
+    def binary(cell: object) -> float:
+        value = transform(cell)
+        if not math.isnan(value) and value not in BINARY_LABELS:
+            raise LabelError(f"label {cell!r} is neither 0 nor 1 (binary classification task)")
+        return value
+
+    return binary
 
 
 def get_transform(name: str) -> Callable[[object], float]:

@@ -18,7 +18,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mmsa.data.fetch import ROW, SMILES, SOURCE_ROW
+from mmsa.data.fetch import RESERVED
+from mmsa.data.registry import DatasetSpec
 from mmsa.data.standardize import StandardizeOptions, reject_frame, standardize_frame
 from mmsa.io import atomic_path, write_parquet
 from mmsa.parallel import compute
@@ -27,29 +28,29 @@ log = logging.getLogger(__name__)
 
 
 def _standardize_row_group(
-    raw: str, group: int, out: str, tasks: list[str], transform: str, options: dict[str, Any]
+    raw: str, group: int, out: str, tasks: list[str], spec: DatasetSpec, options: dict[str, Any]
 ) -> tuple[int, pd.DataFrame]:
     frame = pq.ParquetFile(raw).read_row_group(group).to_pandas()
-    kept, rejects = standardize_frame(frame, tasks, transform, StandardizeOptions.from_dict(options))
+    kept, rejects = standardize_frame(frame, tasks, spec, StandardizeOptions.from_dict(options))
     write_parquet(pa.Table.from_pandas(kept, preserve_index=False), out)
     return len(frame), rejects
 
 
 def task_columns(raw_path: str | os.PathLike) -> list[str]:
-    """Task names of a fetched table: every column but ``row``, ``source_row`` and ``smiles``."""
-    names = pq.read_schema(raw_path).names
-    return [n for n in names if n not in (ROW, SOURCE_ROW, SMILES)]
+    """Task names of a fetched table: every column but the reserved ones (row numbers, SMILES)."""
+    return [n for n in pq.read_schema(raw_path).names if n not in RESERVED]
 
 
 def run_standardize(
     raw_path: str | os.PathLike,
     out_dir: str | os.PathLike,
     rejects_path: str | os.PathLike,
-    label_transform: str,
+    spec: DatasetSpec,
     options: StandardizeOptions,
     workers: int = 1,
 ) -> dict[str, int]:
-    """Standardize every row of ``raw_path``; return ``{"rows": .., "kept": .., "rejected": ..}``."""
+    """Standardize every row of ``raw_path``, a table of dataset ``spec`` (whose label transform
+    and task type say how labels are read); return ``{"rows": .., "kept": .., "rejected": ..}``."""
     tasks = task_columns(raw_path)
     groups = pq.ParquetFile(raw_path).num_row_groups
     with atomic_path(out_dir) as tmp:
@@ -60,7 +61,7 @@ def run_standardize(
                 g,
                 str(tmp / f"part-{g:05d}.parquet"),
                 tasks,
-                label_transform,
+                spec,
                 options.to_dict(),
             )
             for g in range(groups)

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from mmsa.errors import InputError
+
 SOURCES = ("registry", "url", "local")
 TASK_TYPES = ("classification", "regression", "none")
 MOLECULENET_URL = "https://deepchemdata.s3-us-west-1.amazonaws.com/datasets/{file}"
@@ -30,6 +32,10 @@ class DatasetSpec:
     ``tasks`` maps the output task name to the input column it is read from; ``tasks_from_all``
     means every column except the SMILES column and ``exclude_columns`` is a task (ToxCast's
     617 assays). ``label_transform`` names a function in :mod:`mmsa.data.labels`.
+    ``smiles_names``: the SMILES cells may carry a name after whitespace ("CCO ethanol", the
+    SMILES-file convention), which is dropped; otherwise such a cell is rejected (see
+    :func:`mmsa.data.standardize.smiles_text`). No registry dataset has names: their files were
+    checked.
     """
 
     name: str
@@ -40,6 +46,7 @@ class DatasetSpec:
     tasks_from_all: bool = False
     exclude_columns: tuple[str, ...] = ()
     label_transform: str = "float"
+    smiles_names: bool = False
     package: str | None = None  # "name==version" for registry archives
     member: str | None = None  # path of the data file inside the archive
     archive_sha256: str | None = None
@@ -186,7 +193,7 @@ def get_spec(name: str, overrides: dict[str, Any] | None = None) -> DatasetSpec:
     try:
         return DatasetSpec(name=name, **overrides)
     except TypeError as err:
-        raise ValueError(
+        raise InputError(
             f"dataset {name!r} is not in the registry ({', '.join(sorted(REGISTRY))}); "
             f"describe it in the config under data.custom.{name} ({err})"
         ) from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import string
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -17,9 +18,19 @@ import pandas as pd
 from rdkit import Chem, rdBase
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
-from mmsa.data.labels import LabelError, get_transform
+from mmsa.data.fetch import FETCH_ERROR
+from mmsa.data.labels import LabelError, label_reader
+from mmsa.data.registry import DatasetSpec
 
 REJECT_COLUMNS = ["row", "input", "stage", "reason"]
+SMILES_ALPHABET = frozenset(string.ascii_letters + string.digits + "()[]=#$:/\\.+-@%*")
+"""Every character a SMILES string can hold, after OpenSMILES (http://opensmiles.org/opensmiles.html):
+element symbols, ``H`` counts and chirality classes (letters), ring closures, isotopes, charges
+and atom classes (digits, ``%``, ``+``, ``-``, ``:``), chirality ``@``, bonds ``- = # $ : / \\``,
+branches ``( )``, bracket atoms ``[ ]``, the dot of disconnected parts and the wildcard ``*``.
+RDKit's parser is more lenient (it reads ``éCCO`` as ethanol), so a SMILES with any other
+character is rejected before parsing. Whitespace is not in it: text after whitespace is a name
+or a CXSMILES extension (see :func:`smiles_text`)."""
 _TIMESTAMP = re.compile(r"^\[\d\d:\d\d:\d\d\] ", re.MULTILINE)
 
 
@@ -57,15 +68,48 @@ def _last_message(buffer: io.StringIO) -> str:
     return text.splitlines()[-1] if text else "unknown RDKit error"
 
 
-def parse_molecule(smiles: object) -> Chem.Mol:
-    """Parse and sanitize ``smiles``; raise :class:`RejectedMolecule` with RDKit's reason."""
-    if smiles is None or (isinstance(smiles, float) and smiles != smiles):
+def _shown(text: str, limit: int = 40) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def smiles_text(cell: object, names: bool = False) -> str:
+    """The SMILES of a cell, checked against :data:`SMILES_ALPHABET`.
+
+    Surrounding whitespace is dropped. Text after inner whitespace is the molecule's name in the
+    "SMILES name" file convention: it is dropped where ``names`` is true (the dataset spec's
+    ``smiles_names``) and rejected otherwise, since RDKit would silently read ``CC<tab>O`` as
+    ethane. A CXSMILES extension (``CCO |$R;;$|``) is rejected either way: the key would drop
+    what it says (enhanced stereo, labels, coordinates).
+    """
+    if cell is None or (isinstance(cell, float) and cell != cell):
         raise RejectedMolecule("missing SMILES")
-    if not isinstance(smiles, str):
-        raise RejectedMolecule(f"SMILES is a {type(smiles).__name__}, not text")
-    text = smiles.strip()
-    if not text:
+    if not isinstance(cell, str):
+        raise RejectedMolecule(f"SMILES is a {type(cell).__name__}, not text")
+    parts = cell.split(None, 1)
+    if not parts:
         raise RejectedMolecule("empty SMILES")
+    text, rest = parts[0], parts[1].strip() if len(parts) > 1 else ""
+    if rest.startswith("|"):
+        raise RejectedMolecule(f"CXSMILES extension {_shown(rest)} is not read")
+    if rest and not names:
+        raise RejectedMolecule(
+            f"text after whitespace: {_shown(rest)} (SMILES hold no whitespace; a dataset whose "
+            "cells carry names sets smiles_names)"
+        )
+    for position, char in enumerate(text, 1):
+        if char not in SMILES_ALPHABET:
+            note = " (an undecodable byte in the file)" if char == "\ufffd" else ""
+            raise RejectedMolecule(
+                f"character {char!r} (U+{ord(char):04X}) at position {position} is outside the "
+                f"SMILES alphabet{note}"
+            )
+    return text
+
+
+def parse_molecule(smiles: object, names: bool = False) -> Chem.Mol:
+    """Parse and sanitize ``smiles`` (see :func:`smiles_text` for ``names``); raise
+    :class:`RejectedMolecule` with the reason, RDKit's where RDKit refuses it."""
+    text = smiles_text(smiles, names)
     with _rdkit_messages() as messages:
         mol = Chem.MolFromSmiles(text, sanitize=False)
         if mol is None:
@@ -77,9 +121,11 @@ def parse_molecule(smiles: object) -> Chem.Mol:
     return mol
 
 
-def standardize_molecule(smiles: object, options: StandardizeOptions) -> tuple[Chem.Mol, str]:
+def standardize_molecule(
+    smiles: object, options: StandardizeOptions, names: bool = False
+) -> tuple[Chem.Mol, str]:
     """The standardized molecule and its key (canonical isomeric SMILES)."""
-    mol = parse_molecule(smiles)
+    mol = parse_molecule(smiles, names)
     with _rdkit_messages():
         if options.largest_fragment:
             mol = rdMolStandardize.LargestFragmentChooser(preferOrganic=True).choose(mol)
@@ -101,18 +147,24 @@ def standardize_molecule(smiles: object, options: StandardizeOptions) -> tuple[C
 def standardize_frame(
     frame: pd.DataFrame,
     tasks: list[str],
-    label_transform: str,
+    spec: DatasetSpec,
     options: StandardizeOptions,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split raw rows (``row``, ``smiles``, task columns) into kept rows and rejects.
 
     Kept rows have ``row``, ``input``, ``key`` and one float column per task (NaN = missing).
+    A row the reader could not read (a ``fetch_error``) is rejected at stage ``fetch``. Labels
+    are read by ``spec``'s label transform and checked against its task type.
     """
-    transform = get_transform(label_transform)
+    transform = label_reader(spec.label_transform, spec.task_type)
     kept: list[dict[str, Any]] = []
     rejects: list[dict[str, Any]] = []
     for record in frame.to_dict("records"):
         row, smiles = int(record["row"]), record["smiles"]
+        error = record.get(FETCH_ERROR)
+        if isinstance(error, str) and error:  # a missing cell reads as None or NaN
+            rejects.append({"row": row, "input": _as_text(smiles), "stage": "fetch", "reason": error})
+            continue
         try:
             labels = {}
             for task in tasks:
@@ -120,7 +172,7 @@ def standardize_frame(
                     labels[task] = transform(record[task])
                 except LabelError as err:
                     raise RejectedMolecule(f"task {task}: {err}") from None
-            _, key = standardize_molecule(smiles, options)
+            _, key = standardize_molecule(smiles, options, spec.smiles_names)
         except RejectedMolecule as err:
             rejects.append(
                 {"row": row, "input": _as_text(smiles), "stage": "standardize", "reason": str(err)}

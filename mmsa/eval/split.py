@@ -25,7 +25,7 @@ SPLIT_KINDS = ("scaffold", "random")
 PARTS = ("train", "valid", "test")
 
 
-def _check_frac(frac: Sequence[float]) -> Fractions:
+def check_fractions(frac: Sequence[float]) -> Fractions:
     """Three non-negative fractions (train, valid, test) summing to 1, as Hu et al. require."""
     if len(frac) != 3 or any(f < 0 for f in frac) or not math.isclose(sum(frac), 1.0):
         raise ValueError(f"frac must be three non-negative fractions summing to 1, got {frac!r}")
@@ -52,7 +52,7 @@ def scaffold_split(
     ``frac[0] * n``; then to valid unless train + valid would pass ``(frac[0] + frac[1]) * n``;
     otherwise to test. Smaller groups met later can still fill train or valid up to its cutoff.
     """
-    frac_train, frac_valid, _ = _check_frac(frac)
+    frac_train, frac_valid, _ = check_fractions(frac)
     groups: dict[str, list[int]] = {}
     for i, smi in enumerate(smiles):
         groups.setdefault(_scaffold(smi, i), []).append(i)
@@ -83,7 +83,7 @@ def random_split(
     Part boundaries are ``round(cumulative fraction * n)``, so sizes are as close to ``frac`` as
     whole molecules allow and always add up to ``n``.
     """
-    fracs = _check_frac(frac)
+    fracs = check_fractions(frac)
     perm = np.random.default_rng(seed).permutation(n)
     cuts = [round(c * n) for c in np.cumsum(fracs)[:2]]
     return tuple(np.sort(part) for part in np.split(perm, cuts))

@@ -6,6 +6,8 @@ rule fetch:
         raw="results/datasets/{dataset}/raw.parquet",
     params:
         config=lambda wc: stage_config(config, "fetch", wc.dataset),
+        # the registry entry (URL, checksums, columns): a changed entry fetches again
+        spec=lambda wc: dataset_spec(config, wc.dataset).to_dict(),
     log:
         "results/logs/fetch/{dataset}.log",
     conda:

@@ -1,0 +1,24 @@
+"""The adversarial SMILES corpus of the tests through the pipeline stages, ``mmsa embed`` and
+``mmsa predict``; prints rows in, featurized, rejected by reason, lost rows and tracebacks:
+
+    python benchmarks/adversarial_corpus.py
+
+The corpus and the runs are those of ``tests/test_adversarial_corpus.py`` (tests/adversarial.py),
+with tiny random-weight models and small feature settings; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from adversarial import run_corpus, table  # noqa: E402
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp:
+        print(table(run_corpus(Path(tmp))))

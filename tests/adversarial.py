@@ -1,0 +1,191 @@
+"""An adversarial corpus of SMILES rows and a run of it through every path that reads SMILES:
+the pipeline's data stages and the ``mmsa embed`` and ``mmsa predict`` commands.
+
+Used by ``tests/test_adversarial_corpus.py`` (which asserts that no row is lost and nothing
+crashes) and ``benchmarks/adversarial_corpus.py`` (which prints the table).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from chain import run_chain, toy_config
+from cli import mmsa_cli, tiny_models
+
+DATASET = "adversarial"
+
+# (case, SMILES cell, label cell of the binary task y); every case is one CSV record.
+# Lone surrogates (\udcXX) are written as the raw, undecodable byte XX.
+CORPUS: list[tuple[str, str, str]] = [
+    ("valid: ethanol", "CCO", "1"),
+    ("valid: aspirin", "CC(=O)Oc1ccccc1C(=O)O", "0"),
+    ("valid: caffeine", "CN1C(=O)N(C)c2ncn(C)c2C1=O", "1"),
+    ("valid: benzene", "c1ccccc1", "0"),
+    ("valid: stereo", "C[C@H](N)C(=O)O", "1"),
+    ("valid: ring closure %10", "C%10CCCCC%10", "0"),
+    ("valid: surrounding spaces", "  CCN  ", "1"),
+    ("valid: label with spaces", "CCCCO", " 1 "),
+    ("valid: missing label", "CCCOC", ""),
+    ("valid: label nan (missing)", "CCOCC", "nan"),
+    ("empty", "", "0"),
+    ("blank", "   ", "1"),
+    ("unparsable: unclosed ring", "C1CC", "0"),
+    ("unparsable: open branch", "C(C", "1"),
+    ("unparsable: open bracket", "[CH3", "0"),
+    ("unparsable: unknown element", "[Xx]", "1"),
+    ("unparsable: words", "notamolecule", "0"),
+    ("unparsable: lone dot", ".", "1"),
+    ("valence: pentavalent N", "CN(C)(C)(C)C", "0"),
+    ("aromaticity: pyrrole without H", "c1ccnc1", "1"),
+    ("aromaticity: five-ring", "c1cccc1", "0"),
+    ("salt: NaCl", "[Na+].[Cl-]", "1"),
+    ("salt: sodium propanoate", "CCC(=O)[O-].[Na+]", "0"),
+    ("mixture", "CCOCCO.CCN(CC)CC", "1"),
+    ("metal: FeCl2", "[Fe+2].[Cl-].[Cl-]", "0"),
+    ("metal: dimethylmercury", "C[Hg]C", "1"),
+    ("metal: bare atom", "[Xe]", "0"),
+    ("radical: methyl", "[CH3]", "1"),
+    ("radical: ethyl", "C[CH2]", "0"),
+    ("isotope: 13C methane", "[13CH4]", "1"),
+    ("isotope: deuterated methane", "[2H]C([2H])([2H])[2H]", "0"),
+    ("charged: ammonium", "[NH4+]", "1"),
+    ("charged: zwitterion", "C[N+](C)(C)CC(=O)[O-]", "0"),
+    ("no heavy atom: H2", "[H][H]", "1"),
+    ("no heavy atom: proton", "[H+]", "0"),
+    ("wildcard: attached", "*C(=O)CC", "1"),
+    ("wildcard: alone", "*", "0"),
+    ("huge: 200 carbons", "C" * 200, "1"),
+    ("huge: 1 MB field", "C" * 1_000_000, "0"),
+    ("CXSMILES: atom label", "CCO |$R;;$|", "1"),
+    ("CXSMILES: enhanced stereo", "C[C@H](O)CC |&1:1|", "0"),
+    ("name after SMILES", "CCOC(C)=O ethyl acetate", "1"),
+    ("whitespace: tab", "CC\tO", "0"),
+    ("whitespace: newline", "CC\nO", "1"),
+    ("whitespace: carriage return", "CC\rO", "0"),
+    ("whitespace: no-break space", "CC\u00a0O", "1"),
+    ("control: NUL", "CC\x00O", "0"),
+    ("control: ESC", "C\x1bC", "1"),
+    ("control: backspace", "C\x08C", "0"),
+    ("control: DEL", "C\x7fC", "1"),
+    ("unicode: accented", "\u00e9CCO", "0"),
+    ("unicode: snowman", "C\u2603C", "1"),
+    ("unicode: zero-width space", "C\u200bC", "0"),
+    ("unicode: fullwidth", "\uff23\uff23\uff2f", "1"),
+    ("unicode: byte order mark", "\ufeffCCCl", "0"),
+    ("unicode: emoji", "C\U0001f600C", "1"),
+    ("encoding: invalid UTF-8 byte", "C\udcffC", "0"),
+    ("encoding: Latin-1 byte", "\udce9CCO", "1"),
+    ("csv: comma in quoted cell", "C,C", "0"),
+    ("csv: quote in cell", 'C"C', "1"),
+    ("not a molecule: reaction", "CC>>CO", "0"),
+    ("not a molecule: SMARTS", "[#6]~[#7]", "1"),
+    ("duplicate, same label", "OCC", "1"),
+    ("duplicate, conflicting label", "C1=CC=CC=C1", "1"),
+    ("label: not a number", "CCCN", "x"),
+    ("label: 2", "CCCCN", "2"),
+    ("label: -1", "CCCCCN", "-1"),
+    ("label: 0.5", "CCCCCCN", "0.5"),
+    ("label: infinite", "CCOC", "inf"),
+]
+
+
+def write_corpus(path: Path) -> None:
+    """The corpus as a CSV file (header ``smiles,y``), bad bytes and all."""
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)  # "\r\n" lines, so a cell holding "\r" or "\n" is quoted
+    writer.writerow(["smiles", "y"])
+    writer.writerows([smiles, label] for _, smiles, label in CORPUS)
+    path.write_bytes(text.getvalue().encode("utf-8", "surrogateescape"))
+
+
+def reason_kind(reason: str) -> str:
+    """A reject reason without its particulars (row numbers, values, characters), for counting."""
+    kind = re.sub(r"U\+[0-9A-F]+|'[^']*'|\"[^\"]*\"|\d[\d,.]*", "_", reason.split(" (same key")[0])
+    return re.sub(r"\s+", " ", kind)[:80]
+
+
+@dataclass
+class PathResult:
+    """What one path made of the corpus."""
+
+    rows_in: int
+    kept: list[int]
+    rejects: pd.DataFrame
+    tracebacks: int
+    returncode: int = 0
+    reasons: Counter = field(default_factory=Counter)
+
+    @property
+    def lost(self) -> list[int]:
+        return sorted(set(range(self.rows_in)) - set(self.kept) - set(self.rejects["row"]))
+
+    def __post_init__(self) -> None:
+        self.reasons = Counter(reason_kind(r) for r in self.rejects["reason"])
+
+
+def _read_rejects(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"reason": str}, keep_default_na=False)
+
+
+def run_corpus(folder: Path) -> dict[str, PathResult]:
+    """The corpus through the pipeline stages (in this process) and both commands (subprocesses)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    csv_path = folder / f"{DATASET}.csv"
+    write_corpus(csv_path)
+    results = {}
+    summary = run_chain(toy_config(folder, [DATASET], {"y": "y"}, shard_size=20), DATASET, folder / "out")
+    d = folder / "out" / DATASET
+    manifests = [pd.read_parquet(p, columns=["row"]) for p in sorted(d.glob("man-*.parquet"))]
+    kept = pd.concat(manifests)["row"].tolist()
+    results["pipeline stages"] = PathResult(summary["rows_in"], kept, _read_rejects(d / "rejects.csv"), 0)
+    config, pretrained, finetuned = tiny_models(folder)
+    for command, model, out in (("embed", pretrained, "emb.parquet"), ("predict", finetuned, "pred.csv")):
+        run = mmsa_cli(folder, command, csv_path, "--config", config, "--model", model, "--out", out)
+        counts = json.loads(run.stdout.strip().splitlines()[-1]) if run.returncode == 0 else {"rows": 0}
+        output = folder / out
+        table = pd.read_parquet(output) if out.endswith(".parquet") else pd.read_csv(output)
+        results[f"mmsa {command}"] = PathResult(
+            counts["rows"],
+            table["row"].tolist(),
+            _read_rejects(folder / f"{out}.rejects.csv"),
+            run.stderr.count("Traceback"),
+            run.returncode,
+        )
+    return results
+
+
+def table(results: dict[str, PathResult]) -> str:
+    """Markdown: rows in, featurized, rejected by reason, lost and tracebacks per path."""
+    paths = list(results)
+    lines = [
+        f"corpus: {len(CORPUS)} rows",
+        "",
+        "| | " + " | ".join(paths) + " |",
+        "|---" * (len(paths) + 1) + "|",
+    ]
+
+    def row(name: str, values: list[object]) -> None:
+        lines.append(f"| {name} | " + " | ".join(str(v) for v in values) + " |")
+
+    row("rows in", [r.rows_in for r in results.values()])
+    row("featurized (in the output)", [len(r.kept) for r in results.values()])
+    row("rejected", [len(r.rejects) for r in results.values()])
+    kinds = sorted(set().union(*(r.reasons for r in results.values())))
+    for kind in kinds:
+        row(f"&nbsp;&nbsp;{kind}", [r.reasons.get(kind, 0) for r in results.values()])
+    row(
+        "rejects without a reason",
+        [int((r.rejects["reason"].str.strip() == "").sum()) for r in results.values()],
+    )
+    row("lost", [len(r.lost) for r in results.values()])
+    row("tracebacks", [r.tracebacks for r in results.values()])
+    row("exit code", [r.returncode for r in results.values()])
+    return "\n".join(lines)
