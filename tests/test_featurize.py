@@ -132,3 +132,79 @@ def test_featurize_with_two_workers_matches_one(tmp_path):
         np.testing.assert_array_equal(a["images"][:], b["images"][:])
     summary = json.loads((tmp_path / "two" / "out" / "a" / "accounting.json").read_text())
     assert summary["featurized"] == len(smiles)
+
+
+def _first_pack(cache):
+    return cache.pack_path(cache.pack_names()[0])
+
+
+def _garbage_index(cache):
+    (_first_pack(cache) / INDEX).write_bytes(b"not a parquet file")
+
+
+def _truncated_chunk(cache):
+    chunk = max(
+        (p for p in (_first_pack(cache) / "features.zarr" / "images").rglob("*") if p.is_file()),
+        key=lambda p: p.stat().st_size,
+    )
+    chunk.write_bytes(chunk.read_bytes()[: chunk.stat().st_size // 2])
+
+
+def _missing_index(cache):
+    (_first_pack(cache) / INDEX).unlink()
+
+
+def _stray_file(cache):
+    (cache.packs_dir / "notes.txt").write_text("copied here by hand")
+
+
+def _stray_folder(cache):
+    (cache.packs_dir / "leftover").mkdir()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [_garbage_index, _truncated_chunk, _missing_index, _stray_file, _stray_folder],
+    ids=lambda f: f.__name__[1:],
+)
+def test_damaged_cache_entry_is_skipped_reported_and_recomputed(tmp_path, caplog, damage):
+    smiles = [ASPIRIN, "CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1"]
+    write_csv(tmp_path / "a.csv", smiles)
+    config = toy_config(tmp_path, ["a"], {"y": "y"})
+    run_chain(config, "a", tmp_path / "out")
+    cache = FeatureCache(config["cache_dir"], feature_settings(config))
+    keys = sorted(Chem.CanonSmiles(s) for s in smiles)
+
+    def features():
+        manifest = read_manifests(sorted((tmp_path / "out" / "a").glob("man-*.parquet")))
+        store = FeatureStore(FeatureCache(config["cache_dir"], feature_settings(config)), manifest)
+        return [(d.x.numpy(), d.pos.numpy(), d.image.numpy()) for d in store.get(keys)]
+
+    before = features()
+    damage(cache)
+    write_csv(tmp_path / "a.csv", [*smiles, "CCCCCC"])  # a new molecule: every pack is looked at
+    with caplog.at_level("WARNING", logger="mmsa"):
+        run_chain(config, "a", tmp_path / "out")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("skipping" in w for w in warnings), warnings
+    for old, new in zip(before, features(), strict=True):
+        for a, b in zip(old, new, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_stale_temporaries_are_removed_and_fresh_ones_kept(tmp_path):
+    import os
+    import time
+
+    write_csv(tmp_path / "a.csv", ["CCO", ASPIRIN])
+    config = toy_config(tmp_path, ["a"], {"y": "y"})
+    cache = FeatureCache(config["cache_dir"], feature_settings(config))
+    stale, fresh = cache.packs_dir / ".tmp-abc-123-deadbeef", cache.packs_dir / ".tmp-def-456-cafef00d"
+    for folder in (stale, fresh):
+        (folder / "features.zarr").mkdir(parents=True)
+        (folder / "features.zarr" / "zarr.json").write_text("{}")
+    old = time.time() - 7 * 3600
+    for path in [stale, *stale.rglob("*")]:
+        os.utime(path, (old, old))
+    run_chain(config, "a", tmp_path / "out")
+    assert not stale.exists() and fresh.exists()
