@@ -13,6 +13,7 @@ from mmsa.features.conformer import ConformerOptions, generate_conformer
 from mmsa.features.graph import atom_feature_dims, bond_feature_dims, mol_to_graph
 from mmsa.features.image import render_image
 from mmsa.features.loader import FeatureStore, MissingFeatures, read_manifests
+from mmsa.features.settings import FeatureSettings
 from mmsa.plan import feature_settings
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
@@ -208,3 +209,27 @@ def test_stale_temporaries_are_removed_and_fresh_ones_kept(tmp_path):
         os.utime(path, (old, old))
     run_chain(config, "a", tmp_path / "out")
     assert not stale.exists() and fresh.exists()
+
+
+RAISES_IN_RDKIT = "*1**1"  # ETKDG raises "Invariant Violation: bad direction in linearSearch"
+
+
+def test_rdkit_exception_in_conformer_generation_costs_one_conformer_not_the_shard(tmp_path):
+    import pandas as pd
+
+    from mmsa.features.featurize import run_featurize
+
+    keys = [ASPIRIN, RAISES_IN_RDKIT, "CCO"]
+    shard = pd.DataFrame({"row": range(3), "input": keys, "key": keys})
+    shard.to_parquet(tmp_path / "shard.parquet", index=False)
+    settings = FeatureSettings(image_size=32)
+    counts = run_featurize(
+        tmp_path / "shard.parquet", tmp_path / "man.parquet", tmp_path / "rej.parquet", tmp_path, settings
+    )
+    assert counts["featurized"] == 3 and counts["conformer_failures"] == 1
+    manifest = pq.read_table(tmp_path / "man.parquet").to_pandas().set_index("key")
+    assert manifest["conf_ok"].to_dict() == {ASPIRIN: True, RAISES_IN_RDKIT: False, "CCO": True}
+    pack = manifest.loc[RAISES_IN_RDKIT, "pack"]
+    index = pq.read_table(FeatureCache(tmp_path, settings).pack_path(pack) / INDEX).to_pandas()
+    detail = index.set_index("key").loc[RAISES_IN_RDKIT, "conf_detail"]
+    assert detail.startswith("RDKit error in conformer generation") and "Invariant Violation" in detail

@@ -79,7 +79,20 @@ def _optimize(mol_h: Chem.Mol, options: ConformerOptions) -> str:
 
 
 def generate_conformer(mol: Chem.Mol, options: ConformerOptions) -> ConformerResult:
-    """Embed and optimize one conformer of ``mol``; never raises for chemistry reasons."""
+    """Embed and optimize one conformer of ``mol``; never raises.
+
+    RDKit raises on some inputs that it accepts as molecules (a ring of dummy atoms ``*1**1``
+    fails an invariant inside ETKDG, an empty molecule has no atoms to embed); such an error
+    costs this molecule its conformer, with the error as the reason, and not the whole shard.
+    """
+    try:
+        return _generate(mol, options)
+    except Exception as err:  # RDKit's C++ errors arrive as RuntimeError, ValueError, ...
+        message = " ".join(str(err).split())[:240]
+        return ConformerResult(None, f"RDKit error in conformer generation: {type(err).__name__}: {message}")
+
+
+def _generate(mol: Chem.Mol, options: ConformerOptions) -> ConformerResult:
     mol_h = Chem.AddHs(mol)
     start = time.perf_counter()
     status = _embed(mol_h, options, random_coords=False)
