@@ -233,3 +233,40 @@ def test_rdkit_exception_in_conformer_generation_costs_one_conformer_not_the_sha
     index = pq.read_table(FeatureCache(tmp_path, settings).pack_path(pack) / INDEX).to_pandas()
     detail = index.set_index("key").loc[RAISES_IN_RDKIT, "conf_detail"]
     assert detail.startswith("RDKit error in conformer generation") and "Invariant Violation" in detail
+
+
+MACROCYCLE = "C1" + "C" * 78 + "C1"  # about 0.7 CPU seconds of ETKDG embedding
+
+
+def test_conformer_bytes_do_not_depend_on_cpu_load():
+    """Busy processes stretch the wall-clock time of an embedding, not the work it does."""
+    import os
+    import subprocess
+    import sys
+
+    mol = Chem.MolFromSmiles(MACROCYCLE)
+    options = ConformerOptions(timeout_s=2)
+    quiet = generate_conformer(mol, options)
+    busy = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range(3 * len(os.sched_getaffinity(0)))
+    ]
+    try:
+        loaded = generate_conformer(mol, options)
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    assert quiet.ok and loaded.ok, (quiet.detail, loaded.detail)
+    assert quiet.coords.tobytes() == loaded.coords.tobytes()
+
+
+def test_conformer_guard_is_a_failure_named_timeout():
+    result = generate_conformer(
+        Chem.MolFromSmiles(MACROCYCLE), ConformerOptions(max_iterations=30, timeout_s=1)
+    )
+    assert result.ok  # one attempt embeds it: the guard is looked at only between blocks of attempts
+    stuck = generate_conformer(
+        Chem.MolFromSmiles(UNEMBEDDABLE), ConformerOptions(max_iterations=10**6, timeout_s=1)
+    )
+    assert not stuck.ok and stuck.detail.startswith("timeout")
