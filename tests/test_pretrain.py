@@ -135,3 +135,13 @@ def test_checkpoint_of_another_thread_count_is_not_resumed(corpus):
         torch.set_num_threads(threads)
     assert other.final_loss == fresh.final_loss and other.steps == fresh.steps
     assert other.provenance["torch_threads"] == 2
+
+
+def test_truncated_checkpoint_is_not_resumed(corpus):
+    manifests, cache, tmp = corpus
+    pretrain(manifests, cache, settings(), 0, tmp / "z", tmp / "z" / "ckpt.pt", stop_after_epoch=1)
+    data = (tmp / "z" / "ckpt.pt").read_bytes()
+    (tmp / "z" / "ckpt.pt").write_bytes(data[: len(data) // 2])
+    restarted = pretrain(manifests, cache, settings(), 0, tmp / "z", tmp / "z" / "ckpt.pt")
+    fresh = pretrain(manifests, cache, settings(), 0, tmp / "w", tmp / "w" / "ckpt.pt")
+    assert restarted.final_loss == fresh.final_loss and restarted.steps == fresh.steps
