@@ -10,10 +10,11 @@ This script checks that for two stages, each started as a real process:
 * ``pretrain``: :func:`mmsa.stages.pretrain` (what the Snakemake rule runs) on a tiny model;
   compared: ``model.pt`` and ``losses.csv`` (``throughput.json`` holds timings, not results).
 
-Kill moments are drawn (seeded) between the moment the stage logs that its work starts (its
-imports done) and the end of the uninterrupted run's work, so they fall inside the work, not in
-Python's start-up. Prints a table: stage | kill points tried | killed while running | reruns
-matching. ``tests/test_crash_safety.py`` runs it with a few kill points per stage.
+Kill moments are drawn (seeded) between the log line that marks the start of the stage's work
+(its imports done) and the last log line of the uninterrupted run (for pretraining: the last
+epoch's checkpoint), so they fall inside the work, not in Python's start-up or in Matplotlib's.
+Prints a table (stage | kill points tried | killed while running | reruns matching), then what
+each kill left behind. ``tests/test_crash_safety.py`` runs it with a few kill points per stage.
 
     python benchmarks/kill_rerun.py --kills 5 --seed 0
 """
@@ -78,6 +79,10 @@ class StageRun:
         """A digest per compared output of a finished run in ``folder``."""
         raise NotImplementedError
 
+    def left(self, folder: Path) -> str:
+        """What a killed run left in ``folder`` for the rerun to pick up."""
+        raise NotImplementedError
+
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -116,7 +121,7 @@ def toy_config(work: Path, cache_dir: Path) -> dict[str, Any]:
             "featurize": {"image_size": 32, "conformer": {"timeout_s": 5, "optimize_steps": 100}},
             "pretrain": {
                 "dataset": "toy",
-                "settings": {"epochs": 4, "batch_size": 8, "device": "cpu", "model": TINY_MODEL},
+                "settings": {"epochs": 12, "batch_size": 8, "device": "cpu", "model": TINY_MODEL},
             },
             "finetune": {"datasets": ["toy"]},
         }
@@ -145,6 +150,13 @@ class Featurize(StageRun):
             "feature cache": tree_digest(folder / "cache"),
         }
 
+    def left(self, folder: Path) -> str:
+        entries = [p.name for p in (folder / "cache").glob("features/*/packs/*")]
+        partial = sum(name.startswith(".tmp-") for name in entries)
+        done = len(entries) - partial
+        manifest = (folder / "manifest.parquet").exists()
+        return f"{done} pack(s), {partial} partial{', manifest' if manifest else ''}"
+
 
 class Pretrain(StageRun):
     name, marker = "pretrain", "pretraining on"
@@ -162,6 +174,15 @@ class Pretrain(StageRun):
     def outputs(self, folder: Path) -> dict[str, str]:
         return {"model.pt": _sha256(folder / "model.pt"), "losses.csv": _sha256(folder / "losses.csv")}
 
+    def left(self, folder: Path) -> str:
+        import torch
+
+        checkpoint = folder / "checkpoints" / "last.pt"
+        epoch = torch.load(checkpoint, weights_only=True)["epoch"] if checkpoint.exists() else 0
+        partial = len(list(folder.rglob(".tmp-*")))
+        model = ", model.pt" if (folder / "model.pt").exists() else ""
+        return f"checkpoint after epoch {epoch}, {partial} partial{model}"
+
 
 def prepare(work: Path) -> tuple[Featurize, Pretrain]:
     """The toy dataset fetched, standardized, sharded and featurized (the pretraining input)."""
@@ -177,16 +198,18 @@ def prepare(work: Path) -> tuple[Featurize, Pretrain]:
 
 def run(stage: StageRun, folder: Path, kill_after: float | None = None) -> tuple[float, bool]:
     """Run ``stage`` into ``folder``; with ``kill_after``, SIGKILL it that many seconds after its
-    marker line. Returns the seconds from the marker to the end and whether it was killed."""
+    marker line. Returns the seconds from the marker to the last log line and whether it was
+    killed."""
     folder.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         stage.command(folder), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
-    started, log = threading.Event(), []
+    started, log, last_line = threading.Event(), [], [0.0]
 
     def read() -> None:
         for line in process.stderr:
             log.append(line)
+            last_line[0] = time.perf_counter()
             if stage.marker in line:
                 started.set()
         started.set()  # the process ended without the marker; a failure shows below
@@ -206,11 +229,11 @@ def run(stage: StageRun, folder: Path, kill_after: float | None = None) -> tuple
     reader.join()
     if not killed and code != 0:
         raise RuntimeError(f"{stage.name} failed with exit code {code}:\n{''.join(log[-30:])}")
-    return time.perf_counter() - marked, killed
+    return last_line[0] - marked, killed
 
 
 def kill_and_rerun(stage: StageRun, work: Path, kills: int, rng: random.Random) -> dict[str, Any]:
-    """One uninterrupted run, then ``kills`` runs killed at a random moment and rerun."""
+    """One uninterrupted run, then ``kills`` runs killed at a random moment of its work and rerun."""
     work_seconds, _ = run(stage, work / stage.name / "uninterrupted")
     reference = stage.outputs(work / stage.name / "uninterrupted")
     rows = []
@@ -218,9 +241,12 @@ def kill_and_rerun(stage: StageRun, work: Path, kills: int, rng: random.Random) 
         folder = work / stage.name / f"killed-{i}"
         delay = rng.uniform(0.0, work_seconds)
         _, killed = run(stage, folder, kill_after=delay)
+        left = stage.left(folder)
         run(stage, folder)
         outputs = stage.outputs(folder)
-        rows.append({"delay_s": round(delay, 2), "killed": killed, "match": outputs == reference})
+        rows.append(
+            {"delay_s": round(delay, 2), "killed": killed, "left": left, "match": outputs == reference}
+        )
         if outputs != reference:
             rows[-1]["differs"] = [k for k in reference if outputs[k] != reference[k]]
     return {
@@ -241,17 +267,23 @@ def kill_rerun_report(work: Path, kills: int, seed: int) -> list[dict[str, Any]]
 
 
 def format_report(results: list[dict[str, Any]]) -> str:
+    """The summary table, then one line per kill point."""
     lines = [
-        "| stage | kill points tried | killed while running | reruns matching "
-        "| kill moments (s after start of work) |",
-        "|---|---|---|---|---|",
+        "| stage | kill points tried | killed while running | reruns matching |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['stage']} | {r['tried']} | {r['killed']} | {r['matching']}/{r['tried']} |" for r in results
+    ]
+    lines += [
+        "",
+        "| stage | kill at (s into the work) | the kill left | rerun matches |",
+        "|---|---|---|---|",
     ]
     for r in results:
-        moments = ", ".join(f"{x['delay_s']}{'' if x['killed'] else ' (had finished)'}" for x in r["runs"])
-        lines.append(
-            f"| {r['stage']} | {r['tried']} | {r['killed']} | {r['matching']}/{r['tried']} | "
-            f"{moments} (work {r['work_s']} s) |"
-        )
+        for x in r["runs"]:
+            moment = f"{x['delay_s']} of {r['work_s']}" + ("" if x["killed"] else " (had finished)")
+            lines.append(f"| {r['stage']} | {moment} | {x['left']} | {'yes' if x['match'] else 'NO'} |")
     return "\n".join(lines)
 
 

@@ -2,7 +2,6 @@
 uninterrupted run (the harness is ``benchmarks/kill_rerun.py``; this runs it small)."""
 
 import importlib.util
-import random
 
 import pytest
 
@@ -18,12 +17,7 @@ def _harness(repo):
 
 def test_killed_stages_rerun_to_the_uninterrupted_outputs(tmp_path, repo):
     harness = _harness(repo)
-    rng = random.Random(0)
-    featurize, pretrain = harness.prepare(tmp_path)
-    results = [
-        harness.kill_and_rerun(featurize, tmp_path, 4, rng),
-        harness.kill_and_rerun(pretrain, tmp_path, 3, rng),
-    ]
+    results = harness.kill_rerun_report(tmp_path, kills=3, seed=0)
     print(harness.format_report(results))
     for result in results:
         assert result["matching"] == result["tried"], result["runs"]
