@@ -1,7 +1,8 @@
 """Crash-safe output: every file or store is written under a temporary name, then renamed.
 
-A killed job therefore leaves either the complete old output, the complete new output, or a
-``.tmp-*`` leftover that no reader ever opens, never a half-written file under the final name.
+A killed job therefore leaves under the final name the complete old output, the complete new
+output, or (replacing a folder, between two renames) nothing, plus perhaps ``.tmp-*`` leftovers
+that no reader ever opens; never a half-written file or a half-deleted folder.
 """
 
 from __future__ import annotations
@@ -29,28 +30,35 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
 
     Works for files and directories (Zarr stores). With ``overwrite=False`` an existing
     ``path`` is kept and the new copy is discarded, which is right for content-addressed
-    outputs that two processes may produce at the same time with identical content.
+    outputs that two processes may produce at the same time with identical content. An old
+    folder is renamed aside before it is deleted, so a kill never leaves part of it in place.
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_sibling(final)
+    retired = None
     try:
         yield tmp
         if final.exists() and not overwrite:
             return
         if final.is_dir() and tmp.is_dir():
-            shutil.rmtree(final)
+            retired = _tmp_sibling(final)
+            os.replace(final, retired)
         try:
             os.replace(tmp, final)
         except OSError:
+            if retired is not None:
+                os.replace(retired, final)
+                retired = None
             # another process renamed its identical folder into place since the check above
             if overwrite or not final.exists():
                 raise
     finally:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif tmp.exists():
-            tmp.unlink()
+        for leftover in (tmp, retired):
+            if leftover is not None and leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            elif leftover is not None and leftover.exists():
+                leftover.unlink()
 
 
 def _newest_change(path: Path) -> float:

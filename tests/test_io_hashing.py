@@ -54,3 +54,45 @@ def test_atomic_path_keeps_existing_when_not_overwriting(tmp_path):
         (tmp / "f").write_text("second")
     assert (target / "f").read_text() == "first"
     assert [p.name for p in tmp_path.iterdir()] == ["pack"]
+
+
+REPLACE_FOLDER = """
+import sys
+from pathlib import Path
+from mmsa.io import atomic_path
+
+final = Path(sys.argv[1])
+with atomic_path(final) as tmp:
+    tmp.mkdir()
+    (tmp / "new").write_text("new")
+    print("replacing", flush=True)
+"""
+
+
+def test_killed_folder_replacement_never_leaves_a_half_deleted_folder(tmp_path):
+    """SIGKILL while an old output folder is being replaced: the final name holds the old folder
+    whole, the new one, or nothing; never part of the old one."""
+    import os
+    import signal
+    import time
+
+    final, n = tmp_path / "shards", 20_000
+    final.mkdir()
+    for i in range(n):
+        (final / f"old-{i}").touch()
+    process = subprocess.Popen(
+        [sys.executable, "-c", REPLACE_FOLDER, str(final)], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout.readline().strip() == "replacing"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # kill as soon as the old folder starts to change
+        try:
+            names = os.listdir(final)
+        except FileNotFoundError:
+            break
+        if len(names) != n:
+            break
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    names = set(os.listdir(final)) if final.exists() else set()
+    assert names in ({f"old-{i}" for i in range(n)}, {"new"}, set()), f"{len(names)} entries"
