@@ -235,7 +235,7 @@ def test_rdkit_exception_in_conformer_generation_costs_one_conformer_not_the_sha
     assert detail.startswith("RDKit error in conformer generation") and "Invariant Violation" in detail
 
 
-MACROCYCLE = "C1" + "C" * 78 + "C1"  # about 0.7 CPU seconds of ETKDG embedding
+MACROCYCLE = "C1" + "C" * 58 + "C1"  # about 0.3 CPU seconds of ETKDG embedding
 
 
 def test_conformer_bytes_do_not_depend_on_cpu_load():
@@ -245,11 +245,11 @@ def test_conformer_bytes_do_not_depend_on_cpu_load():
     import sys
 
     mol = Chem.MolFromSmiles(MACROCYCLE)
-    options = ConformerOptions(timeout_s=2)
+    options = ConformerOptions(timeout_s=1, force_field="none")  # 1 s: RDKit's shortest wall-clock cut
     quiet = generate_conformer(mol, options)
     busy = [
         subprocess.Popen([sys.executable, "-c", "while True: pass"])
-        for _ in range(3 * len(os.sched_getaffinity(0)))
+        for _ in range(4 * len(os.sched_getaffinity(0)))
     ]
     try:
         loaded = generate_conformer(mol, options)
