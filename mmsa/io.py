@@ -21,6 +21,7 @@ import csv
 import io
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -107,6 +108,41 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
             _publish_once(tmp, final)
     finally:
         _remove(tmp)
+
+
+def _newest_change(path: Path) -> float:
+    """The latest modification time of ``path`` or of anything under it."""
+    newest = path.lstat().st_mtime
+    for folder, dirs, files in os.walk(path):
+        for name in dirs + files:
+            try:
+                newest = max(newest, os.lstat(os.path.join(folder, name)).st_mtime)
+            except FileNotFoundError:  # its writer is moving things right now
+                newest = time.time()
+    return newest
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, max_age_s: float) -> list[Path]:
+    """Delete the ``.tmp-*`` entries of ``folder`` that nothing under has changed for ``max_age_s``.
+
+    They are what :func:`atomic_path` leaves when its process is killed. Another process may
+    be writing one right now; the caller picks an age that a live writer never reaches between
+    two writes. Returns what was removed.
+    """
+    removed = []
+    now = time.time()
+    for entry in Path(folder).glob(".tmp-*"):
+        try:
+            if now - _newest_change(entry) < max_age_s:
+                continue
+        except FileNotFoundError:  # renamed into place or removed by its owner meanwhile
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
 
 
 def write_parquet(table: pa.Table, path: str | os.PathLike) -> None:

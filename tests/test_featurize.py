@@ -13,6 +13,7 @@ from mmsa.features.conformer import ConformerOptions, generate_conformer
 from mmsa.features.graph import atom_feature_dims, bond_feature_dims, mol_to_graph
 from mmsa.features.image import render_image
 from mmsa.features.loader import FeatureStore, MissingFeatures, read_manifests
+from mmsa.features.settings import FeatureSettings
 from mmsa.plan import feature_settings
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
@@ -132,3 +133,140 @@ def test_featurize_with_two_workers_matches_one(tmp_path):
         np.testing.assert_array_equal(a["images"][:], b["images"][:])
     summary = json.loads((tmp_path / "two" / "out" / "a" / "accounting.json").read_text())
     assert summary["featurized"] == len(smiles)
+
+
+def _first_pack(cache):
+    return cache.pack_path(cache.pack_names()[0])
+
+
+def _garbage_index(cache):
+    (_first_pack(cache) / INDEX).write_bytes(b"not a parquet file")
+
+
+def _truncated_chunk(cache):
+    chunk = max(
+        (p for p in (_first_pack(cache) / "features.zarr" / "images").rglob("*") if p.is_file()),
+        key=lambda p: p.stat().st_size,
+    )
+    chunk.write_bytes(chunk.read_bytes()[: chunk.stat().st_size // 2])
+
+
+def _missing_index(cache):
+    (_first_pack(cache) / INDEX).unlink()
+
+
+def _stray_file(cache):
+    (cache.packs_dir / "notes.txt").write_text("copied here by hand")
+
+
+def _stray_folder(cache):
+    (cache.packs_dir / "leftover").mkdir()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [_garbage_index, _truncated_chunk, _missing_index, _stray_file, _stray_folder],
+    ids=lambda f: f.__name__[1:],
+)
+def test_damaged_cache_entry_is_skipped_reported_and_recomputed(tmp_path, caplog, damage):
+    smiles = [ASPIRIN, "CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1"]
+    write_csv(tmp_path / "a.csv", smiles)
+    config = toy_config(tmp_path, ["a"], {"y": "y"})
+    run_chain(config, "a", tmp_path / "out")
+    cache = FeatureCache(config["cache_dir"], feature_settings(config))
+    keys = sorted(Chem.CanonSmiles(s) for s in smiles)
+
+    def features():
+        manifest = read_manifests(sorted((tmp_path / "out" / "a").glob("man-*.parquet")))
+        store = FeatureStore(FeatureCache(config["cache_dir"], feature_settings(config)), manifest)
+        return [(d.x.numpy(), d.pos.numpy(), d.image.numpy()) for d in store.get(keys)]
+
+    before = features()
+    damage(cache)
+    write_csv(tmp_path / "a.csv", [*smiles, "CCCCCC"])  # a new molecule: every pack is looked at
+    with caplog.at_level("WARNING", logger="mmsa"):
+        run_chain(config, "a", tmp_path / "out")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("skipping" in w for w in warnings), warnings
+    for old, new in zip(before, features(), strict=True):
+        for a, b in zip(old, new, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_stale_temporaries_are_removed_and_fresh_ones_kept(tmp_path):
+    import os
+    import time
+
+    write_csv(tmp_path / "a.csv", ["CCO", ASPIRIN])
+    config = toy_config(tmp_path, ["a"], {"y": "y"})
+    cache = FeatureCache(config["cache_dir"], feature_settings(config))
+    stale, fresh = cache.packs_dir / ".tmp-abc-123-deadbeef", cache.packs_dir / ".tmp-def-456-cafef00d"
+    for folder in (stale, fresh):
+        (folder / "features.zarr").mkdir(parents=True)
+        (folder / "features.zarr" / "zarr.json").write_text("{}")
+    old = time.time() - 7 * 3600
+    for path in [stale, *stale.rglob("*")]:
+        os.utime(path, (old, old))
+    run_chain(config, "a", tmp_path / "out")
+    assert not stale.exists() and fresh.exists()
+
+
+RAISES_IN_RDKIT = "*1**1"  # ETKDG raises "Invariant Violation: bad direction in linearSearch"
+
+
+def test_rdkit_exception_in_conformer_generation_costs_one_conformer_not_the_shard(tmp_path):
+    import pandas as pd
+
+    from mmsa.features.featurize import run_featurize
+
+    keys = [ASPIRIN, RAISES_IN_RDKIT, "CCO"]
+    shard = pd.DataFrame({"row": range(3), "input": keys, "key": keys})
+    shard.to_parquet(tmp_path / "shard.parquet", index=False)
+    settings = FeatureSettings(image_size=32)
+    counts = run_featurize(
+        tmp_path / "shard.parquet", tmp_path / "man.parquet", tmp_path / "rej.parquet", tmp_path, settings
+    )
+    assert counts["featurized"] == 3 and counts["conformer_failures"] == 1
+    manifest = pq.read_table(tmp_path / "man.parquet").to_pandas().set_index("key")
+    assert manifest["conf_ok"].to_dict() == {ASPIRIN: True, RAISES_IN_RDKIT: False, "CCO": True}
+    pack = manifest.loc[RAISES_IN_RDKIT, "pack"]
+    index = pq.read_table(FeatureCache(tmp_path, settings).pack_path(pack) / INDEX).to_pandas()
+    detail = index.set_index("key").loc[RAISES_IN_RDKIT, "conf_detail"]
+    assert detail.startswith("RDKit error in conformer generation") and "Invariant Violation" in detail
+
+
+MACROCYCLE = "C1" + "C" * 58 + "C1"  # about 0.3 CPU seconds of ETKDG embedding
+
+
+def test_conformer_bytes_do_not_depend_on_cpu_load():
+    """Busy processes stretch the wall-clock time of an embedding, not the work it does."""
+    import os
+    import subprocess
+    import sys
+
+    mol = Chem.MolFromSmiles(MACROCYCLE)
+    options = ConformerOptions(timeout_s=1, force_field="none")  # 1 s: RDKit's shortest wall-clock cut
+    quiet = generate_conformer(mol, options)
+    busy = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range(4 * len(os.sched_getaffinity(0)))
+    ]
+    try:
+        loaded = generate_conformer(mol, options)
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    assert quiet.ok and loaded.ok, (quiet.detail, loaded.detail)
+    assert quiet.coords.tobytes() == loaded.coords.tobytes()
+
+
+def test_conformer_guard_is_a_failure_named_timeout():
+    result = generate_conformer(
+        Chem.MolFromSmiles(MACROCYCLE), ConformerOptions(max_iterations=30, timeout_s=1)
+    )
+    assert result.ok  # one attempt embeds it: the guard is looked at only between blocks of attempts
+    stuck = generate_conformer(
+        Chem.MolFromSmiles(UNEMBEDDABLE), ConformerOptions(max_iterations=10**6, timeout_s=1)
+    )
+    assert not stuck.ok and stuck.detail.startswith("timeout")

@@ -155,3 +155,13 @@ def test_checkpoint_of_other_molecules_at_the_same_paths_is_not_resumed(corpus):
     fresh = pretrain(moved, cache, settings(), 0, tmp / "new", tmp / "new" / "ckpt.pt")
     assert rerun.molecules == fresh.molecules > 0
     assert rerun.final_loss == fresh.final_loss and rerun.steps == fresh.steps
+
+
+def test_truncated_checkpoint_is_not_resumed(corpus):
+    manifests, cache, tmp = corpus
+    pretrain(manifests, cache, settings(), 0, tmp / "z", tmp / "z" / "ckpt.pt", stop_after_epoch=1)
+    data = (tmp / "z" / "ckpt.pt").read_bytes()
+    (tmp / "z" / "ckpt.pt").write_bytes(data[: len(data) // 2])
+    restarted = pretrain(manifests, cache, settings(), 0, tmp / "z", tmp / "z" / "ckpt.pt")
+    fresh = pretrain(manifests, cache, settings(), 0, tmp / "w", tmp / "w" / "ckpt.pt")
+    assert restarted.final_loss == fresh.final_loss and restarted.steps == fresh.steps

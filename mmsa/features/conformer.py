@@ -5,6 +5,15 @@ A molecule whose embedding fails or times out is not dropped: it gets no coordin
 Coordinates are those of the heavy atoms, in the graph's atom order (``AddHs`` appends the
 hydrogens after the heavy atoms, so the first ``n`` atoms of the embedded molecule are
 exactly the graph's atoms).
+
+The result depends on the molecule and the options only, never on how busy the machine is:
+embedding is bounded by a number of attempts (``max_iterations``), run in fixed blocks of
+:data:`ATTEMPTS_PER_CALL` with a seed per block. RDKit's own ``timeout`` is wall-clock and
+discards an attempt that ran too long, so a loaded machine used to get a random-coordinates
+conformer, or none, where an idle one got the ETKDG conformer. The guard against pathological
+molecules, ``timeout_s``, is counted in CPU seconds of the embedding thread (checked between
+blocks) and only ever ends in a failure with reason "timeout", never in a different conformer.
+CPU rather than wall-clock seconds, so that the guard itself does not depend on the load.
 """
 
 from __future__ import annotations
@@ -25,8 +34,8 @@ class ConformerOptions:
     """Conformer generation settings; part of the feature cache's fingerprint."""
 
     seed: int = 0
-    timeout_s: int = 10  # per embedding attempt; RDKit counts whole seconds
-    max_iterations: int = 0  # 0 = RDKit's default
+    timeout_s: int = 10  # guard: CPU seconds of embedding per molecule (0 = none); exceeded -> failure
+    max_iterations: int = 0  # embedding attempts per mode; 0 = 10 per atom (hydrogens included)
     force_field: str = "mmff"
     optimize_steps: int = 500
     random_coords_fallback: bool = True
@@ -55,14 +64,31 @@ class ConformerResult:
         return self.coords is not None
 
 
-def _embed(mol_h: Chem.Mol, options: ConformerOptions, random_coords: bool) -> int:
-    params = rdDistGeom.ETKDGv3()
-    params.randomSeed = options.seed
-    params.timeout = options.timeout_s
-    params.maxIterations = options.max_iterations
-    params.numThreads = 1
-    params.useRandomCoords = random_coords
-    return rdDistGeom.EmbedMolecule(mol_h, params)
+ATTEMPTS_PER_CALL = 10
+"""Embedding attempts per RDKit call: how often the CPU-time guard is looked at. Part of
+``FEATURIZER_VERSION``: it decides the seeds, and so the conformers of hard molecules."""
+EMBEDDED, FAILED, TIMED_OUT = "embedded", "failed", "timeout"
+
+
+def _embed(mol_h: Chem.Mol, options: ConformerOptions, random_coords: bool, started: float) -> str:
+    """Embed ``mol_h`` in place within ``options.max_iterations`` attempts.
+
+    Block ``b`` of attempts is seeded with ``seed + b``, so the outcome depends on the attempts
+    made, never on time; ``started`` is the thread's CPU time when the molecule began.
+    """
+    attempts = options.max_iterations or 10 * mol_h.GetNumAtoms()
+    for block, first in enumerate(range(0, attempts, ATTEMPTS_PER_CALL)):
+        if options.timeout_s and time.thread_time() - started > options.timeout_s:
+            return TIMED_OUT
+        params = rdDistGeom.ETKDGv3()
+        params.randomSeed = options.seed + block
+        params.maxIterations = min(ATTEMPTS_PER_CALL, attempts - first)
+        params.timeout = 0  # no wall-clock cut: it would make the outcome depend on the load
+        params.numThreads = 1
+        params.useRandomCoords = random_coords
+        if rdDistGeom.EmbedMolecule(mol_h, params) >= 0:
+            return EMBEDDED
+    return FAILED
 
 
 def _optimize(mol_h: Chem.Mol, options: ConformerOptions) -> str:
@@ -79,16 +105,28 @@ def _optimize(mol_h: Chem.Mol, options: ConformerOptions) -> str:
 
 
 def generate_conformer(mol: Chem.Mol, options: ConformerOptions) -> ConformerResult:
-    """Embed and optimize one conformer of ``mol``; never raises for chemistry reasons."""
+    """Embed and optimize one conformer of ``mol``; never raises.
+
+    RDKit raises on some inputs that it accepts as molecules (a ring of dummy atoms ``*1**1``
+    fails an invariant inside ETKDG, an empty molecule has no atoms to embed); such an error
+    costs this molecule its conformer, with the error as the reason, and not the whole shard.
+    """
+    try:
+        return _generate(mol, options)
+    except Exception as err:  # RDKit's C++ errors arrive as RuntimeError, ValueError, ...
+        message = " ".join(str(err).split())[:240]
+        return ConformerResult(None, f"RDKit error in conformer generation: {type(err).__name__}: {message}")
+
+
+def _generate(mol: Chem.Mol, options: ConformerOptions) -> ConformerResult:
     mol_h = Chem.AddHs(mol)
-    start = time.perf_counter()
-    status = _embed(mol_h, options, random_coords=False)
-    if status < 0 and options.random_coords_fallback:
-        status = _embed(mol_h, options, random_coords=True)
-    elapsed = time.perf_counter() - start
-    if status < 0:
-        if options.timeout_s and elapsed >= options.timeout_s:
-            return ConformerResult(None, f"ETKDG embedding timed out after {elapsed:.1f} s")
+    started = time.thread_time()
+    outcome = _embed(mol_h, options, False, started)
+    if outcome == FAILED and options.random_coords_fallback:
+        outcome = _embed(mol_h, options, True, started)
+    if outcome == TIMED_OUT:
+        return ConformerResult(None, f"timeout: embedding used over {options.timeout_s} s of CPU time")
+    if outcome == FAILED:
         return ConformerResult(None, "ETKDG embedding failed (no valid 3D geometry found)")
     try:
         detail = _optimize(mol_h, options)

@@ -48,6 +48,8 @@ def compute_pack(
     if not keys:
         return None, []
     name = settings_digest(sorted(keys))
+    while cache.pack_path(name).exists():  # a damaged pack holds the name (an intact one, the keys)
+        name = settings_digest([name])
     settings = cache.settings.to_dict()
     chunks = [keys[i : i + chunk_size] for i in range(0, len(keys), chunk_size)]
     window = max(1, workers) * 32  # chunks per Dask round: few idle tails, bounded memory
@@ -81,6 +83,7 @@ def run_featurize(
     """Featurize one shard; write its manifest and rejects; return counts."""
     shard = pq.read_table(shard_path, columns=["row", "input", "key"]).to_pandas()
     cache = FeatureCache(cache_dir, settings)
+    cache.remove_stale_temporaries()
     unique = list(dict.fromkeys(shard["key"]))
     hits = cache.lookup(set(unique))
     missing = [k for k in unique if k not in hits]

@@ -16,7 +16,7 @@ from mmsa.features.conformer import ConformerOptions
 from mmsa.features.graph import GRAPH_FEATURE_SETS
 from mmsa.hashing import settings_digest
 
-FEATURIZER_VERSION = 1
+FEATURIZER_VERSION = 3  # 2: packs list their file sizes; 3: embedding bounded by attempts, not seconds
 
 
 @dataclass(frozen=True)

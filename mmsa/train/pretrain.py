@@ -128,9 +128,9 @@ def pretrain(
     )
     start_epoch, history = 0, []
     checkpoint = Path(checkpoint)
-    if settings.resume and checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=True, map_location=device)
-        if state["digest"] == digest:
+    state = _read_checkpoint(checkpoint, device) if settings.resume and checkpoint.exists() else None
+    if state is not None:
+        if state.get("digest") == digest:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
@@ -205,6 +205,20 @@ def pretrain(
     if stop_after_epoch is None or last_epoch == settings.epochs:
         write_outputs(out, model, settings, cache, history, result)
     return result
+
+
+def _read_checkpoint(checkpoint: Path, device: torch.device) -> dict[str, Any] | None:
+    """The checkpoint's state, or ``None`` (with a warning) when it cannot be read.
+
+    Checkpoints are renamed into place complete, but a node that loses power shortly after may
+    leave a truncated file behind (the rename reached the disk before the data); training then
+    starts over instead of failing at every retry.
+    """
+    try:
+        return torch.load(checkpoint, weights_only=True, map_location=device)
+    except Exception as err:  # truncated zip, foreign pickle, ...: torch raises many kinds
+        log.warning("ignoring checkpoint %s: unreadable (%s: %s)", checkpoint, type(err).__name__, err)
+        return None
 
 
 def write_outputs(
