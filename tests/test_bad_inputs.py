@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import pytest
 
-from chain import run_chain, toy_config
+from helpers import run_chain, toy_config
 from mmsa.stages import AccountingError, account
 
 ROWS = [

@@ -7,7 +7,7 @@ import torch
 from rdkit import Chem
 from torch_geometric.data import Batch
 
-from chain import run_chain, toy_config
+from helpers import run_chain, toy_config
 from mmsa.features.cache import INDEX, FeatureCache
 from mmsa.features.conformer import ConformerOptions, generate_conformer
 from mmsa.features.graph import atom_feature_dims, bond_feature_dims, mol_to_graph

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.metrics import roc_auc_score
-from test_pretrain import SMILES, TINY_MODEL
 
-from chain import run_chain, toy_config
+from helpers import TINY_MODEL, run_chain, toy_config
+from helpers import TOY_SMILES as SMILES
 from mmsa.compared import MODEL_NAMES
 from mmsa.config import deep_merge, validate_config
 from mmsa.data.labelled import load_labelled

@@ -7,17 +7,14 @@ uint8 arrays since only shapes matter here. Everything runs on CPU with tiny siz
 from __future__ import annotations
 
 import math
-from functools import cache
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from rdkit import Chem
-from rdkit.Chem import AllChem
-from torch_geometric.data import Batch, Data
 
-from mmsa.features.graph import BOND_TYPE_SELF_LOOP, atom_feature_dims, mol_to_graph
+from helpers import NAMED_SMILES as SMILES
+from helpers import molecule_batch, molecule_data
+from mmsa.features.graph import BOND_TYPE_SELF_LOOP, atom_feature_dims
 from mmsa.models.comenet import ComENetEncoder, edge_frame_angles
 from mmsa.models.fusion import AttentionFusion, reconstruction_loss
 from mmsa.models.geometry import ConformerEncoder, SchNetEncoder, atomic_numbers, radius_interaction_graph
@@ -27,79 +24,7 @@ from mmsa.models.image import ResNetEncoder
 from mmsa.models.losses import info_nce, pairwise_info_nce
 from mmsa.models.memory import MemoryBank, sinkhorn
 
-SMILES = {
-    "aspirin": "CC(=O)OC1=CC=CC=C1C(=O)O",
-    "caffeine": "CN1C=NC2=C1C(=O)N(C(=O)N2C)C",
-    "paracetamol": "CC(=O)NC1=CC=C(C=C1)O",
-    "ibuprofen": "CC(C)CC1=CC=C(C=C1)C(C)C(=O)O",
-    "nicotine": "CN1CCC[C@H]1C2=CN=CC=C2",
-    "dopamine": "C1=CC(=C(C=C1CCN)O)O",
-    "serotonin": "C1=CC2=C(C=C1O)C(=CN2)CCN",
-    "benzene": "c1ccccc1",
-    "ethanol": "CCO",
-    "glycine": "NCC(=O)O",
-    "pyridine": "c1ccncc1",
-    "naphthalene": "c1ccc2ccccc2c1",
-    "menthol": "CC(C)[C@@H]1CC[C@@H](C)C[C@H]1O",
-    "adrenaline": "CNC[C@H](O)C1=CC(O)=C(O)C=C1",
-    "salicylic_acid": "OC(=O)C1=CC=CC=C1O",
-    "chlorobenzene": "Clc1ccccc1",
-}
-
-
 pytestmark = pytest.mark.usefixtures("single_thread")
-
-
-@cache
-def conformer(smiles: str, seed: int = 7) -> np.ndarray:
-    """Heavy-atom ETKDG coordinates (AddHs, embed, RemoveHs keeps the heavy-atom order)."""
-    mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
-    assert AllChem.EmbedMolecule(mol, randomSeed=seed) == 0
-    heavy = Chem.RemoveHs(mol)
-    return heavy.GetConformer().GetPositions().astype(np.float32)
-
-
-def molecule_data(
-    smiles: str,
-    feature_set: str = "hu",
-    image_size: int = 32,
-    conf_ok: bool = True,
-    image_ok: bool = True,
-    seed: int = 0,
-) -> Data:
-    """One molecule in the loader's ``Data`` layout."""
-    mol = Chem.MolFromSmiles(smiles)
-    graph = mol_to_graph(mol, feature_set)
-    pos = conformer(smiles) if conf_ok else np.zeros((graph.num_atoms, 3), np.float32)
-    assert pos.shape == (graph.num_atoms, 3)
-    gen = torch.Generator().manual_seed(seed)
-    image = torch.randint(0, 256, (1, 3, image_size, image_size), generator=gen, dtype=torch.uint8)
-    return Data(
-        x=torch.as_tensor(graph.atom_features, dtype=torch.long),
-        edge_index=torch.as_tensor(graph.edge_index, dtype=torch.long),
-        edge_attr=torch.as_tensor(graph.edge_features, dtype=torch.long),
-        pos=torch.as_tensor(pos),
-        conf_mask=torch.tensor([conf_ok]),
-        image=image,
-        img_mask=torch.tensor([image_ok]),
-        num_nodes=graph.num_atoms,
-    )
-
-
-def molecule_batch(
-    names: list[str] | None = None,
-    feature_set: str = "hu",
-    image_size: int = 32,
-    no_conf: tuple[int, ...] = (),
-    no_image: tuple[int, ...] = (),
-) -> Batch:
-    names = list(SMILES) if names is None else names
-    return Batch.from_data_list(
-        [
-            molecule_data(SMILES[n], feature_set, image_size, i not in no_conf, i not in no_image, i)
-            for i, n in enumerate(names)
-        ]
-    )
 
 
 # --------------------------------------------------------------------------- encoders
