@@ -56,8 +56,15 @@ def test_conformer_failure_is_a_reason_not_a_crash():
 
 
 def test_uff_fallback_when_mmff_lacks_parameters():
-    result = generate_conformer(Chem.MolFromSmiles("[SiH3]C(=O)[Se]C"), ConformerOptions())
-    assert result.ok and result.detail in ("uff", "mmff")
+    from rdkit.Chem import rdForceFieldHelpers
+
+    untypeable = Chem.MolFromSmiles("[SiH3]C(=O)[Se]C")  # MMFF94 has no Si or Se types; UFF has
+    assert not rdForceFieldHelpers.MMFFHasAllMoleculeParams(Chem.AddHs(untypeable))
+    result = generate_conformer(untypeable, ConformerOptions(force_field="mmff"))
+    assert result.ok and result.detail == "uff"
+    assert (
+        generate_conformer(Chem.MolFromSmiles("CCO"), ConformerOptions(force_field="mmff")).detail == "mmff"
+    )
     assert generate_conformer(Chem.MolFromSmiles("CCO"), ConformerOptions(force_field="uff")).detail == "uff"
 
 
