@@ -10,7 +10,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from helpers import NAMED_SMILES as SMILES
 from helpers import molecule_batch, molecule_data
@@ -268,16 +267,24 @@ def test_knn_hyperedges_match_brute_force(n: int, k: int, centres: int | None) -
     assert hyperedge_index.size(1) == c * min(k, n)
 
 
-def test_hypergraph_encoder_with_anchor_nodes() -> None:
+def test_hypergraph_encoder_anchor_nodes_act_only_through_the_hyperedges_they_join() -> None:
     torch.manual_seed(0)
     enc = HypergraphEncoder(8, num_layers=2, k=3)
-    x = torch.randn(6, 8, requires_grad=True)
-    anchors = F.normalize(torch.randn(4, 8), dim=-1)
-    out = enc(x, anchors)
-    assert out.shape == (6, 8)
-    out.sum().backward()
-    assert x.grad is not None and torch.isfinite(x.grad).all()
-    assert enc(x).shape == (6, 8)
+    x = torch.zeros(6, 8)
+    x[:, :4] = torch.rand(6, 4) + 0.1  # every pair of molecules has cosine similarity > 0
+    x.requires_grad_()
+    far = torch.zeros(1, 8)
+    far[0, 7] = 1.0  # cosine 0 with every molecule: no hyperedge takes it
+    near = 3 * x[:1].detach()  # molecule 0's direction: molecule 0's hyperedge takes it
+    alone = enc(x)
+    assert alone.shape == (6, 8)
+    torch.testing.assert_close(enc(x, far), alone, rtol=0, atol=1e-6)
+    hyperedges = knn_hyperedges(torch.cat([x.detach(), near]), 3, num_centres=6)
+    assert hyperedges[0, :2].tolist() == [0, 6]  # molecule 0, then the anchor (node 6)
+    assert not torch.allclose(enc(x, near)[0], alone[0], atol=1e-4)
+    anchors = near.clone().requires_grad_()  # the memory bank moves anchors, not the gradient
+    enc(x, anchors).sum().backward()
+    assert anchors.grad is None and x.grad is not None and torch.isfinite(x.grad).all()
 
 
 # --------------------------------------------------------------------------- memory
