@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import torch
 from sklearn.metrics import roc_auc_score
@@ -13,6 +14,7 @@ from helpers import TOY_SMILES as SMILES
 from mmsa.compared import MODEL_NAMES
 from mmsa.config import deep_merge, validate_config
 from mmsa.data.labelled import load_labelled
+from mmsa.declared import stage_config
 from mmsa.eval.metrics import METRICS
 from mmsa.models.mmsa import save_pretrained
 from mmsa.models.property import load_property_model
@@ -58,7 +60,7 @@ def run_model(prepared, model, folder):
     predictions = [out / f"seed-{s}.predictions.parquet" for s in SEEDS]
     weights = [out / f"seed-{s}.pt" for s in SEEDS]
     finetune(
-        config,
+        stage_config(config, "finetune", "toy", model),  # as the Snakemake rule hands it
         "toy",
         model,
         d / "shards",
@@ -80,6 +82,7 @@ def test_reported_metric_is_the_metric_of_the_saved_predictions(prepared, model)
     results, predictions, weights = run_model(prepared, model, "runs")
     splits = pd.read_parquet(tmp / "split.parquet")
     labels = pd.read_parquet(d / "shards" / "shard-00000.parquet").set_index("key")["has_n"]
+    scored = 0
     for seed, result_path, prediction_path in zip(SEEDS, results, predictions, strict=True):
         result = json.loads(result_path.read_text())
         held_out = pd.read_parquet(prediction_path)
@@ -91,9 +94,11 @@ def test_reported_metric_is_the_metric_of_the_saved_predictions(prepared, model)
         y = labels[test["key"]].to_numpy()
         if len(set(y)) == 2:  # ROC-AUC computed here with scikit-learn, independently of mmsa
             assert result["test"] == pytest.approx(roc_auc_score(y, test["has_n"]), abs=1e-12)
+            scored += 1
         else:
             assert np.isnan(result["test"])
         assert result["provenance"]["torch_threads"] == 1 and result["metric"] == "roc_auc"
+    assert scored > 0  # some seed's test part holds both classes, so a value was checked
     assert all(p.exists() for p in weights) == (model in ("mmsa", "mmsa-graph", "no-pretrain"))
 
 
@@ -109,6 +114,40 @@ def test_reported_mmsa_test_predictions_equal_mmsa_predict(prepared, tmp_path):
         assert counts["predicted"] == len(test) and predicted["key"].tolist() == test["key"].tolist()
         # the same code scores both; only float32 rounding of the embeddings may differ
         np.testing.assert_allclose(predicted["has_n"], test["has_n"], rtol=0, atol=1e-6)
+
+
+def test_embeddings_are_matched_to_the_molecules_by_key_not_by_row(prepared, tmp_path):
+    """finetune reorders the embed stage's rows to the dataset's key order."""
+    config, tmp, d, manifests = prepared
+    table = pq.read_table(tmp / "emb.parquet")
+    order = np.random.default_rng(0).permutation(len(table))
+    assert (order != np.arange(len(table))).any()
+    pq.write_table(table.take(order), tmp_path / "shuffled.parquet")
+
+    def probe(embeddings, folder):
+        out = tmp_path / folder
+        predictions = [out / f"seed-{s}.predictions.parquet" for s in SEEDS]
+        results = [out / f"seed-{s}.json" for s in SEEDS]
+        part = stage_config(config, "finetune", "toy", "mmsa-probe")
+        finetune(
+            part,
+            "toy",
+            "mmsa-probe",
+            d / "shards",
+            manifests,
+            tmp / "split.parquet",
+            results,
+            predictions,
+            [],
+            embeddings=embeddings,
+        )
+        return [pd.read_parquet(p) for p in predictions]
+
+    for in_order, shuffled in zip(
+        probe(tmp / "emb.parquet", "a"), probe(tmp_path / "shuffled.parquet", "b"), strict=True
+    ):
+        assert len(in_order) > 0
+        pd.testing.assert_frame_equal(in_order, shuffled)
 
 
 def test_held_out_molecules_never_enter_the_training_hypergraph(prepared):
