@@ -47,9 +47,12 @@ def prepared(tmp_path_factory):
     manifests = [d / "man-0.parquet"]
     torch.manual_seed(0)
     save_pretrained(build_model(PretrainSettings.from_dict({"model": TINY_MODEL}), "hu"), tmp / "model.pt")
-    embed(config, tmp / "model.pt", manifests, tmp / "emb.parquet")
-    split(config, "toy", d / "shards", manifests, tmp / "split.parquet", tmp / "split.json")
-    hypergraph(config, tmp / "emb.parquet", tmp / "split.parquet", tmp / "hg.parquet", tmp / "hg.json")
+    # each stage is handed the part of the config its rule declares, as in the workflow
+    embed(stage_config(config, "embed"), tmp / "model.pt", manifests, tmp / "emb.parquet")
+    part = stage_config(config, "split", "toy")
+    split(part, "toy", d / "shards", manifests, tmp / "split.parquet", tmp / "split.json")
+    part = stage_config(config, "hypergraph")
+    hypergraph(part, tmp / "emb.parquet", tmp / "split.parquet", tmp / "hg.parquet", tmp / "hg.json")
     return config, tmp, d, manifests
 
 
@@ -148,6 +151,83 @@ def test_embeddings_are_matched_to_the_molecules_by_key_not_by_row(prepared, tmp
     ):
         assert len(in_order) > 0
         pd.testing.assert_frame_equal(in_order, shuffled)
+
+
+def test_regression_predictions_undo_the_target_scaling(prepared, tmp_path):
+    """Regression targets are standardized on the training molecules; the saved test
+    predictions and ``mmsa predict`` give values in the labels' units."""
+    from torch_geometric.data import Batch
+
+    from mmsa.features.cache import FeatureCache
+    from mmsa.features.loader import FeatureStore, read_manifests
+    from mmsa.models.property import graph_data
+    from mmsa.plan import feature_settings
+
+    base, _, _, _ = prepared
+    rows = "".join(f"{s},{1000 + 100 * len(s)}\n" for s in SMILES)  # mean ~2000, std ~600
+    (tmp_path / "size.csv").write_text("smiles,size\n" + rows)
+    custom = {
+        "size": {
+            "source": "local",
+            "smiles_column": "smiles",
+            "task_type": "regression",
+            "tasks": {"size": "size"},
+        }
+    }
+    config = validate_config(
+        deep_merge(
+            base, {"data": {"local_dir": str(tmp_path), "custom": custom}, "finetune": {"datasets": ["size"]}}
+        )
+    )
+    run_chain(config, "size", tmp_path / "out")  # features come from the prepared cache
+    d = tmp_path / "out" / "size"
+    manifests = [d / "man-0.parquet"]
+    split(
+        stage_config(config, "split", "size"),
+        "size",
+        d / "shards",
+        manifests,
+        tmp_path / "split.parquet",
+        tmp_path / "split.json",
+    )
+    out = tmp_path / "no-pretrain"
+    results = [out / f"seed-{s}.json" for s in SEEDS]
+    predictions = [out / f"seed-{s}.predictions.parquet" for s in SEEDS]
+    weights = [out / f"seed-{s}.pt" for s in SEEDS]
+    part = stage_config(config, "finetune", "size", "no-pretrain")
+    finetune(
+        part,
+        "size",
+        "no-pretrain",
+        d / "shards",
+        manifests,
+        tmp_path / "split.parquet",
+        results,
+        predictions,
+        weights,
+    )
+    labels = pd.read_parquet(d / "shards" / "shard-00000.parquet").set_index("key")["size"].astype(float)
+    splits = pd.read_parquet(tmp_path / "split.parquet")
+    store = FeatureStore(
+        FeatureCache(config["cache_dir"], feature_settings(config)), read_manifests(manifests)
+    )
+    for seed, weight_path, prediction_path in zip(SEEDS, weights, predictions, strict=True):
+        model, meta = load_property_model(weight_path)
+        train = labels[splits.query(f"seed == {seed} and part == 'train'")["key"]]
+        assert meta["target_mean"] == pytest.approx([train.mean()], rel=1e-6)
+        assert meta["target_std"] == pytest.approx([train.std(ddof=0)], rel=1e-6)
+        test = pd.read_parquet(prediction_path).query("part == 'test'")
+        model.eval()
+        with torch.no_grad():  # the network's own outputs, in standardized units
+            raw = model(Batch.from_data_list(graph_data(store.get(test["key"].tolist()))), None)
+        expected = raw.double().numpy()[:, 0] * meta["target_std"][0] + meta["target_mean"][0]
+        np.testing.assert_allclose(test["size"], expected, rtol=1e-5)
+        csv = tmp_path / "test.csv"
+        pd.DataFrame({"smiles": test["key"]}).to_csv(csv, index=False)
+        predict_file(config, weight_path, csv, "smiles", tmp_path / "p.csv")
+        predicted = pd.read_csv(tmp_path / "p.csv")
+        assert predicted["key"].tolist() == test["key"].tolist()
+        np.testing.assert_allclose(predicted["size"], expected, rtol=1e-5)
 
 
 def test_held_out_molecules_never_enter_the_training_hypergraph(prepared):
