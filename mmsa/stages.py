@@ -322,15 +322,17 @@ def finetune(
         raise ValueError(
             f"finetune {dataset}/{model_name}: one output of each kind per seed {seeds} is needed"
         )
-    settings = FinetuneSettings.from_dict(config["finetune"]["settings"])
+    # a linear probe reads no finetune.settings, so its rule declares none
+    settings = FinetuneSettings.from_dict(config["finetune"].get("settings", {}))
     frame = load_labelled(_shard_files(shards_dir), manifests)
     data = DatasetInputs(dataset, dataset_spec(config, dataset).task_type, frame, pd.read_parquet(splits))
     if spec.neural:
         data.store = feature_store(config, manifests)
-        data.arch = gin_architecture(config)
     if spec.pretrained or spec.hypergraph:
         data.pretrained = load_pretrained(model_path)
         data.arch = data.pretrained.config.to_dict()
+    elif spec.neural:  # only a model without pretraining is handed (and reads) pretrain.settings
+        data.arch = gin_architecture(config)
     if spec.embeddings:
         keys, fused, _ = read_embeddings(embeddings)
         position = {k: i for i, k in enumerate(keys)}

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from chain import run_chain, toy_config
 from cli import mmsa_cli, tiny_models
+from helpers import run_chain, toy_config
 
 DATASET = "adversarial"
 

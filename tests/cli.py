@@ -11,7 +11,7 @@ import torch
 import yaml
 from test_pretrain import TINY_MODEL
 
-from chain import SMALL_FEATURES
+from helpers import SMALL_FEATURES
 from mmsa.models.mmsa import save_pretrained
 from mmsa.models.property import PropertyModel, build_gin, save_property_model
 from mmsa.train.pretrain import PretrainSettings, build_model

@@ -1,4 +1,4 @@
-"""Shared fixtures: the repository, the local data folder, a persistent download cache."""
+"""Shared fixtures: the repository, a persistent download cache."""
 
 from __future__ import annotations
 
@@ -10,20 +10,11 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_MOLECULENET = REPO.parent / "shared" / "data" / "moleculenet"
 
 
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
-
-
-@pytest.fixture(scope="session")
-def moleculenet_dir() -> Path:
-    """The local MoleculeNet folder (Tox21) that CI provides beside the checkout."""
-    if not (SHARED_MOLECULENET / "tox21.csv").exists():
-        pytest.skip(f"local MoleculeNet folder {SHARED_MOLECULENET} not present")
-    return SHARED_MOLECULENET
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from chain import run_chain, toy_config
 from cli import mmsa_cli, tiny_models
+from helpers import run_chain, toy_config
 from mmsa.cli import main
 from mmsa.stages import AccountingError, account
 

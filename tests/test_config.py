@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from mmsa.config import ConfigError, deep_merge, load_config, prefer_row_limits, validate_config
-from mmsa.plan import all_datasets, duplicate_policy, n_shards, row_sample
+from mmsa.plan import all_datasets, dataset_spec, duplicate_policy, n_shards, row_sample
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -46,9 +46,16 @@ def test_validation_does_not_modify_the_input():
 
 
 @pytest.mark.parametrize("name", ["default.yaml", "test.yaml", "paper.yaml"])
-def test_shipped_configs_are_valid(name):
-    config = load_config(REPO / "config" / name)
-    assert all_datasets(config)[0] == config["pretrain"]["dataset"]
+def test_shipped_configs_are_valid_and_need_nothing_beside_the_clone(name):
+    config = load_config(REPO / "config" / name)  # raises ConfigError naming a bad key
+    assert config["pretrain"]["dataset"] == "zinc"
+    assert dataset_spec(config, "zinc").task_type == "none"  # the pretraining corpus has no labels
+    for dataset in config["finetune"]["datasets"]:
+        spec = dataset_spec(config, dataset)
+        assert spec.task_type in ("classification", "regression") and (spec.tasks or spec.tasks_from_all)
+    # every dataset is fetched by the project itself, none read from a local folder
+    assert not config["data"]["local_dir"] and not config["data"]["sources"]
+    assert all(dataset_spec(config, d).source != "local" for d in all_datasets(config))
 
 
 def test_shard_count_follows_size_and_limits():
@@ -100,8 +107,35 @@ def test_schema_lists_exactly_the_model_and_trainer_settings():
     assert settings["model"]["properties"]["geo_encoder"]["enum"] == list(GEO_ENCODERS)
     assert set(settings) == {f.name for f in dataclasses.fields(PretrainSettings)}
     defaults = validate_config({})["pretrain"]["settings"]
-    assert PretrainSettings.from_dict(defaults) == PretrainSettings(**{**defaults, "model": {}})
     assert PretrainSettings.from_dict(defaults) == PretrainSettings()
+
+
+def test_every_trainer_setting_in_the_config_reaches_the_trainer():
+    from mmsa.models.mmsa import MMSAConfig
+    from mmsa.train.pretrain import PretrainSettings
+
+    given = {
+        "epochs": 3,
+        "batch_size": 7,
+        "lr": 0.5,
+        "weight_decay": 0.25,
+        "warmup_fraction": 0.5,
+        "grad_clip": 2.5,
+        "amp": False,
+        "loader_workers": 2,
+        "shuffle_window": 3,
+        "device": "cpu",
+        "resume": False,
+        "model": {"gnn_dim": 7, "geo_encoder": "comenet"},
+    }
+    settings = PretrainSettings.from_dict(
+        validate_config({"pretrain": {"settings": given}})["pretrain"]["settings"]
+    )
+    defaults = PretrainSettings()
+    for key, value in given.items():
+        assert getattr(settings, key) == value != getattr(defaults, key), key
+    model = MMSAConfig.from_dict(settings.model)
+    assert (model.gnn_dim, model.geo_encoder) == (7, "comenet")
 
 
 def test_model_typo_is_caught_by_the_schema():

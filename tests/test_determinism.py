@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from chain import run_chain, toy_config
+from helpers import run_chain, toy_config
 from mmsa.config import deep_merge, validate_config
 
 SMILES = [

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from rdkit import Chem
 from sklearn.metrics import roc_auc_score
-from test_eval_molecules import DRUG_LIKE
 
+from helpers import DRUG_LIKE
 from mmsa.eval.baselines import ecfp4, fit_predict_linear, fit_predict_rf
 from mmsa.eval.split import scaffold_split
 

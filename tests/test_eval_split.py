@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from test_eval_molecules import DRUG_LIKE, scaffold_of
 
+from helpers import DRUG_LIKE, scaffold_of
 from mmsa.eval.split import make_split, random_split, scaffold_split
 
 

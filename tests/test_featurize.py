@@ -7,7 +7,7 @@ import torch
 from rdkit import Chem
 from torch_geometric.data import Batch
 
-from chain import run_chain, toy_config
+from helpers import run_chain, toy_config
 from mmsa.features.cache import INDEX, FeatureCache
 from mmsa.features.conformer import ConformerOptions, generate_conformer
 from mmsa.features.graph import atom_feature_dims, bond_feature_dims, mol_to_graph
@@ -57,8 +57,15 @@ def test_conformer_failure_is_a_reason_not_a_crash():
 
 
 def test_uff_fallback_when_mmff_lacks_parameters():
-    result = generate_conformer(Chem.MolFromSmiles("[SiH3]C(=O)[Se]C"), ConformerOptions())
-    assert result.ok and result.detail in ("uff", "mmff")
+    from rdkit.Chem import rdForceFieldHelpers
+
+    untypeable = Chem.MolFromSmiles("[SiH3]C(=O)[Se]C")  # MMFF94 has no Si or Se types; UFF has
+    assert not rdForceFieldHelpers.MMFFHasAllMoleculeParams(Chem.AddHs(untypeable))
+    result = generate_conformer(untypeable, ConformerOptions(force_field="mmff"))
+    assert result.ok and result.detail == "uff"
+    assert (
+        generate_conformer(Chem.MolFromSmiles("CCO"), ConformerOptions(force_field="mmff")).detail == "mmff"
+    )
     assert generate_conformer(Chem.MolFromSmiles("CCO"), ConformerOptions(force_field="uff")).detail == "uff"
 
 

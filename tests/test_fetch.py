@@ -119,12 +119,26 @@ def test_a_changed_source_is_checked_against_the_pin_before_it_is_cached(tmp_pat
     assert pq.read_table(tmp_path / "b.parquet").column("smiles")[0].as_py() == "CCN"
 
 
-def test_local_folder_source_with_row_limit(tmp_path, moleculenet_dir):
-    spec = get_spec("tox21", {"source": "local"})
-    rows = fetch_dataset(spec, tmp_path / "t.parquet", tmp_path / "cache", moleculenet_dir, max_rows=25)
-    table = pq.read_table(tmp_path / "t.parquet")
-    assert rows == table.num_rows == 25
-    assert table.column_names[2:-1] == list(spec.tasks)
+def test_local_folder_source_with_row_limit(tmp_path):
+    """A two-task dataset in a local folder (gzipped), read in file order up to the limit."""
+    smiles = [("C" * (i % 9 + 1)) + ("O" if i % 2 else "N") for i in range(40)]
+    lines = [f"{s},{i % 2},{'' if i % 3 else i % 5}" for i, s in enumerate(smiles)]
+    (tmp_path / "pair.csv.gz").write_bytes(gzip.compress(("smiles,b_in,a_in\n" + "\n".join(lines)).encode()))
+    spec = get_spec(
+        "pair",
+        {
+            "source": "local",
+            "smiles_column": "smiles",
+            "task_type": "classification",
+            "tasks": {"a": "a_in", "b": "b_in"},
+        },
+    )
+    rows = fetch_dataset(spec, tmp_path / "t.parquet", tmp_path / "cache", tmp_path, max_rows=25)
+    table = pq.read_table(tmp_path / "t.parquet").to_pydict()
+    assert rows == len(table["row"]) == 25 and list(table) == ["row", "smiles", "a", "b", "fetch_error"]
+    assert table["row"] == list(range(25)) and table["smiles"] == smiles[:25]
+    assert table["b"] == [str(i % 2) for i in range(25)]  # the task named "b" reads column b_in
+    assert table["a"] == ["" if i % 3 else str(i % 5) for i in range(25)]
 
 
 def test_local_folder_content_checksum_is_checked(tmp_path):

@@ -4,15 +4,17 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import torch
 from sklearn.metrics import roc_auc_score
-from test_pretrain import SMILES, TINY_MODEL
 
-from chain import run_chain, toy_config
+from helpers import TINY_MODEL, run_chain, toy_config
+from helpers import TOY_SMILES as SMILES
 from mmsa.compared import MODEL_NAMES
 from mmsa.config import deep_merge, validate_config
 from mmsa.data.labelled import load_labelled
+from mmsa.declared import stage_config
 from mmsa.eval.metrics import METRICS
 from mmsa.models.mmsa import save_pretrained
 from mmsa.models.property import load_property_model
@@ -45,9 +47,12 @@ def prepared(tmp_path_factory):
     manifests = [d / "man-0.parquet"]
     torch.manual_seed(0)
     save_pretrained(build_model(PretrainSettings.from_dict({"model": TINY_MODEL}), "hu"), tmp / "model.pt")
-    embed(config, tmp / "model.pt", manifests, tmp / "emb.parquet")
-    split(config, "toy", d / "shards", manifests, tmp / "split.parquet", tmp / "split.json")
-    hypergraph(config, tmp / "emb.parquet", tmp / "split.parquet", tmp / "hg.parquet", tmp / "hg.json")
+    # each stage is handed the part of the config its rule declares, as in the workflow
+    embed(stage_config(config, "embed"), tmp / "model.pt", manifests, tmp / "emb.parquet")
+    part = stage_config(config, "split", "toy")
+    split(part, "toy", d / "shards", manifests, tmp / "split.parquet", tmp / "split.json")
+    part = stage_config(config, "hypergraph")
+    hypergraph(part, tmp / "emb.parquet", tmp / "split.parquet", tmp / "hg.parquet", tmp / "hg.json")
     return config, tmp, d, manifests
 
 
@@ -58,7 +63,7 @@ def run_model(prepared, model, folder):
     predictions = [out / f"seed-{s}.predictions.parquet" for s in SEEDS]
     weights = [out / f"seed-{s}.pt" for s in SEEDS]
     finetune(
-        config,
+        stage_config(config, "finetune", "toy", model),  # as the Snakemake rule hands it
         "toy",
         model,
         d / "shards",
@@ -80,6 +85,7 @@ def test_reported_metric_is_the_metric_of_the_saved_predictions(prepared, model)
     results, predictions, weights = run_model(prepared, model, "runs")
     splits = pd.read_parquet(tmp / "split.parquet")
     labels = pd.read_parquet(d / "shards" / "shard-00000.parquet").set_index("key")["has_n"]
+    scored = 0
     for seed, result_path, prediction_path in zip(SEEDS, results, predictions, strict=True):
         result = json.loads(result_path.read_text())
         held_out = pd.read_parquet(prediction_path)
@@ -91,9 +97,11 @@ def test_reported_metric_is_the_metric_of_the_saved_predictions(prepared, model)
         y = labels[test["key"]].to_numpy()
         if len(set(y)) == 2:  # ROC-AUC computed here with scikit-learn, independently of mmsa
             assert result["test"] == pytest.approx(roc_auc_score(y, test["has_n"]), abs=1e-12)
+            scored += 1
         else:
             assert np.isnan(result["test"])
         assert result["provenance"]["torch_threads"] == 1 and result["metric"] == "roc_auc"
+    assert scored > 0  # some seed's test part holds both classes, so a value was checked
     assert all(p.exists() for p in weights) == (model in ("mmsa", "mmsa-graph", "no-pretrain"))
 
 
@@ -109,6 +117,117 @@ def test_reported_mmsa_test_predictions_equal_mmsa_predict(prepared, tmp_path):
         assert counts["predicted"] == len(test) and predicted["key"].tolist() == test["key"].tolist()
         # the same code scores both; only float32 rounding of the embeddings may differ
         np.testing.assert_allclose(predicted["has_n"], test["has_n"], rtol=0, atol=1e-6)
+
+
+def test_embeddings_are_matched_to_the_molecules_by_key_not_by_row(prepared, tmp_path):
+    """finetune reorders the embed stage's rows to the dataset's key order."""
+    config, tmp, d, manifests = prepared
+    table = pq.read_table(tmp / "emb.parquet")
+    order = np.random.default_rng(0).permutation(len(table))
+    assert (order != np.arange(len(table))).any()
+    pq.write_table(table.take(order), tmp_path / "shuffled.parquet")
+
+    def probe(embeddings, folder):
+        out = tmp_path / folder
+        predictions = [out / f"seed-{s}.predictions.parquet" for s in SEEDS]
+        results = [out / f"seed-{s}.json" for s in SEEDS]
+        part = stage_config(config, "finetune", "toy", "mmsa-probe")
+        finetune(
+            part,
+            "toy",
+            "mmsa-probe",
+            d / "shards",
+            manifests,
+            tmp / "split.parquet",
+            results,
+            predictions,
+            [],
+            embeddings=embeddings,
+        )
+        return [pd.read_parquet(p) for p in predictions]
+
+    for in_order, shuffled in zip(
+        probe(tmp / "emb.parquet", "a"), probe(tmp_path / "shuffled.parquet", "b"), strict=True
+    ):
+        assert len(in_order) > 0
+        pd.testing.assert_frame_equal(in_order, shuffled)
+
+
+def test_regression_predictions_undo_the_target_scaling(prepared, tmp_path):
+    """Regression targets are standardized on the training molecules; the saved test
+    predictions and ``mmsa predict`` give values in the labels' units."""
+    from torch_geometric.data import Batch
+
+    from mmsa.features.cache import FeatureCache
+    from mmsa.features.loader import FeatureStore, read_manifests
+    from mmsa.models.property import graph_data
+    from mmsa.plan import feature_settings
+
+    base, _, _, _ = prepared
+    rows = "".join(f"{s},{1000 + 100 * len(s)}\n" for s in SMILES)  # mean ~2000, std ~600
+    (tmp_path / "size.csv").write_text("smiles,size\n" + rows)
+    custom = {
+        "size": {
+            "source": "local",
+            "smiles_column": "smiles",
+            "task_type": "regression",
+            "tasks": {"size": "size"},
+        }
+    }
+    config = validate_config(
+        deep_merge(
+            base, {"data": {"local_dir": str(tmp_path), "custom": custom}, "finetune": {"datasets": ["size"]}}
+        )
+    )
+    run_chain(config, "size", tmp_path / "out")  # features come from the prepared cache
+    d = tmp_path / "out" / "size"
+    manifests = [d / "man-0.parquet"]
+    split(
+        stage_config(config, "split", "size"),
+        "size",
+        d / "shards",
+        manifests,
+        tmp_path / "split.parquet",
+        tmp_path / "split.json",
+    )
+    out = tmp_path / "no-pretrain"
+    results = [out / f"seed-{s}.json" for s in SEEDS]
+    predictions = [out / f"seed-{s}.predictions.parquet" for s in SEEDS]
+    weights = [out / f"seed-{s}.pt" for s in SEEDS]
+    part = stage_config(config, "finetune", "size", "no-pretrain")
+    finetune(
+        part,
+        "size",
+        "no-pretrain",
+        d / "shards",
+        manifests,
+        tmp_path / "split.parquet",
+        results,
+        predictions,
+        weights,
+    )
+    labels = pd.read_parquet(d / "shards" / "shard-00000.parquet").set_index("key")["size"].astype(float)
+    splits = pd.read_parquet(tmp_path / "split.parquet")
+    store = FeatureStore(
+        FeatureCache(config["cache_dir"], feature_settings(config)), read_manifests(manifests)
+    )
+    for seed, weight_path, prediction_path in zip(SEEDS, weights, predictions, strict=True):
+        model, meta = load_property_model(weight_path)
+        train = labels[splits.query(f"seed == {seed} and part == 'train'")["key"]]
+        assert meta["target_mean"] == pytest.approx([train.mean()], rel=1e-6)
+        assert meta["target_std"] == pytest.approx([train.std(ddof=0)], rel=1e-6)
+        test = pd.read_parquet(prediction_path).query("part == 'test'")
+        model.eval()
+        with torch.no_grad():  # the network's own outputs, in standardized units
+            raw = model(Batch.from_data_list(graph_data(store.get(test["key"].tolist()))), None)
+        expected = raw.double().numpy()[:, 0] * meta["target_std"][0] + meta["target_mean"][0]
+        np.testing.assert_allclose(test["size"], expected, rtol=1e-5)
+        csv = tmp_path / "test.csv"
+        pd.DataFrame({"smiles": test["key"]}).to_csv(csv, index=False)
+        predict_file(config, weight_path, csv, "smiles", tmp_path / "p.csv")
+        predicted = pd.read_csv(tmp_path / "p.csv")
+        assert predicted["key"].tolist() == test["key"].tolist()
+        np.testing.assert_allclose(predicted["size"], expected, rtol=1e-5)
 
 
 def test_held_out_molecules_never_enter_the_training_hypergraph(prepared):

@@ -7,17 +7,13 @@ uint8 arrays since only shapes matter here. Everything runs on CPU with tiny siz
 from __future__ import annotations
 
 import math
-from functools import cache
 
-import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
-from rdkit import Chem
-from rdkit.Chem import AllChem
-from torch_geometric.data import Batch, Data
 
-from mmsa.features.graph import BOND_TYPE_SELF_LOOP, atom_feature_dims, mol_to_graph
+from helpers import NAMED_SMILES as SMILES
+from helpers import molecule_batch, molecule_data
+from mmsa.features.graph import BOND_TYPE_SELF_LOOP, atom_feature_dims
 from mmsa.models.comenet import ComENetEncoder, edge_frame_angles
 from mmsa.models.fusion import AttentionFusion, reconstruction_loss
 from mmsa.models.geometry import ConformerEncoder, SchNetEncoder, atomic_numbers, radius_interaction_graph
@@ -27,79 +23,7 @@ from mmsa.models.image import ResNetEncoder
 from mmsa.models.losses import info_nce, pairwise_info_nce
 from mmsa.models.memory import MemoryBank, sinkhorn
 
-SMILES = {
-    "aspirin": "CC(=O)OC1=CC=CC=C1C(=O)O",
-    "caffeine": "CN1C=NC2=C1C(=O)N(C(=O)N2C)C",
-    "paracetamol": "CC(=O)NC1=CC=C(C=C1)O",
-    "ibuprofen": "CC(C)CC1=CC=C(C=C1)C(C)C(=O)O",
-    "nicotine": "CN1CCC[C@H]1C2=CN=CC=C2",
-    "dopamine": "C1=CC(=C(C=C1CCN)O)O",
-    "serotonin": "C1=CC2=C(C=C1O)C(=CN2)CCN",
-    "benzene": "c1ccccc1",
-    "ethanol": "CCO",
-    "glycine": "NCC(=O)O",
-    "pyridine": "c1ccncc1",
-    "naphthalene": "c1ccc2ccccc2c1",
-    "menthol": "CC(C)[C@@H]1CC[C@@H](C)C[C@H]1O",
-    "adrenaline": "CNC[C@H](O)C1=CC(O)=C(O)C=C1",
-    "salicylic_acid": "OC(=O)C1=CC=CC=C1O",
-    "chlorobenzene": "Clc1ccccc1",
-}
-
-
 pytestmark = pytest.mark.usefixtures("single_thread")
-
-
-@cache
-def conformer(smiles: str, seed: int = 7) -> np.ndarray:
-    """Heavy-atom ETKDG coordinates (AddHs, embed, RemoveHs keeps the heavy-atom order)."""
-    mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
-    assert AllChem.EmbedMolecule(mol, randomSeed=seed) == 0
-    heavy = Chem.RemoveHs(mol)
-    return heavy.GetConformer().GetPositions().astype(np.float32)
-
-
-def molecule_data(
-    smiles: str,
-    feature_set: str = "hu",
-    image_size: int = 32,
-    conf_ok: bool = True,
-    image_ok: bool = True,
-    seed: int = 0,
-) -> Data:
-    """One molecule in the loader's ``Data`` layout."""
-    mol = Chem.MolFromSmiles(smiles)
-    graph = mol_to_graph(mol, feature_set)
-    pos = conformer(smiles) if conf_ok else np.zeros((graph.num_atoms, 3), np.float32)
-    assert pos.shape == (graph.num_atoms, 3)
-    gen = torch.Generator().manual_seed(seed)
-    image = torch.randint(0, 256, (1, 3, image_size, image_size), generator=gen, dtype=torch.uint8)
-    return Data(
-        x=torch.as_tensor(graph.atom_features, dtype=torch.long),
-        edge_index=torch.as_tensor(graph.edge_index, dtype=torch.long),
-        edge_attr=torch.as_tensor(graph.edge_features, dtype=torch.long),
-        pos=torch.as_tensor(pos),
-        conf_mask=torch.tensor([conf_ok]),
-        image=image,
-        img_mask=torch.tensor([image_ok]),
-        num_nodes=graph.num_atoms,
-    )
-
-
-def molecule_batch(
-    names: list[str] | None = None,
-    feature_set: str = "hu",
-    image_size: int = 32,
-    no_conf: tuple[int, ...] = (),
-    no_image: tuple[int, ...] = (),
-) -> Batch:
-    names = list(SMILES) if names is None else names
-    return Batch.from_data_list(
-        [
-            molecule_data(SMILES[n], feature_set, image_size, i not in no_conf, i not in no_image, i)
-            for i, n in enumerate(names)
-        ]
-    )
 
 
 # --------------------------------------------------------------------------- encoders
@@ -343,16 +267,24 @@ def test_knn_hyperedges_match_brute_force(n: int, k: int, centres: int | None) -
     assert hyperedge_index.size(1) == c * min(k, n)
 
 
-def test_hypergraph_encoder_with_anchor_nodes() -> None:
+def test_hypergraph_encoder_anchor_nodes_act_only_through_the_hyperedges_they_join() -> None:
     torch.manual_seed(0)
     enc = HypergraphEncoder(8, num_layers=2, k=3)
-    x = torch.randn(6, 8, requires_grad=True)
-    anchors = F.normalize(torch.randn(4, 8), dim=-1)
-    out = enc(x, anchors)
-    assert out.shape == (6, 8)
-    out.sum().backward()
-    assert x.grad is not None and torch.isfinite(x.grad).all()
-    assert enc(x).shape == (6, 8)
+    x = torch.zeros(6, 8)
+    x[:, :4] = torch.rand(6, 4) + 0.1  # every pair of molecules has cosine similarity > 0
+    x.requires_grad_()
+    far = torch.zeros(1, 8)
+    far[0, 7] = 1.0  # cosine 0 with every molecule: no hyperedge takes it
+    near = 3 * x[:1].detach()  # molecule 0's direction: molecule 0's hyperedge takes it
+    alone = enc(x)
+    assert alone.shape == (6, 8)
+    torch.testing.assert_close(enc(x, far), alone, rtol=0, atol=1e-6)
+    hyperedges = knn_hyperedges(torch.cat([x.detach(), near]), 3, num_centres=6)
+    assert hyperedges[0, :2].tolist() == [0, 6]  # molecule 0, then the anchor (node 6)
+    assert not torch.allclose(enc(x, near)[0], alone[0], atol=1e-4)
+    anchors = near.clone().requires_grad_()  # the memory bank moves anchors, not the gradient
+    enc(x, anchors).sum().backward()
+    assert anchors.grad is None and x.grad is not None and torch.isfinite(x.grad).all()
 
 
 # --------------------------------------------------------------------------- memory

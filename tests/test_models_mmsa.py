@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 import torch
-from test_models import molecule_batch
 
+from helpers import molecule_batch
 from mmsa.models import LOSS_TERMS, ComENetEncoder, GINEncoder, MMSAConfig, MMSAModel, SchNetEncoder
 
 SMALL: dict[str, Any] = {

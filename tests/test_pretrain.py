@@ -7,60 +7,12 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from chain import run_chain, toy_config
+from helpers import TINY_MODEL, run_chain, toy_config
+from helpers import TOY_SMILES as SMILES
 from mmsa.features.cache import FeatureCache
 from mmsa.plan import feature_settings
 from mmsa.train.pretrain import PretrainSettings, pretrain
 from mmsa.train.stream import ShardBatches
-
-SMILES = [
-    "CCO",
-    "c1ccccc1O",
-    "CC(=O)Oc1ccccc1C(=O)O",
-    "CC(=O)Nc1ccc(O)cc1",
-    "CN1CCC[C@H]1c1cccnc1",
-    "CCN(CC)CC",
-    "Clc1ccccc1",
-    "OC1CCCCC1",
-    "CCCCCC",
-    "O=C(O)c1ccccc1",
-    "CC(C)Cc1ccc(C(C)C(=O)O)cc1",
-    "COc1ccc2[nH]cc(CCN)c2c1",
-    "CN1C(=O)N(C)c2ncn(C)c2C1=O",
-    "c1ccc2ccccc2c1",
-    "CC(C)NCC(O)CO",
-    "NC(=O)c1cccnc1",
-    "OCC(O)CO",
-    "CC#N",
-    "C1CCNCC1",
-    "c1ccncc1",
-    "CCOC(=O)C",
-    "CC(C)=O",
-    "O=C1CCCCC1",
-    "Cc1ccccc1",
-    "Nc1ccccc1",
-    "OC(=O)CCC(=O)O",
-    "CCCl",
-    "FC(F)(F)c1ccccc1",
-    "C1CCOC1",
-    "CS(C)=O",
-    "CC(O)C(=O)O",
-    "NCCO",
-]
-TINY_MODEL = {
-    "gnn_layers": 2,
-    "gnn_dim": 16,
-    "image_layers": [1, 1],
-    "image_width": 8,
-    "geo_hidden": 16,
-    "geo_filters": 16,
-    "geo_interactions": 1,
-    "geo_gaussians": 8,
-    "embed_dim": 16,
-    "fusion_heads": 2,
-    "num_anchors": 4,
-    "hypergraph_k": 3,
-}
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from chain import run_chain, toy_config
+from helpers import run_chain, toy_config
 from mmsa.data.prepare import run_standardize
 from mmsa.data.registry import DatasetSpec
 from mmsa.data.shard import run_shard, shard_path

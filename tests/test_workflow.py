@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from rdkit import Chem
 
 from cli import mmsa_cli
 from mmsa.compared import MODEL_NAMES, MODELS
@@ -37,15 +38,50 @@ def snakemake(workdir: Path, config: Path, *extra: str) -> subprocess.CompletedP
     return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
+TWO_TASKS = {"p_np": "p_np", "rings3": "rings3"}
+
+
+def write_two_task_csv(path: Path, download_cache: Path) -> None:
+    """A local two-task classification dataset: 60 BBBP molecules (rows 200-259, none of those
+    the tiny run fetches) with BBBP's label and "three or more rings"; every 7th label of each
+    task is left blank, as in multi-task MoleculeNet sets."""
+    from mmsa.data.fetch import fetch_dataset
+    from mmsa.data.registry import get_spec
+
+    raw = path.parent / "bbbp-rows.parquet"
+    fetch_dataset(get_spec("bbbp"), raw, download_cache, max_rows=260)
+    rows = pd.read_parquet(raw).iloc[200:260].reset_index(drop=True)
+    mols = [Chem.MolFromSmiles(s) for s in rows["smiles"]]
+    rings = [int(m is not None and m.GetRingInfo().NumRings() >= 3) for m in mols]
+    frame = pd.DataFrame({"smiles": rows["smiles"], "p_np": rows["p_np"], "rings3": rings}).astype(str)
+    frame.loc[frame.index % 7 == 3, "p_np"] = ""
+    frame.loc[frame.index % 7 == 5, "rings3"] = ""
+    frame.to_csv(path, index=False)
+
+
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory, download_cache, moleculenet_dir):
-    """A tiny config over real data: ZINC, BBBP (PyPI archives) and Tox21 (local folder)."""
+def tiny(tmp_path_factory, download_cache):
+    """A tiny config over real data: ZINC and BBBP (PyPI archives), and a two-task
+    classification set the test writes into a local folder (the local-folder source)."""
     work = tmp_path_factory.mktemp("workflow")
+    local = work / "local"
+    local.mkdir()
+    write_two_task_csv(local / "twotask.csv", download_cache)
     config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
     config["cache_dir"] = str(work / "cache")
-    config["data"]["local_dir"] = str(moleculenet_dir)
-    config["data"]["max_rows"] = {"zinc": 48, "bbbp": 60, "tox21": 60}
+    config["data"]["local_dir"] = str(local)
+    config["data"]["custom"] = {
+        "twotask": {
+            "source": "local",
+            "smiles_column": "smiles",
+            "task_type": "classification",
+            "tasks": TWO_TASKS,
+            "expected_rows": 60,  # two shards of 30
+        }
+    }
+    config["data"]["max_rows"] = {"zinc": 48, "bbbp": 60}
     config["data"]["shard_size"] = 30
+    config["finetune"]["datasets"] = ["bbbp", "twotask"]
     (work / "cache" / "downloads").mkdir(parents=True)
     # downloads are shared with other tests; features start empty
     (work / "cache" / "downloads" / "pypi").symlink_to(
@@ -61,7 +97,7 @@ def tiny(tmp_path_factory, download_cache, moleculenet_dir):
 
 def test_workflow_accounts_for_every_row(tiny):
     work, _ = tiny
-    for name, rows in [("zinc", 48), ("bbbp", 60), ("tox21", 60)]:
+    for name, rows in [("zinc", 48), ("bbbp", 60), ("twotask", 60)]:
         summary = json.loads((work / "results" / "datasets" / name / "accounting.json").read_text())
         assert summary["rows_in"] == rows
         assert summary["featurized"] + summary["rejected"] == rows
@@ -73,6 +109,17 @@ def test_every_stage_ran_and_the_report_has_every_model(tiny):
     work, _ = tiny
     results = work / "results"
     assert (results / "pretrain" / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
+    # the loss log: one row per step of both epochs, full batches of 16 (each shard's remainder
+    # is dropped), finite losses
+    losses = pd.read_csv(results / "pretrain" / "losses.csv")
+    throughput = json.loads((results / "pretrain" / "throughput.json").read_text())
+    zinc = json.loads((results / "datasets" / "zinc" / "accounting.json").read_text())
+    assert losses["epoch"].unique().tolist() == [1, 2] and losses["step"].tolist() == list(
+        range(1, len(losses) + 1)
+    )
+    assert throughput["steps"] == len(losses) and throughput["molecules"] == 16 * len(losses)
+    assert 0 < throughput["molecules"] <= 2 * zinc["featurized"]
+    assert np.isfinite(losses["loss"]).all() and throughput["final_loss"] == losses["loss"].iloc[-1]
     splits = pd.read_parquet(results / "splits" / "bbbp.parquet")
     hypergraph = json.loads((results / "hypergraph" / "bbbp.json").read_text())
     for seed in (0, 1):
@@ -82,18 +129,22 @@ def test_every_stage_ran_and_the_report_has_every_model(tiny):
     assert len(jobs) == 2 * len(MODEL_NAMES) * 2  # datasets x models x seeds
     assert len(sorted((results / "finetune").rglob("seed-*.pt"))) == 2 * 3 * 2  # neural models only
     records = [json.loads(p.read_text()) for p in jobs]
-    for dataset in ("bbbp", "tox21"):  # every model saw the same split of the same molecules
+    for dataset in ("bbbp", "twotask"):  # every model saw the same split of the same molecules
         sizes = {json.dumps(r["sizes"]) for r in records if r["dataset"] == dataset and r["seed"] == 0}
         assert len(sizes) == 1
     table = (results / "report" / "results.md").read_text()
     header = next(line for line in table.splitlines() if line.startswith("| dataset |"))
     assert [c.strip() for c in header.strip("|").split("|")[2:]] == list(MODEL_NAMES)
-    # each ecfp-rf cell is the mean and population std of the two seeds' test values
-    for dataset in ("bbbp", "tox21"):
-        tests = [r["test"] for r in records if r["dataset"] == dataset and r["model"] == "ecfp-rf"]
+    # each cell is the mean and population std of the two seeds' test values of its model
+    for dataset in ("bbbp", "twotask"):
         cells = table.split(f"| {dataset} |")[1].split("\n")[0].split("|")
-        expected = "n/a" if np.isnan(tests).any() else f"{np.mean(tests):.3f} ± {np.std(tests):.3f}"
-        assert cells[1 + MODEL_NAMES.index("ecfp-rf")].strip() == expected
+        for model in MODEL_NAMES:
+            tests = [r["test"] for r in records if r["dataset"] == dataset and r["model"] == model]
+            expected = "n/a" if np.isnan(tests).any() else f"{np.mean(tests):.3f} ± {np.std(tests):.3f}"
+            assert len(tests) == 2 and cells[1 + MODEL_NAMES.index(model)].strip() == expected
+    # the two-task model predicts both tasks for every held-out molecule
+    held_out = pd.read_parquet(results / "finetune" / "twotask" / "mmsa" / "seed-0.predictions.parquet")
+    assert len(held_out) > 0 and held_out[list(TWO_TASKS)].stack().between(0, 1).all()
 
 
 def test_embed_and_predict_new_smiles_with_bad_rows(tiny, tmp_path):
@@ -113,7 +164,7 @@ def test_embed_and_predict_new_smiles_with_bad_rows(tiny, tmp_path):
     assert embedded["row"].tolist() == [0, 3] and len(embedded["fused"].iloc[0]) == 32
     rejects = pd.read_csv(tmp_path / "emb.parquet.rejects.csv")
     assert rejects["row"].tolist() == [1, 2] and "unclosed ring" in rejects["reason"].iloc[0]
-    finetuned = work / "results" / "finetune" / "tox21" / "mmsa" / "seed-0.pt"
+    finetuned = work / "results" / "finetune" / "twotask" / "mmsa" / "seed-0.pt"
     predict = mmsa_cli(
         work,
         "predict",
@@ -129,8 +180,9 @@ def test_embed_and_predict_new_smiles_with_bad_rows(tiny, tmp_path):
     )
     assert predict.returncode == 0, predict.stderr[-3000:]
     predictions = pd.read_csv(tmp_path / "pred.csv")
-    assert predictions["row"].tolist() == [0, 3] and "NR-AR" in predictions.columns
-    assert predictions["NR-AR"].between(0, 1).all()
+    assert predictions["row"].tolist() == [0, 3]
+    for task in TWO_TASKS:  # one probability per task of the two-task model
+        assert predictions[task].between(0, 1).all()
     assert pd.read_csv(tmp_path / "pred.csv.rejects.csv")["row"].tolist() == [1, 2]
 
 
@@ -180,24 +232,27 @@ def merged(base: dict, change: dict) -> dict:
     return out
 
 
-SHARDS = [f"featurize {d} {s}" for d in ("zinc", "bbbp", "tox21") for s in ("00000", "00001")]
-RERUNS = [  # a setting, and exactly the jobs that read it (the tiny config: bbbp, tox21; 6 models)
+SHARDS = [f"featurize {d} {s}" for d in ("zinc", "bbbp", "twotask") for s in ("00000", "00001")]
+RERUNS = [  # a setting, and exactly the jobs that read it (the tiny run: bbbp, twotask; 6 models)
     ({"pretrain": {"settings": {"model": {"gnn_dim": 16}}}}, {"pretrain", "report"}, ["no-pretrain"]),
     ({"finetune": {"settings": {"rf_trees": 10}}}, {"report"}, ["ecfp-rf", "ecfp-mmsa-rf"]),
     ({"finetune": {"settings": {"lr": 0.01}}}, {"report"}, ["mmsa", "mmsa-graph", "no-pretrain"]),
     ({"finetune": {"settings": {"structure_dim": 8}}}, {"report"}, ["mmsa"]),
-    ({"finetune": {"hypergraph_k": 2}}, {"report", "hypergraph bbbp", "hypergraph tox21"}, []),
+    ({"finetune": {"hypergraph_k": 2}}, {"report", "hypergraph bbbp", "hypergraph twotask"}, []),
     ({"featurize": {"chunk_size": 4}}, set(SHARDS), []),
-    ({"data": {"max_rows": {"bbbp": 50}}}, {"fetch bbbp", "shard bbbp", "report"}, []),
+    # shard and report read it too, but rerun anyway below fetch: a dry run names only that reason
+    ({"data": {"max_rows": {"bbbp": 50}}}, {"fetch bbbp"}, []),
     (
         {"data": {"standardize": {"neutralize": False}}},
-        {f"standardize {d}" for d in ("zinc", "bbbp", "tox21")},
+        {f"standardize {d}" for d in ("zinc", "bbbp", "twotask")},
         [],
     ),
 ]
 
 
-@pytest.mark.parametrize(("change", "jobs", "finetuned"), RERUNS, ids=lambda v: json.dumps(v)[:60])
+@pytest.mark.parametrize(
+    ("change", "jobs", "finetuned"), RERUNS, ids=lambda v: json.dumps(v, default=sorted)[:60]
+)
 def test_a_changed_setting_reruns_exactly_the_jobs_that_read_it(tiny, tmp_path, change, jobs, finetuned):
     work, config = tiny
     path = tmp_path / "changed.yaml"
@@ -206,7 +261,7 @@ def test_a_changed_setting_reruns_exactly_the_jobs_that_read_it(tiny, tmp_path, 
     assert run.returncode == 0, run.stderr[-3000:]
     rule = {m: "finetune" if MODELS[m].neural else "baseline" for m in finetuned}
     expected = set(jobs)
-    expected |= {f"{rule[m]} {d} {m}" for m in finetuned for d in ("bbbp", "tox21")}
+    expected |= {f"{rule[m]} {d} {m}" for m in finetuned for d in ("bbbp", "twotask")}
     assert params_changed_jobs(run.stdout + run.stderr) == expected
 
 
