@@ -21,15 +21,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import dask
 import pandas as pd
 import pytest
 
 from chain import run_chain
 from mmsa.config import validate_config
-
-pytestmark = pytest.mark.slow
-
-distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
+from mmsa.declared import placement, stage_config
+from mmsa.parallel import compute, dask_workers
 
 # 30 small drug-like molecules: quick conformers, a few of each kind of ring and charge.
 MOLECULES = """
@@ -74,7 +73,8 @@ def stop(process: subprocess.Popen) -> None:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The address of a localhost scheduler with two 1-thread worker processes; torn down after."""
-    dask = dask_command()
+    distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
+    command = dask_command()
     logs = tmp_path_factory.mktemp("cluster-logs")
     address = f"tcp://127.0.0.1:{free_port()}"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # PYTHONPATH inherited: workers import this mmsa
@@ -84,7 +84,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with open(logs / f"{name}.log", "wb") as out:
             started.append(
                 subprocess.Popen(
-                    [dask, *args], stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+                    [command, *args], stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
                 )
             )
 
@@ -143,7 +143,31 @@ def digests(root: Path) -> dict[str, tuple[int, str]]:
     }
 
 
+def test_the_address_is_handed_to_the_data_stages_but_declared_by_none(tmp_path: Path) -> None:
+    """Moving jobs onto a cluster changes where they run, not what they write: no rule's
+    declared config (a Snakemake rerun trigger) may change with the address."""
+    local = config_for(tmp_path, tmp_path / "cache", None)
+    remote = config_for(tmp_path, tmp_path / "cache", "tcp://10.0.0.5:8786")
+    for stage in ("standardize", "shard", "featurize"):
+        assert placement(remote, stage) == {"scheduler_address": "tcp://10.0.0.5:8786"}
+        assert placement(local, stage) == {"scheduler_address": None}
+        assert stage_config(remote, stage, DATASET) == stage_config(local, stage, DATASET)
+    assert placement(remote, "pretrain") == {}  # no Dask tasks there
+    assert placement({}, "featurize") == {"scheduler_address": None}  # an unvalidated config
+
+
+def test_without_an_address_tasks_run_on_local_processes() -> None:
+    with dask_workers(1) as slots:
+        assert slots == 1
+    with dask_workers(2) as slots:
+        assert slots == 2
+    assert compute([dask.delayed(pow)(2, n) for n in range(4)], 1, None) == [1, 2, 4, 8]
+
+
+@pytest.mark.slow
 def test_a_cluster_featurizes_the_same_bytes_as_local_processes(cluster: str, tmp_path: Path) -> None:
+    import distributed
+
     write_dataset(tmp_path)
 
     start = time.perf_counter()
