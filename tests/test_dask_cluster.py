@@ -124,7 +124,7 @@ def config_for(folder: Path, cache: Path, scheduler_address: str | None) -> dict
                         "tasks": {"y": "y"},
                     }
                 },
-                "shard_size": 15,
+                "shards": {DATASET: 2},  # two featurize calls, two packs
             },
             # a generous conformer timeout: a busy CPU must not make one run give up on a molecule
             "featurize": {"image_size": 32, "chunk_size": CHUNK, "conformer": {"timeout_s": 120}},
