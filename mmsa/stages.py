@@ -184,14 +184,35 @@ def run_data_stages(
     cluster of ``config``'s ``dask.scheduler_address`` when it is set.
     """
     d = Path(folder)
-    where = {"threads": threads, **placement(config, "featurize")}
     fetch(config, dataset, d / "raw.parquet")
-    standardize(config, dataset, d / "raw.parquet", d / "std", d / "rej-std.parquet", **where)
-    shard(config, dataset, d / "std", d / "shards", d / "rej-shard.parquet", **where)
+    standardize(
+        config,
+        dataset,
+        d / "raw.parquet",
+        d / "std",
+        d / "rej-std.parquet",
+        threads=threads,
+        **placement(config, "standardize"),
+    )
+    shard(
+        config,
+        dataset,
+        d / "std",
+        d / "shards",
+        d / "rej-shard.parquet",
+        threads=threads,
+        **placement(config, "shard"),
+    )
     shards = range(n_shards(config, dataset))
+    where = placement(config, "featurize")
     counts = [
         featurize(
-            config, shard_path(d / "shards", s), d / f"man-{s}.parquet", d / f"rej-feat-{s}.parquet", **where
+            config,
+            shard_path(d / "shards", s),
+            d / f"man-{s}.parquet",
+            d / f"rej-feat-{s}.parquet",
+            threads,
+            **where,
         )
         for s in shards
     ]
