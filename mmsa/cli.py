@@ -17,6 +17,7 @@ from typing import Any
 from mmsa import __version__
 
 DEFAULT_CONFIG = "config/default.yaml"
+CLUSTER_THREADS = "worker processes (default 1; unused when the config sets dask.scheduler_address)"
 SMILES_FILE_HELP = "CSV file (or .csv.gz) with a SMILES column; other columns, labels included, are not read"
 Command = Callable[[argparse.Namespace, dict[str, Any]], None]
 
@@ -52,27 +53,39 @@ def _cmd_fetch(args: argparse.Namespace, config: dict[str, Any]) -> None:
 
 
 def _cmd_standardize(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    from mmsa.declared import placement
     from mmsa.stages import standardize
 
+    where = placement(config, "standardize")  # dask.scheduler_address: on a cluster if set
     print(
-        json.dumps(standardize(config, args.dataset, args.raw, args.out, args.rejects, threads=args.threads))
+        json.dumps(
+            standardize(config, args.dataset, args.raw, args.out, args.rejects, threads=args.threads, **where)
+        )
     )
 
 
 def _cmd_shard(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    from mmsa.declared import placement
     from mmsa.stages import shard
 
+    where = placement(config, "shard")  # dask.scheduler_address: on a cluster if set
     print(
         json.dumps(
-            shard(config, args.dataset, args.standardized, args.out, args.rejects, threads=args.threads)
+            shard(
+                config, args.dataset, args.standardized, args.out, args.rejects, threads=args.threads, **where
+            )
         )
     )
 
 
 def _cmd_featurize(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    from mmsa.declared import placement
     from mmsa.stages import featurize
 
-    print(json.dumps(featurize(config, args.shard, args.manifest, args.rejects, threads=args.threads)))
+    where = placement(config, "featurize")  # dask.scheduler_address: on a cluster if set
+    print(
+        json.dumps(featurize(config, args.shard, args.manifest, args.rejects, threads=args.threads, **where))
+    )
 
 
 def _cmd_embed(args: argparse.Namespace, config: dict[str, Any]) -> None:
@@ -140,13 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", required=True, help="raw Parquet from `mmsa fetch`")
     p.add_argument("--out", required=True, help="output folder of part files")
     p.add_argument("--rejects", required=True, help="output rejects Parquet")
-    p.add_argument("--threads", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--threads", type=int, default=1, help=CLUSTER_THREADS)
     p = add("shard", _cmd_shard, "Split standardized rows into shards by a stable hash of the key.")
     p.add_argument("dataset")
     p.add_argument("--standardized", required=True, help="folder from `mmsa standardize`")
     p.add_argument("--out", required=True, help="output folder of shard files")
     p.add_argument("--rejects", required=True, help="output rejects Parquet (duplicates)")
-    p.add_argument("--threads", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--threads", type=int, default=1, help=CLUSTER_THREADS)
     p = add(
         "featurize",
         _cmd_featurize,
@@ -155,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("shard", help="a shard Parquet file from `mmsa shard`")
     p.add_argument("--manifest", required=True, help="output manifest Parquet")
     p.add_argument("--rejects", required=True, help="output rejects Parquet")
-    p.add_argument("--threads", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--threads", type=int, default=1, help=CLUSTER_THREADS)
     p = add(
         "embed",
         _cmd_embed,

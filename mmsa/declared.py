@@ -6,6 +6,12 @@ code: a stage that reads a key its rule does not declare finds it missing and fa
 leaving stale results behind; and Snakemake reruns a job exactly when the part it reads changes
 (a changed ``gnn_dim`` reruns ``no-pretrain`` finetuning but no random forest).
 
+Keys that say only where a stage's work runs, never what it writes (``dask.scheduler_address``)
+are listed apart, in :data:`PLACEMENT`, and left out of the declared part: a rule's params are
+a Snakemake rerun trigger, and moving the same job to a cluster must not rerun every job that
+already has its (identical) outputs. The scripts read them from the workflow's whole config with
+:func:`placement` and hand them to the stage as keyword arguments.
+
 Paths name nested keys; one whose last key is absent (``data.max_rows.bbbp`` where bbbp has no
 row limit) keeps its parent mapping, empty, so stages can look the key up.
 """
@@ -106,6 +112,15 @@ READS: dict[str, Callable[[dict[str, Any], Any, Any], list[ConfigPath]]] = {
 }
 STAGES: tuple[str, ...] = tuple(READS)
 
+# Where a stage's Dask tasks run (its keyword argument named after the path's last key). The
+# results are the same bytes wherever they run, so these are not declared (see the docstring).
+CLUSTER: tuple[ConfigPath, ...] = (("dask", "scheduler_address"),)
+PLACEMENT: dict[str, tuple[ConfigPath, ...]] = {
+    "standardize": CLUSTER,
+    "shard": CLUSTER,
+    "featurize": CLUSTER,
+}
+
 
 def stage_config(
     config: dict[str, Any], stage: str, dataset: str | None = None, model: str | None = None
@@ -126,3 +141,18 @@ def stage_config(
                 source = source[key]
                 target = target.setdefault(key, {})
     return part
+
+
+def placement(config: dict[str, Any], stage: str) -> dict[str, Any]:
+    """The keyword arguments that say where ``stage`` runs its tasks, from the whole ``config``
+    (``{"scheduler_address": None}`` for a local run), or ``{}`` for a stage that runs no Dask
+    tasks. A key absent from ``config`` (a config that was never validated) counts as null."""
+    if stage not in READS:
+        raise ValueError(f"unknown stage {stage!r}; one of {', '.join(STAGES)}")
+    kwargs: dict[str, Any] = {}
+    for path in PLACEMENT.get(stage, ()):
+        value: Any = config
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        kwargs[path[-1]] = value
+    return kwargs

@@ -22,6 +22,7 @@ from mmsa.data.fetch import fetch_dataset
 from mmsa.data.prepare import run_standardize
 from mmsa.data.shard import duplicate_counts, run_shard, shard_path
 from mmsa.data.standardize import reject_frame
+from mmsa.declared import placement
 from mmsa.features.featurize import run_featurize
 from mmsa.io import atomic_path, write_csv, write_parquet, write_text
 from mmsa.plan import (
@@ -59,10 +60,20 @@ def standardize(
     out_dir: str | os.PathLike,
     rejects: str | os.PathLike,
     threads: int = 1,
+    scheduler_address: str | None = None,
 ) -> dict:
-    """Standardize the raw rows of ``dataset``."""
+    """Standardize the raw rows of ``dataset`` (on the Dask cluster at ``scheduler_address`` if
+    given, see :data:`mmsa.declared.PLACEMENT`)."""
     spec = dataset_spec(config, dataset)
-    return run_standardize(raw, out_dir, rejects, spec, standardize_options(config), workers=threads)
+    return run_standardize(
+        raw,
+        out_dir,
+        rejects,
+        spec,
+        standardize_options(config),
+        workers=threads,
+        scheduler_address=scheduler_address,
+    )
 
 
 def shard(
@@ -72,8 +83,10 @@ def shard(
     out_dir: str | os.PathLike,
     rejects: str | os.PathLike,
     threads: int = 1,
+    scheduler_address: str | None = None,
 ) -> dict:
-    """Shard the standardized rows of ``dataset``."""
+    """Shard the standardized rows of ``dataset`` (on the Dask cluster at ``scheduler_address``
+    if given)."""
     with atomic_path(out_dir) as tmp:
         return run_shard(
             standardized,
@@ -82,6 +95,7 @@ def shard(
             n_shards(config, dataset),
             duplicate_policy(config),
             workers=threads,
+            scheduler_address=scheduler_address,
         )
 
 
@@ -91,8 +105,10 @@ def featurize(
     manifest: str | os.PathLike,
     rejects: str | os.PathLike,
     threads: int = 1,
+    scheduler_address: str | None = None,
 ) -> dict:
-    """Featurize one shard into the shared cache."""
+    """Featurize one shard into the shared cache (on the Dask cluster at ``scheduler_address``
+    if given; ``threads`` then does not matter)."""
     return run_featurize(
         shard_file,
         manifest,
@@ -101,6 +117,7 @@ def featurize(
         feature_settings(config),
         workers=threads,
         chunk_size=config["featurize"]["chunk_size"],
+        scheduler_address=scheduler_address,
     )
 
 
@@ -163,16 +180,39 @@ def run_data_stages(
     What the Snakemake rules do for one dataset, for benchmarks and tests that need featurized
     data without a workflow run. Layout: ``shards/``, ``man-<shard>.parquet`` (featurize
     manifests), ``rej-*.parquet``, ``accounting.json``, ``rejects.csv``. Returns the accounting
-    summary with the featurize counts under ``featurize``.
+    summary with the featurize counts under ``featurize``. The data stages run on the Dask
+    cluster of ``config``'s ``dask.scheduler_address`` when it is set.
     """
     d = Path(folder)
     fetch(config, dataset, d / "raw.parquet")
-    standardize(config, dataset, d / "raw.parquet", d / "std", d / "rej-std.parquet", threads=threads)
-    shard(config, dataset, d / "std", d / "shards", d / "rej-shard.parquet", threads=threads)
+    standardize(
+        config,
+        dataset,
+        d / "raw.parquet",
+        d / "std",
+        d / "rej-std.parquet",
+        threads=threads,
+        **placement(config, "standardize"),
+    )
+    shard(
+        config,
+        dataset,
+        d / "std",
+        d / "shards",
+        d / "rej-shard.parquet",
+        threads=threads,
+        **placement(config, "shard"),
+    )
     shards = range(n_shards(config, dataset))
+    where = placement(config, "featurize")
     counts = [
         featurize(
-            config, shard_path(d / "shards", s), d / f"man-{s}.parquet", d / f"rej-feat-{s}.parquet", threads
+            config,
+            shard_path(d / "shards", s),
+            d / f"man-{s}.parquet",
+            d / f"rej-feat-{s}.parquet",
+            threads,
+            **where,
         )
         for s in shards
     ]

@@ -48,9 +48,12 @@ def run_standardize(
     spec: DatasetSpec,
     options: StandardizeOptions,
     workers: int = 1,
+    scheduler_address: str | None = None,
 ) -> dict[str, int]:
     """Standardize every row of ``raw_path``, a table of dataset ``spec`` (whose label transform
-    and task type say how labels are read); return ``{"rows": .., "kept": .., "rejected": ..}``."""
+    and task type say how labels are read); return ``{"rows": .., "kept": .., "rejected": ..}``.
+    Row groups run on ``workers`` local processes, or on the Dask cluster at
+    ``scheduler_address`` (whose workers write the part files, so they must see ``out_dir``)."""
     tasks = task_columns(raw_path)
     groups = pq.ParquetFile(raw_path).num_row_groups
     with atomic_path(out_dir) as tmp:
@@ -66,7 +69,7 @@ def run_standardize(
             )
             for g in range(groups)
         ]
-        results = compute(jobs, workers)
+        results = compute(jobs, workers, scheduler_address)
         (tmp / "_options.json").write_text(json.dumps(options.to_dict(), indent=1))
     rows = sum(n for n, _ in results)
     rejects = pd.concat([reject_frame([])] + [r for _, r in results], ignore_index=True)

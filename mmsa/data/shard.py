@@ -149,8 +149,13 @@ def run_shard(
     n_shards: int,
     duplicates: str | None,
     workers: int = 1,
+    scheduler_address: str | None = None,
 ) -> dict[str, int]:
     """Write ``n_shards`` shard files into ``out_dir``; return row and duplicate counts.
+
+    Both phases run on ``workers`` local processes, or on the Dask cluster at
+    ``scheduler_address`` (whose workers write the buckets and shards, so they must see
+    ``out_dir``).
 
     ``duplicates`` is the policy for rows with the same key (one of :data:`DUPLICATE_POLICIES`,
     see the module docstring), or None to keep every row.
@@ -169,6 +174,7 @@ def run_shard(
         compute(
             [dask.delayed(_split_part)(str(p), i, n_shards, str(buckets)) for i, p in enumerate(parts)],
             workers,
+            scheduler_address,
         )
         results = compute(
             [
@@ -176,6 +182,7 @@ def run_shard(
                 for s in range(n_shards)
             ],
             workers,
+            scheduler_address,
         )
     finally:
         shutil.rmtree(buckets, ignore_errors=True)

@@ -42,9 +42,10 @@ MANIFEST_SCHEMA = pa.schema(
 
 
 def compute_pack(
-    cache: FeatureCache, keys: list[str], workers: int, chunk_size: int
+    cache: FeatureCache, keys: list[str], workers: int, chunk_size: int, scheduler_address: str | None = None
 ) -> tuple[str | None, list[dict[str, Any]]]:
-    """Featurize ``keys`` into one new pack; return its name and the molecules that failed."""
+    """Featurize ``keys`` into one new pack (on the cluster at ``scheduler_address`` if given);
+    return its name and the molecules that failed."""
     if not keys:
         return None, []
     name = settings_digest(sorted(keys))
@@ -52,14 +53,17 @@ def compute_pack(
         name = settings_digest([name])
     settings = cache.settings.to_dict()
     chunks = [keys[i : i + chunk_size] for i in range(0, len(keys), chunk_size)]
-    window = max(1, workers) * 32  # chunks per Dask round: few idle tails, bounded memory
-    rounds = (
-        dask.compute(*[dask.delayed(featurize_chunk)(c, settings) for c in chunks[start : start + window]])
-        for start in range(0, len(chunks), window)
-    )
     failed: list[dict[str, Any]] = []
     progress = Progress("featurize", len(keys), log)
-    with atomic_path(cache.pack_path(name), overwrite=False) as tmp, dask_workers(workers):
+    with (
+        atomic_path(cache.pack_path(name), overwrite=False) as tmp,
+        dask_workers(workers, scheduler_address) as slots,
+    ):
+        window = slots * 32  # chunks per Dask round: few idle tails, bounded memory
+        rounds = (
+            dask.compute(*[dask.delayed(featurize_chunk)(c, settings) for c in chunks[i : i + window]])
+            for i in range(0, len(chunks), window)
+        )
         writer = PackWriter(tmp, cache.settings.image_size)
         # the next round computes while this one is written, so workers never wait on the writer
         for results in prefetched(rounds, depth=1):
@@ -79,8 +83,11 @@ def run_featurize(
     settings: FeatureSettings,
     workers: int = 1,
     chunk_size: int = 8,
+    scheduler_address: str | None = None,
 ) -> dict[str, int]:
-    """Featurize one shard; write its manifest and rejects; return counts."""
+    """Featurize one shard; write its manifest and rejects; return counts. With
+    ``scheduler_address`` the molecules are computed on that Dask cluster, not ``workers``
+    local processes (the bytes written are the same)."""
     shard = pq.read_table(shard_path, columns=["row", "input", "key"]).to_pandas()
     cache = FeatureCache(cache_dir, settings)
     cache.remove_stale_temporaries()
@@ -94,7 +101,7 @@ def run_featurize(
         len(hits),
         len(missing),
     )
-    pack, failed = compute_pack(cache, missing, workers, chunk_size)
+    pack, failed = compute_pack(cache, missing, workers, chunk_size, scheduler_address)
     if pack is not None:
         hits.update(cache.lookup(set(missing) - {m["key"] for m in failed}))
     reasons = {m["key"]: m["error"] for m in failed}

@@ -1,5 +1,6 @@
 """Snakemake adapter of the featurize rule (all logic in mmsa.stages)."""
 
+from mmsa.declared import placement
 from mmsa.logs import stage_logging
 from mmsa.stages import featurize
 
@@ -7,4 +8,11 @@ from mmsa.stages import featurize
 if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
     with stage_logging(sm.log[0]):
-        featurize(sm.params.config, sm.input.shard, sm.output.manifest, sm.output.rejects, threads=sm.threads)
+        featurize(
+            sm.params.config,
+            sm.input.shard,
+            sm.output.manifest,
+            sm.output.rejects,
+            threads=sm.threads,
+            **placement(sm.config, "featurize"),  # not a param: see mmsa.declared
+        )

@@ -1,5 +1,6 @@
 """Snakemake adapter of the standardize rule (all logic in mmsa.stages)."""
 
+from mmsa.declared import placement
 from mmsa.logs import stage_logging
 from mmsa.stages import standardize
 
@@ -14,4 +15,5 @@ if __name__ == "__main__":
             sm.output.parts,
             sm.output.rejects,
             threads=sm.threads,
+            **placement(sm.config, "standardize"),  # not a param: see mmsa.declared
         )
