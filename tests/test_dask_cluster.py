@@ -25,7 +25,7 @@ import dask
 import pandas as pd
 import pytest
 
-from chain import run_chain
+from helpers import run_chain
 from mmsa.config import validate_config
 from mmsa.declared import placement, stage_config
 from mmsa.parallel import compute, dask_workers
