@@ -111,7 +111,8 @@ def stages(tmp_path_factory):
 
 def test_fetch_writes_every_row_of_the_local_file(stages):
     raw = pd.read_parquet(stages["work"] / "raw.parquet")
-    assert list(raw.columns) == ["row", "smiles", "active", "toxic"]
+    assert list(raw.columns) == ["row", "smiles", "active", "toxic", "fetch_error"]
+    assert raw["fetch_error"].isna().all()  # no cell over the field limit
     assert raw["row"].tolist() == list(range(len(ROWS)))
     assert list(raw[["smiles", "active", "toxic"]].itertuples(index=False, name=None)) == ROWS
 
