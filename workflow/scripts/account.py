@@ -3,7 +3,6 @@
 from mmsa.logs import stage_logging
 from mmsa.stages import account
 
-# Dask worker processes re-import this file, so the work runs only under __main__.
 if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
     with stage_logging(sm.log[0]):

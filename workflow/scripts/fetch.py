@@ -3,7 +3,6 @@
 from mmsa.logs import stage_logging
 from mmsa.stages import fetch
 
-# Dask worker processes re-import this file, so the work runs only under __main__.
 if __name__ == "__main__":
     with stage_logging(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
         fetch(snakemake.params.config, snakemake.wildcards.dataset, snakemake.output.raw)  # noqa: F821
