@@ -56,27 +56,41 @@ def prepared(tmp_path_factory):
     return config, tmp, d, manifests
 
 
-def run_model(prepared, model, folder):
-    config, tmp, d, manifests = prepared
-    out = tmp / folder / model
+def finetune_seeds(config, dataset, model, data_dir, manifests, splits, out, **inputs):
+    """Run the finetune stage on its declared config, as the Snakemake rule does; one output of
+    each kind per seed under ``out``."""
     results = [out / f"seed-{s}.json" for s in SEEDS]
     predictions = [out / f"seed-{s}.predictions.parquet" for s in SEEDS]
-    weights = [out / f"seed-{s}.pt" for s in SEEDS]
+    weights = [out / f"seed-{s}.pt" for s in SEEDS]  # written by neural models only
     finetune(
-        stage_config(config, "finetune", "toy", model),  # as the Snakemake rule hands it
-        "toy",
+        stage_config(config, "finetune", dataset, model),
+        dataset,
         model,
-        d / "shards",
+        data_dir / "shards",
         manifests,
-        tmp / "split.parquet",
+        splits,
         results,
         predictions,
         weights,
+        **inputs,
+    )
+    return results, predictions, weights
+
+
+def run_model(prepared, model, folder):
+    config, tmp, d, manifests = prepared
+    return finetune_seeds(
+        config,
+        "toy",
+        model,
+        d,
+        manifests,
+        tmp / "split.parquet",
+        tmp / folder / model,
         model_path=tmp / "model.pt",
         embeddings=tmp / "emb.parquet",
         hypergraph_path=tmp / "hg.parquet",
     )
-    return results, predictions, weights
 
 
 @pytest.mark.parametrize("model", MODEL_NAMES)
@@ -128,20 +142,14 @@ def test_embeddings_are_matched_to_the_molecules_by_key_not_by_row(prepared, tmp
     pq.write_table(table.take(order), tmp_path / "shuffled.parquet")
 
     def probe(embeddings, folder):
-        out = tmp_path / folder
-        predictions = [out / f"seed-{s}.predictions.parquet" for s in SEEDS]
-        results = [out / f"seed-{s}.json" for s in SEEDS]
-        part = stage_config(config, "finetune", "toy", "mmsa-probe")
-        finetune(
-            part,
+        _, predictions, _ = finetune_seeds(
+            config,
             "toy",
             "mmsa-probe",
-            d / "shards",
+            d,
             manifests,
             tmp / "split.parquet",
-            results,
-            predictions,
-            [],
+            tmp_path / folder,
             embeddings=embeddings,
         )
         return [pd.read_parquet(p) for p in predictions]
@@ -190,21 +198,8 @@ def test_regression_predictions_undo_the_target_scaling(prepared, tmp_path):
         tmp_path / "split.parquet",
         tmp_path / "split.json",
     )
-    out = tmp_path / "no-pretrain"
-    results = [out / f"seed-{s}.json" for s in SEEDS]
-    predictions = [out / f"seed-{s}.predictions.parquet" for s in SEEDS]
-    weights = [out / f"seed-{s}.pt" for s in SEEDS]
-    part = stage_config(config, "finetune", "size", "no-pretrain")
-    finetune(
-        part,
-        "size",
-        "no-pretrain",
-        d / "shards",
-        manifests,
-        tmp_path / "split.parquet",
-        results,
-        predictions,
-        weights,
+    _, predictions, weights = finetune_seeds(
+        config, "size", "no-pretrain", d, manifests, tmp_path / "split.parquet", tmp_path / "no-pretrain"
     )
     labels = pd.read_parquet(d / "shards" / "shard-00000.parquet").set_index("key")["size"].astype(float)
     splits = pd.read_parquet(tmp_path / "split.parquet")
