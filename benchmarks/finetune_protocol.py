@@ -57,7 +57,7 @@ def run_dataset_seed(config: dict[str, Any], dataset: str, folder: str, seed: in
     import pandas as pd
 
     from mmsa.data.labelled import load_labelled
-    from mmsa.plan import dataset_spec
+    from mmsa.datasets_config import dataset_spec
     from mmsa.reproducible import configure_torch
     from mmsa.stages import feature_store, gin_architecture
     from mmsa.train.finetune import DatasetInputs, FinetuneSettings, run_seed

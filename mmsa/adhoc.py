@@ -23,7 +23,7 @@ from mmsa.data.shard import run_shard, shard_path
 from mmsa.features.cache import FeatureCache
 from mmsa.features.featurize import run_featurize
 from mmsa.features.loader import FeatureStore, read_manifests
-from mmsa.plan import feature_settings, standardize_options
+from mmsa.stage_settings import feature_settings, standardize_options
 from mmsa.stages import account
 
 STAGES = ("standardize", "shard", "featurize")

@@ -66,7 +66,7 @@ def _dataset_errors(config: dict[str, Any]) -> list[str]:
     specs that cannot be built, a source override of a custom dataset (ignored otherwise), and
     finetuning datasets without tasks, all found before any job runs."""
     from mmsa.data.registry import REGISTRY
-    from mmsa.plan import dataset_spec
+    from mmsa.datasets_config import dataset_spec
 
     data, custom = config["data"], config["data"]["custom"]
     known = f"known: {', '.join(sorted(REGISTRY))} and data.custom ({', '.join(sorted(custom)) or 'none'})"

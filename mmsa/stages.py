@@ -22,17 +22,11 @@ from mmsa.data.fetch import fetch_dataset
 from mmsa.data.prepare import run_standardize
 from mmsa.data.shard import duplicate_counts, run_shard, shard_path
 from mmsa.data.standardize import reject_frame
+from mmsa.datasets_config import dataset_spec, duplicate_policy, n_shards, row_sample
 from mmsa.declared import placement
 from mmsa.features.featurize import run_featurize
 from mmsa.io import atomic_path, write_csv, write_parquet, write_text
-from mmsa.plan import (
-    dataset_spec,
-    duplicate_policy,
-    feature_settings,
-    n_shards,
-    row_sample,
-    standardize_options,
-)
+from mmsa.stage_settings import feature_settings, standardize_options
 
 log = logging.getLogger(__name__)
 

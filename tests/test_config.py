@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from mmsa.config import ConfigError, deep_merge, load_config, prefer_row_limits, validate_config
-from mmsa.plan import all_datasets, dataset_spec, duplicate_policy, n_shards, row_sample
+from mmsa.datasets_config import all_datasets, dataset_spec, duplicate_policy, n_shards, row_sample
 
 REPO = Path(__file__).resolve().parent.parent
 

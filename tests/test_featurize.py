@@ -14,7 +14,7 @@ from mmsa.features.graph import atom_feature_dims, bond_feature_dims, mol_to_gra
 from mmsa.features.image import render_image
 from mmsa.features.loader import FeatureStore, MissingFeatures, read_manifests
 from mmsa.features.settings import FeatureSettings
-from mmsa.plan import feature_settings
+from mmsa.stage_settings import feature_settings
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 UNEMBEDDABLE = "C1=CC2=CC=C1C=C2"  # no 3D geometry satisfies this ring system

@@ -169,7 +169,7 @@ def test_regression_predictions_undo_the_target_scaling(prepared, tmp_path):
     from mmsa.features.cache import FeatureCache
     from mmsa.features.loader import FeatureStore, read_manifests
     from mmsa.models.property import graph_data
-    from mmsa.plan import feature_settings
+    from mmsa.stage_settings import feature_settings
 
     base, _, _, _ = prepared
     rows = "".join(f"{s},{1000 + 100 * len(s)}\n" for s in SMILES)  # mean ~2000, std ~600
@@ -255,7 +255,7 @@ def dataset_inputs(prepared, pretrained=True):
     from mmsa.features.cache import FeatureCache
     from mmsa.features.loader import FeatureStore, read_manifests
     from mmsa.models.mmsa import load_pretrained
-    from mmsa.plan import feature_settings
+    from mmsa.stage_settings import feature_settings
 
     frame = load_labelled([d / "shards" / "shard-00000.parquet"], manifests)
     store = FeatureStore(

@@ -10,7 +10,7 @@ import torch
 from helpers import TINY_MODEL, run_chain, toy_config
 from helpers import TOY_SMILES as SMILES
 from mmsa.features.cache import FeatureCache
-from mmsa.plan import feature_settings
+from mmsa.stage_settings import feature_settings
 from mmsa.train.pretrain import PretrainSettings, pretrain
 from mmsa.train.stream import ShardBatches
 

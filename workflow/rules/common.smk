@@ -12,7 +12,7 @@ os.environ.update(
 from mmsa.compared import MODELS
 from mmsa.config import ConfigError, prefer_row_limits, validate_config
 from mmsa.declared import stage_config
-from mmsa.plan import all_datasets, dataset_spec
+from mmsa.datasets_config import all_datasets, dataset_spec
 
 try:
     # config/default.yaml with the command line's config files and --config merged on top

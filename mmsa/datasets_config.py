@@ -1,7 +1,9 @@
 """What a validated config asks for: which datasets, from where, in how many shards.
 
 Shared by the Snakefile (to build the job graph) and the stages (to do the work), so the
-two can never disagree about a dataset's source or shard count.
+two can never disagree about a dataset's source or shard count. The Snakefile's process
+imports this module, so it must stay free of RDKit and torch (tests/test_workflow_imports.py):
+settings objects that need them are built in :mod:`mmsa.stage_settings`.
 """
 
 from __future__ import annotations
@@ -11,8 +13,6 @@ from typing import Any
 
 from mmsa.config import ROW_LIMITS
 from mmsa.data.registry import DatasetSpec, get_spec
-from mmsa.data.standardize import StandardizeOptions
-from mmsa.features.settings import FeatureSettings
 
 
 def dataset_spec(config: dict[str, Any], name: str) -> DatasetSpec:
@@ -53,11 +53,3 @@ def duplicate_policy(config: dict[str, Any]) -> str | None:
 def all_datasets(config: dict[str, Any]) -> list[str]:
     """The pretraining corpus and every finetuning dataset, without repeats."""
     return list(dict.fromkeys([config["pretrain"]["dataset"], *config["finetune"]["datasets"]]))
-
-
-def feature_settings(config: dict[str, Any]) -> FeatureSettings:
-    return FeatureSettings.from_dict(config["featurize"])
-
-
-def standardize_options(config: dict[str, Any]) -> StandardizeOptions:
-    return StandardizeOptions.from_dict(config["data"]["standardize"])

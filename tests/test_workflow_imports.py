@@ -1,0 +1,26 @@
+"""The Snakefile's process plans jobs only: it must not need RDKit or torch, so that Snakemake
+runs (and `snakemake -n`) from an environment with only Snakemake and the config code."""
+
+import json
+import re
+import subprocess
+import sys
+
+HEAVY = ("rdkit", "torch")
+
+
+def modules_the_workflow_imports(repo) -> list[str]:
+    """Every ``mmsa`` module a workflow file imports in the Snakefile's process."""
+    files = [repo / "Snakefile", *sorted((repo / "workflow" / "rules").glob("*.smk"))]
+    text = "\n".join(f.read_text() for f in files)
+    return sorted(set(re.findall(r"^\s*(?:from|import) (mmsa[\w.]*)", text, flags=re.MULTILINE)))
+
+
+def test_the_workflow_imports_no_rdkit_or_torch(repo):
+    modules = modules_the_workflow_imports(repo)
+    assert "mmsa.datasets_config" in modules and "mmsa.config" in modules
+    # a fresh interpreter: this one has loaded both already
+    code = f"import json, sys\nfor m in {modules!r}: __import__(m)\nprint(json.dumps(sorted(sys.modules)))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, check=True)
+    loaded = {name.split(".")[0] for name in json.loads(run.stdout)}
+    assert "mmsa" in loaded and not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
