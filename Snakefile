@@ -4,18 +4,26 @@
 
 import os
 
+from snakemake.utils import min_version
+
+min_version("9.0")
+
 
 configfile: os.path.join(workflow.basedir, "config/default.yaml")
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/data.smk"
+include: "workflow/rules/fetch.smk"
+include: "workflow/rules/standardize.smk"
+include: "workflow/rules/shard.smk"
 include: "workflow/rules/featurize.smk"
+include: "workflow/rules/account.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/split.smk"
 include: "workflow/rules/embed.smk"
 include: "workflow/rules/hypergraph.smk"
 include: "workflow/rules/finetune.smk"
+include: "workflow/rules/baseline.smk"
 include: "workflow/rules/report.smk"
 
 

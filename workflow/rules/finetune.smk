@@ -1,5 +1,5 @@
-# One job per (dataset, model) runs every seed: neural models (weights saved for `mmsa predict`)
-# and classical ones on fixed features. Every job reads the dataset's split table.
+# Neural models, one job per (dataset, model) running every seed (weights saved for
+# `mmsa predict`). Every job reads the dataset's split table; classical models: baseline.smk.
 
 
 rule finetune:
@@ -23,21 +23,3 @@ rule finetune:
     script:
         "../scripts/finetune.py"
 
-
-rule baseline:
-    input:
-        unpack(finetune_inputs),
-    output:
-        results=per_seed("results/finetune/{dataset}/{model}/seed-{seed}.json"),
-        predictions=per_seed("results/finetune/{dataset}/{model}/seed-{seed}.predictions.parquet"),
-    wildcard_constraints:
-        model="|".join(CLASSICAL),
-    params:
-        config=lambda wc: stage_config(config, "finetune", wc.dataset, wc.model),
-    log:
-        "results/logs/finetune/{dataset}-{model}.log",
-    threads: 1
-    conda:
-        "../../envs/torch.yaml"
-    script:
-        "../scripts/finetune.py"

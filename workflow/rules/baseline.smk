@@ -1,0 +1,21 @@
+# Classical models (random forests on fixed features), one job per (dataset, model) running every
+# seed on the same split table as the neural models of finetune.smk.
+
+
+rule baseline:
+    input:
+        unpack(finetune_inputs),
+    output:
+        results=per_seed("results/finetune/{dataset}/{model}/seed-{seed}.json"),
+        predictions=per_seed("results/finetune/{dataset}/{model}/seed-{seed}.predictions.parquet"),
+    wildcard_constraints:
+        model="|".join(CLASSICAL),
+    params:
+        config=lambda wc: stage_config(config, "finetune", wc.dataset, wc.model),
+    log:
+        "results/logs/finetune/{dataset}-{model}.log",
+    threads: 1
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/finetune.py"

@@ -1,0 +1,16 @@
+# Each dataset's rows as its source has them (registry archive, URL or local folder), row limits applied.
+
+
+rule fetch:
+    output:
+        raw="results/datasets/{dataset}/raw.parquet",
+    params:
+        config=lambda wc: stage_config(config, "fetch", wc.dataset),
+        # the registry entry (URL, checksums, columns): a changed entry fetches again
+        spec=lambda wc: dataset_spec(config, wc.dataset).to_dict(),
+    log:
+        "results/logs/fetch/{dataset}.log",
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/fetch.py"

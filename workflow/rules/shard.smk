@@ -1,0 +1,19 @@
+# Fixed-size shards of the standardized rows. A checkpoint: the per-shard jobs downstream fan
+# out over the shard files it writes.
+
+
+checkpoint shard:
+    input:
+        parts="results/datasets/{dataset}/standardized",
+    output:
+        shards=directory("results/datasets/{dataset}/shards"),
+        rejects="results/datasets/{dataset}/rejects/shard.parquet",
+    params:
+        config=lambda wc: stage_config(config, "shard", wc.dataset),
+    log:
+        "results/logs/shard/{dataset}.log",
+    threads: 4
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/shard.py"
