@@ -3,6 +3,7 @@
 import json
 import shutil
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -41,6 +42,28 @@ def test_stream_visits_every_molecule_once_per_epoch_in_a_seeded_order(corpus):
     assert sorted(epochs[0]) == sorted(epochs[1]) and len(set(epochs[0])) == len(SMILES)
     assert epochs[0] == epochs[2] and epochs[0] != epochs[1]
     assert stream.batches_per_epoch() == sum(1 for _ in stream)
+
+
+def test_epoch_length_counts_molecules_not_rows_when_manifests_repeat_molecules(corpus):
+    """With ``data.dedupe: false`` a manifest lists a molecule once per dataset row; the stream
+    visits each molecule once, and the schedule must count the batches it really yields."""
+    manifests, cache, tmp = corpus
+    (tmp / "dup").mkdir()
+    repeated = []
+    for i, path in enumerate(manifests):
+        table = pq.read_table(path)
+        repeated.append(str(tmp / "dup" / f"man-{i}.parquet"))
+        pq.write_table(pa.concat_tables([table, table.slice(0, 5), table.slice(2, 3)]), repeated[-1])
+    for drop_last in (True, False):
+        stream = ShardBatches(repeated, cache, batch_size=5, seed=0, drop_last=drop_last)
+        yielded = [list(b.key) for b in stream]
+        assert stream.batches_per_epoch() == len(yielded)
+        assert stream.batches_per_epoch(workers=2) == len(yielded)
+        if not drop_last:
+            assert sorted(k for keys in yielded for k in keys) == sorted(
+                set(k for keys in yielded for k in keys)
+            )
+            assert len({k for keys in yielded for k in keys}) == len(SMILES)
 
 
 def test_pretraining_writes_its_outputs(corpus):
