@@ -231,12 +231,11 @@ def pretrain(
     import dataclasses
 
     from mmsa.features.cache import FeatureCache
-    from mmsa.train.pretrain import PretrainSettings
-    from mmsa.train.pretrain import pretrain as run_pretrain
+    from mmsa.train.pretrain import PretrainSettings, train_mmsa
 
     settings = PretrainSettings.from_dict(config["pretrain"]["settings"])
     cache = FeatureCache(config["cache_dir"], feature_settings(config))
-    result = run_pretrain([str(m) for m in manifests], cache, settings, config["seed"], out_dir, checkpoint)
+    result = train_mmsa([str(m) for m in manifests], cache, settings, config["seed"], out_dir, checkpoint)
     return dataclasses.asdict(result)
 
 

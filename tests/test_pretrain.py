@@ -3,6 +3,7 @@
 import json
 import shutil
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -11,7 +12,7 @@ from helpers import TINY_MODEL, run_chain, toy_config
 from helpers import TOY_SMILES as SMILES
 from mmsa.features.cache import FeatureCache
 from mmsa.stage_settings import feature_settings
-from mmsa.train.pretrain import PretrainSettings, pretrain
+from mmsa.train.pretrain import PretrainSettings, train_mmsa
 from mmsa.train.stream import ShardBatches
 
 
@@ -43,9 +44,31 @@ def test_stream_visits_every_molecule_once_per_epoch_in_a_seeded_order(corpus):
     assert stream.batches_per_epoch() == sum(1 for _ in stream)
 
 
+def test_epoch_length_counts_molecules_not_rows_when_manifests_repeat_molecules(corpus):
+    """With ``data.dedupe: false`` a manifest lists a molecule once per dataset row; the stream
+    visits each molecule once, and the schedule must count the batches it really yields."""
+    manifests, cache, tmp = corpus
+    (tmp / "dup").mkdir()
+    repeated = []
+    for i, path in enumerate(manifests):
+        table = pq.read_table(path)
+        repeated.append(str(tmp / "dup" / f"man-{i}.parquet"))
+        pq.write_table(pa.concat_tables([table, table.slice(0, 5), table.slice(2, 3)]), repeated[-1])
+    for drop_last in (True, False):
+        stream = ShardBatches(repeated, cache, batch_size=5, seed=0, drop_last=drop_last)
+        yielded = [list(b.key) for b in stream]
+        assert stream.batches_per_epoch() == len(yielded)
+        assert stream.batches_per_epoch(workers=2) == len(yielded)
+        if not drop_last:
+            assert sorted(k for keys in yielded for k in keys) == sorted(
+                set(k for keys in yielded for k in keys)
+            )
+            assert len({k for keys in yielded for k in keys}) == len(SMILES)
+
+
 def test_pretraining_writes_its_outputs(corpus):
     manifests, cache, tmp = corpus
-    result = pretrain(manifests, cache, settings(), 0, tmp / "run", tmp / "run" / "ckpt.pt")
+    result = train_mmsa(manifests, cache, settings(), 0, tmp / "run", tmp / "run" / "ckpt.pt")
     assert result.steps == 3 * ShardBatches(manifests, cache, 8, 0).batches_per_epoch()
     weights = torch.load(tmp / "run" / "model.pt", weights_only=True)
     assert "graph_encoder" in "".join(weights["state_dict"]) and weights["model_config"]["gnn_dim"] == 16
@@ -58,10 +81,10 @@ def test_pretraining_writes_its_outputs(corpus):
 
 def test_resumed_run_equals_an_uninterrupted_one(corpus):
     manifests, cache, tmp = corpus
-    full = pretrain(manifests, cache, settings(), 0, tmp / "full", tmp / "full" / "ckpt.pt")
-    pretrain(manifests, cache, settings(), 0, tmp / "cut", tmp / "cut" / "ckpt.pt", stop_after_epoch=1)
+    full = train_mmsa(manifests, cache, settings(), 0, tmp / "full", tmp / "full" / "ckpt.pt")
+    train_mmsa(manifests, cache, settings(), 0, tmp / "cut", tmp / "cut" / "ckpt.pt", stop_after_epoch=1)
     assert not (tmp / "cut" / "model.pt").exists()
-    resumed = pretrain(manifests, cache, settings(), 0, tmp / "cut", tmp / "cut" / "ckpt.pt")
+    resumed = train_mmsa(manifests, cache, settings(), 0, tmp / "cut", tmp / "cut" / "ckpt.pt")
     assert resumed.final_loss == full.final_loss
     a = torch.load(tmp / "full" / "model.pt", weights_only=True)["state_dict"]
     b = torch.load(tmp / "cut" / "model.pt", weights_only=True)["state_dict"]
@@ -70,9 +93,9 @@ def test_resumed_run_equals_an_uninterrupted_one(corpus):
 
 def test_checkpoint_of_other_settings_is_not_resumed(corpus):
     manifests, cache, tmp = corpus
-    pretrain(manifests, cache, settings(), 0, tmp / "x", tmp / "x" / "ckpt.pt", stop_after_epoch=1)
-    other = pretrain(manifests, cache, settings(lr=1e-3), 0, tmp / "x", tmp / "x" / "ckpt.pt")
-    fresh = pretrain(manifests, cache, settings(lr=1e-3), 0, tmp / "y", tmp / "y" / "ckpt.pt")
+    train_mmsa(manifests, cache, settings(), 0, tmp / "x", tmp / "x" / "ckpt.pt", stop_after_epoch=1)
+    other = train_mmsa(manifests, cache, settings(lr=1e-3), 0, tmp / "x", tmp / "x" / "ckpt.pt")
+    fresh = train_mmsa(manifests, cache, settings(lr=1e-3), 0, tmp / "y", tmp / "y" / "ckpt.pt")
     assert other.final_loss == fresh.final_loss
 
 
@@ -81,10 +104,10 @@ def test_checkpoint_of_another_thread_count_is_not_resumed(corpus):
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        pretrain(manifests, cache, settings(), 0, tmp / "t", tmp / "t" / "ckpt.pt", stop_after_epoch=1)
+        train_mmsa(manifests, cache, settings(), 0, tmp / "t", tmp / "t" / "ckpt.pt", stop_after_epoch=1)
         torch.set_num_threads(2)
-        other = pretrain(manifests, cache, settings(), 0, tmp / "t", tmp / "t" / "ckpt.pt")
-        fresh = pretrain(manifests, cache, settings(), 0, tmp / "u", tmp / "u" / "ckpt.pt")
+        other = train_mmsa(manifests, cache, settings(), 0, tmp / "t", tmp / "t" / "ckpt.pt")
+        fresh = train_mmsa(manifests, cache, settings(), 0, tmp / "u", tmp / "u" / "ckpt.pt")
     finally:
         torch.set_num_threads(threads)
     assert other.final_loss == fresh.final_loss and other.steps == fresh.steps
@@ -100,20 +123,20 @@ def test_checkpoint_of_other_molecules_at_the_same_paths_is_not_resumed(corpus):
         moved.append(str(tmp / "same" / f"man-{i}.parquet"))
         (tmp / "same").mkdir(exist_ok=True)
         shutil.copy(path, moved[-1])
-    pretrain(moved, cache, settings(), 0, tmp / "same", tmp / "same" / "ckpt.pt")
+    train_mmsa(moved, cache, settings(), 0, tmp / "same", tmp / "same" / "ckpt.pt")
     table = pq.read_table(moved[0])
     pq.write_table(table.slice(0, table.num_rows - 4), moved[0])
-    rerun = pretrain(moved, cache, settings(), 0, tmp / "same", tmp / "same" / "ckpt.pt")
-    fresh = pretrain(moved, cache, settings(), 0, tmp / "new", tmp / "new" / "ckpt.pt")
+    rerun = train_mmsa(moved, cache, settings(), 0, tmp / "same", tmp / "same" / "ckpt.pt")
+    fresh = train_mmsa(moved, cache, settings(), 0, tmp / "new", tmp / "new" / "ckpt.pt")
     assert rerun.molecules == fresh.molecules > 0
     assert rerun.final_loss == fresh.final_loss and rerun.steps == fresh.steps
 
 
 def test_truncated_checkpoint_is_not_resumed(corpus):
     manifests, cache, tmp = corpus
-    pretrain(manifests, cache, settings(), 0, tmp / "z", tmp / "z" / "ckpt.pt", stop_after_epoch=1)
+    train_mmsa(manifests, cache, settings(), 0, tmp / "z", tmp / "z" / "ckpt.pt", stop_after_epoch=1)
     data = (tmp / "z" / "ckpt.pt").read_bytes()
     (tmp / "z" / "ckpt.pt").write_bytes(data[: len(data) // 2])
-    restarted = pretrain(manifests, cache, settings(), 0, tmp / "z", tmp / "z" / "ckpt.pt")
-    fresh = pretrain(manifests, cache, settings(), 0, tmp / "w", tmp / "w" / "ckpt.pt")
+    restarted = train_mmsa(manifests, cache, settings(), 0, tmp / "z", tmp / "z" / "ckpt.pt")
+    fresh = train_mmsa(manifests, cache, settings(), 0, tmp / "w", tmp / "w" / "ckpt.pt")
     assert restarted.final_loss == fresh.final_loss and restarted.steps == fresh.steps

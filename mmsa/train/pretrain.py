@@ -38,6 +38,12 @@ from mmsa.train.stream import ShardBatches, batch_loader
 
 log = logging.getLogger(__name__)
 
+# The per-epoch torch seed is ``seed * EPOCH_SEED_STRIDE + epoch``. With plain ``seed + epoch``,
+# run seed 1's first epoch would replay run seed 0's second one (and so on): runs meant to be
+# independent repeats would share their dropout and augmentation draws. The stride, a prime
+# above any epoch count, keeps (seed, epoch) -> torch seed one-to-one.
+EPOCH_SEED_STRIDE = 100_003
+
 
 @dataclass(frozen=True)
 class PretrainSettings:
@@ -90,7 +96,7 @@ def _autocast(device: torch.device, enabled: bool):
     return torch.autocast("cpu", enabled=False)
 
 
-def pretrain(
+def train_mmsa(
     manifests: list[str | os.PathLike],
     cache: FeatureCache,
     settings: PretrainSettings,
@@ -149,7 +155,7 @@ def pretrain(
     wall_start, data_seconds, molecules = time.perf_counter(), 0.0, 0
     last_epoch = settings.epochs if stop_after_epoch is None else min(settings.epochs, stop_after_epoch)
     for epoch in range(start_epoch, last_epoch):
-        torch.manual_seed(seed * 100_003 + epoch)
+        torch.manual_seed(seed * EPOCH_SEED_STRIDE + epoch)
         dataset.set_epoch(epoch)
         model.train()
         progress = Progress(f"epoch {epoch + 1}/{settings.epochs}", steps_per_epoch, log, every=25)

@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterator, Sequence
 
 import numpy as np
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from torch_geometric.data import Batch
@@ -52,11 +53,15 @@ class ShardBatches(IterableDataset):
         self.epoch = epoch
 
     def batches_per_epoch(self, workers: int = 0) -> int:
-        """How many batches one epoch yields (shards are split between loader workers)."""
+        """How many batches one epoch yields (shards are split between loader workers).
+
+        Counts what :meth:`__iter__` visits: each shard's distinct molecules, not its rows (with
+        ``data.dedupe: false`` a shard lists a molecule once per dataset row).
+        """
         total = 0
         for part in self._partition(max(1, workers)):
             for m in part:
-                n = pq.read_metadata(m).num_rows
+                n = shard_molecules(m)
                 total += n // self.batch_size if self.drop_last else -(-n // self.batch_size)
         return total
 
@@ -80,6 +85,11 @@ class ShardBatches(IterableDataset):
                 molecules = store.get(list(keys[start : min(stop, start + size)]))
                 for first in range(0, len(molecules), self.batch_size):
                     yield Batch.from_data_list(molecules[first : first + self.batch_size])
+
+
+def shard_molecules(manifest: str) -> int:
+    """The number of distinct molecules (keys) a shard's manifest lists; reads only the keys."""
+    return pc.count_distinct(pq.read_table(manifest, columns=["key"])["key"]).as_py()
 
 
 def window_shuffle(keys: np.ndarray, blocks: np.ndarray, window: int, rng: np.random.Generator) -> np.ndarray:
