@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score, root_mean_squared_error
 
+from mmsa.data.registry import LABELLED_TASK_TYPES
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -39,7 +41,7 @@ class Metric:
 
 
 METRICS = {"classification": Metric("roc_auc", True), "regression": Metric("rmse", False)}
-TASK_TYPES = tuple(METRICS)
+TASK_TYPES = LABELLED_TASK_TYPES  # the task types a metric scores; METRICS has one for each
 
 
 def check_task_type(task_type: str) -> str:
