@@ -253,3 +253,13 @@ def test_schema_task_types_are_the_registry_s():
     assert custom["properties"]["task_type"]["enum"] == list(TASK_TYPES)
     sources = load_schema()["properties"]["data"]["properties"]["sources"]["additionalProperties"]["enum"]
     assert sources == list(SOURCES)
+
+
+def test_schema_default_models_are_the_compared_models_in_table_order():
+    from mmsa.compared import MODEL_NAMES
+    from mmsa.config import load_schema
+
+    models = load_schema()["properties"]["finetune"]["properties"]["models"]
+    assert models["default"] == list(MODEL_NAMES)
+    with pytest.raises(ConfigError, match=r"at 'finetune.models': unknown model\(s\) \['mmsa-gin'\]"):
+        validate_config({"finetune": {"models": ["mmsa", "mmsa-gin"]}})

@@ -31,6 +31,11 @@ class Metric:
         """``↑`` or ``↓``, for table headers."""
         return "↑" if self.higher_is_better else "↓"
 
+    @property
+    def better(self) -> str:
+        """``higher`` or ``lower``: which way is better, for axis labels."""
+        return "higher" if self.higher_is_better else "lower"
+
     def is_better(self, value: float, best: float | None) -> bool:
         """Whether ``value`` beats ``best`` (None: nothing yet). NaN never beats a number."""
         if best is None or np.isnan(best):
