@@ -19,10 +19,12 @@ import pandas as pd
 
 from mmsa.compared import MODEL_NAMES, MODELS
 from mmsa.eval.metrics import METRICS
+from mmsa.figures import pyplot, save_figure
 from mmsa.io import atomic_path, write_text
 
 JOB_FIELDS = ("dataset", "model", "seed", "metric", "task_type", "valid", "test", "test_last", "best_epoch")
-ARROWS = {m.name: m.arrow for m in METRICS.values()}
+BY_NAME = {m.name: m for m in METRICS.values()}  # results name their metric; its direction is here
+AVERAGED = METRICS["classification"]  # the metric averaged over datasets (ROC-AUC, bounded)
 
 
 def collect(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
@@ -63,14 +65,15 @@ def markdown(table: pd.DataFrame) -> str:
     for (dataset, metric), part in table.groupby(["dataset", "metric"], sort=False):
         cells = part.set_index("model")
         row = [_cell(cells.loc[m, "mean"], cells.loc[m, "std"]) if m in cells.index else "—" for m in models]
-        lines.append(f"| {dataset} | {metric} {ARROWS[metric]} | " + " | ".join(row) + " |")
+        lines.append(f"| {dataset} | {metric} {BY_NAME[metric].arrow} | " + " | ".join(row) + " |")
     cls = table[table["task_type"] == "classification"]
     if not cls.empty:
         means = cls.groupby("model")["mean"].mean()
         cells = [
             ("n/a" if np.isnan(means[m]) else f"{means[m]:.3f}") if m in means.index else "—" for m in models
         ]
-        lines.append("| **average (classification)** | roc_auc ↑ | " + " | ".join(cells) + " |")
+        head = f"| **average (classification)** | {AVERAGED.name} {AVERAGED.arrow} | "
+        lines.append(head + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -134,22 +137,9 @@ def full_report(
     return "\n".join(text)
 
 
-def _save(fig: Any, path: str | os.PathLike) -> None:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-
-
 def plot_bars(table: pd.DataFrame, path: str | os.PathLike) -> None:
     """Grouped bars with std error bars: one panel per metric."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     metrics = list(dict.fromkeys(table["metric"]))
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 3.6), squeeze=False)
     models = [m for m in MODEL_NAMES if m in set(table["model"])]
@@ -168,21 +158,16 @@ def plot_bars(table: pd.DataFrame, path: str | os.PathLike) -> None:
                 capsize=2,
             )
         ax.set_xticks(np.arange(len(datasets)) + width * (len(models) - 1) / 2, datasets, rotation=20)
-        better = "higher" if ARROWS[metric] == "↑" else "lower"
-        ax.set_ylabel(f"test {metric} ({better} is better)")
-        if metric == "roc_auc":
-            ax.set_ylim(0.4, 1.0)
+        ax.set_ylabel(f"test {metric} ({BY_NAME[metric].better} is better)")
+        if metric == AVERAGED.name:
+            ax.set_ylim(0.4, 1.0)  # ROC-AUC: chance is 0.5, the best 1
     axes[0][0].legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_curves(paths: Sequence[str | os.PathLike], path: str | os.PathLike) -> None:
     """Validation metric per epoch, averaged over seeds, one panel per dataset."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     curves: dict[tuple[str, str], list[list[float]]] = {}
     metric_of: dict[str, str] = {}
     for p in paths:
@@ -207,7 +192,7 @@ def plot_curves(paths: Sequence[str | os.PathLike], path: str | os.PathLike) -> 
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"valid {metric_of[dataset]}")
     axes[0][0].legend(fontsize=7)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def write_report(

@@ -243,3 +243,23 @@ def test_a_pretrained_model_without_the_gin_finetuning_needs_is_refused_before_p
     ):
         validate_config(no_graph)
     validate_config({**no_graph, "finetune": {"models": ["no-pretrain", "ecfp-rf", "mmsa-probe"]}})
+
+
+def test_schema_task_types_are_the_registry_s():
+    from mmsa.config import load_schema
+    from mmsa.data.registry import SOURCES, TASK_TYPES
+
+    custom = load_schema()["properties"]["data"]["properties"]["custom"]["additionalProperties"]
+    assert custom["properties"]["task_type"]["enum"] == list(TASK_TYPES)
+    sources = load_schema()["properties"]["data"]["properties"]["sources"]["additionalProperties"]["enum"]
+    assert sources == list(SOURCES)
+
+
+def test_schema_default_models_are_the_compared_models_in_table_order():
+    from mmsa.compared import MODEL_NAMES
+    from mmsa.config import load_schema
+
+    models = load_schema()["properties"]["finetune"]["properties"]["models"]
+    assert models["default"] == list(MODEL_NAMES)
+    with pytest.raises(ConfigError, match=r"at 'finetune.models': unknown model\(s\) \['mmsa-gin'\]"):
+        validate_config({"finetune": {"models": ["mmsa", "mmsa-gin"]}})

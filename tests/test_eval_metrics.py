@@ -108,3 +108,12 @@ def test_rmse_pools_present_entries() -> None:
     }
     with pytest.raises(ValueError, match="no present labels"):
         rmse(np.full((2, 1), NAN), np.zeros((2, 1)))
+
+
+def test_every_labelled_task_type_has_a_metric_and_only_those():
+    from mmsa.data.registry import LABELLED_TASK_TYPES
+    from mmsa.eval.metrics import METRICS, TASK_TYPES, check_task_type
+
+    assert tuple(METRICS) == LABELLED_TASK_TYPES == TASK_TYPES
+    with pytest.raises(ValueError, match="'none'"):
+        check_task_type("none")  # an unlabelled corpus is a dataset type, not a scored one

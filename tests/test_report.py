@@ -63,3 +63,24 @@ def test_split_sizes_show_positives_of_classification_parts():
     text = full_report(jobs(), splits=stats)
     assert "| toy | 80 (30 positive labels) | 10 (2 positive labels) | 10 (1 positive labels) |" in text
     assert "| reg | 8 | 1 | 1 |" in text
+
+
+def test_bar_axes_say_which_way_each_metric_is_better(monkeypatch):
+    import mmsa.report
+
+    saved = []
+    monkeypatch.setattr(mmsa.report, "save_figure", lambda fig, path: saved.append(fig))
+    mmsa.report.plot_bars(summarize(jobs()), "unused.png")
+    labels = [ax.get_ylabel() for ax in saved[0].axes if ax.get_ylabel()]
+    assert labels == ["test roc_auc (higher is better)", "test rmse (lower is better)"]
+
+
+def test_a_saved_figure_is_a_whole_png_and_nothing_else(tmp_path):
+    from mmsa.figures import pyplot, save_figure
+
+    fig, ax = pyplot().subplots()
+    ax.plot([0, 1], [1, 0])
+    save_figure(fig, tmp_path / "plots" / "f.png")
+    assert [p.name for p in (tmp_path / "plots").iterdir()] == ["f.png"]  # no temporary left
+    assert (tmp_path / "plots" / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not pyplot().fignum_exists(fig.number)  # closed, so a long report does not pile them up

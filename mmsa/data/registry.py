@@ -21,7 +21,8 @@ from typing import Any
 from mmsa.errors import InputError
 
 SOURCES = ("registry", "url", "local")
-TASK_TYPES = ("classification", "regression", "none")
+LABELLED_TASK_TYPES = ("classification", "regression")  # what finetuning trains and scores
+TASK_TYPES = (*LABELLED_TASK_TYPES, "none")  # "none": an unlabelled corpus (pretraining only)
 MOLECULENET_URL = "https://deepchemdata.s3-us-west-1.amazonaws.com/datasets/{file}"
 
 

@@ -26,6 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mmsa.data.labelled import label_columns
 from mmsa.data.prepare import read_parts
 from mmsa.data.standardize import reject_frame
 from mmsa.hashing import shard_of
@@ -51,7 +52,6 @@ def _split_part(part: str, index: int, n_shards: int, buckets: str) -> None:
 DUPLICATE_POLICIES = ("first", "reject")
 DUPLICATE_REASON = "duplicate of row"
 CONFLICT_REASON = "conflicting labels among duplicate rows"
-_NOT_TASKS = ("row", "input", "key")
 
 
 def _number(value: float) -> str:
@@ -81,7 +81,7 @@ def _dedupe(frame: pd.DataFrame, policy: str) -> tuple[pd.DataFrame, pd.DataFram
     repeat are grouped, and the work is vectorized but for building the reasons of conflicting
     groups, which are few.
     """
-    tasks = [c for c in frame.columns if c not in _NOT_TASKS]
+    tasks = label_columns(frame)
     frame = frame.copy()
     repeated = frame[frame["key"].duplicated(keep=False)]
     groups = repeated.groupby("key", sort=False)

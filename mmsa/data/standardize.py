@@ -19,6 +19,7 @@ from rdkit import Chem, rdBase
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
 from mmsa.data.fetch import FETCH_ERROR
+from mmsa.data.labelled import ID_COLUMNS
 from mmsa.data.labels import LabelError, label_reader
 from mmsa.data.registry import DatasetSpec
 
@@ -179,7 +180,7 @@ def standardize_frame(
             )
             continue
         kept.append({"row": row, "input": smiles, "key": key, **labels})
-    kept_frame = pd.DataFrame(kept, columns=["row", "input", "key", *tasks])
+    kept_frame = pd.DataFrame(kept, columns=[*ID_COLUMNS, *tasks])
     kept_frame = kept_frame.astype({"row": "int64", **{t: "float64" for t in tasks}})
     return kept_frame, reject_frame(rejects)
 

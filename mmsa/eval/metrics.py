@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score, root_mean_squared_error
 
+from mmsa.data.registry import LABELLED_TASK_TYPES
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -29,6 +31,11 @@ class Metric:
         """``↑`` or ``↓``, for table headers."""
         return "↑" if self.higher_is_better else "↓"
 
+    @property
+    def better(self) -> str:
+        """``higher`` or ``lower``: which way is better, for axis labels."""
+        return "higher" if self.higher_is_better else "lower"
+
     def is_better(self, value: float, best: float | None) -> bool:
         """Whether ``value`` beats ``best`` (None: nothing yet). NaN never beats a number."""
         if best is None or np.isnan(best):
@@ -39,7 +46,7 @@ class Metric:
 
 
 METRICS = {"classification": Metric("roc_auc", True), "regression": Metric("rmse", False)}
-TASK_TYPES = tuple(METRICS)
+TASK_TYPES = LABELLED_TASK_TYPES  # the task types a metric scores; METRICS has one for each
 
 
 def check_task_type(task_type: str) -> str:

@@ -181,7 +181,7 @@ def _classical(
     labels = data.labels
     if spec.embeddings and data.fused is None:
         raise ValueError(f"{spec.name} needs the dataset's MMSA embeddings")
-    if spec.name == "mmsa-probe":
+    if spec.trained == "linear":
         x = data.fused
         pred_valid, pred_test = fit_predict_linear(
             x[train], labels[train], x[valid], labels[valid], x[test], data.task_type

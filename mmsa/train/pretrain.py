@@ -27,6 +27,7 @@ import torch
 
 from mmsa.features.cache import FeatureCache
 from mmsa.features.loader import manifest_digest
+from mmsa.figures import pyplot, save_figure
 from mmsa.hashing import code_digest, settings_digest
 from mmsa.io import atomic_path, save_torch, write_text
 from mmsa.models.mmsa import MMSAConfig, MMSAModel, save_pretrained
@@ -254,11 +255,9 @@ def write_outputs(
 
 def plot_losses(history: list[dict[str, float]], path: Path) -> None:
     """Each loss term against the step, with a moving average."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
+
+    plt = pyplot()
 
     terms = [k for k in history[0] if k not in ("step", "epoch", "lr")]
     fig, axes = plt.subplots(1, len(terms), figsize=(3.2 * len(terms), 3), squeeze=False)
@@ -272,7 +271,4 @@ def plot_losses(history: list[dict[str, float]], path: Path) -> None:
             ax.plot(steps[window - 1 :], smooth, lw=1.5)
         ax.set_title(term, fontsize=9)
         ax.set_xlabel("step")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
