@@ -19,9 +19,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mmsa.data.fetch import fetch_dataset
-from mmsa.data.prepare import run_standardize
 from mmsa.data.shard import duplicate_counts, run_shard, shard_path
 from mmsa.data.standardize import reject_frame
+from mmsa.data.standardize_stage import run_standardize
 from mmsa.declared import placement
 from mmsa.features.featurize import run_featurize
 from mmsa.io import atomic_path, write_csv, write_parquet, write_text

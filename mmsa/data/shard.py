@@ -26,8 +26,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mmsa.data.prepare import read_parts
 from mmsa.data.standardize import reject_frame
+from mmsa.data.standardize_stage import read_parts
 from mmsa.hashing import shard_of
 from mmsa.io import write_parquet
 from mmsa.parallel import compute
