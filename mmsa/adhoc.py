@@ -18,8 +18,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from mmsa.data.fetch import fetch_file, file_spec
-from mmsa.data.prepare import run_standardize
 from mmsa.data.shard import run_shard, shard_path
+from mmsa.data.standardize_stage import run_standardize
 from mmsa.features.cache import FeatureCache
 from mmsa.features.featurize import run_featurize
 from mmsa.features.loader import FeatureStore, read_manifests

@@ -19,9 +19,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mmsa.data.fetch import fetch_dataset
-from mmsa.data.prepare import run_standardize
 from mmsa.data.shard import duplicate_counts, run_shard, shard_path
 from mmsa.data.standardize import reject_frame
+from mmsa.data.standardize_stage import run_standardize
 from mmsa.datasets_config import dataset_spec, duplicate_policy, n_shards, row_sample
 from mmsa.declared import placement
 from mmsa.features.featurize import run_featurize

@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from mmsa.data.fetch import FetchError, _sample, download_registry_archive, fetch_dataset
-from mmsa.data.prepare import task_columns
 from mmsa.data.registry import REGISTRY, DatasetSpec, get_spec
+from mmsa.data.standardize_stage import task_columns
 
 CSV = "smiles,a,b,mol_id\nCCO,1,0,m1\nc1ccccc1,,1,m2\nCC(=O)O,0,,m3\n"
 

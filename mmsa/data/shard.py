@@ -27,8 +27,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mmsa.data.labelled import label_columns
-from mmsa.data.prepare import read_parts
 from mmsa.data.standardize import reject_frame
+from mmsa.data.standardize_stage import read_parts
 from mmsa.hashing import shard_of
 from mmsa.io import write_parquet
 from mmsa.parallel import compute
