@@ -18,7 +18,7 @@ from mmsa.models.comenet import ComENetEncoder, edge_frame_angles
 from mmsa.models.fusion import AttentionFusion, reconstruction_loss
 from mmsa.models.geometry import ConformerEncoder, SchNetEncoder, atomic_numbers, radius_interaction_graph
 from mmsa.models.graph import GINConv, GINEncoder
-from mmsa.models.hypergraph import HypergraphEncoder, knn_hyperedges
+from mmsa.models.hypergraph import HypergraphEncoder, faiss_available, knn_hyperedges
 from mmsa.models.image import ResNetEncoder
 from mmsa.models.losses import info_nce, pairwise_info_nce
 from mmsa.models.memory import MemoryBank, sinkhorn
@@ -243,11 +243,16 @@ def test_fusion_masks_missing_modalities_and_reconstruction() -> None:
 # --------------------------------------------------------------------------- hypergraph
 
 
+needs_faiss = pytest.mark.skipif(not faiss_available(), reason="faiss is optional: pip install '.[faiss]'")
+BACKENDS = ["torch", pytest.param("faiss", marks=needs_faiss)]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(("n", "k", "centres"), [(12, 4, None), (7, 10, None), (10, 3, 6)])
-def test_knn_hyperedges_match_brute_force(n: int, k: int, centres: int | None) -> None:
+def test_knn_hyperedges_match_brute_force(n: int, k: int, centres: int | None, backend: str) -> None:
     torch.manual_seed(n)
     x = torch.randn(n, 5)
-    hyperedge_index = knn_hyperedges(x, k, num_centres=centres)
+    hyperedge_index = knn_hyperedges(x, k, num_centres=centres, backend=backend)
     c = n if centres is None else centres
     got: dict[int, set[int]] = {}
     for node, edge in hyperedge_index.t().tolist():
@@ -360,3 +365,37 @@ def test_knn_hyperedges_in_chunks_equal_the_whole() -> None:
 
     x = torch.randn(37, 5, generator=torch.Generator().manual_seed(0))
     assert torch.equal(knn_hyperedges(x, 4), knn_hyperedges(x, 4, chunk_rows=8))
+
+
+@needs_faiss
+@pytest.mark.parametrize(("n", "k", "centres"), [(500, 11, None), (500, 6, 120), (3, 5, None), (40, 1, None)])
+def test_knn_hyperedges_faiss_and_torch_give_the_same_hyperedges(n: int, k: int, centres: int | None) -> None:
+    x = torch.randn(n, 32, generator=torch.Generator().manual_seed(n + k))
+    torch_edges = knn_hyperedges(x, k, num_centres=centres, chunk_rows=64, backend="torch")
+    assert torch.equal(knn_hyperedges(x, k, num_centres=centres, backend="faiss"), torch_edges)
+
+
+@needs_faiss
+def test_knn_hyperedges_faiss_puts_each_centre_first_among_duplicates() -> None:
+    x = torch.randn(20, 8, generator=torch.Generator().manual_seed(1))
+    x = torch.cat([x, x])  # every row ties with its copy
+    nodes = knn_hyperedges(x, 4, backend="faiss")[0].view(40, 4)
+    assert nodes[:, 0].tolist() == list(range(40))
+    assert nodes[:, 1].tolist() == [(i + 20) % 40 for i in range(40)]  # then the copy
+
+
+def test_knn_hyperedges_auto_uses_faiss_only_for_large_sets_and_when_installed(monkeypatch) -> None:
+    import mmsa.models.hypergraph as hypergraph
+
+    calls = []
+    monkeypatch.setattr(hypergraph, "_faiss_neighbours", lambda *a: calls.append(a) or 1 / 0)
+    x = torch.randn(30, 4, generator=torch.Generator().manual_seed(2))
+    expected = knn_hyperedges(x, 3, backend="torch")
+    assert torch.equal(knn_hyperedges(x, 3), expected)  # 900 similarities: below the threshold
+    monkeypatch.setattr(hypergraph, "FAISS_MIN_PAIRS", 900)
+    monkeypatch.setattr(hypergraph, "faiss_available", lambda: False)
+    assert torch.equal(knn_hyperedges(x, 3), expected)  # large, but faiss is missing: torch
+    monkeypatch.setattr(hypergraph, "faiss_available", lambda: True)
+    with pytest.raises(ZeroDivisionError):
+        knn_hyperedges(x, 3)  # large and faiss installed: the faiss path
+    assert len(calls) == 1

@@ -28,9 +28,32 @@ from torch_geometric.nn import HypergraphConv
 
 from mmsa.models.losses import info_nce
 
+FAISS_MIN_PAIRS = 1 << 24
+"""Similarities (centres x rows) from which ``backend="auto"`` uses faiss when it is installed.
+
+Below it (every training batch: a few hundred rows) torch's one matrix product is as fast and
+keeps training free of an optional dependency; above it (a dataset's hypergraph) faiss's exact
+flat index is faster and its memory is bounded by its own small blocks, where torch holds a
+block of ``chunk_rows x len(x)`` similarities (8 GiB for 2,048 centres over a million rows).
+``benchmarks/knn_hypergraph.py`` measures both.
+"""
+
+
+def faiss_available() -> bool:
+    """Whether the optional faiss package (``pip install 'mmsa[faiss]'``) can be imported."""
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
 
 def knn_hyperedges(
-    x: Tensor, k: int, num_centres: int | None = None, chunk_rows: int | None = None
+    x: Tensor,
+    k: int,
+    num_centres: int | None = None,
+    chunk_rows: int | None = None,
+    backend: str = "auto",
 ) -> Tensor:
     """Incidence of the kNN hypergraph as PyG ``hyperedge_index`` (2, num_centres * k').
 
@@ -39,9 +62,17 @@ def knn_hyperedges(
     ids, row 1 hyperedge ids; the nodes of each hyperedge are listed by decreasing similarity,
     node e first. ``chunk_rows`` bounds memory for large sets (a whole dataset rather than a
     batch): similarities are computed for that many centres at a time.
+
+    ``backend``: ``"torch"`` (a matrix product and top-k), ``"faiss"`` (an exact
+    ``IndexFlatIP`` over the normalized rows, the same neighbours; needs faiss and a CPU
+    tensor), or ``"auto"``: faiss for CPU tensors with at least :data:`FAISS_MIN_PAIRS`
+    similarities when faiss is installed, torch otherwise. Both are exact; they can order
+    rows whose similarities tie (to float rounding) differently.
     """
     if k < 1:
         raise ValueError("k must be at least 1")
+    if backend not in ("auto", "torch", "faiss"):
+        raise ValueError(f"backend must be auto, torch or faiss, not {backend!r}")
     n = x.size(0)
     c = n if num_centres is None else num_centres
     if not 0 <= c <= n:
@@ -50,16 +81,45 @@ def knn_hyperedges(
         return torch.zeros(2, 0, dtype=torch.long, device=x.device)
     z = F.normalize(x.detach().float(), dim=-1)
     k_eff = min(k, n)
-    step = c if chunk_rows is None else max(1, chunk_rows)
-    blocks = []
-    for start in range(0, c, step):
-        centres = torch.arange(start, min(c, start + step), device=x.device)
-        sim = z[centres] @ z.t()  # (block, n)
-        sim[torch.arange(len(centres), device=x.device), centres] = float("inf")  # centre first
-        blocks.append(sim.topk(k_eff, dim=1).indices)
-    nodes = torch.cat(blocks)  # (c, k_eff)
+    if backend == "auto":
+        large = c * n >= FAISS_MIN_PAIRS and x.device.type == "cpu"
+        backend = "faiss" if large and faiss_available() else "torch"
+    if backend == "faiss":
+        nodes = _faiss_neighbours(z, k_eff, c)
+    else:
+        step = c if chunk_rows is None else max(1, chunk_rows)
+        blocks = []
+        for start in range(0, c, step):
+            centres = torch.arange(start, min(c, start + step), device=x.device)
+            sim = z[centres] @ z.t()  # (block, n)
+            sim[torch.arange(len(centres), device=x.device), centres] = float("inf")  # centre first
+            blocks.append(sim.topk(k_eff, dim=1).indices)
+        nodes = torch.cat(blocks)  # (c, k_eff)
     edges = torch.arange(c, device=x.device).repeat_interleave(k_eff)
     return torch.stack([nodes.reshape(-1), edges], dim=0)
+
+
+def _faiss_neighbours(z: Tensor, k: int, c: int) -> Tensor:
+    """(c, k) node ids: row e is e, then its k - 1 nearest other rows of unit-norm ``z``.
+
+    Inner product on unit vectors is cosine similarity. A centre is its own nearest row except
+    when another row ties with it (a duplicate embedding): then it is moved to the front, and
+    the next other row fills its place, as the torch path's infinite self-similarity does.
+    """
+    import faiss
+
+    if z.device.type != "cpu":
+        raise ValueError("the faiss backend needs a CPU tensor")
+    data = z.contiguous().numpy()
+    index = faiss.IndexFlatIP(data.shape[1])
+    index.add(data)
+    _, found = index.search(data[:c], min(k + 1, len(data)))  # one spare for a displaced centre
+    found = torch.from_numpy(found)
+    centre = torch.arange(c).unsqueeze(1)
+    position = torch.arange(found.size(1)).expand_as(found)
+    others = torch.where(found == centre, found.size(1), position).argsort(dim=1, stable=True)
+    rest = found.gather(1, others[:, : k - 1])
+    return torch.cat([centre, rest], dim=1)
 
 
 class HypergraphEncoder(nn.Module):
