@@ -16,6 +16,6 @@ rule account:
     log:
         "results/logs/account/{dataset}.log",
     conda:
-        "../../envs/data.yaml"
+        "../../envs/mmsa.yaml"
     script:
         "../scripts/account.py"

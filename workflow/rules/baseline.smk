@@ -16,6 +16,6 @@ rule baseline:
         "results/logs/finetune/{dataset}-{model}.log",
     threads: 1
     conda:
-        "../../envs/torch.yaml"
+        "../../envs/mmsa.yaml"
     script:
         "../scripts/finetune.py"

@@ -13,6 +13,6 @@ rule embed:
         "results/logs/embed/{dataset}.log",
     threads: config["torch_threads"]
     conda:
-        "../../envs/torch.yaml"
+        "../../envs/mmsa.yaml"
     script:
         "../scripts/embed.py"

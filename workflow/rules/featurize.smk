@@ -16,6 +16,6 @@ rule featurize:
     resources:
         mem_mb=4000,
     conda:
-        "../../envs/data.yaml"
+        "../../envs/mmsa.yaml"
     script:
         "../scripts/featurize.py"

@@ -11,6 +11,6 @@ rule fetch:
     log:
         "results/logs/fetch/{dataset}.log",
     conda:
-        "../../envs/data.yaml"
+        "../../envs/mmsa.yaml"
     script:
         "../scripts/fetch.py"

@@ -19,7 +19,7 @@ rule finetune:
     resources:
         mem_mb=4000,
     conda:
-        "../../envs/torch.yaml"
+        "../../envs/mmsa.yaml"
     script:
         "../scripts/finetune.py"
 

@@ -14,6 +14,6 @@ rule hypergraph:
     log:
         "results/logs/hypergraph/{dataset}.log",
     conda:
-        "../../envs/torch.yaml"
+        "../../envs/mmsa.yaml"
     script:
         "../scripts/hypergraph.py"

@@ -21,6 +21,6 @@ rule pretrain:
         gpu=1,
         mem_mb=8000,
     conda:
-        "../../envs/torch.yaml"
+        "../../envs/mmsa.yaml"
     script:
         "../scripts/pretrain.py"

@@ -20,6 +20,6 @@ rule report:
     log:
         "results/logs/report/report.log",
     conda:
-        "../../envs/torch.yaml"
+        "../../envs/mmsa.yaml"
     script:
         "../scripts/report.py"

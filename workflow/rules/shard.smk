@@ -14,6 +14,6 @@ checkpoint shard:
         "results/logs/shard/{dataset}.log",
     threads: 4
     conda:
-        "../../envs/data.yaml"
+        "../../envs/mmsa.yaml"
     script:
         "../scripts/shard.py"

@@ -13,6 +13,6 @@ rule split:
     log:
         "results/logs/split/{dataset}.log",
     conda:
-        "../../envs/data.yaml"
+        "../../envs/mmsa.yaml"
     script:
         "../scripts/split.py"

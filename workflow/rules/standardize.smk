@@ -13,6 +13,6 @@ rule standardize:
         "results/logs/standardize/{dataset}.log",
     threads: 4
     conda:
-        "../../envs/data.yaml"
+        "../../envs/mmsa.yaml"
     script:
         "../scripts/standardize.py"
