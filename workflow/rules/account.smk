@@ -15,6 +15,10 @@ rule account:
         rejects="results/datasets/{dataset}/rejects.csv",
     log:
         "results/logs/account/{dataset}.log",
+    benchmark:
+        "results/benchmarks/account/{dataset}.tsv",
+    resources:
+        **job_resources("account"),
     conda:
         "../../envs/mmsa.yaml"
     script:

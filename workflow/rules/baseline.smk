@@ -14,7 +14,11 @@ rule baseline:
         config=lambda wc: stage_config(config, "finetune", wc.dataset, wc.model),
     log:
         "results/logs/finetune/{dataset}-{model}.log",
+    benchmark:
+        "results/benchmarks/baseline/{dataset}-{model}.tsv",
     threads: 1
+    resources:
+        **job_resources("baseline"),
     conda:
         "../../envs/mmsa.yaml"
     script:

@@ -10,8 +10,9 @@ os.environ.setdefault("MMSA_REPO", workflow.basedir)
 
 from mmsa.compared import MODELS
 from mmsa.config import ConfigError, prefer_row_limits, validate_config
-from mmsa.declared import stage_config
 from mmsa.datasets_config import all_datasets, dataset_spec
+from mmsa.declared import stage_config
+from mmsa.job_resources import job_resources
 
 try:
     # config/default.yaml with the command line's config files and --config merged on top

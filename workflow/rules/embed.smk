@@ -11,7 +11,11 @@ rule embed:
         config=stage_config(config, "embed"),
     log:
         "results/logs/embed/{dataset}.log",
+    benchmark:
+        "results/benchmarks/embed/{dataset}.tsv",
     threads: config["torch_threads"]
+    resources:
+        **job_resources("embed"),
     conda:
         "../../envs/mmsa.yaml"
     script:

@@ -10,6 +10,10 @@ rule fetch:
         spec=lambda wc: dataset_spec(config, wc.dataset).to_dict(),
     log:
         "results/logs/fetch/{dataset}.log",
+    benchmark:
+        "results/benchmarks/fetch/{dataset}.tsv",
+    resources:
+        **job_resources("fetch"),
     conda:
         "../../envs/mmsa.yaml"
     script:

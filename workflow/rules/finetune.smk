@@ -15,9 +15,11 @@ rule finetune:
         config=lambda wc: stage_config(config, "finetune", wc.dataset, wc.model),
     log:
         "results/logs/finetune/{dataset}-{model}.log",
+    benchmark:
+        "results/benchmarks/finetune/{dataset}-{model}.tsv",
     threads: 1
     resources:
-        mem_mb=4000,
+        **job_resources("finetune"),
     conda:
         "../../envs/mmsa.yaml"
     script:

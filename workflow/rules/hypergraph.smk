@@ -13,6 +13,10 @@ rule hypergraph:
         config=stage_config(config, "hypergraph"),
     log:
         "results/logs/hypergraph/{dataset}.log",
+    benchmark:
+        "results/benchmarks/hypergraph/{dataset}.tsv",
+    resources:
+        **job_resources("hypergraph"),
     conda:
         "../../envs/mmsa.yaml"
     script:

@@ -19,6 +19,10 @@ rule report:
         config=stage_config(config, "report"),
     log:
         "results/logs/report/report.log",
+    benchmark:
+        "results/benchmarks/report/report.tsv",
+    resources:
+        **job_resources("report"),
     conda:
         "../../envs/mmsa.yaml"
     script:

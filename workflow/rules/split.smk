@@ -12,6 +12,10 @@ rule split:
         config=lambda wc: stage_config(config, "split", wc.dataset),
     log:
         "results/logs/split/{dataset}.log",
+    benchmark:
+        "results/benchmarks/split/{dataset}.tsv",
+    resources:
+        **job_resources("split"),
     conda:
         "../../envs/mmsa.yaml"
     script:
