@@ -91,8 +91,12 @@ def test_the_slurm_profile_runs_every_job_through_sbatch_with_local_results(
     local_jobs = len(re.findall(r"^\s*localrule \w+:", run.stdout + run.stderr, flags=re.M))
     print(f"{len(submitted)} sbatch jobs, {len(slurm_logs)} SLURM logs, {local_jobs} local jobs")
     assert len(submitted) == len(slurm_logs) == len({slurm_id for _, slurm_id in submitted}) > 0
-    # grouped: featurize and finetuning ran as group jobs (their logs lie under group_<name>)
-    groups = {p.relative_to(remote / ".snakemake" / "slurm_logs").parts[0] for p in slurm_logs}
-    assert {"group_featurize", "group_finetune", "rule_pretrain", "rule_report"} <= groups
+    # grouped: featurize and finetuning ran as group jobs, whose logs lie under
+    # group_<group>_<rules>; the other rules' under rule_<rule>
+    folders = {p.relative_to(remote / ".snakemake" / "slurm_logs").parts[0] for p in slurm_logs}
+    assert {"rule_fetch", "rule_pretrain", "rule_report"} <= folders
+    for group in ("featurize", "finetune"):
+        assert any(f.startswith(f"group_{group}_") for f in folders), folders
+        assert f"rule_{group}" not in folders
     assert "No wall time information given" not in log
     assert compared_results(remote / "results") == compared_results(local / "results")
