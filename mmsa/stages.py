@@ -2,7 +2,7 @@
 Snakemake rules and the ``mmsa`` command line.
 
 The model stages import torch and the model code inside the function, so that the data stages
-run in an environment without them (``envs/data.yaml``).
+do not pay for loading them.
 """
 
 from __future__ import annotations

@@ -4,11 +4,15 @@
 * small sets of real molecules: ``TOY_SMILES`` (a labelled toy dataset), ``DRUG_LIKE`` (scaffold
   groups of known sizes, for split tests), ``NAMED_SMILES`` (model unit tests);
 * ``TINY_MODEL``, a pretraining model small enough for CPU tests;
-* ``molecule_batch``: molecules in the loader's ``Data`` layout, with real ETKDG conformers.
+* ``molecule_batch``: molecules in the loader's ``Data`` layout, with real ETKDG conformers;
+* ``run_snakemake`` and ``tiny_workflow_config``: real Snakemake runs of the tiny config.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from functools import cache
 from itertools import product
 from pathlib import Path
@@ -16,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 from rdkit import Chem
 from rdkit.Chem import AllChem
 from rdkit.Chem.Scaffolds import MurckoScaffold
@@ -200,3 +205,31 @@ def molecule_batch(
             for i, n in enumerate(names)
         ]
     )
+
+
+# --------------------------------------------------------------------------- workflow runs
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_snakemake(
+    workdir: Path, config: Path, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """This checkout's workflow on ``config`` in ``workdir`` (2 cores unless ``extra`` says)."""
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+    cmd += ["--directory", str(workdir), "--configfile", str(config), "--cores", "2", *extra]
+    env = {**(env or os.environ), "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(cmd, capture_output=True, text=True, env=env)
+
+
+def tiny_workflow_config(work: Path, download_cache: Path) -> dict[str, Any]:
+    """``config/test.yaml`` with a feature cache of its own in ``work`` (features start empty)
+    and the registry downloads shared with other tests."""
+    config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
+    config["cache_dir"] = str(work / "cache")
+    (work / "cache" / "downloads").mkdir(parents=True)
+    (download_cache / "downloads" / "pypi").mkdir(parents=True, exist_ok=True)
+    (work / "cache" / "downloads" / "pypi").symlink_to(
+        download_cache / "downloads" / "pypi", target_is_directory=True
+    )
+    return config

@@ -1,10 +1,7 @@
 """Real Snakemake runs of the whole workflow on a tiny configuration."""
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,28 +11,11 @@ import yaml
 from rdkit import Chem
 
 from cli import mmsa_cli
+from helpers import run_snakemake, tiny_workflow_config
 from mmsa.compared import MODEL_NAMES, MODELS
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
-
-
-def snakemake(workdir: Path, config: Path, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(config),
-        "--cores",
-        "2",
-        *extra,
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
 TWO_TASKS = {"p_np": "p_np", "rings3": "rings3"}
@@ -67,8 +47,7 @@ def tiny(tmp_path_factory, download_cache):
     local = work / "local"
     local.mkdir()
     write_two_task_csv(local / "twotask.csv", download_cache)
-    config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
-    config["cache_dir"] = str(work / "cache")
+    config = tiny_workflow_config(work, download_cache)
     config["data"]["local_dir"] = str(local)
     config["data"]["custom"] = {
         "twotask": {
@@ -82,15 +61,9 @@ def tiny(tmp_path_factory, download_cache):
     config["data"]["max_rows"] = {"zinc": 48, "bbbp": 60}
     config["data"]["shard_size"] = 30
     config["finetune"]["datasets"] = ["bbbp", "twotask"]
-    (work / "cache" / "downloads").mkdir(parents=True)
-    # downloads are shared with other tests; features start empty
-    (work / "cache" / "downloads" / "pypi").symlink_to(
-        download_cache / "downloads" / "pypi", target_is_directory=True
-    )
-    (download_cache / "downloads" / "pypi").mkdir(parents=True, exist_ok=True)
     path = work / "config.yaml"
     path.write_text(yaml.safe_dump(config))
-    run = snakemake(work, path)
+    run = run_snakemake(work, path)
     assert run.returncode == 0, run.stderr[-4000:]
     return work, path
 
@@ -188,7 +161,7 @@ def test_embed_and_predict_new_smiles_with_bad_rows(tiny, tmp_path):
 
 def test_second_invocation_has_nothing_to_do(tiny):
     work, config = tiny
-    run = snakemake(work, config, "--dry-run")
+    run = run_snakemake(work, config, "--dry-run")
     assert run.returncode == 0
     assert "Nothing to be done" in run.stdout + run.stderr
 
@@ -198,7 +171,7 @@ def test_a_lost_output_is_rebuilt_alone_from_the_cache(tiny):
     lost = work / "results" / "features" / "bbbp" / "shard-00001.parquet"
     lost.unlink()
     (work / "results" / "datasets" / "bbbp" / "accounting.json").unlink()
-    run = snakemake(work, config)
+    run = run_snakemake(work, config)
     assert run.returncode == 0, run.stderr[-3000:]
     log = run.stdout + run.stderr
     assert log.count("rule featurize:") == 1 and log.count("rule account:") == 1
@@ -257,7 +230,7 @@ def test_a_changed_setting_reruns_exactly_the_jobs_that_read_it(tiny, tmp_path, 
     work, config = tiny
     path = tmp_path / "changed.yaml"
     path.write_text(yaml.safe_dump(merged(yaml.safe_load(config.read_text()), change)))
-    run = snakemake(work, path, "--dry-run")
+    run = run_snakemake(work, path, "--dry-run")
     assert run.returncode == 0, run.stderr[-3000:]
     rule = {m: "finetune" if MODELS[m].neural else "baseline" for m in finetuned}
     expected = set(jobs)
@@ -269,6 +242,6 @@ def test_invalid_config_stops_before_any_job(tiny, tmp_path):
     work, _ = tiny
     bad = tmp_path / "bad.yaml"
     bad.write_text("featurize:\n  image_size: 4\n")
-    run = snakemake(tmp_path, bad, "--dry-run")
+    run = run_snakemake(tmp_path, bad, "--dry-run")
     assert run.returncode != 0
     assert "featurize.image_size" in run.stderr + run.stdout

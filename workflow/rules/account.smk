@@ -15,7 +15,11 @@ rule account:
         rejects="results/datasets/{dataset}/rejects.csv",
     log:
         "results/logs/account/{dataset}.log",
+    benchmark:
+        "results/benchmarks/account/{dataset}.tsv",
+    resources:
+        **job_resources("account"),
     conda:
-        "../../envs/data.yaml"
+        "../../envs/mmsa.yaml"
     script:
         "../scripts/account.py"

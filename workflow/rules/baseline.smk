@@ -14,8 +14,12 @@ rule baseline:
         config=lambda wc: stage_config(config, "finetune", wc.dataset, wc.model),
     log:
         "results/logs/finetune/{dataset}-{model}.log",
+    benchmark:
+        "results/benchmarks/baseline/{dataset}-{model}.tsv",
     threads: 1
+    resources:
+        **job_resources("baseline"),
     conda:
-        "../../envs/torch.yaml"
+        "../../envs/mmsa.yaml"
     script:
         "../scripts/finetune.py"

@@ -1,18 +1,18 @@
 # Validation of the config against the schema (defaults filled in) and the helpers that
 # turn it into job lists. All logic lives in the mmsa package; this file only wires it in.
+# This process imports mmsa from the checkout (Snakemake puts the Snakefile's folder on
+# sys.path) and only its RDKit- and torch-free config modules (tests/test_workflow_imports.py).
+# Jobs import the installed mmsa: the venv's (`pip install -e .`), or with conda the envs'
+# editable install of the checkout that MMSA_REPO names (envs/mmsa.yaml).
 import os
-import sys
 
-sys.path.insert(0, workflow.basedir)
-# Jobs (local, conda or cluster) must import the same mmsa as this checkout.
-os.environ.update(
-    PYTHONPATH=os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p)
-)
+os.environ.setdefault("MMSA_REPO", workflow.basedir)
 
 from mmsa.compared import MODELS
 from mmsa.config import ConfigError, prefer_row_limits, validate_config
-from mmsa.declared import stage_config
 from mmsa.datasets_config import all_datasets, dataset_spec
+from mmsa.declared import stage_config
+from mmsa.job_resources import job_resources
 
 try:
     # config/default.yaml with the command line's config files and --config merged on top

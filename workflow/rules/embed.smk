@@ -11,8 +11,12 @@ rule embed:
         config=stage_config(config, "embed"),
     log:
         "results/logs/embed/{dataset}.log",
+    benchmark:
+        "results/benchmarks/embed/{dataset}.tsv",
     threads: config["torch_threads"]
+    resources:
+        **job_resources("embed"),
     conda:
-        "../../envs/torch.yaml"
+        "../../envs/mmsa.yaml"
     script:
         "../scripts/embed.py"

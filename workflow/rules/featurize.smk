@@ -12,10 +12,12 @@ rule featurize:
         config=stage_config(config, "featurize"),
     log:
         "results/logs/featurize/{dataset}-{shard}.log",
+    benchmark:
+        "results/benchmarks/featurize/{dataset}-{shard}.tsv",
     threads: 4
     resources:
-        mem_mb=4000,
+        **job_resources("featurize"),
     conda:
-        "../../envs/data.yaml"
+        "../../envs/mmsa.yaml"
     script:
         "../scripts/featurize.py"

@@ -10,7 +10,11 @@ rule fetch:
         spec=lambda wc: dataset_spec(config, wc.dataset).to_dict(),
     log:
         "results/logs/fetch/{dataset}.log",
+    benchmark:
+        "results/benchmarks/fetch/{dataset}.tsv",
+    resources:
+        **job_resources("fetch"),
     conda:
-        "../../envs/data.yaml"
+        "../../envs/mmsa.yaml"
     script:
         "../scripts/fetch.py"

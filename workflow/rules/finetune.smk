@@ -15,11 +15,13 @@ rule finetune:
         config=lambda wc: stage_config(config, "finetune", wc.dataset, wc.model),
     log:
         "results/logs/finetune/{dataset}-{model}.log",
+    benchmark:
+        "results/benchmarks/finetune/{dataset}-{model}.tsv",
     threads: 1
     resources:
-        mem_mb=4000,
+        **job_resources("finetune"),
     conda:
-        "../../envs/torch.yaml"
+        "../../envs/mmsa.yaml"
     script:
         "../scripts/finetune.py"
 

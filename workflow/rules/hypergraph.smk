@@ -13,7 +13,11 @@ rule hypergraph:
         config=stage_config(config, "hypergraph"),
     log:
         "results/logs/hypergraph/{dataset}.log",
+    benchmark:
+        "results/benchmarks/hypergraph/{dataset}.tsv",
+    resources:
+        **job_resources("hypergraph"),
     conda:
-        "../../envs/torch.yaml"
+        "../../envs/mmsa.yaml"
     script:
         "../scripts/hypergraph.py"

@@ -1,5 +1,5 @@
-# Self-supervised MMSA pretraining on the featurized corpus. Uses a GPU when the job has one
-# (resources gpu=1 on clusters), else the CPU. Resumes from its per-epoch checkpoint.
+# Self-supervised MMSA pretraining on the featurized corpus. Uses a GPU when the job has one (a
+# site asks for it in profiles/slurm/site.yaml), else the CPU. Resumes from its per-epoch checkpoint.
 
 
 rule pretrain:
@@ -13,14 +13,15 @@ rule pretrain:
         throughput="results/pretrain/throughput.json",
     log:
         "results/logs/pretrain/pretrain.log",
+    benchmark:
+        "results/benchmarks/pretrain/pretrain.tsv",
     params:
         checkpoint="results/pretrain/checkpoints/last.pt",
         config=stage_config(config, "pretrain"),
     threads: config["torch_threads"]
     resources:
-        gpu=1,
-        mem_mb=8000,
+        **job_resources("pretrain"),
     conda:
-        "../../envs/torch.yaml"
+        "../../envs/mmsa.yaml"
     script:
         "../scripts/pretrain.py"

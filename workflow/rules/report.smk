@@ -19,7 +19,11 @@ rule report:
         config=stage_config(config, "report"),
     log:
         "results/logs/report/report.log",
+    benchmark:
+        "results/benchmarks/report/report.tsv",
+    resources:
+        **job_resources("report"),
     conda:
-        "../../envs/torch.yaml"
+        "../../envs/mmsa.yaml"
     script:
         "../scripts/report.py"

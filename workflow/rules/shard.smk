@@ -12,8 +12,12 @@ checkpoint shard:
         config=lambda wc: stage_config(config, "shard", wc.dataset),
     log:
         "results/logs/shard/{dataset}.log",
+    benchmark:
+        "results/benchmarks/shard/{dataset}.tsv",
     threads: 4
+    resources:
+        **job_resources("shard"),
     conda:
-        "../../envs/data.yaml"
+        "../../envs/mmsa.yaml"
     script:
         "../scripts/shard.py"

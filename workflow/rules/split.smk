@@ -12,7 +12,11 @@ rule split:
         config=lambda wc: stage_config(config, "split", wc.dataset),
     log:
         "results/logs/split/{dataset}.log",
+    benchmark:
+        "results/benchmarks/split/{dataset}.tsv",
+    resources:
+        **job_resources("split"),
     conda:
-        "../../envs/data.yaml"
+        "../../envs/mmsa.yaml"
     script:
         "../scripts/split.py"

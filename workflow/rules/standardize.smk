@@ -11,8 +11,12 @@ rule standardize:
         config=lambda wc: stage_config(config, "standardize", wc.dataset),
     log:
         "results/logs/standardize/{dataset}.log",
+    benchmark:
+        "results/benchmarks/standardize/{dataset}.tsv",
     threads: 4
+    resources:
+        **job_resources("standardize"),
     conda:
-        "../../envs/data.yaml"
+        "../../envs/mmsa.yaml"
     script:
         "../scripts/standardize.py"

@@ -1,0 +1,75 @@
+"""The memory and wall time each rule's job asks a scheduler for, sized from measured runs.
+
+Without them a cluster job gets the site's defaults: too little memory kills featurization,
+too much keeps small jobs queued, and SLURM warns (or refuses) without a wall time. So every
+rule declares ``resources: **job_resources("<rule>")`` and the numbers live here, once.
+
+What was measured (``benchmark:`` files under ``results/benchmarks/``, one per job):
+
+* peak memory: the largest ``max_rss`` (process and children) of the rule's jobs in a run of
+  ``config/test.yaml``, on 2 CPU cores;
+* wall time: the longest job of the rule in a run of ``config/default.yaml`` on 2 CPU cores
+  (Snakemake's job records of the fresh-clone run the README reports).
+
+A job asks for :data:`MARGIN` times each, rounded up, and at least :data:`MIN_MEM_MB` and
+:data:`MIN_RUNTIME_MIN`, times its attempt: one killed for running out of either is retried
+(``retries`` in ``profiles/slurm``) with twice, then three times as much. Larger configs
+(``config/paper.yaml``) grow past that for the heaviest rules; a site raises them in its site
+file's ``set-resources``. This module must not import RDKit or torch: the Snakefile's process
+reads it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One rule's largest job: peak resident memory (MB) and wall time (seconds)."""
+
+    peak_mb: float
+    wall_s: float
+
+
+MEASURED: dict[str, Measured] = {
+    # rule: Measured(peak MB on config/test.yaml, longest seconds on config/default.yaml)
+    "fetch": Measured(184, 4.4),
+    "standardize": Measured(395, 8.1),
+    "shard": Measured(399, 3.8),
+    "featurize": Measured(412, 146.1),
+    "account": Measured(192, 1.8),
+    "pretrain": Measured(584, 246.9),
+    "split": Measured(469, 6.4),
+    "embed": Measured(534, 13.0),
+    "hypergraph": Measured(564, 7.7),
+    "finetune": Measured(578, 334.5),
+    "baseline": Measured(206, 46.9),
+    "report": Measured(507, 6.4),  # peak: its stage on config/default.yaml's finetuning results
+}
+MARGIN = 2.0
+MIN_MEM_MB = 1000  # a floor for the small jobs, whose data grows with larger configs
+MIN_RUNTIME_MIN = 30  # shorter requests gain little on most schedulers' backfill
+
+
+def base_request(rule: str) -> tuple[int, int]:
+    """A rule's first-attempt request: (memory in MB, wall time in minutes)."""
+    measured = MEASURED[rule]
+    mem_mb = max(MIN_MEM_MB, 100 * math.ceil(MARGIN * measured.peak_mb / 100))
+    runtime = max(MIN_RUNTIME_MIN, math.ceil(MARGIN * measured.wall_s / 60))
+    return mem_mb, runtime
+
+
+def job_resources(rule: str) -> dict[str, Callable[..., int]]:
+    """The ``mem_mb`` and ``runtime`` resources of a rule, each growing with the attempt."""
+    mem_mb, runtime = base_request(rule)
+
+    def memory(wildcards, attempt: int) -> int:
+        return mem_mb * attempt
+
+    def minutes(wildcards, attempt: int) -> int:
+        return runtime * attempt
+
+    return {"mem_mb": memory, "runtime": minutes}
