@@ -1,5 +1,6 @@
 # Self-supervised MMSA pretraining on the featurized corpus. Uses a GPU when the job has one
-# (resources gpu=1 on clusters), else the CPU. Resumes from its per-epoch checkpoint.
+# (resources gpu=N on clusters, N = pretrain.processes, each rank of torchrun on its own GPU),
+# else the CPU. Resumes from its per-epoch checkpoint.
 
 
 rule pretrain:
@@ -18,7 +19,7 @@ rule pretrain:
         config=stage_config(config, "pretrain"),
     threads: config["torch_threads"]
     resources:
-        gpu=1,
+        gpu=config["pretrain"]["processes"],
         mem_mb=8000,
     conda:
         "../../envs/torch.yaml"
