@@ -227,15 +227,20 @@ def pretrain(
     out_dir: str | os.PathLike,
     checkpoint: str | os.PathLike,
 ) -> dict[str, Any]:
-    """Pretrain MMSA on the featurized corpus listed by ``manifests``."""
+    """Pretrain MMSA on the featurized corpus listed by ``manifests``; under ``torchrun``, as one
+    rank of the group its environment describes."""
     import dataclasses
 
+    from mmsa.distributed import process_group
     from mmsa.features.cache import FeatureCache
     from mmsa.train.pretrain import PretrainSettings, train_mmsa
 
     settings = PretrainSettings.from_dict(config["pretrain"]["settings"])
     cache = FeatureCache(config["cache_dir"], feature_settings(config))
-    result = train_mmsa([str(m) for m in manifests], cache, settings, config["seed"], out_dir, checkpoint)
+    with process_group(settings.device) as ranks:
+        result = train_mmsa(
+            [str(m) for m in manifests], cache, settings, config["seed"], out_dir, checkpoint, ranks=ranks
+        )
     return dataclasses.asdict(result)
 
 

@@ -44,6 +44,18 @@ def test_stream_visits_every_molecule_once_per_epoch_in_a_seeded_order(corpus):
     assert stream.batches_per_epoch() == sum(1 for _ in stream)
 
 
+def test_ranks_stream_the_slices_of_the_batches_one_process_streams(corpus):
+    manifests, cache, _ = corpus
+    whole = ShardBatches(manifests, cache, batch_size=8, seed=3)
+    ranks = [ShardBatches(manifests, cache, batch_size=8, seed=3, rank=r, world_size=2) for r in (0, 1)]
+    for stream in (whole, *ranks):
+        stream.set_epoch(1)
+    slices = [[list(b.key) for b in stream] for stream in ranks]
+    assert all(len(keys) == 4 for part in slices for keys in part)
+    assert [a + b for a, b in zip(*slices, strict=True)] == [list(b.key) for b in whole]
+    assert ranks[0].batches_per_epoch() == whole.batches_per_epoch() == len(slices[0])
+
+
 def test_epoch_length_counts_molecules_not_rows_when_manifests_repeat_molecules(corpus):
     """With ``data.dedupe: false`` a manifest lists a molecule once per dataset row; the stream
     visits each molecule once, and the schedule must count the batches it really yields."""

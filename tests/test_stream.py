@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mmsa.parallel import prefetched
-from mmsa.train.stream import window_shuffle
+from mmsa.train.stream import rank_slices, window_shuffle
 
 
 def test_window_shuffle_is_a_permutation_whose_windows_span_few_chunks():
@@ -21,6 +21,15 @@ def test_window_shuffle_is_a_permutation_whose_windows_span_few_chunks():
     other = window_shuffle(keys, blocks, window=20, rng=np.random.default_rng(1))
     assert list(out) == list(again) and list(out) != list(other)
     assert list(out[:20]) != sorted(out[:20], key=lambda k: int(k[1:]))  # shuffled inside a window
+
+
+def test_rank_slices_of_global_batches_reassemble_them_in_rank_order():
+    keys = np.arange(24)  # three global batches of 8
+    slices = [rank_slices(keys, 2, rank, 4) for rank in range(4)]
+    assert [list(s) for s in slices[:2]] == [[0, 1, 8, 9, 16, 17], [2, 3, 10, 11, 18, 19]]
+    batches = [np.concatenate([s[b * 2 : b * 2 + 2] for s in slices]) for b in range(3)]
+    assert np.array_equal(np.concatenate(batches), keys)
+    assert list(rank_slices(keys[:5], 5, 0, 1)) == list(range(5))  # one process: all, a partial batch too
 
 
 def test_window_shuffle_of_nothing_is_nothing():

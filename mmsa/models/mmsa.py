@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -37,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmsa.distributed import GlobalBatch
 from mmsa.features.graph import ATOM_TYPE_UNKNOWN, GRAPH_FEATURE_SETS
 from mmsa.models.augment import GraphView, augment_graph
 from mmsa.models.comenet import ComENetEncoder
@@ -246,10 +248,14 @@ class MMSAModel(nn.Module):
         return self.config.embed_dim
 
     def encode(
-        self, batch: Any, augment: bool = False
+        self, batch: Any, augment: bool = False, shard: GlobalBatch | None = None
     ) -> tuple[dict[str, Tensor], dict[str, Tensor | None], Tensor | None]:
         """Raw per-modality embeddings (B, encoder dim), presence masks (None = all), and the
-        masked-atom loss when ``augment`` and atom masking are on (else None)."""
+        masked-atom loss when ``augment`` and atom masking are on (else None).
+
+        With ``shard`` (this rank's slice of a global batch) the embeddings stay per rank, the
+        masked-atom loss is the mean over the global batch's masked atoms, and the image encoder
+        runs even without a local image, because its batch norms sum over the ranks."""
         num_graphs = int(getattr(batch, "num_graphs", 1))
         atom_batch = getattr(batch, "batch", None)
         if atom_batch is None:
@@ -272,10 +278,10 @@ class MMSAModel(nn.Module):
             )
             masks["graph"] = None
             if augment and self.atom_head is not None:
-                masking = self._masking_loss(nodes, view.masked, batch.x[:, 0])
+                masking = self._masking_loss(nodes, view.masked, batch.x[:, 0], shard)
         if self.image_encoder is not None:
             img_mask = batch.img_mask.bool().view(-1)
-            feats["image"] = self._encode_images(batch.image, img_mask)
+            feats["image"] = self._encode_images(batch.image, img_mask, always=shard is not None)
             masks["image"] = img_mask
         if self.geometry_encoder is not None:
             conf_mask = batch.conf_mask.bool().view(-1)
@@ -285,26 +291,42 @@ class MMSAModel(nn.Module):
             masks["geometry"] = conf_mask
         return feats, masks, masking
 
-    def _masking_loss(self, nodes: Tensor, masked: Tensor, atom_types: Tensor) -> Tensor:
-        """Cross-entropy of the masked atoms' types predicted from their GIN node states."""
+    def _masking_loss(
+        self, nodes: Tensor, masked: Tensor, atom_types: Tensor, shard: GlobalBatch | None = None
+    ) -> Tensor:
+        """Cross-entropy of the masked atoms' types predicted from their GIN node states (the
+        mean over the global batch's masked atoms with ``shard``, as one process would take it)."""
         assert self.atom_head is not None
-        if not bool(masked.any()):
-            return zero_loss(nodes, self.atom_head.weight)
-        logits = self.atom_head(nodes[masked]).float()
-        return F.cross_entropy(logits, atom_types[masked].long().clamp(max=ATOM_TYPE_UNKNOWN))
+        if bool(masked.any()):
+            logits = self.atom_head(nodes[masked]).float()
+            targets = atom_types[masked].long().clamp(max=ATOM_TYPE_UNKNOWN)
+            loss = F.cross_entropy(logits, targets, reduction="mean" if shard is None else "sum")
+        else:
+            loss = zero_loss(nodes, self.atom_head.weight)
+        if shard is None:
+            return loss
+        totals = shard.total(torch.stack([loss, masked.sum().float()]))
+        return totals[0] / totals[1].clamp(min=1.0)
 
-    def _encode_images(self, images: Tensor, mask: Tensor) -> Tensor:
-        """Runs the CNN on the present images only; absent ones get zeros."""
+    def _encode_images(self, images: Tensor, mask: Tensor, always: bool = False) -> Tensor:
+        """Runs the CNN on the present images only; absent ones get zeros. ``always`` runs it
+        on no image too (so that every rank joins its batch norms' collectives)."""
         encoder = self.image_encoder
         assert encoder is not None
         out = torch.zeros(images.size(0), encoder.out_dim, device=images.device)
-        if bool(mask.any()):
+        if always or bool(mask.any()):
             feats = encoder(images[mask])
             out = out.to(feats.dtype).index_put((mask.nonzero(as_tuple=True)[0],), feats)
         return out
 
-    def forward(self, batch: Any) -> dict[str, Any]:
+    def forward(self, batch: Any, shard: GlobalBatch | None = None) -> dict[str, Any]:
         """Embeddings and losses of a batch.
+
+        With ``shard``, ``batch`` is this rank's slice of a global batch: the encoders and
+        projections run on the slice (with per-rank random numbers), then the projections and
+        masks of all ranks are gathered and everything after them (contrastive negatives,
+        fusion, the hypergraph, the memory bank) runs on the global batch, identically on every
+        rank. The outputs then cover the global batch, except ``graph_embedding`` (the slice).
 
         Returns a dict with ``embedding`` (fused, (B, embed_dim)), ``structure_embedding``
         (hypergraph output, or the fused embedding when the hypergraph is off),
@@ -314,8 +336,12 @@ class MMSAModel(nn.Module):
         """
         cfg = self.config
         augment = self.training and (cfg.graph_mask_rate > 0 or cfg.graph_drop_bond_rate > 0)
-        feats, masks, masking = self.encode(batch, augment)
-        proj = {m: self.projections[m](feats[m]) for m in self.modalities}
+        local = nullcontext() if shard is None else shard.local_randomness(batch.x.device)
+        with local:
+            feats, masks, masking = self.encode(batch, augment, shard)
+            proj = {m: self.projections[m](feats[m]) for m in self.modalities}
+        if shard is not None:
+            proj, masks = gather_views(shard, proj, masks)
         losses: dict[str, Tensor] = {}
         if masking is not None:
             losses["masking"] = masking
@@ -359,6 +385,16 @@ class MMSAModel(nn.Module):
         feats, masks, _ = self.encode(batch)
         proj = {m: self.projections[m](feats[m]) for m in self.modalities}
         return self.fusion(proj, masks).fused, feats.get("graph")
+
+
+def gather_views(
+    shard: GlobalBatch, proj: dict[str, Tensor], masks: dict[str, Tensor | None]
+) -> tuple[dict[str, Tensor], dict[str, Tensor | None]]:
+    """The projections (with gradient) and presence masks of the whole global batch."""
+    gathered = {m: shard.gather(p) for m, p in proj.items()}
+    # gloo gathers no bool tensors: masks travel as bytes
+    present = {m: None if v is None else shard.gather(v.to(torch.uint8)).bool() for m, v in masks.items()}
+    return gathered, present
 
 
 def save_pretrained(model: MMSAModel, path: str | os.PathLike) -> None:

@@ -9,6 +9,14 @@ float reductions are split, and a few last bits grow into different weights with
 it is part of the checkpoint's fingerprint and recorded in ``throughput.json``). The fingerprint
 also covers the molecules trained on (the manifests' keys, not their paths) and the package's
 code, so a rerun never resumes from, or publishes, a checkpoint of other inputs.
+
+Under ``torchrun`` (``ranks`` of more than one process) the model is wrapped in
+DistributedDataParallel, its batch norms normalize over the global batch, each rank streams its
+slice of every global batch of ``batch_size`` molecules and the model gathers the slices for
+the terms that compare molecules (see :mod:`mmsa.distributed`). Every rank then computes the
+same global loss and keeps the same memory bank; rank 0 alone reads the checkpoint (and hands
+its state to the others) and writes checkpoints and outputs. The number of processes is in the
+fingerprint: the float sums are split differently, so the weights differ in their last bits.
 """
 
 from __future__ import annotations
@@ -25,16 +33,18 @@ from typing import Any
 
 import torch
 
+from mmsa.distributed import GlobalBatch, Ranks, broadcast_from_main, rank_device
 from mmsa.features.cache import FeatureCache
 from mmsa.features.loader import manifest_digest
 from mmsa.figures import pyplot, save_figure
 from mmsa.hashing import code_digest, settings_digest
 from mmsa.io import atomic_path, save_torch, write_text
+from mmsa.models.batchnorm import global_batchnorm
 from mmsa.models.mmsa import MMSAConfig, MMSAModel, save_pretrained
 from mmsa.parallel import prefetched
 from mmsa.progress import Progress
 from mmsa.provenance import provenance
-from mmsa.train.schedule import pick_device, warmup_cosine
+from mmsa.train.schedule import warmup_cosine
 from mmsa.train.stream import ShardBatches, batch_loader
 
 log = logging.getLogger(__name__)
@@ -105,17 +115,29 @@ def train_mmsa(
     out_dir: str | os.PathLike,
     checkpoint: str | os.PathLike,
     stop_after_epoch: int | None = None,
+    ranks: Ranks | None = None,
 ) -> PretrainResult:
     """Pretrain on the molecules of ``manifests``; write weights, curves and records to ``out_dir``.
 
     ``stop_after_epoch`` ends the run early after that many epochs (as a kill would), leaving a
-    checkpoint to resume from; used by tests of resumption.
+    checkpoint to resume from; used by tests of resumption. ``ranks`` places this process in a
+    ``torchrun`` group whose process group is already set up (default: a single process).
     """
     out = Path(out_dir)
-    device = pick_device(settings.device)
+    ranks = ranks or Ranks()
+    device = rank_device(settings.device, ranks)
     torch.manual_seed(seed)
     model = build_model(settings, cache.settings.graph_features).to(device)
-    dataset = ShardBatches(manifests, cache, settings.batch_size, seed, window=settings.shuffle_window)
+    trainee = distributed_model(model, device) if ranks.distributed else model
+    dataset = ShardBatches(
+        manifests,
+        cache,
+        settings.batch_size,
+        seed,
+        window=settings.shuffle_window,
+        rank=ranks.rank,
+        world_size=ranks.world_size,
+    )
     steps_per_epoch = dataset.batches_per_epoch(settings.loader_workers)
     if steps_per_epoch == 0:
         raise ValueError(f"fewer molecules than one batch of {settings.batch_size}; lower batch_size")
@@ -131,11 +153,15 @@ def train_mmsa(
             "features": cache.settings.to_dict(),
             "code": code_digest(),
             "torch_threads": torch.get_num_threads(),
+            "processes": ranks.world_size,
         }
     )
     start_epoch, history = 0, []
     checkpoint = Path(checkpoint)
-    state = _read_checkpoint(checkpoint, device) if settings.resume and checkpoint.exists() else None
+    state = None
+    if ranks.is_main and settings.resume and checkpoint.exists():
+        state = _read_checkpoint(checkpoint, device if not ranks.distributed else torch.device("cpu"))
+    state = broadcast_from_main(state)
     if state is not None:
         if state.get("digest") == digest:
             model.load_state_dict(state["model"])
@@ -156,7 +182,8 @@ def train_mmsa(
     wall_start, data_seconds, molecules = time.perf_counter(), 0.0, 0
     last_epoch = settings.epochs if stop_after_epoch is None else min(settings.epochs, stop_after_epoch)
     for epoch in range(start_epoch, last_epoch):
-        torch.manual_seed(seed * EPOCH_SEED_STRIDE + epoch)
+        epoch_seed = seed * EPOCH_SEED_STRIDE + epoch
+        torch.manual_seed(epoch_seed)
         dataset.set_epoch(epoch)
         model.train()
         progress = Progress(f"epoch {epoch + 1}/{settings.epochs}", steps_per_epoch, log, every=25)
@@ -164,14 +191,15 @@ def train_mmsa(
         for batch in prefetched(loader):
             batch = batch.to(device)
             data_seconds += time.perf_counter() - fetch_start
+            shard = GlobalBatch(ranks, epoch_seed, len(history)) if ranks.distributed else None
             with _autocast(device, settings.amp):
-                output = model(batch)
+                output = trainee(batch, shard)
             optimizer.zero_grad(set_to_none=True)
             output["loss"].backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
             optimizer.step()
             scheduler.step()
-            molecules += batch.num_graphs
+            molecules += batch.num_graphs * ranks.world_size
             history.append(
                 {
                     "step": len(history) + 1,
@@ -191,7 +219,8 @@ def train_mmsa(
             "scheduler": scheduler.state_dict(),
             "history": history,
         }
-        save_torch(state, checkpoint)
+        if ranks.is_main:
+            save_torch(state, checkpoint)
         log.info(
             "epoch %d: mean loss %.4f",
             epoch + 1,
@@ -209,9 +238,21 @@ def train_mmsa(
         final_loss=history[-1]["loss"] if history else float("nan"),
         provenance=provenance(str(device)),
     )
-    if stop_after_epoch is None or last_epoch == settings.epochs:
+    if ranks.is_main and (stop_after_epoch is None or last_epoch == settings.epochs):
         write_outputs(out, model, settings, cache, history, result)
     return result
+
+
+def distributed_model(model: MMSAModel, device: torch.device) -> torch.nn.Module:
+    """``model`` in DistributedDataParallel, its batch norms over the global batch.
+
+    ``find_unused_parameters``: a rank whose slice has no conformer skips the 3D encoder, and
+    DDP must then still reduce (zero) gradients for its parameters.
+    """
+    global_batchnorm(model)
+    return torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True
+    )
 
 
 def _read_checkpoint(checkpoint: Path, device: torch.device) -> dict[str, Any] | None:

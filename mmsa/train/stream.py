@@ -10,6 +10,12 @@ fifth of the step time on CPU). Only one shard's key list and one window of mole
 at a time, so a corpus of millions of molecules streams in flat memory. The order depends only
 on (seed, epoch, number of loader workers), which is what makes a resumed run identical to an
 uninterrupted one.
+
+Under ``torchrun`` every rank computes this same order of global batches of ``batch_size``
+molecules and reads only its slice of each: rank r of R takes the r-th run of
+``batch_size / R`` molecules of every global batch. Gathered in rank order, the slices are the
+batch one process would train on, so runs on any number of ranks see the same molecules in the
+same batches and their loss curves can be compared step by step.
 """
 
 from __future__ import annotations
@@ -29,7 +35,11 @@ from mmsa.hashing import stable_int
 
 
 class ShardBatches(IterableDataset):
-    """Batches (PyG ``Batch``) of one epoch over the molecules listed in ``manifests``."""
+    """Batches (PyG ``Batch``) of one epoch over the molecules listed in ``manifests``.
+
+    ``batch_size`` is the global batch; rank ``rank`` of ``world_size`` gets its slice of each
+    (``batch_size / world_size`` molecules), see the module docstring.
+    """
 
     def __init__(
         self,
@@ -39,7 +49,14 @@ class ShardBatches(IterableDataset):
         seed: int,
         drop_last: bool = True,
         window: int = 8,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
+        if batch_size % world_size:
+            raise ValueError(f"batch_size {batch_size} is not divisible by the {world_size} processes")
+        if world_size > 1 and not drop_last:
+            raise ValueError("a batch split between processes must be whole: use drop_last")
+        self.rank, self.world_size = rank, world_size
         self.manifests = [str(m) for m in manifests]
         self.cache = cache
         self.batch_size = batch_size
@@ -81,10 +98,20 @@ class ShardBatches(IterableDataset):
             size = self.batch_size * self.window
             keys = window_shuffle(keys, store.image_blocks(keys), size, rng)
             stop = len(keys) - len(keys) % self.batch_size if self.drop_last else len(keys)
+            local = self.batch_size // self.world_size
             for start in range(0, stop, size):
-                molecules = store.get(list(keys[start : min(stop, start + size)]))
-                for first in range(0, len(molecules), self.batch_size):
-                    yield Batch.from_data_list(molecules[first : first + self.batch_size])
+                mine = rank_slices(keys[start : min(stop, start + size)], local, self.rank, self.world_size)
+                molecules = store.get(list(mine))
+                for first in range(0, len(molecules), local):
+                    yield Batch.from_data_list(molecules[first : first + local])
+
+
+def rank_slices(keys: np.ndarray, local: int, rank: int, world_size: int) -> np.ndarray:
+    """Rank ``rank``'s slices of consecutive global batches of ``local * world_size`` keys:
+    the ``rank``-th run of ``local`` keys of each, in order (all keys for a single process)."""
+    if world_size == 1:
+        return keys
+    return keys.reshape(-1, world_size, local)[:, rank].reshape(-1)
 
 
 def shard_molecules(manifest: str) -> int:

@@ -1,5 +1,6 @@
-# Self-supervised MMSA pretraining on the featurized corpus. Uses a GPU when the job has one (a
-# site asks for it in profiles/slurm/site.yaml), else the CPU. Resumes from its per-epoch checkpoint.
+# Self-supervised MMSA pretraining on the featurized corpus, in pretrain.processes torchrun ranks.
+# Uses a GPU per rank when the job has them (a site asks for them in profiles/slurm/site.yaml),
+# else the CPU. Resumes from its per-epoch checkpoint.
 
 
 rule pretrain:

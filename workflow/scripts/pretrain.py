@@ -1,14 +1,23 @@
-"""Snakemake adapter of the pretrain rule (all logic in mmsa.stages)."""
+"""Snakemake adapter of the pretrain rule (all logic in mmsa.stages and mmsa.train.launch).
+
+With ``pretrain.processes`` > 1 the stage runs as that many ``torchrun`` ranks (rank 0 writes
+the log); otherwise in this process, as before.
+"""
 
 import os
 
 from mmsa.logs import stage_logging
 from mmsa.reproducible import configure_torch
 from mmsa.stages import pretrain
+from mmsa.train.launch import launch
 
 # DataLoader worker processes re-import this file, so the work runs only under __main__.
 if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
-    configure_torch(sm.params.config["torch_threads"])
-    with stage_logging(sm.log[0]):
-        pretrain(sm.params.config, sm.input.manifests, os.path.dirname(sm.output.model), sm.params.checkpoint)
+    config, out_dir = sm.params.config, os.path.dirname(sm.output.model)
+    if config["pretrain"]["processes"] > 1:
+        launch(config, sm.input.manifests, out_dir, sm.params.checkpoint, sm.log[0])
+    else:
+        configure_torch(config["torch_threads"])
+        with stage_logging(sm.log[0]):
+            pretrain(config, sm.input.manifests, out_dir, sm.params.checkpoint)
