@@ -23,7 +23,7 @@ SMALL: dict[str, Any] = {
     "geo_cutoff": 5.0,
     "fusion_heads": 2,
     "fusion_dropout": 0.0,
-    "hypergraph_k": 3,
+    "hypergraph_k": 2,
     "num_anchors": 4,
     "memory_momentum": 0.9,
     "graph_mask_rate": 0.3,

@@ -100,7 +100,7 @@ class MMSAConfig:
     fusion_reconstruction: bool = True
     # hypergraph structure awareness
     hypergraph: bool = True
-    hypergraph_k: int = 5
+    hypergraph_k: int = 4  # neighbours per hyperedge, the centre not counted
     hypergraph_layers: int = 2
     hypergraph_dropout: float = 0.0
     hypergraph_temperature: float = 0.1
