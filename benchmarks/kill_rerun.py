@@ -52,7 +52,7 @@ SMILES = [
 TINY_MODEL = {
     "gnn_layers": 2, "gnn_dim": 16, "image_layers": [1, 1], "image_width": 8, "geo_hidden": 16,
     "geo_filters": 16, "geo_interactions": 1, "geo_gaussians": 8, "embed_dim": 16, "fusion_heads": 2,
-    "num_anchors": 4, "hypergraph_k": 3,
+    "num_anchors": 4, "hypergraph_k": 2,
 }  # fmt: skip
 PRETRAIN_DRIVER = """
 import sys, yaml

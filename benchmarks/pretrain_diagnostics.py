@@ -23,6 +23,7 @@ import argparse
 import copy
 import glob
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -43,7 +44,7 @@ def retrieval(model: MMSAModel, batch: Batch, mask_rate: float) -> dict[str, flo
     """Top-1 in-batch retrieval accuracy per modality pair; only the graph view is masked (at
     ``mask_rate``), as in training with augmentation."""
     torch.manual_seed(0)
-    model.config.graph_mask_rate, model.config.graph_drop_bond_rate = mask_rate, 0.0
+    model.config = replace(model.config, graph_mask_rate=mask_rate, graph_drop_bond_rate=0.0)
     feats, masks, _ = model.encode(batch, augment=mask_rate > 0)
     proj = {m: F.normalize(model.projections[m](feats[m]), dim=-1) for m in model.modalities}
     out = {}
@@ -101,7 +102,7 @@ def probe_r2(embeddings: np.ndarray, keys: list[str]) -> dict[str, float]:
 @torch.no_grad()
 def diagnose(path: str, store, keys: list[str], batches: int) -> dict[str, float]:
     model = load_pretrained(path)
-    rates = (model.config.graph_mask_rate, model.config.graph_drop_bond_rate)
+    trained = model.config  # the augmentation rates it was trained with
     rng = np.random.default_rng(0)
     rows: dict[str, list[float]] = {}
     graph_embeddings, probe_keys = [], []
@@ -111,7 +112,7 @@ def diagnose(path: str, store, keys: list[str], batches: int) -> dict[str, float
         for rate, label in ((0.0, "clean"), (0.3, "30% masked")):
             for pair, value in retrieval(model, batch, rate).items():
                 rows.setdefault(f"top-1 {pair}, {label}", []).append(value)
-        model.config.graph_mask_rate, model.config.graph_drop_bond_rate = rates  # as trained
+        model.config = trained
         rows.setdefault("composition-unique", []).append(composition_unique(chosen))
         torch.manual_seed(0)
         state = copy.deepcopy(model.state_dict())  # training mode moves the memory anchors

@@ -60,7 +60,7 @@ def train_hypergraphs(
     for seed, table in splits.groupby("seed", sort=True):
         index = {p: np.array([position[key] for key in table.loc[table["part"] == p, "key"]]) for p in PARTS}
         train = x[index["train"]]
-        nodes, edges = knn_hyperedges(train, k + 1, chunk_rows=CENTRE_BLOCK).numpy()
+        nodes, edges = knn_hyperedges(train, k, chunk_rows=CENTRE_BLOCK).numpy()
         train_keys = np.array(keys, dtype=object)[index["train"]]
         frames.append(
             pd.DataFrame({"seed": seed, "hyperedge": train_keys[edges], "member": train_keys[nodes]})

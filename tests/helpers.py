@@ -105,7 +105,7 @@ TINY_MODEL = {
     "embed_dim": 16,
     "fusion_heads": 2,
     "num_anchors": 4,
-    "hypergraph_k": 3,
+    "hypergraph_k": 2,
 }
 
 

@@ -44,7 +44,7 @@ MODEL = {
     "geo_interactions": 2,
     "embed_dim": 64,
     "num_anchors": 8,
-    "hypergraph_k": 3,
+    "hypergraph_k": 2,
     "graph_mask_rate": 0.15,
     "graph_drop_bond_rate": 0.1,
 }

@@ -231,7 +231,12 @@ def test_rdkit_exception_in_conformer_generation_costs_one_conformer_not_the_sha
     shard.to_parquet(tmp_path / "shard.parquet", index=False)
     settings = FeatureSettings(image_size=32)
     counts = run_featurize(
-        tmp_path / "shard.parquet", tmp_path / "man.parquet", tmp_path / "rej.parquet", tmp_path, settings
+        tmp_path / "shard.parquet",
+        tmp_path / "man.parquet",
+        tmp_path / "rej.parquet",
+        tmp_path,
+        settings,
+        chunk_size=8,
     )
     assert counts["featurized"] == 3 and counts["conformer_failures"] == 1
     manifest = pq.read_table(tmp_path / "man.parquet").to_pandas().set_index("key")

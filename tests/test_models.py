@@ -267,14 +267,14 @@ def test_knn_hyperedges_match_brute_force(n: int, k: int, centres: int | None, b
             cos = dot / (float(x[i].norm()) * float(x[j].norm()))
             sims.append((cos, j))
         sims.sort(reverse=True)
-        expected[i] = {i} | {j for _, j in sims[: min(k, n) - 1]}
+        expected[i] = {i} | {j for _, j in sims[:k]}  # the centre and its k neighbours
     assert got == expected
-    assert hyperedge_index.size(1) == c * min(k, n)
+    assert hyperedge_index.size(1) == c * min(k + 1, n)
 
 
 def test_hypergraph_encoder_anchor_nodes_act_only_through_the_hyperedges_they_join() -> None:
     torch.manual_seed(0)
-    enc = HypergraphEncoder(8, num_layers=2, k=3)
+    enc = HypergraphEncoder(8, num_layers=2, k=2)
     x = torch.zeros(6, 8)
     x[:, :4] = torch.rand(6, 4) + 0.1  # every pair of molecules has cosine similarity > 0
     x.requires_grad_()
@@ -284,7 +284,7 @@ def test_hypergraph_encoder_anchor_nodes_act_only_through_the_hyperedges_they_jo
     alone = enc(x)
     assert alone.shape == (6, 8)
     torch.testing.assert_close(enc(x, far), alone, rtol=0, atol=1e-6)
-    hyperedges = knn_hyperedges(torch.cat([x.detach(), near]), 3, num_centres=6)
+    hyperedges = knn_hyperedges(torch.cat([x.detach(), near]), 2, num_centres=6)
     assert hyperedges[0, :2].tolist() == [0, 6]  # molecule 0, then the anchor (node 6)
     assert not torch.allclose(enc(x, near)[0], alone[0], atol=1e-4)
     anchors = near.clone().requires_grad_()  # the memory bank moves anchors, not the gradient

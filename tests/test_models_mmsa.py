@@ -23,7 +23,7 @@ SMALL: dict[str, Any] = {
     "geo_cutoff": 5.0,
     "fusion_heads": 2,
     "fusion_dropout": 0.0,
-    "hypergraph_k": 3,
+    "hypergraph_k": 2,
     "num_anchors": 4,
     "memory_momentum": 0.9,
     "graph_mask_rate": 0.3,
@@ -57,7 +57,7 @@ def test_forward_outputs_and_config_round_trip() -> None:
     fused, graph = model.eval().embed(batch)
     assert fused.shape == (5, 16) and graph.shape == (5, 16) and not fused.requires_grad
     assert MMSAConfig.from_dict(model.config.to_dict()) == model.config
-    with pytest.raises(ValueError, match="unknown MMSA model settings"):
+    with pytest.raises(ValueError, match=r"unknown MMSAConfig setting\(s\) \['embed_dimension'\]"):
         MMSAConfig.from_dict({"embed_dimension": 8})
     with pytest.raises(ValueError, match="at least one"):
         MMSAConfig(use_graph=False, use_image=False, use_geometry=False)

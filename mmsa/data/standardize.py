@@ -12,6 +12,7 @@ import contextlib
 import io
 import re
 import string
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from mmsa.data.fetch import FETCH_ERROR
 from mmsa.data.labelled import ID_COLUMNS
 from mmsa.data.labels import LabelError, label_reader
 from mmsa.data.registry import DatasetSpec
+from mmsa.settings import from_mapping
 
 REJECT_COLUMNS = ["row", "input", "stage", "reason"]
 SMILES_ALPHABET = frozenset(string.ascii_letters + string.digits + "()[]=#$:/\\.+-@%*")
@@ -45,8 +47,8 @@ class StandardizeOptions:
     max_heavy_atoms: int = 150
 
     @classmethod
-    def from_dict(cls, cfg: dict[str, Any] | None) -> StandardizeOptions:
-        return cls(**(cfg or {}))
+    def from_dict(cls, cfg: Mapping[str, Any] | None) -> StandardizeOptions:
+        return from_mapping(cls, cfg)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

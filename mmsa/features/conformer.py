@@ -19,12 +19,15 @@ CPU rather than wall-clock seconds, so that the guard itself does not depend on 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 from rdkit import Chem
 from rdkit.Chem import rdDistGeom, rdForceFieldHelpers
+
+from mmsa.settings import from_mapping
 
 FORCE_FIELDS = ("mmff", "uff", "none")
 
@@ -45,8 +48,8 @@ class ConformerOptions:
             raise ValueError(f"force_field must be one of {FORCE_FIELDS}, got {self.force_field!r}")
 
     @classmethod
-    def from_dict(cls, cfg: dict[str, Any] | None) -> ConformerOptions:
-        return cls(**(cfg or {}))
+    def from_dict(cls, cfg: Mapping[str, Any] | None) -> ConformerOptions:
+        return from_mapping(cls, cfg)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

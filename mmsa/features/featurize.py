@@ -81,11 +81,12 @@ def run_featurize(
     rejects_path: str | os.PathLike,
     cache_dir: str | os.PathLike,
     settings: FeatureSettings,
+    chunk_size: int,
     workers: int = 1,
-    chunk_size: int = 8,
     scheduler_address: str | None = None,
 ) -> dict[str, int]:
-    """Featurize one shard; write its manifest and rejects; return counts. With
+    """Featurize one shard in Dask tasks of ``chunk_size`` molecules (``featurize.chunk_size``);
+    write its manifest and rejects; return counts. With
     ``scheduler_address`` the molecules are computed on that Dask cluster, not ``workers``
     local processes (the bytes written are the same)."""
     shard = pq.read_table(shard_path, columns=["row", "input", "key"]).to_pandas()

@@ -7,6 +7,7 @@ fresh cache; features computed under other settings are never mixed in.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,9 @@ from rdkit import rdBase
 from mmsa.features.conformer import ConformerOptions
 from mmsa.features.graph import GRAPH_FEATURE_SETS
 from mmsa.hashing import settings_digest
+from mmsa.settings import from_mapping
 
+WORK_KEYS = ("chunk_size",)  # keys of the featurize section that split the work, not features
 FEATURIZER_VERSION = 3  # 2: packs list their file sizes; 3: embedding bounded by attempts, not seconds
 
 
@@ -34,12 +37,11 @@ class FeatureSettings:
             raise ValueError(f"image_size must be at least 16 pixels, got {self.image_size}")
 
     @classmethod
-    def from_dict(cls, cfg: dict[str, Any]) -> FeatureSettings:
-        return cls(
-            graph_features=cfg.get("graph_features", "hu"),
-            conformer=ConformerOptions.from_dict(cfg.get("conformer")),
-            image_size=int(cfg.get("image_size", 64)),
-        )
+    def from_dict(cls, cfg: Mapping[str, Any] | None) -> FeatureSettings:
+        """Settings from the config's ``featurize`` section, whose ``chunk_size`` only splits the
+        work (not part of the settings, so it never changes the cache)."""
+        features = {k: v for k, v in (cfg or {}).items() if k not in WORK_KEYS}
+        return from_mapping(cls, features, conformer=ConformerOptions.from_dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -2,7 +2,7 @@
 
 MMSA models higher-order relations between molecules with a hypergraph built in embedding
 space. For a batch of embeddings, molecule i's hyperedge e_i contains i and its nearest
-neighbours by cosine similarity (``k`` nodes in all, i itself always included); so every
+neighbours by cosine similarity (``k`` neighbours, so ``k + 1`` nodes with i itself); so every
 molecule spans one hyperedge and belongs to the hyperedges of the molecules it is close to.
 Optionally the memory anchors (:mod:`mmsa.models.memory`) join as extra nodes: they can be
 members of the molecules' hyperedges (a molecule's neighbourhood then includes the "typical"
@@ -57,8 +57,9 @@ def knn_hyperedges(
 ) -> Tensor:
     """Incidence of the kNN hypergraph as PyG ``hyperedge_index`` (2, num_centres * k').
 
-    Hyperedge e (for e < ``num_centres``, default all rows) holds node e and its ``k - 1`` most
-    cosine-similar other rows of ``x``; ``k' = min(k, len(x))``. Row 0 of the result holds node
+    Hyperedge e (for e < ``num_centres``, default all rows) holds node e and its ``k`` most
+    cosine-similar other rows of ``x`` (``k`` counts neighbours, not the centre, as every
+    ``hypergraph_k`` of the config does); ``k' = min(k + 1, len(x))`` members. Row 0 of the result holds node
     ids, row 1 hyperedge ids; the nodes of each hyperedge are listed by decreasing similarity,
     node e first. ``chunk_rows`` bounds memory for large sets (a whole dataset rather than a
     batch): similarities are computed for that many centres at a time.
@@ -80,7 +81,7 @@ def knn_hyperedges(
     if c == 0:
         return torch.zeros(2, 0, dtype=torch.long, device=x.device)
     z = F.normalize(x.detach().float(), dim=-1)
-    k_eff = min(k, n)
+    k_eff = min(k + 1, n)
     if backend == "auto":
         large = c * n >= FAISS_MIN_PAIRS and x.device.type == "cpu"
         backend = "faiss" if large and faiss_available() else "torch"
@@ -128,13 +129,13 @@ class HypergraphEncoder(nn.Module):
     Args:
         dim: input and output size.
         num_layers: hypergraph convolutions (ReLU and dropout between them).
-        k: nodes per hyperedge, the centre included.
+        k: neighbours per hyperedge, the centre not counted (``k + 1`` members).
         dropout: dropout between layers.
 
     Inputs are L2-normalized first so that molecule and anchor nodes share one scale.
     """
 
-    def __init__(self, dim: int, num_layers: int = 2, k: int = 5, dropout: float = 0.0) -> None:
+    def __init__(self, dim: int, num_layers: int, k: int, dropout: float = 0.0) -> None:
         super().__init__()
         if num_layers < 1:
             raise ValueError("HypergraphEncoder needs at least one layer")

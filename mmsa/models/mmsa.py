@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -49,13 +49,14 @@ from mmsa.models.hypergraph import HypergraphEncoder, hypergraph_loss
 from mmsa.models.image import ResNetEncoder
 from mmsa.models.losses import pairwise_info_nce, zero_loss
 from mmsa.models.memory import MemoryBank
+from mmsa.settings import from_mapping
 
 MODALITIES = ("graph", "image", "geometry")
 LOSS_TERMS = ("contrastive", "reconstruction", "hypergraph", "memory", "masking")
 GEO_ENCODERS = ("schnet", "comenet")
 
 
-@dataclass
+@dataclass(frozen=True)
 class MMSAConfig:
     """All sizes, switches and loss weights of :class:`MMSAModel` (see the module docstring)."""
 
@@ -101,7 +102,7 @@ class MMSAConfig:
     fusion_reconstruction: bool = True
     # hypergraph structure awareness
     hypergraph: bool = True
-    hypergraph_k: int = 5
+    hypergraph_k: int = 4  # neighbours per hyperedge, the centre not counted
     hypergraph_layers: int = 2
     hypergraph_dropout: float = 0.0
     hypergraph_temperature: float = 0.1
@@ -122,7 +123,7 @@ class MMSAConfig:
     weight_masking: float = 1.0
 
     def __post_init__(self) -> None:
-        self.image_layers = [int(n) for n in self.image_layers]
+        object.__setattr__(self, "image_layers", [int(n) for n in self.image_layers])  # YAML gives any ints
         if self.feature_set not in GRAPH_FEATURE_SETS:
             raise ValueError(f"feature_set must be one of {GRAPH_FEATURE_SETS}")
         if self.geo_encoder not in GEO_ENCODERS:
@@ -144,13 +145,7 @@ class MMSAConfig:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None) -> MMSAConfig:
-        """Build a config from a mapping; unknown keys are an error (typos must not pass)."""
-        values = dict(values or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown MMSA model settings {unknown}; known: {sorted(known)}")
-        return cls(**values)
+        return from_mapping(cls, values)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -11,7 +11,8 @@ and, for neural models, the best-epoch weights (for ``mmsa predict``).
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from mmsa.eval.split import PARTS, split_positions
 from mmsa.features.loader import FeatureStore
 from mmsa.models.mmsa import MMSAModel
 from mmsa.models.property import PropertyModel, StructureContext, build_gin, graph_data
+from mmsa.settings import from_mapping
 from mmsa.train.loop import FitResult, LoopSettings, Part, fit, part_predictions
 from mmsa.train.schedule import pick_device
 
@@ -52,15 +54,8 @@ class FinetuneSettings:
     device: str = "auto"
 
     @classmethod
-    def from_dict(cls, cfg: dict[str, Any] | None) -> FinetuneSettings:
-        """Settings from a config mapping; an unknown key is an error that names it."""
-        values = dict(cfg or {})
-        unknown = sorted(set(values) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown finetune settings {unknown}")
-        if "split_fractions" in values:
-            values["split_fractions"] = tuple(values["split_fractions"])
-        return cls(**values)
+    def from_dict(cls, cfg: Mapping[str, Any] | None) -> FinetuneSettings:
+        return from_mapping(cls, cfg, split_fractions=tuple)
 
     def loop(self) -> LoopSettings:
         return LoopSettings(self.epochs, self.batch_size, self.lr, self.weight_decay, self.patience)

@@ -35,7 +35,7 @@ class Part:
     fused: np.ndarray | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class LoopSettings:
     """What the loop needs from the finetuning settings."""
 

@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from mmsa.models.mmsa import MMSAConfig, MMSAModel, save_pretrained
 from mmsa.parallel import prefetched
 from mmsa.progress import Progress
 from mmsa.provenance import provenance
+from mmsa.settings import from_mapping
 from mmsa.train.schedule import warmup_cosine
 from mmsa.train.stream import ShardBatches, batch_loader
 
@@ -74,8 +76,8 @@ class PretrainSettings:
     model: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, cfg: dict[str, Any] | None) -> PretrainSettings:
-        return cls(**(cfg or {}))
+    def from_dict(cls, cfg: Mapping[str, Any] | None) -> PretrainSettings:
+        return from_mapping(cls, cfg, model=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
