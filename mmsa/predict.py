@@ -13,12 +13,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mmsa.adhoc import PreparedMolecules, prepare_smiles_file
 from mmsa.embed import embed_molecules, write_embeddings
 from mmsa.errors import InputError
 from mmsa.io import write_csv
 from mmsa.models.mmsa import load_pretrained
 from mmsa.models.property import graph_data, load_property_model, predict_outputs, to_property_values
+from mmsa.prepare_smiles import PreparedMolecules, prepare_smiles_file
 
 REJECTS_SUFFIX = ".rejects.csv"
 
