@@ -6,8 +6,11 @@ Every feature is a small integer index so that encoders embed each column with i
 "rich" set appends degree, formal charge, hydrogen count, hybridization, aromaticity and ring
 membership to the atoms and conjugation and ring membership to the bonds.
 
-Vocabulary sizes below include one spare index for unknown values and, for atom type and bond
-type, one for the mask token used by masking-style pretraining (and for GIN's self loops).
+Vocabulary sizes below follow from the indices: atom type has one index for unknown elements and
+one for the mask token of masking-style pretraining; chirality and hybridization have one for any
+value not listed; bond type has one for GIN's self loops and one shared by the mask token and
+unlisted bond types; an unlisted bond direction counts as none; degree, formal charge and
+hydrogen count are capped (values past a cap share its index).
 """
 
 from __future__ import annotations
