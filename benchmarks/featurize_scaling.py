@@ -30,7 +30,7 @@ from _common import PeakMemory, fresh_cache, machine, mib, table
 
 from mmsa.config import validate_config
 from mmsa.data.shard import shard_path
-from mmsa.plan import n_shards
+from mmsa.datasets_config import n_shards
 from mmsa.stages import featurize, fetch, shard, standardize
 
 HEADER = [

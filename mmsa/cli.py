@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "embed",
         _cmd_embed,
-        "Embed the molecules of a SMILES CSV with a pretrained model (Parquet: row, key, fused, graph). "
+        "Embed the molecules of a SMILES CSV with a pretrained model (Parquet: row, key, fused). "
         "Invalid rows go to <out>.rejects.csv (the output's full name + .rejects.csv) with reasons.",
     )
     p.add_argument("smiles", help=SMILES_FILE_HELP)

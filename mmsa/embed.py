@@ -1,8 +1,9 @@
 """Embeddings from a pretrained MMSA model.
 
-The embed stage gives every molecule of a dataset its fused MMSA embedding and its GIN graph
-embedding. A molecule's embedding depends on that molecule alone (no hypergraph or memory
-update runs here), so embedding a whole dataset leaks nothing between split parts.
+The embed stage gives every molecule of a dataset its fused MMSA embedding, which the
+hypergraph stage and the models on frozen embeddings read. A molecule's embedding depends on
+that molecule alone (no hypergraph or memory update runs here), so embedding a whole dataset
+leaks nothing between split parts.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from torch_geometric.data import Batch
 from mmsa.features.loader import FeatureStore
 from mmsa.io import write_parquet
 from mmsa.models.mmsa import MMSAModel
+from mmsa.models.property import INFERENCE_BATCH
 from mmsa.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -28,30 +30,27 @@ def embed_molecules(
     model: MMSAModel,
     store: FeatureStore,
     keys: list[str],
-    batch_size: int = 256,
+    batch_size: int = INFERENCE_BATCH,
     device: torch.device | str = "cpu",
-) -> tuple[np.ndarray, np.ndarray]:
-    """Fused (N, embed_dim) and graph (N, gnn_dim) embeddings of ``keys``, in order."""
-    fused, graph = [], []
+) -> np.ndarray:
+    """Fused (N, embed_dim) embeddings of ``keys``, in order."""
+    fused = []
     progress = Progress("embed", len(keys), log, every=20)
     for start in range(0, len(keys), batch_size):
         chunk = keys[start : start + batch_size]
         batch = Batch.from_data_list(store.get(chunk)).to(device)
-        f, g = model.embed(batch)
-        fused.append(f.float().cpu().numpy())
-        graph.append(g.float().cpu().numpy() if g is not None else np.zeros((len(chunk), 0), np.float32))
+        fused.append(model.embed(batch)[0].float().cpu().numpy())
         progress.update(len(chunk))
-    return np.concatenate(fused), np.concatenate(graph)
+    return np.concatenate(fused)
 
 
 def write_embeddings(
     keys: list[str],
     fused: np.ndarray,
-    graph: np.ndarray,
     path: str | os.PathLike,
     rows: list[int] | None = None,
 ) -> None:
-    """Embeddings as Parquet: ``key``, ``fused`` and ``graph`` (fixed-size float32 lists), after
+    """Embeddings as Parquet: ``key`` and ``fused`` (a fixed-size float32 list), after
     ``row``, each embedding's row in the input file, when ``rows`` is given (``mmsa embed``: with
     the rejects file, every input row is then found in one of the two)."""
     numbers = {} if rows is None else {"row": pa.array(rows, pa.int64())}
@@ -60,18 +59,14 @@ def write_embeddings(
             **numbers,
             "key": pa.array(keys, pa.string()),
             "fused": pa.FixedSizeListArray.from_arrays(pa.array(fused.ravel(), pa.float32()), fused.shape[1]),
-            "graph": pa.FixedSizeListArray.from_arrays(pa.array(graph.ravel(), pa.float32()), graph.shape[1]),
         }
     )
     write_parquet(table, path)
 
 
-def read_embeddings(path: str | os.PathLike) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Keys, fused and graph embeddings written by :func:`write_embeddings`."""
+def read_embeddings(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
+    """Keys and fused embeddings written by :func:`write_embeddings`."""
     table = pq.read_table(path)
-
-    def matrix(name: str) -> np.ndarray:
-        column = table.column(name).combine_chunks()
-        return column.flatten().to_numpy().reshape(len(table), column.type.list_size)
-
-    return table.column("key").to_pylist(), matrix("fused"), matrix("graph")
+    fused = table.column("fused").combine_chunks()
+    matrix = fused.flatten().to_numpy().reshape(len(table), fused.type.list_size)
+    return table.column("key").to_pylist(), matrix

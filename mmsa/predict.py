@@ -13,12 +13,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mmsa.adhoc import PreparedMolecules, prepare_smiles_file
 from mmsa.embed import embed_molecules, write_embeddings
 from mmsa.errors import InputError
 from mmsa.io import write_csv
 from mmsa.models.mmsa import load_pretrained
 from mmsa.models.property import graph_data, load_property_model, predict_outputs, to_property_values
+from mmsa.prepare_smiles import PreparedMolecules, prepare_smiles_file
 
 REJECTS_SUFFIX = ".rejects.csv"
 
@@ -56,14 +56,14 @@ def embed_file(
     out: str | os.PathLike,
     threads: int = 1,
 ) -> dict[str, int]:
-    """Embeddings (Parquet: row, key, fused, graph) of every valid row."""
+    """Embeddings (Parquet: row, key, fused) of every valid row."""
     model_path = _model_file(model_path, "--model")
     with tempfile.TemporaryDirectory() as work:
         prepared = prepare_smiles_file(config, csv_path, smiles_column, work, threads)
         _usable(prepared, csv_path, out)
         keys = prepared.rows["key"].tolist()
-        fused, graph = embed_molecules(load_pretrained(model_path), prepared.store, keys)
-    write_embeddings(keys, fused, graph, out, rows=prepared.rows["row"].tolist())
+        fused = embed_molecules(load_pretrained(model_path), prepared.store, keys)
+    write_embeddings(keys, fused, out, rows=prepared.rows["row"].tolist())
     return {
         "rows": len(prepared.rows) + len(prepared.rejects),
         "embedded": len(keys),
@@ -96,7 +96,7 @@ def predict_file(
         graphs = graph_data(prepared.store.get(keys))
         fused = None
         if model.structure is not None and keys:
-            fused, _ = embed_molecules(load_pretrained(pretrained_path), prepared.store, keys)
+            fused = embed_molecules(load_pretrained(pretrained_path), prepared.store, keys)
     outputs = predict_outputs(model, graphs, fused)
     values = to_property_values(outputs, meta["task_type"], meta["target_mean"], meta["target_std"])
     table = prepared.rows[["row", "input", "key"]].copy()

@@ -258,7 +258,7 @@ def embed(
     manifests: Sequence[str | os.PathLike],
     out: str | os.PathLike,
 ) -> int:
-    """Fused and graph embeddings of every featurized molecule of a dataset."""
+    """Fused embeddings of every featurized molecule of a dataset."""
     from mmsa.embed import embed_molecules, write_embeddings
     from mmsa.models.mmsa import load_pretrained
     from mmsa.train.schedule import pick_device
@@ -266,8 +266,8 @@ def embed(
     device = pick_device(config["pretrain"]["settings"]["device"])
     store = feature_store(config, manifests)
     keys = sorted(store.keys)
-    fused, graph = embed_molecules(load_pretrained(model_path, device), store, keys, device=device)
-    write_embeddings(keys, fused, graph, out)
+    fused = embed_molecules(load_pretrained(model_path, device), store, keys, device=device)
+    write_embeddings(keys, fused, out)
     return len(keys)
 
 
@@ -311,7 +311,7 @@ def hypergraph(
     from mmsa.embed import read_embeddings
     from mmsa.hypergraph import train_hypergraphs, write_hypergraphs
 
-    keys, fused, _ = read_embeddings(embeddings)
+    keys, fused = read_embeddings(embeddings)
     table, stats = train_hypergraphs(keys, fused, pd.read_parquet(splits), config["finetune"]["hypergraph_k"])
     write_hypergraphs(table, stats, out, stats_out)
     return stats
@@ -372,7 +372,7 @@ def finetune(
     elif spec.neural:  # only a model without pretraining is handed (and reads) pretrain.settings
         data.arch = gin_architecture(config)
     if spec.embeddings:
-        keys, fused, _ = read_embeddings(embeddings)
+        keys, fused = read_embeddings(embeddings)
         position = {k: i for i, k in enumerate(keys)}
         data.fused = fused[np.array([position[k] for k in frame["key"]])]
     if spec.hypergraph:

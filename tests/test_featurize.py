@@ -10,7 +10,7 @@ from torch_geometric.data import Batch
 from helpers import run_chain, toy_config
 from mmsa.features.cache import INDEX, FeatureCache
 from mmsa.features.conformer import ConformerOptions, generate_conformer
-from mmsa.features.graph import atom_feature_dims, bond_feature_dims, mol_to_graph
+from mmsa.features.graph import BOND_TYPE_MASK, atom_feature_dims, bond_feature_dims, mol_to_graph
 from mmsa.features.image import render_image
 from mmsa.features.loader import FeatureStore, MissingFeatures, read_manifests
 from mmsa.features.settings import FeatureSettings
@@ -31,6 +31,35 @@ def test_graph_features_of_aspirin():
     assert rich.edge_features.shape == (26, len(bond_feature_dims("rich")))
     for column, size in enumerate(atom_feature_dims("rich")):
         assert rich.atom_features[:, column].max() < size
+
+
+EXTREME_ATOMS = [  # each pushes a column to its cap or its fallback index
+    "[U](F)(F)(F)(F)(F)(F)(F)(F)(F)(F)(F)F",  # degree 12, unspecified hybridization
+    "[C+8]",  # charge above the cap
+    "[C-8]",  # charge below it
+    "[UH12]",  # 12 hydrogens
+    "*C",  # atomic number 0: the unknown atom type
+    "[C@SP1](F)(Cl)(Br)I",  # square-planar chirality: "other"
+    "[NH3]->[Cu]",  # a dative bond: the unknown bond type
+    "c1ccccc1",  # aromatic ring atoms
+]
+
+
+@pytest.mark.parametrize("feature_set", ["hu", "rich"])
+def test_every_capped_index_fits_its_vocabulary_and_reaches_its_last_entry(feature_set):
+    """The caps in atom_row/bond_row and the vocabulary sizes the encoders embed with must agree:
+    an index past a vocabulary crashes the embedding, and a last entry no index reaches means
+    a cap and its vocabulary size drifted apart."""
+    graphs = [mol_to_graph(Chem.MolFromSmiles(smiles), feature_set) for smiles in EXTREME_ATOMS]
+    atoms = np.concatenate([g.atom_features for g in graphs])
+    bonds = np.concatenate([g.edge_features for g in graphs])
+    for features, dims in ((atoms, atom_feature_dims(feature_set)), (bonds, bond_feature_dims(feature_set))):
+        assert (features >= 0).all()
+        assert (features.max(axis=0) < dims).all(), (features.max(axis=0), dims)
+    atom_dims = atom_feature_dims(feature_set)
+    assert atoms[:, 0].max() == atom_dims[0] - 2  # the last entry is the mask token, never featurized
+    assert (atoms[:, 1:].max(axis=0) == np.array(atom_dims[1:]) - 1).all()
+    assert bonds[:, 0].max() == BOND_TYPE_MASK
 
 
 def test_chirality_and_bond_direction_are_encoded():

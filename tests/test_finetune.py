@@ -16,6 +16,7 @@ from mmsa.config import deep_merge, validate_config
 from mmsa.data.labelled import load_labelled
 from mmsa.declared import stage_config
 from mmsa.eval.metrics import METRICS
+from mmsa.features.loader import read_manifests
 from mmsa.models.mmsa import save_pretrained
 from mmsa.models.property import load_property_model
 from mmsa.predict import predict_file
@@ -131,6 +132,15 @@ def test_reported_mmsa_test_predictions_equal_mmsa_predict(prepared, tmp_path):
         assert counts["predicted"] == len(test) and predicted["key"].tolist() == test["key"].tolist()
         # the same code scores both; only float32 rounding of the embeddings may differ
         np.testing.assert_allclose(predicted["has_n"], test["has_n"], rtol=0, atol=1e-6)
+
+
+def test_the_embed_stage_writes_each_molecule_fused_embedding_once(prepared):
+    """One row per featurized molecule, in key order: its key and fused embedding, nothing else."""
+    config, tmp, d, manifests = prepared
+    table = pq.read_table(tmp / "emb.parquet")
+    assert table.column_names == ["key", "fused"]
+    assert table.column("key").to_pylist() == sorted(set(read_manifests(manifests)["key"]))
+    assert table.schema.field("fused").type.list_size == TINY_MODEL["embed_dim"]
 
 
 def test_embeddings_are_matched_to_the_molecules_by_key_not_by_row(prepared, tmp_path):

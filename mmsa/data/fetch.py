@@ -552,11 +552,6 @@ def _write_raw_table(
     return rows
 
 
-def file_spec(path: str | os.PathLike, smiles_column: str) -> DatasetSpec:
-    """The spec of a user's SMILES file: its SMILES column only, no tasks."""
-    return DatasetSpec(name=Path(path).name, source="local", smiles_column=smiles_column, task_type="none")
-
-
 def fetch_file(path: str | os.PathLike, spec: DatasetSpec, out_path: str | os.PathLike) -> int:
     """A user's SMILES file (CSV, or gzipped CSV) as the fetched table of ``spec``."""
     path = Path(path)

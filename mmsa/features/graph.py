@@ -6,8 +6,11 @@ Every feature is a small integer index so that encoders embed each column with i
 "rich" set appends degree, formal charge, hydrogen count, hybridization, aromaticity and ring
 membership to the atoms and conjugation and ring membership to the bonds.
 
-Vocabulary sizes below include one spare index for unknown values and, for atom type and bond
-type, one for the mask token used by masking-style pretraining (and for GIN's self loops).
+Vocabulary sizes below follow from the indices: atom type has one index for unknown elements and
+one for the mask token of masking-style pretraining; chirality and hybridization have one for any
+value not listed; bond type has one for GIN's self loops and one shared by the mask token and
+unlisted bond types; an unlisted bond direction counts as none; degree, formal charge and
+hydrogen count are capped (values past a cap share its index).
 """
 
 from __future__ import annotations
@@ -20,13 +23,19 @@ from rdkit import Chem
 GRAPH_FEATURE_SETS = ("hu", "rich")
 
 # Atom type: atomic number 1..118 -> 0..117, 118 = unknown, 119 = mask token.
-ATOM_TYPE_UNKNOWN = 118
-ATOM_TYPE_MASK = 119
+ELEMENTS = 118
+ATOM_TYPE_UNKNOWN = ELEMENTS
+ATOM_TYPE_MASK = ELEMENTS + 1
+# Caps of the rich atom columns: larger values share the last index (formal charges -5..+5 map
+# to 0..10, lower and higher ones to 0 and 10); the vocabulary sizes below follow from them.
+MAX_DEGREE = 10
+CHARGE_OFFSET = 5
+MAX_HYDROGENS = 8
 _CHIRALITY = [
     Chem.rdchem.ChiralType.CHI_UNSPECIFIED,
     Chem.rdchem.ChiralType.CHI_TETRAHEDRAL_CW,
     Chem.rdchem.ChiralType.CHI_TETRAHEDRAL_CCW,
-]  # anything else -> 3 ("other")
+]  # anything else -> len(_CHIRALITY) ("other")
 _HYBRIDIZATION = [
     Chem.rdchem.HybridizationType.S,
     Chem.rdchem.HybridizationType.SP,
@@ -34,25 +43,32 @@ _HYBRIDIZATION = [
     Chem.rdchem.HybridizationType.SP3,
     Chem.rdchem.HybridizationType.SP3D,
     Chem.rdchem.HybridizationType.SP3D2,
-]  # anything else -> 6
+]  # anything else -> len(_HYBRIDIZATION)
 _BOND_TYPES = [
     Chem.rdchem.BondType.SINGLE,
     Chem.rdchem.BondType.DOUBLE,
     Chem.rdchem.BondType.TRIPLE,
     Chem.rdchem.BondType.AROMATIC,
-]  # 4 = self loop (added by GIN), 5 = mask token / unknown
-BOND_TYPE_SELF_LOOP = 4
-BOND_TYPE_MASK = 5
+]
+BOND_TYPE_SELF_LOOP = len(_BOND_TYPES)  # added by GIN
+BOND_TYPE_MASK = len(_BOND_TYPES) + 1  # mask token, and any other bond type
 _BOND_DIRS = [
     Chem.rdchem.BondDir.NONE,
     Chem.rdchem.BondDir.ENDUPRIGHT,
     Chem.rdchem.BondDir.ENDDOWNRIGHT,
 ]  # anything else -> 0 (none)
 
-# Vocabulary size of every column, in column order.
-HU_ATOM_DIMS = [120, 4]
-HU_BOND_DIMS = [6, 3]
-RICH_ATOM_DIMS = HU_ATOM_DIMS + [11, 11, 9, 7, 2, 2]  # degree, charge+5, nH, hybrid, arom, ring
+# Vocabulary size of every column, in column order, derived from the indices above.
+HU_ATOM_DIMS = [ATOM_TYPE_MASK + 1, len(_CHIRALITY) + 1]
+HU_BOND_DIMS = [BOND_TYPE_MASK + 1, len(_BOND_DIRS)]
+RICH_ATOM_DIMS = HU_ATOM_DIMS + [  # degree, charge, nH, hybrid, aromatic, in ring
+    MAX_DEGREE + 1,
+    2 * CHARGE_OFFSET + 1,
+    MAX_HYDROGENS + 1,
+    len(_HYBRIDIZATION) + 1,
+    2,
+    2,
+]
 RICH_BOND_DIMS = HU_BOND_DIMS + [2, 2]  # conjugated, in ring
 
 
@@ -97,15 +113,15 @@ def atom_row(atom: Chem.Atom, rich: bool) -> list[int]:
     """Feature indices of one atom (see the module docstring for the columns)."""
     num = atom.GetAtomicNum()
     row = [
-        num - 1 if 1 <= num <= 118 else ATOM_TYPE_UNKNOWN,
-        _index(atom.GetChiralTag(), _CHIRALITY, 3),
+        num - 1 if 1 <= num <= ELEMENTS else ATOM_TYPE_UNKNOWN,
+        _index(atom.GetChiralTag(), _CHIRALITY, len(_CHIRALITY)),
     ]
     if rich:
         row += [
-            min(atom.GetDegree(), 10),
-            min(max(atom.GetFormalCharge() + 5, 0), 10),
-            min(atom.GetTotalNumHs(), 8),
-            _index(atom.GetHybridization(), _HYBRIDIZATION, 6),
+            min(atom.GetDegree(), MAX_DEGREE),
+            min(max(atom.GetFormalCharge() + CHARGE_OFFSET, 0), 2 * CHARGE_OFFSET),
+            min(atom.GetTotalNumHs(), MAX_HYDROGENS),
+            _index(atom.GetHybridization(), _HYBRIDIZATION, len(_HYBRIDIZATION)),
             int(atom.GetIsAromatic()),
             int(atom.IsInRing()),
         ]

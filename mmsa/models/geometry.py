@@ -29,9 +29,9 @@ from torch_geometric.nn import global_add_pool, global_max_pool, global_mean_poo
 from torch_geometric.nn.models.schnet import GaussianSmearing, InteractionBlock, ShiftedSoftplus
 from torch_geometric.utils import to_dense_batch
 
-from mmsa.features.graph import ATOM_TYPE_UNKNOWN
+from mmsa.features.graph import ATOM_TYPE_UNKNOWN, ELEMENTS
 
-NUM_ELEMENTS = 120  # atomic numbers 1..118 plus 0 (unknown) and one spare
+NUM_ELEMENTS = ELEMENTS + 2  # atomic numbers 1..ELEMENTS plus 0 (unknown) and one spare
 READOUTS = {"mean": global_mean_pool, "sum": global_add_pool, "max": global_max_pool}
 
 

@@ -57,13 +57,6 @@ class AtomEncoder(FeatureEncoder):
         super().__init__(dims if dims is not None else atom_feature_dims(feature_set), emb_dim)
 
 
-class BondEncoder(FeatureEncoder):
-    """Embeds the bond feature columns of ``feature_set`` (or explicit vocabulary ``dims``)."""
-
-    def __init__(self, emb_dim: int, feature_set: str = "hu", dims: Sequence[int] | None = None):
-        super().__init__(dims if dims is not None else bond_feature_dims(feature_set), emb_dim)
-
-
 class GINConv(MessagePassing):
     """GIN layer with edge features (Hu et al. 2019): ``MLP(sum_j (h_j + e_ij))`` incl. self loop.
 

@@ -31,7 +31,9 @@ from torch_geometric.nn import HypergraphConv
 from mmsa.io import save_torch
 from mmsa.models.graph import GINEncoder
 
-EVAL_BATCH = 256  # molecules per forward pass when predicting (no gradients, so memory is small)
+# Molecules per forward pass without gradients (predictions, embeddings): no activations are
+# kept for a backward pass, so a batch this size stays small in memory even for the paper model.
+INFERENCE_BATCH = 256
 
 
 class StructureContext(nn.Module):
@@ -157,9 +159,9 @@ def predict_outputs(
             raise ValueError("the structure-aware head needs the molecules' pretrained fused embeddings")
         context = model.structure.for_new(torch.as_tensor(fused, device=device))
     out = []
-    for start in range(0, len(graphs), EVAL_BATCH):
-        batch = Batch.from_data_list(graphs[start : start + EVAL_BATCH]).to(device)
-        part = None if context is None else context[start : start + EVAL_BATCH]
+    for start in range(0, len(graphs), INFERENCE_BATCH):
+        batch = Batch.from_data_list(graphs[start : start + INFERENCE_BATCH]).to(device)
+        part = None if context is None else context[start : start + INFERENCE_BATCH]
         out.append(model(batch, part).float().cpu())
     return torch.cat(out).double().numpy()
 
