@@ -5,7 +5,8 @@ empty feature cache (so every molecule is computed; only the raw download is reu
 ``--downloads``), sharded as the default config shards (``data.shard_size`` 2500), and the
 featurize stage on every shard with ``--workers`` local Dask worker processes, exactly as the
 ``featurize`` rule calls it. Each size runs in its own subprocess, so the main process's peak
-memory is that size's alone. Prints a Markdown table:
+memory is that size's alone; each shard's worker processes are measured separately (the table
+gives the median and the largest, a list after it every shard's). Prints a Markdown table:
 
     python benchmarks/featurize_scaling.py [--molecules 1000 10000 100000] [--workers 2]
 
@@ -26,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from _common import PeakMemory, fresh_cache, machine, mib, table
 
 from mmsa.config import validate_config
@@ -39,9 +41,10 @@ HEADER = [
     "fetch+standardize+shard s",
     "featurize s",
     "featurize ms/molecule",
+    "s per shard (min–max)",
     "main process peak MiB",
     "worker processes",
-    "worker peak MiB (max)",
+    "worker peak MiB (median / max)",
     "computed",
     "conformer failures",
 ]
@@ -67,9 +70,10 @@ def measure(molecules: int, workers: int, downloads: str, keep: str | None) -> d
         prep = time.perf_counter() - start
         shards = n_shards(config, "zinc")
         totals: dict[str, int] = {}
-        with PeakMemory() as memory:
-            start = time.perf_counter()
-            for s in range(shards):
+        per_shard = []
+        for s in range(shards):
+            with PeakMemory() as memory:  # one per shard: each shard gets a new worker pool
+                start = time.perf_counter()
                 counts = featurize(
                     config,
                     shard_path(work / "shards", s),
@@ -77,17 +81,20 @@ def measure(molecules: int, workers: int, downloads: str, keep: str | None) -> d
                     work / f"rf{s}.parquet",
                     threads=workers,
                 )
-                totals = {k: totals.get(k, 0) + v for k, v in counts.items()}
-            seconds = time.perf_counter() - start
-    peaks = memory.worker_peaks()
+                seconds = time.perf_counter() - start
+            totals = {k: totals.get(k, 0) + v for k, v in counts.items()}
+            per_shard.append({"seconds": seconds, "main": memory.main, "workers": memory.worker_peaks()})
+    peaks = [p for shard in per_shard for p in shard["workers"]]
     return {
         "molecules": molecules,
         "shards": shards,
         "prep_s": prep,
-        "featurize_s": seconds,
-        "main_peak": memory.main,
+        "featurize_s": sum(shard["seconds"] for shard in per_shard),
+        "main_peak": max(shard["main"] for shard in per_shard),
         "workers_seen": len(peaks),
         "worker_peak": max(peaks, default=0),
+        "worker_median": float(np.median(peaks)) if peaks else 0.0,
+        "per_shard": per_shard,
         **totals,
     }
 
@@ -98,10 +105,11 @@ def row(r: dict) -> list[object]:
         r["shards"],
         f"{r['prep_s']:.0f}",
         f"{r['featurize_s']:.0f}",
-        f"{1000 * r['featurize_s'] / max(1, r['computed']):.0f}",
+        f"{1000 * r['featurize_s'] / max(1, r['computed']):.1f}",
+        f"{min(t['seconds'] for t in r['per_shard']):.0f}–{max(t['seconds'] for t in r['per_shard']):.0f}",
         mib(r["main_peak"]),
         r["workers_seen"],
-        mib(r["worker_peak"]),
+        f"{mib(r['worker_median'])} / {mib(r['worker_peak'])}",
         f"{r['computed']:,}",
         r["conformer_failures"],
     ]
@@ -137,6 +145,13 @@ def main() -> None:
     print(f"\nZINC/MOSES, first N molecules, featurize with {args.workers} local Dask worker processes")
     print(f"Machine: {machine()}\n")
     print(table(HEADER, [row(r) for r in results]))
+    print("\nPer shard (seconds, main process peak MiB, each worker's peak MiB):\n")
+    for r in results:
+        shards = [
+            f"{t['seconds']:.0f} s, {mib(t['main'])}, [{', '.join(mib(p) for p in t['workers'])}]"
+            for t in r["per_shard"]
+        ]
+        print(f"- {r['molecules']:,}: " + "; ".join(shards))
 
 
 if __name__ == "__main__":
