@@ -379,7 +379,7 @@ def test_knn_hyperedges_faiss_and_torch_give_the_same_hyperedges(n: int, k: int,
 def test_knn_hyperedges_faiss_puts_each_centre_first_among_duplicates() -> None:
     x = torch.randn(20, 8, generator=torch.Generator().manual_seed(1))
     x = torch.cat([x, x])  # every row ties with its copy
-    nodes = knn_hyperedges(x, 4, backend="faiss")[0].view(40, 4)
+    nodes = knn_hyperedges(x, 3, backend="faiss")[0].view(40, 4)  # 3 neighbours: 4 members
     assert nodes[:, 0].tolist() == list(range(40))
     assert nodes[:, 1].tolist() == [(i + 20) % 40 for i in range(40)]  # then the copy
 
