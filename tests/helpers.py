@@ -126,6 +126,7 @@ def _drug_like() -> list[str]:
 
 
 DRUG_LIKE = _drug_like()
+HU_FRACTIONS = (0.8, 0.1, 0.1)  # Hu et al.'s train, valid and test shares
 
 
 def scaffold_of(smiles: str) -> str:

@@ -5,7 +5,7 @@ import pytest
 from rdkit import Chem
 from sklearn.metrics import roc_auc_score
 
-from helpers import DRUG_LIKE
+from helpers import DRUG_LIKE, HU_FRACTIONS
 from mmsa.eval.baselines import ecfp4, fit_predict_linear, fit_predict_rf
 from mmsa.eval.split import scaffold_split
 
@@ -33,7 +33,7 @@ def test_ecfp4_names_the_unparsable_molecule() -> None:
 def test_random_forest_learns_nitrogen_on_unseen_scaffolds() -> None:
     X = ecfp4(DRUG_LIKE)
     y = np.array([_has_nitrogen(s) for s in DRUG_LIKE])
-    train, valid, test = scaffold_split(DRUG_LIKE)
+    train, valid, test = scaffold_split(DRUG_LIKE, HU_FRACTIONS)
     held_out = np.concatenate([valid, test])
     assert len(np.unique(y[held_out])) == 2
     # Task 1 hides a quarter of the training labels: its forest must train on the rest only.
@@ -69,7 +69,7 @@ def test_single_class_task_predicts_that_class() -> None:
 def test_random_forest_regression_beats_the_mean() -> None:
     X = ecfp4(DRUG_LIKE)
     y = np.array([Chem.MolFromSmiles(s).GetNumHeavyAtoms() for s in DRUG_LIKE], dtype=float)
-    train, _, test = scaffold_split(DRUG_LIKE)
+    train, _, test = scaffold_split(DRUG_LIKE, HU_FRACTIONS)
     pred = fit_predict_rf(X[train], y[train], X[test], "regression", seed=0, n_estimators=50)
     assert pred.shape == (len(test), 1)
     rf_error = np.sqrt(np.mean((pred[:, 0] - y[test]) ** 2))

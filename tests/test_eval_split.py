@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from helpers import DRUG_LIKE, scaffold_of
+from helpers import DRUG_LIKE, HU_FRACTIONS, scaffold_of
 from mmsa.eval.split import make_split, random_split, scaffold_split
 
 
@@ -18,8 +18,8 @@ def _assert_partition(parts: tuple[np.ndarray, ...], n: int) -> None:
 
 
 def test_scaffold_split_is_deterministic_complete_and_scaffold_disjoint() -> None:
-    parts = scaffold_split(DRUG_LIKE)
-    again = scaffold_split(list(DRUG_LIKE))
+    parts = scaffold_split(DRUG_LIKE, HU_FRACTIONS)
+    again = scaffold_split(list(DRUG_LIKE), HU_FRACTIONS)
     assert _same(parts, again)
     _assert_partition(parts, len(DRUG_LIKE))
 
@@ -65,7 +65,7 @@ def test_scaffold_split_breaks_size_ties_like_hu() -> None:
 
 def test_scaffold_split_names_the_unparsable_molecule() -> None:
     with pytest.raises(ValueError, match=r"molecule 1 \('C1CC'\)"):
-        scaffold_split(["CCO", "C1CC", "c1ccccc1"])
+        scaffold_split(["CCO", "C1CC", "c1ccccc1"], HU_FRACTIONS)
 
 
 def test_random_split_is_seeded() -> None:
@@ -79,9 +79,11 @@ def test_random_split_is_seeded() -> None:
 
 
 def test_make_split_dispatches_and_rejects_unknown_kinds() -> None:
-    assert _same(make_split(DRUG_LIKE, "scaffold", seed=7), scaffold_split(DRUG_LIKE))
-    assert _same(make_split(DRUG_LIKE, "random", seed=7), random_split(len(DRUG_LIKE), seed=7))
+    scaffold = make_split(DRUG_LIKE, "scaffold", HU_FRACTIONS, seed=7)
+    assert _same(scaffold, scaffold_split(DRUG_LIKE, HU_FRACTIONS))
+    random = make_split(DRUG_LIKE, "random", HU_FRACTIONS, seed=7)
+    assert _same(random, random_split(len(DRUG_LIKE), HU_FRACTIONS, seed=7))
     with pytest.raises(ValueError, match="unknown split kind 'butina'"):
-        make_split(DRUG_LIKE, "butina")
+        make_split(DRUG_LIKE, "butina", HU_FRACTIONS)
     with pytest.raises(ValueError, match="frac"):
         make_split(DRUG_LIKE, "random", frac=(0.8, 0.1))

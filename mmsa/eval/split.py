@@ -41,9 +41,7 @@ def _scaffold(smiles: str, index: int) -> str:
     return MurckoScaffold.MurckoScaffoldSmiles(mol=mol, includeChirality=True)
 
 
-def scaffold_split(
-    smiles: Sequence[str], frac: Sequence[float] = (0.8, 0.1, 0.1)
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def scaffold_split(smiles: Sequence[str], frac: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Deterministic Bemis-Murcko scaffold split (train, valid, test) exactly as Hu et al. 2019.
 
     Scaffold groups are visited largest first; equal sizes are ordered as Hu's
@@ -75,9 +73,7 @@ def scaffold_split(
     return tuple(np.array(sorted(part), dtype=np.int64) for part in (train, valid, test))
 
 
-def random_split(
-    n: int, frac: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def random_split(n: int, frac: Sequence[float], seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Seeded random split of ``range(n)``; the same seed always gives the same parts.
 
     Part boundaries are ``round(cumulative fraction * n)``, so sizes are as close to ``frac`` as
@@ -92,7 +88,7 @@ def random_split(
 def make_split(
     smiles: Sequence[str],
     kind: str,
-    frac: Sequence[float] = (0.8, 0.1, 0.1),
+    frac: Sequence[float],
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The split named by a config's ``kind``; ``seed`` only matters for ``"random"``."""
