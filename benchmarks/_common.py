@@ -55,14 +55,19 @@ class PeakMemory:
     def _poll(self) -> None:
         me = psutil.Process()
         self.main = max(self.main, high_water_mark(me.pid) or 0)
+        mine = me.cmdline()
         for child in me.children(recursive=True):
-            peak = high_water_mark(child.pid)
-            if peak is None:
-                continue
             try:
-                name = " ".join(child.cmdline()[-2:]) or child.name()
+                before = child.cmdline()
+                peak = high_water_mark(child.pid)
+                after = child.cmdline()
             except psutil.Error:
-                name = "?"
+                continue
+            # Between fork (vfork) and exec a new child still runs in this process's memory and
+            # reports this process's high-water mark: only readings taken after its exec count.
+            if peak is None or mine in (before, after):
+                continue
+            name = " ".join(after[-2:]) or child.name()
             old = self.children.get(child.pid, (name, 0))
             self.children[child.pid] = (old[0], max(old[1], peak))
 
