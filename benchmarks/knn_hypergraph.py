@@ -1,7 +1,8 @@
 """kNN hypergraph at a million molecules: mmsa's ``knn_hyperedges`` against faiss's exact index.
 
 The hypergraph stage (``mmsa/hypergraph.py``) builds each split's hypergraph with
-``knn_hyperedges(train, k + 1, chunk_rows=2048)``: cosine similarity, exact. Here it runs on
+``knn_hyperedges(train, k, chunk_rows=CENTRE_BLOCK)`` (``k`` neighbours, ``k + 1`` members):
+cosine similarity, exact. Here it runs on
 ``--rows`` 256-dimensional embeddings with each backend, beside faiss's exact flat index
 (``IndexFlatIP`` on L2-normalized rows, which is cosine similarity) used directly. Each method
 runs in its own subprocess, so its peak memory (``VmHWM``, minus the process's peak once the
@@ -9,8 +10,9 @@ data is loaded) is its own. Prints a Markdown table:
 
     python benchmarks/knn_hypergraph.py [--rows 1000000] [--queries 4096] [--k 11]
 
-The embeddings are real: the frozen fused and graph embeddings (128 + 128) of every molecule
-in ``--embeddings`` (the ``embed`` stage's output), concatenated. To reach ``--rows`` they are
+The embeddings are real: the frozen fused embedding of every molecule in ``--embeddings`` (the
+``embed`` stage's output), with the graph embedding beside it in outputs written before the
+graph column was dropped (the committed run: 128 + 128). To reach ``--rows`` they are
 repeated, each copy with seeded Gaussian noise of ``--noise`` times each dimension's standard
 deviation (so copies are near, not equal, to their source and ties are rare). All N x N
 similarities would take hours on 2 cores, so the first ``--queries`` rows are the hyperedge
@@ -48,13 +50,17 @@ METHODS = {
 
 
 def embeddings(pattern: str, rows: int, noise: float, seed: int = 0) -> np.ndarray:
-    """(rows, 256) float32: real fused + graph embeddings, repeated with seeded noise."""
+    """Real embeddings, repeated with seeded noise to ``rows``.
+
+    The fused embedding of each molecule (the paper config's 256 dimensions), with the graph
+    embedding beside it where the file has one (embed outputs before the graph column was
+    dropped: the committed table used the default config's 128 + 128).
+    """
     parts = []
     for path in sorted(glob.glob(pattern)):
-        t = pq.read_table(path, columns=["fused", "graph"])
-        fused = np.stack(t.column("fused").to_numpy(zero_copy_only=False))
-        graph = np.stack(t.column("graph").to_numpy(zero_copy_only=False))
-        parts.append(np.concatenate([fused, graph], axis=1))
+        names = [c for c in ("fused", "graph") if c in pq.read_schema(path).names]
+        t = pq.read_table(path, columns=names)
+        parts.append(np.concatenate([np.stack(t.column(c).to_numpy(zero_copy_only=False)) for c in names], 1))
     if not parts:
         raise SystemExit(f"no embeddings match {pattern!r}: run the embed stage or pass --embeddings")
     real = np.concatenate(parts).astype(np.float32)
@@ -80,7 +86,7 @@ def run_method(method: str, x: np.ndarray, queries: int, k: int) -> np.ndarray:
         return index.search(z[:queries], k)[1]
     backend = "torch" if method == "torch" else "faiss"
     hyperedges = knn_hyperedges(
-        torch.from_numpy(x), k, num_centres=queries, chunk_rows=CENTRE_BLOCK, backend=backend
+        torch.from_numpy(x), k - 1, num_centres=queries, chunk_rows=CENTRE_BLOCK, backend=backend
     )
     return hyperedges[0].view(queries, k).numpy()
 
