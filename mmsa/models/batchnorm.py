@@ -31,7 +31,7 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
         shape = [1, -1] + [1] * (x.dim() - 2)
         count = x.new_tensor(float(x.numel() // x.size(1)), dtype=torch.float32)
         sums = sum_over_ranks(torch.cat([x.float().sum(dims), count.view(1)]))
-        n = sums[-1]
+        n = sums[-1].detach()  # a row count: no gradient
         if float(n) == 0:  # no rows on any rank (e.g. no image in the global batch): nothing to learn
             return x
         mean = sums[:-1] / n
