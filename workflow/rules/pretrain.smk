@@ -19,7 +19,7 @@ rule pretrain:
     params:
         checkpoint="results/pretrain/checkpoints/last.pt",
         config=stage_config(config, "pretrain"),
-    threads: config["torch_threads"]
+    threads: config["torch_threads"] * config["pretrain"]["processes"]  # torch_threads per rank
     resources:
         **job_resources("pretrain"),
     conda:
