@@ -21,7 +21,7 @@ from slurm_cluster import PARTITION, Cluster, single_node_cluster, unavailable
 
 pytestmark = pytest.mark.slow
 
-SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+)")
+SUBMITTED = re.compile(r"Job (\S+) has been submitted with SLURM jobid (\d+)")  # group jobs: a uuid
 
 
 @pytest.fixture(scope="module")
