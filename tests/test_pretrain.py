@@ -56,6 +56,29 @@ def test_ranks_stream_the_slices_of_the_batches_one_process_streams(corpus):
     assert ranks[0].batches_per_epoch() == whole.batches_per_epoch() == len(slices[0])
 
 
+def test_the_epoch_order_does_not_depend_on_how_the_cache_was_filled(tmp_path):
+    """A cache that already held some molecules (another dataset cached them, in other packs)
+    gives the same batches as a fresh one: the order follows the shard, not the cache's layout
+    (it did not, and a SLURM run's pretraining differed from a local run's)."""
+    (tmp_path / "toy.csv").write_text("smiles,y\n" + "".join(f"{s},0\n" for s in SMILES))
+    (tmp_path / "some.csv").write_text("smiles,y\n" + "".join(f"{s},0\n" for s in SMILES[1::3]))
+    orders = []
+    for name, first in (("fresh", []), ("shared", ["some"])):
+        config = toy_config(tmp_path, ["toy", "some"], {"y": "y"}, shard_size=12)
+        config["cache_dir"] = str(tmp_path / name / "cache")
+        for dataset in [*first, "toy"]:
+            run_chain(config, dataset, tmp_path / name)
+        manifests = sorted(str(p) for p in (tmp_path / name / "toy").glob("man-*.parquet"))
+        packs = pq.read_table(manifests, columns=["pack"])["pack"].unique()
+        stream = ShardBatches(
+            manifests, FeatureCache(config["cache_dir"], feature_settings(config)), 4, seed=2
+        )
+        orders.append((len(packs), [list(b.key) for b in stream]))
+    (fresh_packs, fresh), (shared_packs, shared) = orders
+    assert shared_packs > fresh_packs  # the layouts differ
+    assert shared == fresh and len(fresh) > 1
+
+
 def test_epoch_length_counts_molecules_not_rows_when_manifests_repeat_molecules(corpus):
     """With ``data.dedupe: false`` a manifest lists a molecule once per dataset row; the stream
     visits each molecule once, and the schedule must count the batches it really yields."""

@@ -59,7 +59,7 @@ def compared_results(results: Path) -> dict[str, object]:
     for path in sorted(results.glob("splits/*.parquet")):
         out[str(path.relative_to(results))] = pd.read_parquet(path).to_dict("list")
     for path in sorted(results.glob("finetune/*/*/seed-*.json")):
-        record = json.loads(path.read_text())
+        record = json.loads(path.read_text(), parse_constant=str)  # NaN (one-class split) == NaN
         record.pop("provenance")
         out[str(path.relative_to(results))] = record
     for name in ("pretrain/losses.csv", "report/results.csv"):

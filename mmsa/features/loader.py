@@ -26,7 +26,7 @@ import torch
 import zarr
 from torch_geometric.data import Data
 
-from mmsa.features.cache import IMAGE_CHUNK, INDEX, STORE, FeatureCache
+from mmsa.features.cache import INDEX, STORE, FeatureCache
 from mmsa.features.graph import atom_feature_dims, bond_feature_dims
 
 
@@ -94,16 +94,6 @@ class FeatureStore:
     @property
     def keys(self) -> list[str]:
         return list(self.locations)
-
-    def image_blocks(self, keys: Sequence[str]) -> np.ndarray:
-        """An integer per key, equal for keys whose images share one Zarr chunk.
-
-        Readers that visit molecules block by block decompress each chunk once instead of once
-        per batch that touches it.
-        """
-        codes: dict[tuple[str, int], int] = {}
-        blocks = [(self.locations[k][0], int(self.locations[k][1]) // IMAGE_CHUNK) for k in keys]
-        return np.array([codes.setdefault(b, len(codes)) for b in blocks], dtype=np.int64)
 
     def _pack(self, name: str) -> _Pack:
         if name not in self._open:

@@ -1,15 +1,17 @@
 """Stream batches of featurized molecules from a dataset's shards, with flat memory.
 
 An epoch visits the shards in a seeded random order. Within a shard it shuffles in two levels,
-the way chunked streaming loaders do: the image chunks (blocks of molecules stored together)
-are put in random order, and the molecules of each window of ``window`` batches (drawn from
-many random chunks) are shuffled among themselves. A window is read from the feature cache in
+the way chunked streaming loaders do: blocks of consecutive molecules of the shard (in a cache
+the shard filled, the image chunks stored together) are put in random order, and the molecules
+of each window of ``window`` batches (drawn from many random blocks) are shuffled among
+themselves. A window is read from the feature cache in
 one grouped read, so each compressed chunk is decoded once per epoch rather than once per batch
 that touches it (reading 64 random rows touched ~50 chunks per batch and made data loading a
 fifth of the step time on CPU). Only one shard's key list and one window of molecules are held
 at a time, so a corpus of millions of molecules streams in flat memory. The order depends only
-on (seed, epoch, number of loader workers), which is what makes a resumed run identical to an
-uninterrupted one.
+on (seed, epoch, number of loader workers) and the shards, not on how the cache was filled
+(which job or dataset cached a molecule first): that makes a resumed run identical to an
+uninterrupted one, and a cluster run identical to a local one.
 
 Under ``torchrun`` every rank computes this same order of global batches of ``batch_size``
 molecules and reads only its slice of each: rank r of R takes the r-th run of
@@ -29,7 +31,7 @@ import pyarrow.parquet as pq
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from torch_geometric.data import Batch
 
-from mmsa.features.cache import FeatureCache
+from mmsa.features.cache import IMAGE_CHUNK, FeatureCache
 from mmsa.features.loader import FeatureStore, read_manifests
 from mmsa.hashing import stable_int
 
@@ -96,7 +98,10 @@ class ShardBatches(IterableDataset):
             keys = manifest["key"].drop_duplicates().to_numpy()
             rng = np.random.default_rng([self.seed, self.epoch, hash_path(shard)])
             size = self.batch_size * self.window
-            keys = window_shuffle(keys, store.image_blocks(keys), size, rng)
+            # blocks by position in the shard, not by where the cache holds the images: the
+            # order must not depend on which job or dataset cached a molecule first. In a cache
+            # this shard filled, positions follow pack rows, so a block is still one chunk.
+            keys = window_shuffle(keys, np.arange(len(keys)) // IMAGE_CHUNK, size, rng)
             stop = len(keys) - len(keys) % self.batch_size if self.drop_last else len(keys)
             local = self.batch_size // self.world_size
             for start in range(0, stop, size):
