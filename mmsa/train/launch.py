@@ -67,19 +67,30 @@ def launch(
     subprocess.run(command, check=True)
 
 
-def run_rank(argv: Sequence[str]) -> None:
-    """One rank: ``CONFIG.json OUT_DIR CHECKPOINT LOG MANIFEST...`` (see the module docstring)."""
+def run_stage(
+    config: dict[str, Any],
+    manifests: Sequence[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    checkpoint: str | os.PathLike,
+    log_file: str | os.PathLike,
+) -> None:
+    """The pretrain stage in this process (a single process, or one ``torchrun`` rank): torch
+    configured from the config, rank 0 logging to ``log_file``, the other ranks warnings only."""
     from mmsa.distributed import env_ranks
     from mmsa.logs import stage_logging
     from mmsa.reproducible import configure_torch
     from mmsa.stages import pretrain
 
-    config_file, out_dir, checkpoint, log_file, *manifests = argv
-    config = json.loads(Path(config_file).read_text())
     configure_torch(config["torch_threads"])
     main = env_ranks().is_main
     with stage_logging(log_file if main else None, logging.INFO if main else logging.WARNING):
         pretrain(config, manifests, out_dir, checkpoint)
+
+
+def run_rank(argv: Sequence[str]) -> None:
+    """One rank: ``CONFIG.json OUT_DIR CHECKPOINT LOG MANIFEST...`` (see the module docstring)."""
+    config_file, out_dir, checkpoint, log_file, *manifests = argv
+    run_stage(json.loads(Path(config_file).read_text()), manifests, out_dir, checkpoint, log_file)
 
 
 if __name__ == "__main__":

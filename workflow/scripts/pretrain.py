@@ -6,18 +6,11 @@ the log); otherwise in this process, as before.
 
 import os
 
-from mmsa.logs import stage_logging
-from mmsa.reproducible import configure_torch
-from mmsa.stages import pretrain
-from mmsa.train.launch import launch
+from mmsa.train.launch import launch, run_stage
 
 # DataLoader worker processes re-import this file, so the work runs only under __main__.
 if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
     config, out_dir = sm.params.config, os.path.dirname(sm.output.model)
-    if config["pretrain"]["processes"] > 1:
-        launch(config, sm.input.manifests, out_dir, sm.params.checkpoint, sm.log[0])
-    else:
-        configure_torch(config["torch_threads"])
-        with stage_logging(sm.log[0]):
-            pretrain(config, sm.input.manifests, out_dir, sm.params.checkpoint)
+    start = launch if config["pretrain"]["processes"] > 1 else run_stage
+    start(config, sm.input.manifests, out_dir, sm.params.checkpoint, sm.log[0])
