@@ -196,7 +196,16 @@ def test_a_file_that_is_no_csv_is_one_readable_error(models, tmp_path, capsys):
     for name, (content, message) in cases.items():
         path = tmp_path / name
         path.mkdir() if content is None else path.write_bytes(content)
-        args = ["embed", str(path), "--config", str(config), "--model", str(pretrained), "--out", "o.parquet"]
+        args = [
+            "embed",
+            str(path),
+            "--config",
+            str(config),
+            "--model",
+            str(pretrained),
+            "--out",
+            str(tmp_path / "o.parquet"),
+        ]
         assert main(args) == 1
         line = capsys.readouterr().err.strip().splitlines()[-1]
         assert line.startswith(f"mmsa embed: {path}: {message}") and len(line) < 1000, line
