@@ -62,6 +62,9 @@ MODELS: dict[str, ComparedModel] = {
     )
 }
 MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
+# The references every model is compared with, seed by seed on the same splits (the report's
+# paired differences): the same GIN without pretraining, and the classical baseline.
+REFERENCES: tuple[str, ...] = ("no-pretrain", "ecfp-rf")
 
 
 def compared_model(name: str) -> ComparedModel:

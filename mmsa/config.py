@@ -143,6 +143,9 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     errors = sorted(_Validator(load_schema()).iter_errors(filled), key=lambda e: list(e.absolute_path))
     lines = [f"  - at '{_where(e)}': {e.message}" for e in errors]
     if not lines:
+        seeds = filled["finetune"]["seeds"]
+        if isinstance(seeds, int):  # a count: stages and rules always see the list
+            filled["finetune"]["seeds"] = list(range(seeds))
         checks = (_row_limit_errors, _model_errors, _dataset_errors, _finetune_errors)
         lines = [line for check in checks for line in check(filled)]
     if lines:

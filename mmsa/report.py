@@ -2,6 +2,9 @@
 
 The headline table is the test metric at the epoch with the best validation metric; a second
 table gives the last epoch's test metric for the finetuned networks (what Hu et al. report).
+Mean ± std cannot say whether one model beats another, so the report also pairs every model with
+each reference (``no-pretrain``, ``ecfp-rf``) seed by seed on the same splits and gives the mean
+difference with its 95% t-interval and paired tests (``comparisons.csv``).
 The report names the code (commit) and torch threads that produced the numbers and the
 settings that matter for comparing them with published ones.
 """
@@ -16,8 +19,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import ttest_1samp, wilcoxon
 
-from mmsa.compared import MODEL_NAMES, MODELS
+from mmsa.compared import MODEL_NAMES, MODELS, REFERENCES
 from mmsa.eval.metrics import METRICS
 from mmsa.figures import pyplot, save_figure
 from mmsa.io import atomic_path, write_text
@@ -25,6 +29,27 @@ from mmsa.io import atomic_path, write_text
 JOB_FIELDS = ("dataset", "model", "seed", "metric", "task_type", "valid", "test", "test_last", "best_epoch")
 BY_NAME = {m.name: m for m in METRICS.values()}  # results name their metric; its direction is here
 AVERAGED = METRICS["classification"]  # the metric averaged over datasets (ROC-AUC, bounded)
+CLASSIFICATION_AVERAGE = "average (classification)"  # the paired comparisons' name for it
+CONFIDENCE = 0.95
+# Below 6 pairs the exact two-sided signed-rank p-value cannot fall under 0.05 (its smallest
+# value is 2 / 2**n, 0.0625 at n = 5), so the Wilcoxon test is left out there.
+WILCOXON_MIN_PAIRS = 6
+# comparisons.csv: the pair, the seeds paired and dropped, the statistics and the verdict
+COMPARISON_COLUMNS = (
+    "model",
+    "reference",
+    "dataset",
+    "metric",
+    "pairs",
+    "dropped",
+    "mean_difference",
+    "ci_low",
+    "ci_high",
+    "t_test_p",
+    "wilcoxon_p",
+    "resolved",
+    "verdict",
+)
 
 
 def collect(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
@@ -77,6 +102,136 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def paired_differences(jobs: pd.DataFrame, model: str, reference: str) -> list[tuple[str, str, pd.Series]]:
+    """``(dataset, metric, model - reference per seed)`` for every dataset both models ran on,
+    then for the classification average (over two or more datasets).
+
+    Seeds pair the two models on the same split. A seed where either metric is NaN (a
+    single-class test part) or missing is NaN in the differences, for the caller to drop and
+    count. The classification average is taken per seed over the classification datasets first
+    (a seed with any NaN among them is NaN), then differenced. RMSE is compared per dataset only:
+    each regression dataset has its own units, so their average has none.
+    """
+    test = jobs.set_index(["dataset", "model", "seed"])["test"].sort_index()
+    out = []
+    classification: list[str] = []
+    for (dataset, metric, task_type), part in jobs.groupby(["dataset", "metric", "task_type"], sort=False):
+        if {model, reference} <= set(part["model"]):
+            diff = test.loc[(dataset, model)].sub(test.loc[(dataset, reference)])  # outer join on seed
+            out.append((dataset, metric, diff))
+            classification += [dataset] if task_type == "classification" else []
+    if len(classification) > 1:
+        per_seed = test.loc[list(classification)].unstack("dataset")
+        averages = per_seed.mean(axis=1, skipna=False)  # a seed missing a dataset is NaN
+        diff = averages.loc[model].sub(averages.loc[reference])
+        out.append((CLASSIFICATION_AVERAGE, AVERAGED.name, diff))
+    return out
+
+
+def paired_statistics(differences: np.ndarray) -> dict[str, Any]:
+    """Mean of paired differences, its 95% t-interval, the two-sided paired t-test p-value and
+    (from :data:`WILCOXON_MIN_PAIRS` pairs) the Wilcoxon signed-rank p-value; ``resolved`` only
+    where the interval excludes 0. NaN where too few pairs or no spread leave a value undefined
+    (equal differences: the interval is the point itself)."""
+    d = np.asarray(differences, dtype=np.float64)
+    nan = float("nan")
+    mean = float(np.mean(d)) if len(d) else nan
+    low, high, t_p, w_p = nan, nan, nan, nan
+    if len(d) >= 2 and np.ptp(d) == 0:
+        low = high = mean
+    elif len(d) >= 2:
+        test = ttest_1samp(d, 0.0)
+        interval = test.confidence_interval(CONFIDENCE)
+        low, high, t_p = float(interval.low), float(interval.high), float(test.pvalue)
+    if len(d) >= WILCOXON_MIN_PAIRS and np.any(d != 0):
+        w_p = float(wilcoxon(d).pvalue)
+    return {
+        "mean_difference": mean,
+        "ci_low": low,
+        "ci_high": high,
+        "t_test_p": t_p,
+        "wilcoxon_p": w_p,
+        "resolved": bool(low > 0 or high < 0),  # NaN compares False: not resolved
+    }
+
+
+def comparisons(jobs: pd.DataFrame) -> pd.DataFrame:
+    """Every model's paired difference (model - reference, in the metric's units) to each
+    reference of :data:`mmsa.compared.REFERENCES` that ran, per dataset and on the
+    classification average; one row per (model, reference, dataset). A pair of two references
+    appears once, against the first-listed one. ``verdict`` names the better model by the
+    metric's direction where the interval excludes 0, and says "not resolved" otherwise."""
+    ran = [m for m in MODEL_NAMES if m in set(jobs["model"])]
+    references = [r for r in REFERENCES if r in ran]
+    rows = []
+    for i, reference in enumerate(references):
+        for model in ran:
+            if model == reference or model in references[:i]:
+                continue
+            for dataset, metric, diff in paired_differences(jobs, model, reference):
+                kept = diff.dropna().to_numpy()
+                result = paired_statistics(kept)
+                model_better = (result["mean_difference"] > 0) == BY_NAME[metric].higher_is_better
+                better = model if model_better else reference
+                rows.append(
+                    {"model": model, "reference": reference, "dataset": dataset, "metric": metric}
+                    | {"pairs": len(kept), "dropped": int(diff.isna().sum())}
+                    | result
+                    | {"verdict": f"{better} better" if result["resolved"] else "not resolved"}
+                )
+    return pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
+
+
+def _signed(value: float) -> str:
+    return "—" if np.isnan(value) else f"{value:+.3f}"
+
+
+def _p(value: float) -> str:
+    return "—" if np.isnan(value) else f"{value:.3f}" if value >= 0.001 else "<0.001"
+
+
+def comparisons_markdown(table: pd.DataFrame) -> str:
+    """The paired comparisons as a Markdown table, one row per (model, reference, dataset)."""
+    lines = [
+        "| model − reference | dataset | metric | seeds (dropped) | mean difference | "
+        f"{CONFIDENCE:.0%} interval | paired t p | Wilcoxon p | verdict |",
+        "|---|---|---|---:|---:|---|---:|---:|---|",
+    ]
+    for r in table.itertuples():
+        lines.append(
+            f"| {r.model} − {r.reference} | {r.dataset} | {r.metric} {BY_NAME[r.metric].arrow} | "
+            f"{r.pairs}" + (f" ({r.dropped})" if r.dropped else "") + f" | {_signed(r.mean_difference)} | "
+            f"[{_signed(r.ci_low)}, {_signed(r.ci_high)}] | {_p(r.t_test_p)} | {_p(r.wilcoxon_p)} | "
+            f"{r.verdict} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def comparisons_section(table: pd.DataFrame, config: dict[str, Any] | None) -> str:
+    """What the paired comparisons mean, and their table."""
+    split = config["finetune"]["settings"]["split"] if config is not None else None
+    scope = (
+        " The deterministic scaffold split is one split: its seeds vary the initialization only, so "
+        "these intervals say nothing about other splits (`finetune.settings.split: "
+        "scaffold_balanced` draws one per seed)."
+        if split == "scaffold"
+        else ""
+    )
+    text = (
+        "Each row pairs two models seed by seed on the same split: the mean of model − reference "
+        f"(in the metric's units; its arrow says which way is better), its {CONFIDENCE:.0%} t-interval, the "
+        "two-sided paired t-test and, from "
+        f"{WILCOXON_MIN_PAIRS} seeds on, the Wilcoxon signed-rank test. A row is resolved only "
+        "where the interval excludes 0, and then names the better model; an interval that "
+        "contains 0 is **not resolved**: these seeds show no difference either way. Seeds where "
+        "either metric is undefined (a single-class test part) are dropped from that pair and "
+        "counted in brackets. The classification average is averaged over datasets per seed, then "
+        "differenced; RMSE is compared per dataset only (each dataset has its own units). No "
+        "correction for the number of comparisons." + scope + "\n"
+    )
+    return text + "\n" + comparisons_markdown(table)
+
+
 def settings_summary(config: dict[str, Any]) -> str:
     """The settings a reader needs to compare these numbers with published ones."""
     pre, fine = config["pretrain"], config["finetune"]
@@ -114,8 +269,8 @@ def split_table(splits: dict[str, dict[str, Any]]) -> str:
 def full_report(
     jobs: pd.DataFrame, config: dict[str, Any] | None = None, splits: dict[str, dict[str, Any]] | None = None
 ) -> str:
-    """The Markdown report: provenance, best-validation-epoch table, last-epoch table, split
-    sizes and settings."""
+    """The Markdown report: provenance, best-validation-epoch table, its paired comparisons,
+    last-epoch table, split sizes and settings."""
     commits = sorted({str(c) for c in jobs["commit"]})
     threads = sorted({str(t) for t in jobs["torch_threads"]})
     text = [
@@ -124,6 +279,12 @@ def full_report(
         "## Test metric at the best validation epoch (mean ± std over seeds)\n",
         markdown(summarize(jobs, "test")),
     ]
+    paired = comparisons(jobs)
+    if not paired.empty:
+        text += [
+            "\n## Paired differences to the references (best validation epoch)\n",
+            comparisons_section(paired, config),
+        ]
     neural = jobs[jobs["model"].map(lambda m: MODELS[m].neural)]
     if not neural.empty:
         text += [
@@ -203,14 +364,19 @@ def write_report(
     curves_path: str | os.PathLike,
     config: dict[str, Any] | None = None,
     split_stats: Sequence[str | os.PathLike] = (),
+    *,
+    comparisons_path: str | os.PathLike,
 ) -> pd.DataFrame:
-    """Write the results table (CSV, Markdown report) and both plots; return the table.
+    """Write the results table (CSV, Markdown report), the paired comparisons (CSV) and both
+    plots; return the table.
 
     ``split_stats`` are the split stage's JSON files, named ``<dataset>.json``."""
     jobs = collect(paths)
     table = summarize(jobs)
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
+    with atomic_path(comparisons_path) as tmp:
+        comparisons(jobs).to_csv(tmp, index=False, float_format="%.6g")
     splits = {Path(p).stem: json.loads(Path(p).read_text()) for p in split_stats}
     write_text(full_report(jobs, config, splits), md_path)
     plot_bars(table, bars_path)

@@ -412,12 +412,16 @@ def report(
     curves: str | os.PathLike,
     config: dict[str, Any] | None = None,
     split_stats: Sequence[str | os.PathLike] = (),
+    *,
+    comparisons_path: str | os.PathLike,
 ) -> str:
-    """The results report (tables, split sizes, settings, provenance) and plots over every
-    finetuning job."""
+    """The results report (tables, paired comparisons, split sizes, settings, provenance) and
+    plots over every finetuning job."""
     from mmsa.report import write_report
 
-    write_report(results, csv_path, md_path, bars, curves, config, split_stats)
+    write_report(
+        results, csv_path, md_path, bars, curves, config, split_stats, comparisons_path=comparisons_path
+    )
     text = Path(md_path).read_text()
     log.info("results:\n%s", text)
     return text

@@ -263,3 +263,20 @@ def test_schema_default_models_are_the_compared_models_in_table_order():
     assert models["default"] == list(MODEL_NAMES)
     with pytest.raises(ConfigError, match=r"at 'finetune.models': unknown model\(s\) \['mmsa-gin'\]"):
         validate_config({"finetune": {"models": ["mmsa", "mmsa-gin"]}})
+
+
+def test_seeds_are_a_list_or_a_count_and_the_validated_config_holds_the_list():
+    assert validate_config({})["finetune"]["seeds"] == [0, 1, 2]
+    assert validate_config({"finetune": {"seeds": 5}})["finetune"]["seeds"] == [0, 1, 2, 3, 4]
+    assert validate_config({"finetune": {"seeds": [4, 7]}})["finetune"]["seeds"] == [4, 7]
+    again = validate_config(validate_config({"finetune": {"seeds": 2}}))
+    assert again["finetune"]["seeds"] == [0, 1]
+    assert validate_config({"finetune": {"settings": {"split": "scaffold_balanced"}}})
+    for seeds, message in [
+        (0, "at 'finetune.seeds': 0 is less than the minimum of 1"),
+        ([], "at 'finetune.seeds': [] should be non-empty"),
+        ([1, 1], "at 'finetune.seeds': [1, 1] has non-unique elements"),
+        ("ten", "at 'finetune.seeds': 'ten' is not of type 'array', 'integer'"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            validate_config({"finetune": {"seeds": seeds}})

@@ -1,10 +1,11 @@
-"""Scaffold and random splits: deterministic, complete, disjoint, and Hu et al.'s group order."""
+"""Scaffold, balanced scaffold and random splits: complete, disjoint, seeded where they should
+be, and Hu et al.'s group order."""
 
 import numpy as np
 import pytest
 
 from helpers import DRUG_LIKE, HU_FRACTIONS, scaffold_of
-from mmsa.eval.split import make_split, random_split, scaffold_split
+from mmsa.eval.split import make_split, random_split, scaffold_balanced_split, scaffold_split, split_table
 
 
 def _same(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> bool:
@@ -83,7 +84,47 @@ def test_make_split_dispatches_and_rejects_unknown_kinds() -> None:
     assert _same(scaffold, scaffold_split(DRUG_LIKE, HU_FRACTIONS))
     random = make_split(DRUG_LIKE, "random", HU_FRACTIONS, seed=7)
     assert _same(random, random_split(len(DRUG_LIKE), HU_FRACTIONS, seed=7))
+    balanced = make_split(DRUG_LIKE, "scaffold_balanced", HU_FRACTIONS, seed=7)
+    assert _same(balanced, scaffold_balanced_split(DRUG_LIKE, HU_FRACTIONS, seed=7))
     with pytest.raises(ValueError, match="unknown split kind 'butina'"):
         make_split(DRUG_LIKE, "butina", HU_FRACTIONS)
     with pytest.raises(ValueError, match="frac"):
         make_split(DRUG_LIKE, "random", frac=(0.8, 0.1))
+
+
+# DRUG_LIKE (groups of 1 to 4) and twelve alkylbenzenes: one benzene group of 12, more than half
+# the validation and test sizes (12.3 / 2), which the balanced split must place in train.
+ALKYLBENZENES = ["C" * k + "c1ccccc1" for k in range(1, 13)]
+WITH_BIG_GROUP = [*DRUG_LIKE, *ALKYLBENZENES]
+
+
+def test_scaffold_balanced_split_is_scaffold_disjoint_near_its_fractions_and_big_groups_train() -> None:
+    n = len(WITH_BIG_GROUP)
+    big = set(range(len(DRUG_LIKE), n))
+    for seed in range(5):
+        parts = scaffold_balanced_split(WITH_BIG_GROUP, HU_FRACTIONS, seed)
+        _assert_partition(parts, n)
+        scaffolds = [{scaffold_of(WITH_BIG_GROUP[i]) for i in part} for part in parts]
+        assert not scaffolds[0] & scaffolds[1] and not scaffolds[0] & scaffolds[2]
+        assert not scaffolds[1] & scaffolds[2]
+        assert [len(p) / n for p in parts] == pytest.approx([0.8, 0.1, 0.1], abs=0.03)
+        assert big <= set(parts[0].tolist())
+
+
+def test_scaffold_balanced_split_draws_one_split_per_seed() -> None:
+    splits = [scaffold_balanced_split(WITH_BIG_GROUP, HU_FRACTIONS, seed) for seed in range(5)]
+    assert _same(splits[3], scaffold_balanced_split(list(WITH_BIG_GROUP), HU_FRACTIONS, seed=3))
+    assert len({tuple(test.tolist()) for _, _, test in splits}) == 5  # five seeds, five test sets
+
+
+def test_split_table_stores_each_seeds_own_balanced_split_and_one_scaffold_split() -> None:
+    rows = list(range(100, 100 + len(WITH_BIG_GROUP)))
+    keys = list(WITH_BIG_GROUP)
+    balanced = split_table(rows, keys, "scaffold_balanced", HU_FRACTIONS, [0, 1])
+    fixed = split_table(rows, keys, "scaffold", HU_FRACTIONS, [0, 1])
+    parts = {seed: part["part"].tolist() for seed, part in balanced.groupby("seed")}
+    assert parts[0] != parts[1]
+    expected = scaffold_balanced_split(keys, HU_FRACTIONS, seed=1)[2]
+    assert balanced.query("seed == 1 and part == 'test'")["row"].tolist() == [rows[i] for i in expected]
+    same = {seed: part["part"].tolist() for seed, part in fixed.groupby("seed")}
+    assert same[0] == same[1]

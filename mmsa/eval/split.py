@@ -5,13 +5,17 @@
 snap-stanford/pretrain-gnns), which is the split that published MoleculeNet finetuning numbers
 (MMSA's included) are reported on; matching it line for line is what makes our numbers
 comparable. Molecules sharing a Bemis-Murcko scaffold always land in the same part, so the test
-set holds chemotypes the model has not seen. :func:`random_split` is the seeded i.i.d. split used
+set holds chemotypes the model has not seen. That split is one split: its seeds vary only the
+initialization. :func:`scaffold_balanced_split` is chemprop's ``scaffold_balanced`` split, which
+draws a scaffold split per seed, so seeds also sample which chemotypes are held out and a paired
+comparison over seeds covers that variation. :func:`random_split` is the seeded i.i.d. split used
 as the easier reference setting.
 """
 
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,7 +25,7 @@ from rdkit.Chem.Scaffolds import MurckoScaffold
 from mmsa.data.standardize import RejectedMolecule, parse_molecule
 
 Fractions = tuple[float, float, float]
-SPLIT_KINDS = ("scaffold", "random")
+SPLIT_KINDS = ("scaffold", "scaffold_balanced", "random")
 PARTS = ("train", "valid", "test")
 
 
@@ -41,6 +45,32 @@ def _scaffold(smiles: str, index: int) -> str:
     return MurckoScaffold.MurckoScaffoldSmiles(mol=mol, includeChirality=True)
 
 
+def _scaffold_groups(smiles: Sequence[str]) -> list[list[int]]:
+    """Row indices grouped by scaffold, groups in order of their first molecule."""
+    groups: dict[str, list[int]] = {}
+    for i, smi in enumerate(smiles):
+        groups.setdefault(_scaffold(smi, i), []).append(i)
+    return list(groups.values())
+
+
+def _fill(
+    groups: Sequence[list[int]], train_cutoff: float, valid_cutoff: float, *, cumulative: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Place whole groups in order: train while it stays within its cutoff, else valid, else
+    test. Hu et al. compare train + valid with a cumulative cutoff, chemprop valid alone."""
+    train: list[int] = []
+    valid: list[int] = []
+    test: list[int] = []
+    for group in groups:
+        if len(train) + len(group) <= train_cutoff:
+            train.extend(group)
+        elif (len(train) if cumulative else 0) + len(valid) + len(group) <= valid_cutoff:
+            valid.extend(group)
+        else:
+            test.extend(group)
+    return tuple(np.array(sorted(part), dtype=np.int64) for part in (train, valid, test))
+
+
 def scaffold_split(smiles: Sequence[str], frac: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Deterministic Bemis-Murcko scaffold split (train, valid, test) exactly as Hu et al. 2019.
 
@@ -51,26 +81,34 @@ def scaffold_split(smiles: Sequence[str], frac: Sequence[float]) -> tuple[np.nda
     otherwise to test. Smaller groups met later can still fill train or valid up to its cutoff.
     """
     frac_train, frac_valid, _ = check_fractions(frac)
-    groups: dict[str, list[int]] = {}
-    for i, smi in enumerate(smiles):
-        groups.setdefault(_scaffold(smi, i), []).append(i)
-    ordered = sorted(groups.values(), key=lambda g: (len(g), g[0]), reverse=True)
-
+    ordered = sorted(_scaffold_groups(smiles), key=lambda g: (len(g), g[0]), reverse=True)
     n = len(smiles)
-    train_cutoff = frac_train * n
-    valid_cutoff = (frac_train + frac_valid) * n
-    train: list[int] = []
-    valid: list[int] = []
-    test: list[int] = []
-    for group in ordered:
-        if len(train) + len(group) > train_cutoff:
-            if len(train) + len(valid) + len(group) > valid_cutoff:
-                test.extend(group)
-            else:
-                valid.extend(group)
-        else:
-            train.extend(group)
-    return tuple(np.array(sorted(part), dtype=np.int64) for part in (train, valid, test))
+    return _fill(ordered, frac_train * n, (frac_train + frac_valid) * n, cumulative=True)
+
+
+def scaffold_balanced_split(
+    smiles: Sequence[str], frac: Sequence[float], seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seeded scaffold split (train, valid, test) as chemprop's ``scaffold_balanced``.
+
+    Scaffold groups larger than half the validation or half the test size could not fit those
+    parts without overfilling them, so they come first, in shuffled order (they fill train);
+    the other groups follow in shuffled order. Each group then goes to train if train stays
+    within ``frac[0] * n``, else to valid if valid stays within ``frac[1] * n``, else to test.
+    The shuffles use Python's ``random.Random(seed)`` on groups in order of first occurrence, as
+    chemprop (v1, ``chemprop/data/scaffold.py``) does, so each seed draws its own split and the
+    same seed always draws the same one; scaffolds are chirality-aware, as in
+    :func:`scaffold_split`.
+    """
+    frac_train, frac_valid, frac_test = check_fractions(frac)
+    n = len(smiles)
+    big, small = [], []
+    for group in _scaffold_groups(smiles):
+        (big if len(group) > frac_valid * n / 2 or len(group) > frac_test * n / 2 else small).append(group)
+    rng = random.Random(seed)
+    rng.shuffle(big)
+    rng.shuffle(small)
+    return _fill(big + small, frac_train * n, frac_valid * n, cumulative=False)
 
 
 def random_split(n: int, frac: Sequence[float], seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -91,9 +129,11 @@ def make_split(
     frac: Sequence[float],
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The split named by a config's ``kind``; ``seed`` only matters for ``"random"``."""
+    """The split named by a config's ``kind``; ``seed`` does not matter for ``"scaffold"``."""
     if kind == "scaffold":
         return scaffold_split(smiles, frac)
+    if kind == "scaffold_balanced":
+        return scaffold_balanced_split(smiles, frac, seed)
     if kind == "random":
         return random_split(len(smiles), frac, seed)
     raise ValueError(f"unknown split kind {kind!r}; expected one of {SPLIT_KINDS}")
@@ -109,7 +149,8 @@ def split_table(
     """Every seed's split of a dataset's molecules: one row per (seed, molecule) with its part.
 
     Written once per dataset by the split stage and read by every model, so all models are
-    trained and scored on the same molecules (the scaffold split is the same for every seed).
+    trained and scored on the same molecules (the deterministic scaffold split is the same for
+    every seed).
     """
     frames = []
     for seed in seeds:

@@ -12,6 +12,7 @@ rule report:
         splits=expand("results/splits/{dataset}.json", dataset=config["finetune"]["datasets"]),
     output:
         csv=report("results/report/results.csv", category="Results"),
+        comparisons=report("results/report/comparisons.csv", category="Results"),
         md="results/report/results.md",
         bars=report("results/report/results.png", category="Results"),
         curves=report("results/report/finetune_curves.png", category="Finetuning"),

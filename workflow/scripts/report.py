@@ -14,4 +14,5 @@ if __name__ == "__main__":
             sm.output.curves,
             sm.params.config,
             sm.input.splits,
+            comparisons_path=sm.output.comparisons,
         )
