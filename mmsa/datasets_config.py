@@ -27,6 +27,14 @@ def dataset_spec(config: dict[str, Any], name: str) -> DatasetSpec:
     return get_spec(name, overrides)
 
 
+def fetched_from(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """What a dataset's fetch reads, as a rule parameter (a changed registry entry fetches
+    again): its spec, and for the mixture each source's spec too."""
+    spec = dataset_spec(config, name)
+    sources = {source: dataset_spec(config, source).to_dict() for source in spec.mixture}
+    return {**spec.to_dict(), "sources": sources} if sources else spec.to_dict()
+
+
 def n_shards(config: dict[str, Any], name: str) -> int:
     """Shard count: explicit ``data.shards`` or expected rows / ``data.shard_size``."""
     data = config["data"]

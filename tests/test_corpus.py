@@ -12,7 +12,7 @@ from mmsa.config import ConfigError, validate_config
 from mmsa.data.coverage import coverage_table, write_coverage
 from mmsa.data.fetch import fetch_dataset
 from mmsa.data.shard import shard_path
-from mmsa.datasets_config import dataset_spec, holdout_datasets, n_shards
+from mmsa.datasets_config import dataset_spec, fetched_from, holdout_datasets, n_shards
 from mmsa.declared import stage_config
 from mmsa.stages import account, fetch, shard, standardize
 
@@ -138,6 +138,9 @@ def test_the_corpus_slices_and_holdouts_follow_the_config(config):
     fetched = stage_config(config, "fetch", "corpus")
     assert fetched["pretrain"] == {"corpus": {"small": 10, "big": 5}} and "big" in fetched["data"]["custom"]
     assert n_shards(config, "corpus") == 4  # 15 rows at most, 4 per shard
+    # the fetch rule's spec parameter: the sources' specs for the mixture, unchanged for the others
+    assert set(fetched_from(config, "corpus")["sources"]) == {"big", "small"}
+    assert fetched_from(config, "ft") == dataset_spec(config, "ft").to_dict()
 
 
 @pytest.mark.parametrize(
