@@ -25,6 +25,7 @@ include: "workflow/rules/hypergraph.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/baseline.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/coverage.smk"
 
 
 rule all:
@@ -32,4 +33,5 @@ rule all:
         expand("results/datasets/{dataset}/accounting.json", dataset=DATASETS),
         "results/pretrain/model.pt",
         "results/report/results.md",
+        "results/report/coverage.md",
     default_target: True

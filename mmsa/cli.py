@@ -69,13 +69,29 @@ def _cmd_shard(args: argparse.Namespace, config: dict[str, Any]) -> None:
     from mmsa.stages import shard
 
     where = placement(config, "shard")  # dask.scheduler_address: on a cluster if set
+    holdouts = dict(_holdout(text) for text in args.holdout)
     print(
         json.dumps(
             shard(
-                config, args.dataset, args.standardized, args.out, args.rejects, threads=args.threads, **where
+                config,
+                args.dataset,
+                args.standardized,
+                args.out,
+                args.rejects,
+                threads=args.threads,
+                holdouts=holdouts,
+                **where,
             )
         )
     )
+
+
+def _holdout(text: str) -> tuple[str, str]:
+    """``DATASET=FOLDER`` of ``mmsa shard --holdout``."""
+    name, sep, folder = text.partition("=")
+    if not (sep and name and folder):
+        raise SystemExit(f"--holdout {text!r}: expected DATASET=FOLDER (a standardized folder)")
+    return name, folder
 
 
 def _cmd_featurize(args: argparse.Namespace, config: dict[str, Any]) -> None:
@@ -160,6 +176,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder of shard files")
     p.add_argument("--rejects", required=True, help="output rejects Parquet (duplicates)")
     p.add_argument("--threads", type=int, default=1, help=CLUSTER_THREADS)
+    p.add_argument(
+        "--holdout",
+        action="append",
+        default=[],
+        metavar="DATASET=FOLDER",
+        help="leave out the molecules of this standardized finetuning dataset (repeatable), as the "
+        "workflow does for the pretraining dataset",
+    )
     p = add(
         "featurize",
         _cmd_featurize,

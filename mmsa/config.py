@@ -64,19 +64,21 @@ def _dataset_errors(config: dict[str, Any]) -> list[str]:
     """Dataset names that are neither in the registry nor in ``data.custom`` (a typo such as
     ``max_rows: {zinx: 1000}`` would otherwise be ignored and every ZINC row processed), custom
     specs that cannot be built, a source override of a custom dataset (ignored otherwise), and
-    finetuning datasets without tasks, all found before any job runs."""
-    from mmsa.data.registry import REGISTRY
+    finetuning datasets without tasks, all found before any job runs. The mixture's name is
+    checked by :func:`_corpus_errors`."""
+    from mmsa.data.registry import CORPUS, REGISTRY
     from mmsa.datasets_config import dataset_spec
 
     data, custom = config["data"], config["data"]["custom"]
     known = f"known: {', '.join(sorted(REGISTRY))} and data.custom ({', '.join(sorted(custom)) or 'none'})"
     named = [(f"data.{key}.{name}", name) for key in ("sources", *ROW_LIMITS, "shards") for name in data[key]]
     named.append(("pretrain.dataset", config["pretrain"]["dataset"]))
+    named += [(f"pretrain.corpus.{name}", name) for name in config["pretrain"]["corpus"]]
     named += [(f"finetune.datasets.{i}", name) for i, name in enumerate(config["finetune"]["datasets"])]
     errors = [
         f"  - at '{where}': unknown dataset {name!r}; {known}"
         for where, name in named
-        if name not in REGISTRY and name not in custom
+        if name not in REGISTRY and name not in custom and name != CORPUS  # CORPUS: _corpus_errors
     ]
     errors += [
         f"  - at 'data.sources.{name}': {name!r} is a custom dataset; set data.custom.{name}.source instead"
@@ -98,6 +100,36 @@ def _dataset_errors(config: dict[str, Any]) -> list[str]:
                     f"  - at 'finetune.datasets.{i}': dataset {name!r} has no tasks to finetune on "
                     f"(task_type {spec.task_type!r}, tasks {spec.tasks or 'none'})"
                 )
+    return errors
+
+
+def _corpus_errors(config: dict[str, Any]) -> list[str]:
+    """A mixture named but not described (or described but not used), and the mixture's name
+    where it cannot stand: its size is set by its counts, its source is the mixture, and it has
+    no tasks."""
+    from mmsa.data.registry import CORPUS
+
+    pretrain, data = config["pretrain"], config["data"]
+    errors = []
+    if (pretrain["dataset"] == CORPUS) != bool(pretrain["corpus"]):
+        errors.append(
+            f"  - at 'pretrain.corpus': pretrain.dataset {CORPUS!r} is the mixture that pretrain.corpus "
+            "describes (source dataset: rows); set both or neither (pretrain.dataset is "
+            f"{pretrain['dataset']!r}, pretrain.corpus {pretrain['corpus'] or 'empty'})"
+        )
+    if CORPUS in pretrain["corpus"]:
+        errors.append(f"  - at 'pretrain.corpus.{CORPUS}': the mixture cannot be one of its own sources")
+    for key in ("custom", "sources", *ROW_LIMITS):
+        if CORPUS in data[key]:
+            errors.append(
+                f"  - at 'data.{key}.{CORPUS}': {CORPUS!r} is the pretraining mixture; "
+                "its sources and their row counts are set in pretrain.corpus"
+            )
+    errors += [
+        f"  - at 'finetune.datasets.{i}': {CORPUS!r} is the unlabelled pretraining mixture"
+        for i, name in enumerate(config["finetune"]["datasets"])
+        if name == CORPUS
+    ]
     return errors
 
 
@@ -146,7 +178,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         seeds = filled["finetune"]["seeds"]
         if isinstance(seeds, int):  # a count: stages and rules always see the list
             filled["finetune"]["seeds"] = list(range(seeds))
-        checks = (_row_limit_errors, _model_errors, _dataset_errors, _finetune_errors)
+        checks = (_row_limit_errors, _model_errors, _corpus_errors, _dataset_errors, _finetune_errors)
         lines = [line for check in checks for line in check(filled)]
     if lines:
         raise ConfigError("invalid configuration:\n" + "\n".join(lines))

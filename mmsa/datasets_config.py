@@ -12,16 +12,27 @@ import math
 from typing import Any
 
 from mmsa.config import ROW_LIMITS
-from mmsa.data.registry import DatasetSpec, get_spec
+from mmsa.data.registry import CORPUS, DatasetSpec, get_spec, mixture_spec
 
 
 def dataset_spec(config: dict[str, Any], name: str) -> DatasetSpec:
-    """The registry spec of ``name`` with the config's source override, or a custom spec."""
+    """The registry spec of ``name`` with the config's source override, a custom spec, or for
+    :data:`~mmsa.data.registry.CORPUS` the mixture that ``pretrain.corpus`` describes."""
+    if name == CORPUS:
+        return mixture_spec(config["pretrain"]["corpus"])
     data = config["data"]
     if name in data["custom"]:
         return get_spec(name, data["custom"][name])
     overrides = {"source": data["sources"][name]} if name in data["sources"] else {}
     return get_spec(name, overrides)
+
+
+def fetched_from(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """What a dataset's fetch reads, as a rule parameter (a changed registry entry fetches
+    again): its spec, and for the mixture each source's spec too."""
+    spec = dataset_spec(config, name)
+    sources = {source: dataset_spec(config, source).to_dict() for source in spec.mixture}
+    return {**spec.to_dict(), "sources": sources} if sources else spec.to_dict()
 
 
 def n_shards(config: dict[str, Any], name: str) -> int:
@@ -53,3 +64,12 @@ def duplicate_policy(config: dict[str, Any]) -> str | None:
 def all_datasets(config: dict[str, Any]) -> list[str]:
     """The pretraining corpus and every finetuning dataset, without repeats."""
     return list(dict.fromkeys([config["pretrain"]["dataset"], *config["finetune"]["datasets"]]))
+
+
+def holdout_datasets(config: dict[str, Any], name: str) -> list[str]:
+    """The finetuning datasets whose molecules the shard stage removes from ``name``: all of
+    them (but itself) for the pretraining dataset, so no test molecule is seen in pretraining;
+    none for any other dataset."""
+    if name != config["pretrain"]["dataset"]:
+        return []
+    return [d for d in config["finetune"]["datasets"] if d != name]

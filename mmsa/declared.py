@@ -24,6 +24,7 @@ from typing import Any
 
 from mmsa.compared import compared_model
 from mmsa.config import ROW_LIMITS
+from mmsa.data.registry import CORPUS
 
 ConfigPath = tuple[str, ...]
 
@@ -57,6 +58,9 @@ def _finetune_settings(names: tuple[str, ...]) -> list[ConfigPath]:
 
 
 def _fetch(config: dict[str, Any], dataset: str, model: str | None) -> list[ConfigPath]:
+    if dataset == CORPUS:  # each source is sampled by the seed, as its config describes it
+        sources = [path for name in config["pretrain"]["corpus"] for path in _source(name)]
+        return [("cache_dir",), ("data", "local_dir"), ("pretrain", "corpus"), ("seed",), *sources]
     sampled = dataset in config["data"]["sample_rows"]
     return [
         ("cache_dir",),
@@ -74,6 +78,7 @@ def _shard(config: dict[str, Any], dataset: str, model: str | None) -> list[Conf
         *_row_limits(dataset),
         ("data", "shards", dataset),
         ("data", "shard_size"),
+        *([("pretrain", "corpus")] if dataset == CORPUS else []),  # its size sets the shard count
         ("data", "dedupe"),
         *([("data", "duplicate_labels")] if dedupe else []),  # no effect without de-duplication
     ]
@@ -109,6 +114,7 @@ READS: dict[str, Callable[[dict[str, Any], Any, Any], list[ConfigPath]]] = {
     "split": lambda c, d, m: [*_source(d), ("finetune", "seeds"), *_finetune_settings(SPLIT_SETTINGS)],
     "hypergraph": lambda c, d, m: [("finetune", "hypergraph_k")],
     "finetune": _finetune,
+    "coverage": lambda c, d, m: [("pretrain", "dataset"), ("finetune", "datasets")],
     "report": lambda c, d, m: [
         ("pretrain",),
         ("finetune",),

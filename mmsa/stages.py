@@ -18,8 +18,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mmsa.data.fetch import fetch_dataset
-from mmsa.data.shard import duplicate_counts, run_shard, shard_path
+from mmsa.data.corpus import corpus_counts, fetch_corpus
+from mmsa.data.fetch import SOURCE_DATASET, fetch_dataset
+from mmsa.data.registry import MIXTURE
+from mmsa.data.shard import duplicate_counts, holdout_counts, run_shard, shard_path
 from mmsa.data.standardize import reject_frame
 from mmsa.data.standardize_stage import run_standardize
 from mmsa.datasets_config import dataset_spec, duplicate_policy, n_shards, row_sample
@@ -36,9 +38,16 @@ class AccountingError(RuntimeError):
 
 
 def fetch(config: dict[str, Any], dataset: str, out: str | os.PathLike) -> int:
-    """Fetch ``dataset`` into ``out`` (raw Parquet)."""
+    """Fetch ``dataset`` into ``out`` (raw Parquet); return its rows."""
+    spec = dataset_spec(config, dataset)
+    if spec.source == MIXTURE:
+        sources = {name: dataset_spec(config, name) for name in spec.mixture}
+        taken = fetch_corpus(
+            spec, sources, out, config["cache_dir"], config["data"]["local_dir"], config["seed"]
+        )
+        return sum(c["taken"] for c in taken.values())
     return fetch_dataset(
-        dataset_spec(config, dataset),
+        spec,
         out,
         config["cache_dir"],
         config["data"]["local_dir"],
@@ -78,9 +87,11 @@ def shard(
     rejects: str | os.PathLike,
     threads: int = 1,
     scheduler_address: str | None = None,
+    holdouts: dict[str, str | os.PathLike] | None = None,
 ) -> dict:
     """Shard the standardized rows of ``dataset`` (on the Dask cluster at ``scheduler_address``
-    if given)."""
+    if given), without the molecules of the standardized datasets in ``holdouts`` (name ->
+    folder; see :func:`mmsa.datasets_config.holdout_datasets`)."""
     with atomic_path(out_dir) as tmp:
         return run_shard(
             standardized,
@@ -90,6 +101,7 @@ def shard(
             duplicate_policy(config),
             workers=threads,
             scheduler_address=scheduler_address,
+            holdouts=holdouts,
         )
 
 
@@ -127,7 +139,8 @@ def account(
 
     Every input row number must appear exactly once across the manifests and rejects tables.
     The summary also counts duplicate groups and the rows they cost (see
-    :func:`mmsa.data.shard.duplicate_counts`).
+    :func:`mmsa.data.shard.duplicate_counts`), the rows removed as finetuning molecules, and for
+    a mixture each source's rows asked for, taken and featurized.
     """
     rows_in = pq.read_metadata(raw).num_rows
     tables = [pq.read_table(p).to_pandas() for p in rejects]
@@ -150,9 +163,15 @@ def account(
         "rejected": len(all_rejects),
         "rejected_by_stage": {k: int(v) for k, v in all_rejects["stage"].value_counts().items()},
         **duplicate_counts(all_rejects),
+        **holdout_counts(all_rejects),
         "conformer_missing": int((~featurized["conf_ok"]).sum()),
         "image_missing": int((~featurized["image_ok"]).sum()),
     }
+    sources = corpus_counts(raw)
+    if sources is not None:  # a mixture: what each source gave and how much of it is left
+        origin = pq.read_table(raw, columns=[SOURCE_DATASET])[SOURCE_DATASET].to_pandas()
+        left = origin.iloc[featurized["row"].to_numpy()].value_counts()
+        result["sources"] = {name: {**c, "featurized": int(left.get(name, 0))} for name, c in sources.items()}
     write_csv(all_rejects, rejects_csv)
     write_text(json.dumps(result, indent=1) + "\n", summary)
     log.info(

@@ -48,8 +48,11 @@ def test_validation_does_not_modify_the_input():
 @pytest.mark.parametrize("name", ["default.yaml", "test.yaml", "paper.yaml"])
 def test_shipped_configs_are_valid_and_need_nothing_beside_the_clone(name):
     config = load_config(REPO / "config" / name)  # raises ConfigError naming a bad key
-    assert config["pretrain"]["dataset"] == "zinc"
-    assert dataset_spec(config, "zinc").task_type == "none"  # the pretraining corpus has no labels
+    assert config["pretrain"]["dataset"] == ("corpus" if name == "paper.yaml" else "zinc")  # paper: a mixture
+    pretraining = dataset_spec(config, config["pretrain"]["dataset"])
+    assert pretraining.task_type == "none"  # the pretraining corpus has no labels
+    sources = [dataset_spec(config, source) for source in pretraining.mixture]
+    assert all(s.source == "registry" for s in sources)  # a mixture's sources install from archives too
     for dataset in config["finetune"]["datasets"]:
         spec = dataset_spec(config, dataset)
         assert spec.task_type in ("classification", "regression") and (spec.tasks or spec.tasks_from_all)

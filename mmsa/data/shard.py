@@ -11,6 +11,10 @@ row is kept as it is. Under ``reject`` a group whose present labels disagree is 
 (which label is right cannot be told), and an agreeing group keeps its first row with the
 union of the group's labels. Every rejected row carries a reason starting with a fixed prefix,
 so :func:`duplicate_counts` can count groups and rows from the rejects table alone.
+
+The pretraining dataset is also held out from the finetuning datasets: every row whose key is a
+molecule of one of them is rejected (before de-duplication, so every copy goes), with a reason
+naming those datasets, so that no test molecule is seen in pretraining (:func:`holdout_counts`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import dask
 import numpy as np
@@ -129,17 +134,60 @@ def duplicate_counts(rejects: pd.DataFrame) -> dict[str, int]:
     }
 
 
+HOLDOUT_REASON = "molecule of finetuning dataset"
+
+
+def holdout_keys(folders: dict[str, str | os.PathLike]) -> dict[str, str]:
+    """Each key of the standardized datasets in ``folders`` (name -> folder), with the names of
+    the datasets that hold it ("bace, bbbp"), as a holdout reason names them."""
+    owners: dict[str, list[str]] = {}
+    for name, folder in sorted(folders.items()):
+        keys = {
+            k for part in read_parts(folder) for k in pq.read_table(part, columns=["key"])["key"].to_pylist()
+        }
+        for key in keys:
+            owners.setdefault(key, []).append(name)
+    return {key: ", ".join(names) for key, names in owners.items()}
+
+
+def holdout_counts(rejects: pd.DataFrame) -> dict[str, Any]:
+    """Rows rejected as finetuning molecules, in all and per finetuning dataset (a row whose
+    molecule is in two datasets counts for each), from the shard stage's reasons."""
+    reasons = rejects.loc[rejects["stage"] == "shard", "reason"]
+    held = reasons[reasons.str.startswith(HOLDOUT_REASON + " ")]
+    names = held.str.slice(len(HOLDOUT_REASON) + 1).str.split(" (", n=1, regex=False).str[0]
+    per_dataset = names.str.split(", ", regex=False).explode().value_counts()
+    return {
+        "finetune_molecules_rejected": len(held),
+        "finetune_molecules_by_dataset": {k: int(v) for k, v in sorted(per_dataset.items())},
+    }
+
+
+def _hold_out(frame: pd.DataFrame, holdouts: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``frame`` without the rows whose key is in ``holdouts``, and those rows as rejects."""
+    owners = frame["key"].map(holdouts)
+    held = frame[owners.notna()]
+    rejects = reject_frame(
+        [
+            {"row": r, "input": i, "stage": "shard", "reason": f"{HOLDOUT_REASON} {owners[j]} (key {k})"}
+            for j, r, i, k in zip(held.index, held["row"], held["input"], held["key"], strict=True)
+        ]
+    )
+    return frame[owners.isna()].reset_index(drop=True), rejects
+
+
 def _gather_shard(
-    buckets: str, shard: int, schema: pa.Schema, out: str, duplicates: str | None
+    buckets: str, shard: int, schema: pa.Schema, out: str, duplicates: str | None, holdouts: dict[str, str]
 ) -> tuple[pd.DataFrame, int]:
     files = sorted((Path(buckets) / f"{shard:05d}").glob("part-*.parquet"))
     table = pa.concat_tables([pq.read_table(f) for f in files]) if files else schema.empty_table()
     frame = table.to_pandas().sort_values("row", kind="stable").reset_index(drop=True)
-    rejects, filled = reject_frame([]), 0
+    frame, held = _hold_out(frame, holdouts)
+    duplicate_rejects, filled = reject_frame([]), 0
     if duplicates is not None:
-        frame, rejects, filled = _dedupe(frame, duplicates)
+        frame, duplicate_rejects, filled = _dedupe(frame, duplicates)
     write_parquet(pa.Table.from_pandas(frame, schema=schema, preserve_index=False), out)
-    return rejects, filled
+    return pd.concat([held, duplicate_rejects], ignore_index=True), filled
 
 
 def run_shard(
@@ -150,7 +198,8 @@ def run_shard(
     duplicates: str | None,
     workers: int = 1,
     scheduler_address: str | None = None,
-) -> dict[str, int]:
+    holdouts: dict[str, str | os.PathLike] | None = None,
+) -> dict[str, Any]:
     """Write ``n_shards`` shard files into ``out_dir``; return row and duplicate counts.
 
     Both phases run on ``workers`` local processes, or on the Dask cluster at
@@ -158,7 +207,9 @@ def run_shard(
     ``out_dir``).
 
     ``duplicates`` is the policy for rows with the same key (one of :data:`DUPLICATE_POLICIES`,
-    see the module docstring), or None to keep every row.
+    see the module docstring), or None to keep every row. ``holdouts`` (finetuning dataset name
+    -> its standardized folder) removes their molecules; the counts then say how many rows that
+    cost (:func:`holdout_counts`).
     """
     if n_shards < 1:
         raise ValueError(f"n_shards must be at least 1, got {n_shards}")
@@ -170,6 +221,9 @@ def run_shard(
     schema = pq.read_schema(parts[0]).remove_metadata()
     out_dir = Path(out_dir)
     buckets = out_dir / f".tmp-buckets-{os.getpid()}"
+    held_keys: list[dict[str, str]] = [{} for _ in range(n_shards)]
+    for key, owners in holdout_keys(holdouts or {}).items():
+        held_keys[shard_of(key, n_shards)][key] = owners  # each shard task gets its own keys
     try:
         compute(
             [dask.delayed(_split_part)(str(p), i, n_shards, str(buckets)) for i, p in enumerate(parts)],
@@ -178,7 +232,9 @@ def run_shard(
         )
         results = compute(
             [
-                dask.delayed(_gather_shard)(str(buckets), s, schema, str(shard_path(out_dir, s)), duplicates)
+                dask.delayed(_gather_shard)(
+                    str(buckets), s, schema, str(shard_path(out_dir, s)), duplicates, held_keys[s]
+                )
                 for s in range(n_shards)
             ],
             workers,
@@ -192,6 +248,14 @@ def run_shard(
     kept = sum(pq.read_metadata(shard_path(out_dir, s)).num_rows for s in range(n_shards))
     counts = {"kept": kept, "rejected": len(all_rejects), **duplicate_counts(all_rejects)}
     counts["labels_filled"] = sum(f for _, f in results)
+    if holdouts is not None:
+        counts.update(holdout_counts(all_rejects))
+        log.info(
+            "held out from %s: %d rows %s",
+            ", ".join(sorted(holdouts)) or "no dataset",
+            counts["finetune_molecules_rejected"],
+            counts["finetune_molecules_by_dataset"],
+        )
     log.info(
         "sharded into %d shards: %d molecules kept, %d rejected; %d duplicate groups: %d rows rejected "
         "as duplicates, %d groups with conflicting labels rejected whole (%d rows), %d labels filled in "

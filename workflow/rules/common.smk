@@ -10,7 +10,7 @@ os.environ.setdefault("MMSA_REPO", workflow.basedir)
 
 from mmsa.compared import MODELS
 from mmsa.config import ConfigError, prefer_row_limits, validate_config
-from mmsa.datasets_config import all_datasets, dataset_spec
+from mmsa.datasets_config import all_datasets, fetched_from, holdout_datasets
 from mmsa.declared import stage_config
 from mmsa.job_resources import job_resources
 

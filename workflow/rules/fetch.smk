@@ -7,7 +7,7 @@ rule fetch:
     params:
         config=lambda wc: stage_config(config, "fetch", wc.dataset),
         # the registry entry (URL, checksums, columns): a changed entry fetches again
-        spec=lambda wc: dataset_spec(config, wc.dataset).to_dict(),
+        spec=lambda wc: fetched_from(config, wc.dataset),
     log:
         "results/logs/fetch/{dataset}.log",
     benchmark:

@@ -15,5 +15,6 @@ if __name__ == "__main__":
             sm.output.shards,
             sm.output.rejects,
             threads=sm.threads,
+            holdouts=dict(zip(sm.params.holdouts, sm.input.holdouts, strict=True)),
             **placement(sm.config, "shard"),  # not a param: see mmsa.declared
         )
