@@ -39,6 +39,7 @@ from mmsa.declared import FEATURES, GIN_KEYS
 from mmsa.errors import InputError
 
 KEY = "pretrain.weights"
+PLACED = Path("results/pretrain/model.pt")  # where the given_weights rule copies it (the run's folder)
 # What a model.pt records besides its config paths; named in messages as these.
 VERSIONS = {"featurizer_version": "the featurizer version", "rdkit": "the RDKit version"}
 
@@ -161,6 +162,8 @@ def weights_errors(config: Mapping[str, Any]) -> list[str]:
     path = config["pretrain"]["weights"]
     if path is None:
         return []
+    if Path(path).resolve() == PLACED.resolve():  # Snakemake would find the rule's input its output
+        return [f"  - at '{KEY}': {path} is where this run places the given model; copy it elsewhere first"]
     try:
         record = read_record(path)
         problems = mismatches(recorded(record), config_settings(config))

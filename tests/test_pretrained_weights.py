@@ -17,6 +17,7 @@ from mmsa.declared import stage_config
 from mmsa.features.settings import FeatureSettings
 from mmsa.models.mmsa import save_pretrained
 from mmsa.pretrained import WeightsError, place_weights, read_record
+from mmsa.report import settings_summary
 from mmsa.train.pretrain import PretrainSettings, build_model
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -85,6 +86,14 @@ def test_a_missing_or_unreadable_file_is_named(saved, tmp_path):
     assert "not a pretrained model that mmsa saved" in refusal(config_for(foreign))
 
 
+def test_the_run_s_own_pretrained_model_cannot_be_its_input(saved, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results" / "pretrain").mkdir(parents=True)
+    (tmp_path / "results" / "pretrain" / "model.pt").write_bytes(saved.read_bytes())
+    assert "is where this run places the given model" in refusal(config_for("results/pretrain/model.pt"))
+    assert "at 'pretrain.weights'" in refusal(config_for(""))  # not a path, and not null either
+
+
 def test_a_model_saved_without_its_feature_record_is_refused(saved, tmp_path):
     old = tmp_path / "old.pt"
     weights = torch.load(saved, weights_only=True)
@@ -147,6 +156,19 @@ def test_the_job_refuses_weights_that_do_not_fit_their_model_config(saved, tmp_p
     torch.save(weights, tmp_path / "misshapen.pt")
     with pytest.raises(WeightsError, match="do not fit its model config"):
         placed(config_for(saved), tmp_path / "misshapen.pt", tmp_path / "out")
+
+
+def test_the_rule_declares_the_settings_it_checks_and_no_others(saved):
+    part = stage_config(validate_config(config_for(saved)), "given_weights")
+    assert part["pretrain"]["weights"] == str(saved)
+    gin = set(part["pretrain"]["settings"]["model"])
+    assert gin == {"gnn_layers", "gnn_dim"}  # those the config sets; image_width does not shape the GIN
+    assert set(part["featurize"]) == {"graph_features", "image_size", "conformer"} and "cache_dir" not in part
+
+
+def test_the_report_names_the_given_model(saved):
+    assert f"pretrained model given: `{saved}`" in settings_summary(validate_config(config_for(saved)))
+    assert "pretrained model given" not in settings_summary(validate_config({}))
 
 
 def test_given_weights_leave_the_corpus_out_of_the_datasets(saved):
