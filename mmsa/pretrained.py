@@ -139,13 +139,13 @@ def config_settings(config: Mapping[str, Any]) -> dict[str, Any]:
     return settings_of(featurize, config["pretrain"]["settings"]["model"])
 
 
-def mismatches(recorded: Mapping[str, Any], expected: Mapping[str, Any]) -> list[str]:
-    """Each expected setting that the model's records give otherwise, as "name: model X, config Y"."""
-    missing = object()
+def mismatches(model: Mapping[str, Any], expected: Mapping[str, Any]) -> list[str]:
+    """Each expected setting that the model's records (``model``) give otherwise, as
+    "name: X in the model, Y here"."""
     return [
-        f"{name}: {recorded.get(name, 'not recorded')!r} in the model, {value!r} here"
+        f"{name}: {repr(model[name]) if name in model else 'nothing'} in the model, {value!r} here"
         for name, value in expected.items()
-        if recorded.get(name, missing) != value
+        if name not in model or model[name] != value
     ]
 
 
@@ -172,7 +172,9 @@ def weights_errors(config: Mapping[str, Any]) -> list[str]:
     return [f"  - at '{KEY}': {_refusal(path, problems)}"] if problems else []
 
 
-def place_weights(config: Mapping[str, Any], weights: str | os.PathLike, out_dir: str | os.PathLike) -> dict:
+def place_weights(
+    config: Mapping[str, Any], weights: str | os.PathLike, out_dir: str | os.PathLike
+) -> dict[str, Any]:
     """Check the model ``weights`` against ``config`` in full and copy it to ``out_dir/model.pt``,
     with ``config.json`` saying where it came from and its SHA-256.
 
