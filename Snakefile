@@ -18,7 +18,14 @@ include: "workflow/rules/standardize.smk"
 include: "workflow/rules/shard.smk"
 include: "workflow/rules/featurize.smk"
 include: "workflow/rules/account.smk"
-include: "workflow/rules/pretrain.smk"
+if config["pretrain"]["weights"]:  # a model pretrained before, checked and copied
+
+    include: "workflow/rules/given_weights.smk"
+
+else:
+
+    include: "workflow/rules/pretrain.smk"
+
 include: "workflow/rules/split.smk"
 include: "workflow/rules/embed.smk"
 include: "workflow/rules/hypergraph.smk"

@@ -156,6 +156,14 @@ def _finetune_errors(config: dict[str, Any]) -> list[str]:
     return errors
 
 
+def _weights_errors(config: dict[str, Any]) -> list[str]:
+    """Given pretrained weights that are missing, unreadable, or for other features or another
+    GIN, found before any job runs (mmsa.pretrained)."""
+    from mmsa.pretrained import weights_errors
+
+    return weights_errors(config)
+
+
 def _row_limit_errors(config: dict[str, Any]) -> list[str]:
     """Datasets limited both ways: the first N rows and a random sample cannot both hold."""
     data = config["data"]
@@ -178,7 +186,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         seeds = filled["finetune"]["seeds"]
         if isinstance(seeds, int):  # a count: stages and rules always see the list
             filled["finetune"]["seeds"] = list(range(seeds))
-        checks = (_row_limit_errors, _model_errors, _corpus_errors, _dataset_errors, _finetune_errors)
+        checks = (_row_limit_errors, _model_errors, _corpus_errors, _dataset_errors, _finetune_errors, _weights_errors)
         lines = [line for check in checks for line in check(filled)]
     if lines:
         raise ConfigError("invalid configuration:\n" + "\n".join(lines))

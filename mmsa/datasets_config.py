@@ -62,8 +62,10 @@ def duplicate_policy(config: dict[str, Any]) -> str | None:
 
 
 def all_datasets(config: dict[str, Any]) -> list[str]:
-    """The pretraining corpus and every finetuning dataset, without repeats."""
-    return list(dict.fromkeys([config["pretrain"]["dataset"], *config["finetune"]["datasets"]]))
+    """The pretraining corpus (none when pretrained weights are given) and every finetuning
+    dataset, without repeats."""
+    corpus = [] if config["pretrain"]["weights"] else [config["pretrain"]["dataset"]]
+    return list(dict.fromkeys([*corpus, *config["finetune"]["datasets"]]))
 
 
 def holdout_datasets(config: dict[str, Any], name: str) -> list[str]:

@@ -110,6 +110,12 @@ READS: dict[str, Callable[[dict[str, Any], Any, Any], list[ConfigPath]]] = {
         ("seed",),
         ("torch_threads",),
     ],
+    # a given pretrained model, checked against the features and the GIN (mmsa.pretrained)
+    "given_weights": lambda c, d, m: [
+        ("pretrain", "weights"),
+        *[p for p in FEATURES if p[0] == "featurize"],
+        *[("pretrain", "settings", "model", key) for key in GIN_KEYS],
+    ],
     "embed": lambda c, d, m: [*FEATURES, ("pretrain", "settings", "device"), ("torch_threads",)],
     "split": lambda c, d, m: [*_source(d), ("finetune", "seeds"), *_finetune_settings(SPLIT_SETTINGS)],
     "hypergraph": lambda c, d, m: [("finetune", "hypergraph_k")],

@@ -249,6 +249,8 @@ def settings_summary(config: dict[str, Any]) -> str:
         f"- torch threads: {config['torch_threads']} (pretrain, embed), 1 per finetuning job",
         "- models: " + "; ".join(f"`{m}` {MODELS[m].summary}" for m in fine["models"]),
     ]
+    if pre.get("weights"):  # the pretraining line is then this config's, the model's may differ
+        lines.insert(1, f"- pretrained model given: `{pre['weights']}` (SHA-256 in each result's provenance)")
     return "\n".join(lines) + "\n"
 
 

@@ -363,6 +363,7 @@ def finetune(
     from mmsa.compared import compared_model
     from mmsa.data.labelled import load_labelled
     from mmsa.embed import read_embeddings
+    from mmsa.hashing import sha256_file
     from mmsa.models.mmsa import load_pretrained
     from mmsa.models.property import save_property_model
     from mmsa.provenance import provenance
@@ -397,6 +398,8 @@ def finetune(
     if spec.hypergraph:
         data.hypergraph = pd.read_parquet(hypergraph_path)
     record = provenance(str(pick_device(settings.device)) if spec.neural else "cpu")
+    if model_path is not None:  # names the pretrained model behind the result
+        record["pretrained_sha256"] = sha256_file(model_path)
     out = []
     for i, seed in enumerate(seeds):
         run = run_seed(model_name, data, settings, seed)

@@ -12,6 +12,7 @@ import yaml
 from test_pretrain import TINY_MODEL
 
 from helpers import SMALL_FEATURES
+from mmsa.features.settings import FeatureSettings
 from mmsa.models.mmsa import save_pretrained
 from mmsa.models.property import PropertyModel, build_gin, save_property_model
 from mmsa.train.pretrain import PretrainSettings, build_model
@@ -32,7 +33,7 @@ def tiny_models(folder: Path) -> tuple[Path, Path, Path]:
     config.write_text(yaml.safe_dump({"cache_dir": str(folder / "cache"), "featurize": SMALL_FEATURES}))
     torch.manual_seed(0)
     pretrained = build_model(PretrainSettings.from_dict({"model": TINY_MODEL}), "hu")
-    save_pretrained(pretrained, folder / "pretrained.pt")
+    save_pretrained(pretrained, folder / "pretrained.pt", FeatureSettings.from_dict(SMALL_FEATURES).record())
     arch = pretrained.config.to_dict()
     meta = {
         "model": "no-pretrain",

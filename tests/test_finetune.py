@@ -20,6 +20,7 @@ from mmsa.features.loader import read_manifests
 from mmsa.models.mmsa import save_pretrained
 from mmsa.models.property import load_property_model
 from mmsa.predict import predict_file
+from mmsa.stage_settings import feature_settings
 from mmsa.stages import embed, finetune, hypergraph, split
 from mmsa.train.finetune import DatasetInputs, FinetuneSettings, run_seed
 from mmsa.train.pretrain import PretrainSettings, build_model
@@ -47,7 +48,8 @@ def prepared(tmp_path_factory):
     d = tmp / "out" / "toy"
     manifests = [d / "man-0.parquet"]
     torch.manual_seed(0)
-    save_pretrained(build_model(PretrainSettings.from_dict({"model": TINY_MODEL}), "hu"), tmp / "model.pt")
+    model = build_model(PretrainSettings.from_dict({"model": TINY_MODEL}), "hu")
+    save_pretrained(model, tmp / "model.pt", feature_settings(config).record())
     # each stage is handed the part of the config its rule declares, as in the workflow
     embed(stage_config(config, "embed"), tmp / "model.pt", manifests, tmp / "emb.parquet")
     part = stage_config(config, "split", "toy")

@@ -159,6 +159,43 @@ def test_embed_and_predict_new_smiles_with_bad_rows(tiny, tmp_path):
     assert pd.read_csv(tmp_path / "pred.csv.rejects.csv")["row"].tolist() == [1, 2]
 
 
+def test_a_finetune_only_run_from_the_pretrained_model_gives_the_same_results(tiny, tmp_path):
+    """The tiny run's model.pt given as pretrain.weights to a run in another folder: the corpus
+    is never fetched, and the mmsa results (pretrained GIN, embeddings, hypergraph) are those of
+    the run that pretrained it, less their provenance. BBBP's data stages and split are copied
+    over (mtimes kept, so they are up to date) to run only the jobs that read the model."""
+    import shutil
+
+    from mmsa.hashing import sha256_file
+
+    work, config = tiny
+    model = work / "results" / "pretrain" / "model.pt"
+    given = tmp_path / "given.yaml"
+    given.write_text(
+        yaml.safe_dump(merged(yaml.safe_load(config.read_text()), {"pretrain": {"weights": str(model)}}))
+    )
+    plan = run_snakemake(tmp_path, given, "--dry-run")  # rule all, from nothing
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    assert "rule given_weights:" in plan.stdout and "zinc" not in plan.stdout + plan.stderr
+    for part in ("datasets/bbbp", "features/bbbp", "splits/bbbp.parquet", "splits/bbbp.json"):
+        source, target = work / "results" / part, tmp_path / "results" / part
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if source.is_dir() else shutil.copy2)(source, target)
+    outputs = [Path("results", "finetune", "bbbp", "mmsa", f"seed-{seed}.json") for seed in (0, 1)]
+    run = run_snakemake(tmp_path, given, *map(str, outputs))
+    assert run.returncode == 0, run.stderr[-3000:]
+    ran = set(re.findall(r"^(?:local)?rule (\w+):", run.stdout + run.stderr, flags=re.MULTILINE))
+    assert {"given_weights", "embed", "hypergraph", "finetune"} <= ran and "pretrain" not in ran
+    assert not (tmp_path / "results" / "datasets" / "zinc").exists()
+    placed = json.loads((tmp_path / "results" / "pretrain" / "config.json").read_text())
+    assert placed["weights"] == str(model) and placed["sha256"] == sha256_file(model)
+    for output in outputs:
+        ours, theirs = json.loads((tmp_path / output).read_text()), json.loads((work / output).read_text())
+        assert ours.pop("provenance")["pretrained_sha256"] == placed["sha256"]
+        assert theirs.pop("provenance")["pretrained_sha256"] == placed["sha256"]
+        assert json.dumps(ours, indent=1) == json.dumps(theirs, indent=1)
+
+
 def test_second_invocation_has_nothing_to_do(tiny):
     work, config = tiny
     run = run_snakemake(work, config, "--dry-run")

@@ -50,8 +50,11 @@ class FeatureSettings:
             "image_size": self.image_size,
         }
 
+    def record(self) -> dict[str, Any]:
+        """The settings, the featurizer version and the RDKit version: everything the features
+        depend on, which a pretrained model records to be checked against (mmsa.pretrained)."""
+        return {**self.to_dict(), "featurizer_version": FEATURIZER_VERSION, "rdkit": rdBase.rdkitVersion}
+
     def fingerprint(self) -> str:
-        """Digest of the settings, the featurizer version and the RDKit version."""
-        return settings_digest(
-            {**self.to_dict(), "featurizer_version": FEATURIZER_VERSION, "rdkit": rdBase.rdkitVersion}
-        )
+        """Digest of :meth:`record`."""
+        return settings_digest(self.record())

@@ -392,12 +392,16 @@ def gather_views(
     return gathered, present
 
 
-def save_pretrained(model: MMSAModel, path: str | os.PathLike) -> None:
-    """The pretrained model as a weights-only file: its config and a plain state dict."""
+def save_pretrained(model: MMSAModel, path: str | os.PathLike, features: Mapping[str, Any]) -> None:
+    """The pretrained model as a weights-only file: its config, a plain state dict and
+    ``features``, the record of the featurizer settings it was trained on
+    (:meth:`mmsa.features.settings.FeatureSettings.record`), so that a finetuning run given the
+    file (``pretrain.weights``) can check that its own features are the ones the weights fit."""
     from mmsa.io import save_torch
 
     weights = {
         "model_config": model.config.to_dict(),
+        "features": dict(features),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
     save_torch(weights, path)

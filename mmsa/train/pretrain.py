@@ -281,7 +281,7 @@ def write_outputs(
 ) -> None:
     """Weights (a plain state dict), the config used, the loss log and plot, throughput."""
     out.mkdir(parents=True, exist_ok=True)
-    save_pretrained(model, out / "model.pt")
+    save_pretrained(model, out / "model.pt", cache.settings.record())
     record = {
         "pretrain": settings.to_dict(),
         "features": cache.settings.to_dict(),

@@ -66,7 +66,7 @@ def finetune_inputs(wc):
         "manifests": manifests_of(wc.dataset),
         "splits": f"results/splits/{wc.dataset}.parquet",
     }
-    if model.pretrained:
+    if model.pretrained or model.embeddings:  # embeddings: its hash goes into the provenance
         inputs["model"] = "results/pretrain/model.pt"
     if model.embeddings:
         inputs["embeddings"] = f"results/embeddings/{wc.dataset}.parquet"

@@ -1,0 +1,11 @@
+"""Snakemake adapter of the given_weights rule (all logic in mmsa.pretrained)."""
+
+import os
+
+from mmsa.logs import stage_logging
+from mmsa.pretrained import place_weights
+
+if __name__ == "__main__":
+    sm = snakemake  # noqa: F821 (injected by Snakemake)
+    with stage_logging(sm.log[0]):
+        place_weights(sm.params.config, sm.input.weights, os.path.dirname(sm.output.model))
