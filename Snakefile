@@ -40,5 +40,5 @@ rule all:
         expand("results/datasets/{dataset}/accounting.json", dataset=DATASETS),
         "results/pretrain/model.pt",
         "results/report/results.md",
-        "results/report/coverage.md",
+        COVERAGE,
     default_target: True

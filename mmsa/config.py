@@ -186,7 +186,14 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         seeds = filled["finetune"]["seeds"]
         if isinstance(seeds, int):  # a count: stages and rules always see the list
             filled["finetune"]["seeds"] = list(range(seeds))
-        checks = (_row_limit_errors, _model_errors, _corpus_errors, _dataset_errors, _finetune_errors, _weights_errors)
+        checks = (
+            _row_limit_errors,
+            _model_errors,
+            _corpus_errors,
+            _dataset_errors,
+            _finetune_errors,
+            _weights_errors,
+        )
         lines = [line for check in checks for line in check(filled)]
     if lines:
         raise ConfigError("invalid configuration:\n" + "\n".join(lines))

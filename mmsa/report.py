@@ -368,11 +368,14 @@ def write_report(
     split_stats: Sequence[str | os.PathLike] = (),
     *,
     comparisons_path: str | os.PathLike,
+    coverage: Sequence[str | os.PathLike] = (),
 ) -> pd.DataFrame:
     """Write the results table (CSV, Markdown report), the paired comparisons (CSV) and both
     plots; return the table.
 
-    ``split_stats`` are the split stage's JSON files, named ``<dataset>.json``."""
+    ``split_stats`` are the split stage's JSON files, named ``<dataset>.json``; ``coverage`` the
+    coverage rule's Markdown table (none when the model was pretrained elsewhere), shown as it is
+    so that a reader sees beside the scores whether a task lies inside the pretrained domain."""
     jobs = collect(paths)
     table = summarize(jobs)
     with atomic_path(csv_path) as tmp:
@@ -380,7 +383,10 @@ def write_report(
     with atomic_path(comparisons_path) as tmp:
         comparisons(jobs).to_csv(tmp, index=False, float_format="%.6g")
     splits = {Path(p).stem: json.loads(Path(p).read_text()) for p in split_stats}
-    write_text(full_report(jobs, config, splits), md_path)
+    text = full_report(jobs, config, splits)
+    for path in coverage:
+        text += "\n\n## Pretraining corpus against the finetuning datasets\n\n" + Path(path).read_text()
+    write_text(text, md_path)
     plot_bars(table, bars_path)
     plot_curves(paths, curves_path)
     return table

@@ -436,13 +436,22 @@ def report(
     split_stats: Sequence[str | os.PathLike] = (),
     *,
     comparisons_path: str | os.PathLike,
+    coverage: Sequence[str | os.PathLike] = (),
 ) -> str:
-    """The results report (tables, paired comparisons, split sizes, settings, provenance) and
-    plots over every finetuning job."""
+    """The results report (tables, paired comparisons, split sizes, corpus coverage, settings,
+    provenance) and plots over every finetuning job."""
     from mmsa.report import write_report
 
     write_report(
-        results, csv_path, md_path, bars, curves, config, split_stats, comparisons_path=comparisons_path
+        results,
+        csv_path,
+        md_path,
+        bars,
+        curves,
+        config,
+        split_stats,
+        comparisons_path=comparisons_path,
+        coverage=coverage,
     )
     text = Path(md_path).read_text()
     log.info("results:\n%s", text)

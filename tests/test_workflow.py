@@ -115,6 +115,10 @@ def test_every_stage_ran_and_the_report_has_every_model(tiny):
             tests = [r["test"] for r in records if r["dataset"] == dataset and r["model"] == model]
             expected = "n/a" if np.isnan(tests).any() else f"{np.mean(tests):.3f} ± {np.std(tests):.3f}"
             assert len(tests) == 2 and cells[1 + MODEL_NAMES.index(model)].strip() == expected
+    # the coverage table, as its rule wrote it, closes the report: the corpus first
+    coverage = table.split("## Pretraining corpus against the finetuning datasets\n\n")[1]
+    assert coverage == (results / "report" / "coverage.md").read_text()
+    assert coverage.splitlines()[2].startswith("| zinc | pretraining |")
     # the two-task model predicts both tasks for every held-out molecule
     held_out = pd.read_parquet(results / "finetune" / "twotask" / "mmsa" / "seed-0.predictions.parquet")
     assert len(held_out) > 0 and held_out[list(TWO_TASKS)].stack().between(0, 1).all()

@@ -26,6 +26,8 @@ DATASETS = all_datasets(config)
 SEEDS = config["finetune"]["seeds"]
 NEURAL = [m.name for m in MODELS.values() if m.neural]
 CLASSICAL = [m.name for m in MODELS.values() if not m.neural]
+# the corpus-coverage table, in the report and the all target, when the corpus is built here
+COVERAGE = [] if config["pretrain"]["weights"] else ["results/report/coverage.md"]
 
 
 wildcard_constraints:

@@ -10,6 +10,7 @@ rule report:
             seed=SEEDS,
         ),
         splits=expand("results/splits/{dataset}.json", dataset=config["finetune"]["datasets"]),
+        coverage=COVERAGE,
     output:
         csv=report("results/report/results.csv", category="Results"),
         comparisons=report("results/report/comparisons.csv", category="Results"),

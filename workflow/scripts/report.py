@@ -15,4 +15,5 @@ if __name__ == "__main__":
             sm.params.config,
             sm.input.splits,
             comparisons_path=sm.output.comparisons,
+            coverage=sm.input.coverage,
         )
