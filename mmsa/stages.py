@@ -377,6 +377,8 @@ def finetune(
         data.fused = fused[np.array([position[k] for k in frame["key"]])]
     if spec.hypergraph:
         data.hypergraph = pd.read_parquet(hypergraph_path)
+    if spec.neighbour_labels:
+        data.neighbours = config["finetune"]["hypergraph_k"]
     record = provenance(str(pick_device(settings.device)) if spec.neural else "cpu")
     out = []
     for i, seed in enumerate(seeds):
