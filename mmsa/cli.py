@@ -216,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--pretrained",
         default=None,
-        help="pretrained model.pt; needed by `mmsa` models to place molecules in the hypergraph",
+        help="pretrained model.pt; needed by `mmsa` and fused-space `mmsa-labels` models to place "
+        "molecules among the training molecules",
     )
     p.add_argument("--out", required=True, help="output CSV file")
     p.add_argument("--smiles-column", default="smiles", help="name of the SMILES column (default smiles)")

@@ -10,6 +10,10 @@ Every model is trained and scored on the same split of the same molecules:
   hypergraph holds training molecules only, and validation and test molecules join it exactly
   the way ``mmsa predict`` attaches a new molecule (one hyperedge with its nearest training
   molecules), so the reported test score is the score of the model a user deploys;
+* ``mmsa-labels``: the pretrained GIN whose linear head also reads the labels of the molecule's
+  ``finetune.hypergraph_k`` nearest training molecules (in the fused space, or ECFP4 Tanimoto
+  with ``finetune.settings.label_space: ecfp``; :mod:`mmsa.models.neighbour_labels`), inductive
+  the same way; a training molecule's own label and its duplicates' never reach its context;
 * ``mmsa-graph``: the pretrained GIN with a linear head: the like-for-like number against
   graph-only pretraining methods (Hu et al. 2020, GraphMVP);
 * ``no-pretrain``: the same GIN from random weights with a linear head (the reference protocol);
@@ -35,6 +39,7 @@ class ComparedModel:
     pretrained: bool = False  # reads the pretrained model
     embeddings: bool = False  # reads the dataset's frozen MMSA embeddings
     hypergraph: bool = False  # reads the dataset's training-molecule hypergraph
+    neighbour_labels: bool = False  # its head reads its training neighbours' labels
 
     @property
     def neural(self) -> bool:
@@ -51,6 +56,14 @@ MODELS: dict[str, ComparedModel] = {
             pretrained=True,
             embeddings=True,
             hypergraph=True,
+        ),
+        ComparedModel(
+            "mmsa-labels",
+            "pretrained GIN + its training neighbours' labels (kNN, inductive)",
+            "finetuned",
+            pretrained=True,
+            embeddings=True,
+            neighbour_labels=True,
         ),
         ComparedModel("mmsa-graph", "pretrained GIN + linear head", "finetuned", pretrained=True),
         ComparedModel("no-pretrain", "GIN from random weights + linear head", "finetuned"),

@@ -38,6 +38,7 @@ FEATURES: tuple[ConfigPath, ...] = (
 # What finetuning reads of finetune.settings, by how a model is trained (compared.py).
 NEURAL_SETTINGS = ("epochs", "batch_size", "lr", "weight_decay", "dropout", "patience", "device")
 STRUCTURE_SETTINGS = ("structure_dim", "anchor_temperature")
+LABEL_SETTINGS = ("label_space",)
 FOREST_SETTINGS = ("rf_trees",)
 SPLIT_SETTINGS = ("split", "split_fractions")
 # The pretrained-model keys that shape a GIN (models/property.py build_gin).
@@ -93,6 +94,8 @@ def _finetune(config: dict[str, Any], dataset: str, model: str | None) -> list[C
             paths += [("pretrain", "settings", "model", key) for key in GIN_KEYS]
     if spec.hypergraph:
         paths += _finetune_settings(STRUCTURE_SETTINGS)
+    if spec.neighbour_labels:  # k neighbours, as many as the hypergraph stage's
+        paths += [("finetune", "hypergraph_k"), *_finetune_settings(LABEL_SETTINGS)]
     if spec.trained == "forest":
         paths += _finetune_settings(FOREST_SETTINGS)
     return paths

@@ -17,7 +17,13 @@ from mmsa.embed import embed_molecules, write_embeddings
 from mmsa.errors import InputError
 from mmsa.io import write_csv
 from mmsa.models.mmsa import load_pretrained
-from mmsa.models.property import graph_data, load_property_model, predict_outputs, to_property_values
+from mmsa.models.property import (
+    graph_data,
+    load_property_model,
+    predict_outputs,
+    reads_fused,
+    to_property_values,
+)
 from mmsa.prepare_smiles import PreparedMolecules, prepare_smiles_file
 
 REJECTS_SUFFIX = ".rejects.csv"
@@ -82,10 +88,10 @@ def predict_file(
 ) -> dict[str, int]:
     """Predictions (CSV: row, input, key, one column per task) of every valid row."""
     model, meta = load_property_model(_model_file(finetuned_path, "--model"))
-    if model.structure is not None and pretrained_path is None:
+    if reads_fused(model) and pretrained_path is None:
         raise InputError(
             f"{meta['model']} models need the pretrained model (--pretrained) to place "
-            "new molecules in the training molecules' hypergraph"
+            "new molecules among the training molecules"
         )
     if pretrained_path is not None:
         pretrained_path = _model_file(pretrained_path, "--pretrained")
@@ -95,9 +101,9 @@ def predict_file(
         keys = prepared.rows["key"].tolist()
         graphs = graph_data(prepared.store.get(keys))
         fused = None
-        if model.structure is not None and keys:
+        if reads_fused(model) and keys:
             fused = embed_molecules(load_pretrained(pretrained_path), prepared.store, keys)
-    outputs = predict_outputs(model, graphs, fused)
+    outputs = predict_outputs(model, graphs, fused, keys=keys)
     values = to_property_values(outputs, meta["task_type"], meta["target_mean"], meta["target_std"])
     table = prepared.rows[["row", "input", "key"]].copy()
     for i, task in enumerate(meta["tasks"]):

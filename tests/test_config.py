@@ -241,7 +241,8 @@ def test_a_pretrained_model_without_the_gin_finetuning_needs_is_refused_before_p
     with pytest.raises(
         ConfigError,
         match=re.escape(
-            "at 'pretrain.settings.model.use_graph': finetune.models ['mmsa', 'mmsa-graph'] finetune"
+            "at 'pretrain.settings.model.use_graph': finetune.models "
+            "['mmsa', 'mmsa-labels', 'mmsa-graph'] finetune"
         ),
     ):
         validate_config(no_graph)

@@ -31,6 +31,17 @@ def test_the_from_scratch_gin_is_handed_the_architecture_it_builds(config):
     assert "pretrain" not in stage_config(config, "finetune", "bbbp", "mmsa-graph")
 
 
+def test_the_label_head_is_handed_its_neighbours_and_space_and_no_other_head_is(config):
+    labels = stage_config(config, "finetune", "bbbp", "mmsa-labels")
+    assert (
+        labels["finetune"]["hypergraph_k"] == 10 and labels["finetune"]["settings"]["label_space"] == "fused"
+    )
+    assert "structure_dim" not in labels["finetune"]["settings"]
+    for other in ("mmsa", "mmsa-graph"):
+        part = stage_config(config, "finetune", "bbbp", other)["finetune"]
+        assert "label_space" not in part["settings"] and "hypergraph_k" not in part
+
+
 def test_only_a_sampled_dataset_depends_on_the_seed(config):
     zinc, bbbp = stage_config(config, "fetch", "zinc"), stage_config(config, "fetch", "bbbp")
     assert zinc["seed"] == 0 and zinc["data"]["sample_rows"] == {"zinc": 100}

@@ -80,8 +80,11 @@ def finetune_seeds(config, dataset, model, data_dir, manifests, splits, out, **i
     return results, predictions, weights
 
 
-def run_model(prepared, model, folder):
+def run_model(prepared, model, folder, settings=None):
+    """Finetune ``model`` on the toy set, with ``settings`` merged into finetune.settings."""
     config, tmp, d, manifests = prepared
+    if settings:
+        config = validate_config(deep_merge(config, {"finetune": {"settings": settings}}))
     return finetune_seeds(
         config,
         "toy",
@@ -119,18 +122,35 @@ def test_reported_metric_is_the_metric_of_the_saved_predictions(prepared, model)
             assert np.isnan(result["test"])
         assert result["provenance"]["torch_threads"] == 1 and result["metric"] == "roc_auc"
     assert scored > 0  # some seed's test part holds both classes, so a value was checked
-    assert all(p.exists() for p in weights) == (model in ("mmsa", "mmsa-graph", "no-pretrain"))
+    neural = ("mmsa", "mmsa-labels", "mmsa-graph", "no-pretrain")
+    assert all(p.exists() for p in weights) == (model in neural)
 
 
-def test_reported_mmsa_test_predictions_equal_mmsa_predict(prepared, tmp_path):
+@pytest.mark.parametrize(
+    "model, space",
+    [("mmsa", None), ("mmsa-labels", "fused"), ("mmsa-labels", "ecfp")],
+    ids=["mmsa", "mmsa-labels-fused", "mmsa-labels-ecfp"],
+)
+def test_reported_mmsa_test_predictions_equal_mmsa_predict(prepared, tmp_path, model, space):
+    """The test predictions finetuning reports are ``mmsa predict``'s for the saved model; a
+    label context holds its seed's training molecules, and in ECFP space needs no pretrained
+    model to place a new molecule."""
     config, tmp, _, _ = prepared
-    _, predictions, weights = run_model(prepared, "mmsa", "predict")
-    for prediction_path, weight_path in zip(predictions, weights, strict=True):
+    settings = {"label_space": space} if space else None
+    _, predictions, weights = run_model(prepared, model, f"predict-{space}", settings)
+    splits = pd.read_parquet(tmp / "split.parquet")
+    for seed, prediction_path, weight_path in zip(SEEDS, predictions, weights, strict=True):
         test = pd.read_parquet(prediction_path).query("part == 'test'")
         csv = tmp_path / "test.csv"
         pd.DataFrame({"smiles": test["key"]}).to_csv(csv, index=False)
-        counts = predict_file(config, weight_path, csv, "smiles", tmp_path / "p.csv", tmp / "model.pt")
+        pretrained = None if space == "ecfp" else tmp / "model.pt"
+        counts = predict_file(config, weight_path, csv, "smiles", tmp_path / "p.csv", pretrained)
         predicted = pd.read_csv(tmp_path / "p.csv")
+        if space:
+            train = splits.query(f"seed == {seed} and part == 'train'")["key"]
+            meta = load_property_model(weight_path)[1]["neighbour_labels"]
+            assert meta["space"] == space and meta["k"] == FINETUNE["hypergraph_k"]
+            assert sorted(meta["train_keys"]) == sorted(train)
         assert counts["predicted"] == len(test) and predicted["key"].tolist() == test["key"].tolist()
         # the same code scores both; only float32 rounding of the embeddings may differ
         np.testing.assert_allclose(predicted["has_n"], test["has_n"], rtol=0, atol=1e-6)

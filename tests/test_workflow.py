@@ -100,7 +100,7 @@ def test_every_stage_ran_and_the_report_has_every_model(tiny):
         assert hypergraph[str(seed)]["training_molecules"] == len(train) > 0
     jobs = sorted((results / "finetune").rglob("seed-*.json"))
     assert len(jobs) == 2 * len(MODEL_NAMES) * 2  # datasets x models x seeds
-    assert len(sorted((results / "finetune").rglob("seed-*.pt"))) == 2 * 3 * 2  # neural models only
+    assert len(sorted((results / "finetune").rglob("seed-*.pt"))) == 2 * 4 * 2  # neural models only
     records = [json.loads(p.read_text()) for p in jobs]
     for dataset in ("bbbp", "twotask"):  # every model saw the same split of the same molecules
         sizes = {json.dumps(r["sizes"]) for r in records if r["dataset"] == dataset and r["seed"] == 0}
@@ -247,12 +247,17 @@ def merged(base: dict, change: dict) -> dict:
 
 
 SHARDS = [f"featurize {d} {s}" for d in ("zinc", "bbbp", "twotask") for s in ("00000", "00001")]
-RERUNS = [  # a setting, and exactly the jobs that read it (the tiny run: bbbp, twotask; 6 models)
+RERUNS = [  # a setting, and exactly the jobs that read it (the tiny run: bbbp, twotask; 7 models)
     ({"pretrain": {"settings": {"model": {"gnn_dim": 16}}}}, {"pretrain", "report"}, ["no-pretrain"]),
     ({"finetune": {"settings": {"rf_trees": 10}}}, {"report"}, ["ecfp-rf", "ecfp-mmsa-rf"]),
-    ({"finetune": {"settings": {"lr": 0.01}}}, {"report"}, ["mmsa", "mmsa-graph", "no-pretrain"]),
+    (
+        {"finetune": {"settings": {"lr": 0.01}}},
+        {"report"},
+        ["mmsa", "mmsa-labels", "mmsa-graph", "no-pretrain"],
+    ),
     ({"finetune": {"settings": {"structure_dim": 8}}}, {"report"}, ["mmsa"]),
-    ({"finetune": {"hypergraph_k": 2}}, {"report", "hypergraph bbbp", "hypergraph twotask"}, []),
+    ({"finetune": {"settings": {"label_space": "ecfp"}}}, {"report"}, ["mmsa-labels"]),
+    ({"finetune": {"hypergraph_k": 2}}, {"report", "hypergraph bbbp", "hypergraph twotask"}, ["mmsa-labels"]),
     ({"featurize": {"chunk_size": 4}}, set(SHARDS), []),
     # shard and report read it too, but rerun anyway below fetch: a dry run names only that reason
     ({"data": {"max_rows": {"bbbp": 50}}}, {"fetch bbbp"}, []),

@@ -3,7 +3,8 @@
 Hu et al.'s finetuning protocol (the reference every graph-pretraining paper follows) puts a
 plain linear layer on the pooled GIN embedding, with dropout inside the GIN only; so does this
 module. The ``mmsa`` model adds :class:`StructureContext` and concatenates its output to the
-GIN embedding before the linear layer.
+GIN embedding before the linear layer; ``mmsa-labels`` concatenates
+:class:`~mmsa.models.neighbour_labels.NeighbourLabels` instead (its training neighbours' labels).
 
 The structure-aware head is inductive. It holds the pretrained fused embeddings of the
 *training* molecules and their kNN hypergraph (one hyperedge per training molecule: itself and
@@ -30,6 +31,7 @@ from torch_geometric.nn import HypergraphConv
 
 from mmsa.io import save_torch
 from mmsa.models.graph import GINEncoder
+from mmsa.models.neighbour_labels import NeighbourLabels
 
 # Molecules per forward pass without gradients (predictions, embeddings): no activations are
 # kept for a backward pass, so a batch this size stays small in memory even for the paper model.
@@ -102,7 +104,9 @@ class StructureContext(nn.Module):
 class PropertyModel(nn.Module):
     """GIN graph embedding (+ structure context) -> linear task head (Hu et al.'s protocol)."""
 
-    def __init__(self, gin: GINEncoder, num_tasks: int, structure: StructureContext | None = None) -> None:
+    def __init__(
+        self, gin: GINEncoder, num_tasks: int, structure: StructureContext | NeighbourLabels | None = None
+    ) -> None:
         super().__init__()
         self.gin, self.structure = gin, structure
         width = gin.out_dim + (structure.out_dim if structure is not None else 0)
@@ -139,22 +143,37 @@ def graph_data(graphs: list[Data]) -> list[Data]:
     ]
 
 
+def reads_fused(model: PropertyModel) -> bool:
+    """Whether ``model`` places new molecules by their pretrained fused embeddings (the ``mmsa``
+    head, and ``mmsa-labels`` with neighbours in the fused space)."""
+    if isinstance(model.structure, NeighbourLabels):
+        return model.structure.space == "fused"
+    return model.structure is not None
+
+
 @torch.no_grad()
 def predict_outputs(
-    model: PropertyModel, graphs: list[Data], fused: np.ndarray | None, device: torch.device | str = "cpu"
+    model: PropertyModel,
+    graphs: list[Data],
+    fused: np.ndarray | None,
+    device: torch.device | str = "cpu",
+    keys: list[str] | None = None,
 ) -> np.ndarray:
     """Raw outputs (n, tasks) of ``model`` for molecules outside its training set.
 
-    ``fused`` holds their pretrained fused embeddings (needed by the structure-aware head). Used
-    both for the validation and test molecules in finetuning and by ``mmsa predict``, so the
-    reported test predictions and a user's predictions come from the same code.
+    ``fused`` holds their pretrained fused embeddings (needed where :func:`reads_fused`) and
+    ``keys`` their canonical keys (needed by a label context in ECFP space). Used both for the
+    validation and test molecules in finetuning and by ``mmsa predict``, so the reported test
+    predictions and a user's predictions come from the same code.
     """
     model.eval()
     num_tasks = model.head.out_features
     if not graphs:
         return np.zeros((0, num_tasks))
     context = None
-    if model.structure is not None:
+    if isinstance(model.structure, NeighbourLabels):
+        context = model.structure.for_new(fused, keys)
+    elif model.structure is not None:
         if fused is None:
             raise ValueError("the structure-aware head needs the molecules' pretrained fused embeddings")
         context = model.structure.for_new(torch.as_tensor(fused, device=device))
@@ -178,10 +197,14 @@ def save_property_model(model: PropertyModel, meta: dict[str, Any], path: str | 
     """Weights and the metadata :func:`load_property_model` needs (a weights-only file).
 
     ``meta`` must hold ``arch``, ``dropout``, ``tasks``, ``task_type``, ``target_mean`` and
-    ``target_std``; the structure head's settings are added here.
+    ``target_std``; the structure head's settings are added here (for a label context, the
+    training molecules' keys too: which molecules' labels the model holds).
     """
     meta = dict(meta)
-    if model.structure is not None:
+    if isinstance(model.structure, NeighbourLabels):
+        s = model.structure
+        meta["neighbour_labels"] = {"space": s.space, "k": s.k, "train_keys": s.train_keys}
+    elif model.structure is not None:
         s = model.structure
         meta["structure"] = {
             "out_dim": s.conv.out_channels,
@@ -196,8 +219,18 @@ def load_property_model(path: str | os.PathLike) -> tuple[PropertyModel, dict[st
     """A model saved by :func:`save_property_model`, in evaluation mode, and its metadata."""
     saved = torch.load(path, weights_only=True, map_location="cpu")
     meta, state = saved["meta"], saved["state_dict"]
-    structure = None
-    if "structure" in meta:
+    structure: StructureContext | NeighbourLabels | None = None
+    if "neighbour_labels" in meta:
+        s = meta["neighbour_labels"]
+        structure = NeighbourLabels(
+            s["space"],
+            state["structure.reference"],
+            state["structure.labels"],
+            s["k"],
+            s["train_keys"],
+            state["structure.train_context"],
+        )
+    elif "structure" in meta:
         s = meta["structure"]
         anchors = state["structure.anchors"] if s["uses_anchors"] else None
         structure = StructureContext(

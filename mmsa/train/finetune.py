@@ -26,9 +26,10 @@ from mmsa.eval.metrics import metric_of, metric_value
 from mmsa.eval.split import PARTS, split_positions
 from mmsa.features.loader import FeatureStore
 from mmsa.models.mmsa import MMSAModel
-from mmsa.models.property import PropertyModel, StructureContext, build_gin, graph_data
+from mmsa.models.neighbour_labels import NeighbourLabels
+from mmsa.models.property import PropertyModel, StructureContext, build_gin, graph_data, reads_fused
 from mmsa.settings import from_mapping
-from mmsa.train.loop import FitResult, LoopSettings, Part, fit, part_predictions
+from mmsa.train.loop import FitResult, LoopSettings, Part, fit, part_predictions, target_scaling
 from mmsa.train.schedule import pick_device
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class FinetuneSettings:
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     structure_dim: int = 64
     anchor_temperature: float = 0.1
+    label_space: str = "fused"
     rf_trees: int = 500
     device: str = "auto"
 
@@ -74,6 +76,7 @@ class DatasetInputs:
     pretrained: MMSAModel | None = None
     fused: np.ndarray | None = None  # frozen fused MMSA embeddings, rows in ``frame`` order
     hypergraph: pd.DataFrame | None = None  # training hypergraphs: seed, hyperedge, member (keys)
+    neighbours: int | None = None  # finetune.hypergraph_k: labelled neighbours (mmsa-labels)
 
     @property
     def tasks(self) -> list[str]:
@@ -127,7 +130,7 @@ def _neural(
         pretrained = data.pretrained.graph_encoder
     gin = build_gin(data.arch, settings.dropout, pretrained)
     keys, labels = data.frame["key"].tolist(), data.labels
-    structure = None
+    structure: StructureContext | NeighbourLabels | None = None
     if spec.hypergraph:
         if data.fused is None or data.hypergraph is None or data.pretrained is None:
             raise ValueError("the mmsa model needs the pretrained model, embeddings and hypergraph")
@@ -141,12 +144,16 @@ def _neural(
             settings.anchor_temperature,
             k=_hypergraph_k(data.hypergraph, seed),
         )
+    elif spec.neighbour_labels:
+        structure = _neighbour_labels(data, split[0], settings.label_space)
     model = PropertyModel(gin, len(data.tasks), structure)
+    fused = reads_fused(model)
     parts = [
         Part(
             graph_data(data.store.get([keys[i] for i in index])),
             labels[index],
-            None if structure is None else data.fused[index],
+            data.fused[index] if fused else None,
+            [keys[i] for i in index],
         )
         for index in split
     ]
@@ -157,6 +164,22 @@ def _neural(
         for name, part in zip(PARTS[1:], parts[1:], strict=True)
     }
     return result, predictions, model.cpu()
+
+
+def _neighbour_labels(data: DatasetInputs, train: np.ndarray, space: str) -> NeighbourLabels:
+    """The label context over ``train`` (positions in ``data.frame``): their labels in the units
+    the network is trained on (regression targets standardized as :func:`fit` does)."""
+    if data.neighbours is None or (space == "fused" and data.fused is None):
+        raise ValueError("mmsa-labels needs its neighbour count and, in the fused space, the embeddings")
+    labels = data.labels[train]
+    mean, std = target_scaling(labels, data.task_type)
+    return NeighbourLabels.from_training(
+        space,
+        data.frame["key"].iloc[train].tolist(),
+        (labels - mean) / std,
+        data.neighbours,
+        None if data.fused is None else data.fused[train],
+    )
 
 
 def _hypergraph_k(table: pd.DataFrame, seed: int) -> int:

@@ -28,11 +28,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Part:
-    """Molecules of one split part: graphs, labels (n, tasks; NaN = missing), fused embeddings."""
+    """Molecules of one split part: graphs, labels (n, tasks; NaN = missing), and what the
+    model's context reads of them: fused embeddings, canonical keys."""
 
     graphs: list[Data]
     labels: np.ndarray
     fused: np.ndarray | None = None
+    keys: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def part_predictions(
     model: PropertyModel, part: Part, task_type: str, scaling: tuple[np.ndarray, np.ndarray], device: Any
 ) -> np.ndarray:
     """Predictions (probabilities or values) for a held-out part."""
-    outputs = predict_outputs(model, part.graphs, part.fused, device)
+    outputs = predict_outputs(model, part.graphs, part.fused, device, keys=part.keys)
     return to_property_values(outputs, task_type, *scaling)
 
 
