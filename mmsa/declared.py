@@ -83,7 +83,7 @@ def _finetune(config: dict[str, Any], dataset: str, model: str | None) -> list[C
     spec = compared_model(str(model))
     paths = [*_source(dataset), ("finetune", "seeds")]
     if spec.neural:
-        paths += [*FEATURES, *_finetune_settings(NEURAL_SETTINGS)]
+        paths += [*FEATURES, *_finetune_settings(NEURAL_SETTINGS), ("cpu_kernels",)]
         if not spec.pretrained:  # its GIN has the configured architecture
             paths += [("pretrain", "settings", "model", key) for key in GIN_KEYS]
     if spec.hypergraph:
@@ -104,8 +104,14 @@ READS: dict[str, Callable[[dict[str, Any], Any, Any], list[ConfigPath]]] = {
         ("pretrain", "processes"),
         ("seed",),
         ("torch_threads",),
+        ("cpu_kernels",),
     ],
-    "embed": lambda c, d, m: [*FEATURES, ("pretrain", "settings", "device"), ("torch_threads",)],
+    "embed": lambda c, d, m: [
+        *FEATURES,
+        ("pretrain", "settings", "device"),
+        ("torch_threads",),
+        ("cpu_kernels",),
+    ],
     "split": lambda c, d, m: [*_source(d), ("finetune", "seeds"), *_finetune_settings(SPLIT_SETTINGS)],
     "hypergraph": lambda c, d, m: [("finetune", "hypergraph_k")],
     "finetune": _finetune,
