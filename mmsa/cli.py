@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mmsa import __version__
+from mmsa.kernels import pin_cpu_kernels
 
 DEFAULT_CONFIG = "config/default.yaml"
 CLUSTER_THREADS = "worker processes (default 1; unused when the config sets dask.scheduler_address)"
@@ -105,6 +106,7 @@ def _cmd_featurize(args: argparse.Namespace, config: dict[str, Any]) -> None:
 
 
 def _cmd_embed(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    pin_cpu_kernels(config["cpu_kernels"])  # before torch is imported
     from mmsa.predict import embed_file
     from mmsa.reproducible import configure_torch
 
@@ -117,6 +119,7 @@ def _cmd_embed(args: argparse.Namespace, config: dict[str, Any]) -> None:
 
 
 def _cmd_predict(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    pin_cpu_kernels(config["cpu_kernels"])  # before torch is imported
     from mmsa.predict import predict_file
     from mmsa.reproducible import configure_torch
 

@@ -89,7 +89,7 @@ def _finetune(config: dict[str, Any], dataset: str, model: str | None) -> list[C
     spec = compared_model(str(model))
     paths = [*_source(dataset), ("finetune", "seeds")]
     if spec.neural:
-        paths += [*FEATURES, *_finetune_settings(NEURAL_SETTINGS)]
+        paths += [*FEATURES, *_finetune_settings(NEURAL_SETTINGS), ("cpu_kernels",)]
         if not spec.pretrained:  # its GIN has the configured architecture
             paths += [("pretrain", "settings", "model", key) for key in GIN_KEYS]
     if spec.hypergraph:
@@ -112,6 +112,13 @@ READS: dict[str, Callable[[dict[str, Any], Any, Any], list[ConfigPath]]] = {
         ("pretrain", "processes"),
         ("seed",),
         ("torch_threads",),
+        ("cpu_kernels",),
+    ],
+    "embed": lambda c, d, m: [
+        *FEATURES,
+        ("pretrain", "settings", "device"),
+        ("torch_threads",),
+        ("cpu_kernels",),
     ],
     # a given pretrained model, checked against the features and the GIN (mmsa.pretrained)
     "given_weights": lambda c, d, m: [
@@ -119,7 +126,6 @@ READS: dict[str, Callable[[dict[str, Any], Any, Any], list[ConfigPath]]] = {
         *[p for p in FEATURES if p[0] == "featurize"],
         *[("pretrain", "settings", "model", key) for key in GIN_KEYS],
     ],
-    "embed": lambda c, d, m: [*FEATURES, ("pretrain", "settings", "device"), ("torch_threads",)],
     "split": lambda c, d, m: [*_source(d), ("finetune", "seeds"), *_finetune_settings(SPLIT_SETTINGS)],
     "hypergraph": lambda c, d, m: [("finetune", "hypergraph_k")],
     "finetune": _finetune,

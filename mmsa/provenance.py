@@ -1,8 +1,9 @@
-"""What produced a result: code version, library versions, threads and device.
+"""What produced a result: code version, library versions, threads, CPU kernels and device.
 
 Results are only comparable when they come from the same code and the same numerics; CPU
 float results depend on the number of threads (reductions are split by thread), so the thread
-count is recorded beside every model and score.
+count is recorded beside every model and score, and so are the CPU kernels (their instruction
+set changes float results too: :mod:`mmsa.kernels`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mmsa import __version__
+from mmsa.kernels import kernel_provenance
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -35,7 +37,7 @@ def git_commit() -> str | None:
 
 
 def provenance(device: str | None = None) -> dict[str, Any]:
-    """Versions, commit, torch threads and device of this process."""
+    """Versions, commit, torch threads, CPU kernels and device of this process."""
     import torch
 
     return {
@@ -44,6 +46,7 @@ def provenance(device: str | None = None) -> dict[str, Any]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
+        "cpu_kernels": kernel_provenance(),
         "device": device or "cpu",
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
     }

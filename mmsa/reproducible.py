@@ -2,9 +2,10 @@
 
 On the CPU, a float reduction is split between threads, so results depend on the thread count:
 it is part of the config (``torch_threads``), not of the machine or of Snakemake's ``--cores``.
-Deterministic algorithms are switched on wherever torch has them (``warn_only``: an operation
-without one, as some CUDA scatter kernels, warns instead of failing the run); see the README
-for what is and is not bitwise reproducible on a GPU.
+Across CPUs, results depend on the instruction set of the float kernels: the ``cpu_kernels``
+setting pins it (:mod:`mmsa.kernels`). Deterministic algorithms are switched on wherever torch
+has them (``warn_only``: an operation without one, as some CUDA scatter kernels, warns instead
+of failing the run); see the README for what is and is not bitwise reproducible on a GPU.
 """
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ import os
 
 import torch
 
+from mmsa.kernels import check_cpu_kernels
+
 
 def configure_torch(threads: int) -> None:
-    """``threads`` intra-op threads, subnormals flushed and deterministic algorithms."""
+    """``threads`` intra-op threads, subnormals flushed and deterministic algorithms; stops if
+    torch does not run the pinned CPU kernels (:mod:`mmsa.kernels`)."""
     if threads < 1:
         raise ValueError(f"torch needs at least one thread, got {threads}")
+    check_cpu_kernels()
     # cuBLAS reads this when CUDA initializes; without it deterministic GEMMs are not guaranteed.
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.set_num_threads(threads)

@@ -2,19 +2,24 @@
 
 Each run is a new interpreter (as two Snakemake jobs or two users would be), so nothing cached
 in the process can make the runs agree; the model is large enough that its matrix products are
-split between the two threads.
+split between the two threads. Other CPUs are stood in for by the variables that make torch run
+another instruction set's kernels (``ATEN_CPU_CAPABILITY`` and MKL's and oneDNN's): unpinned,
+they change the weights; with ``cpu_kernels`` pinned, they do not.
 """
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
+import torch
 
 from helpers import run_chain, toy_config
 from mmsa.config import deep_merge, validate_config
+from mmsa.kernels import PINS, SETTING_VARIABLE, VARIABLES, check_cpu_kernels, kernel_env
 
 SMILES = [
     "CC(=O)Oc1ccccc1C(=O)O",
@@ -51,6 +56,9 @@ MODEL = {
 RUN = textwrap.dedent(
     """
     import hashlib, json, sys
+    from mmsa.kernels import pin_cpu_kernels
+    if len(sys.argv) > 4:
+        pin_cpu_kernels(sys.argv[4])  # before torch is imported, as the Snakefile and the CLI do
     from mmsa.reproducible import configure_torch
     from mmsa.stages import pretrain
     config, manifests, out = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
@@ -73,14 +81,25 @@ def corpus(tmp_path_factory):
     return config, manifests, tmp
 
 
-def pretrain_in_new_process(config, manifests, out) -> str:
+def pretrain_in_new_process(config, manifests, out, env=None, pin=None) -> str:
+    """``model.pt``'s SHA-256; ``env`` is added to this environment, ``pin`` a cpu_kernels."""
+    pinned = [pin] if pin else []
     done = subprocess.run(
-        [sys.executable, "-c", RUN, json.dumps(config), json.dumps(manifests), str(out)],
+        [sys.executable, "-c", RUN, json.dumps(config), json.dumps(manifests), str(out), *pinned],
         capture_output=True,
         text=True,
         check=True,
+        env={**os.environ, **(env or {})},
     )
     return done.stdout.strip().splitlines()[-1]
+
+
+def native_capability() -> str:
+    """The kernels torch picks on this CPU when no variable chooses them."""
+    env = {k: v for k, v in os.environ.items() if k not in VARIABLES}
+    code = "import torch; print(torch.backends.cpu.get_cpu_capability())"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
 
 
 def test_two_pretraining_runs_on_two_threads_write_identical_weight_files(corpus):
@@ -110,3 +129,45 @@ def test_two_finetuning_runs_write_identical_results(corpus):
         finetune(config, "toy", "no-pretrain", d / "shards", manifests, tmp / "split.parquet", *paths)
         outputs.append([hashlib.sha256(p[0].read_bytes()).hexdigest() for p in paths])
     assert outputs[0] == outputs[1]
+
+
+@pytest.fixture(scope="module")
+def outer_isas():
+    """The instruction sets this CPU can stand in for: default and avx2, and avx512 if it has it."""
+    native = native_capability()
+    if native not in ("AVX2", "AVX512"):
+        pytest.skip(f"this CPU runs {native} kernels: it cannot run the avx2 pin")
+    return ["default", "avx2", *(["avx512"] if native == "AVX512" else [])]
+
+
+def test_pinned_cpu_kernels_give_one_weight_file_under_every_outer_instruction_set(corpus, outer_isas):
+    """The pin overrides what the outer environment chose (as another CPU would choose), and
+    without it those choices change the weights, so this test can fail."""
+    config, manifests, tmp = corpus
+    pinned = {
+        isa: pretrain_in_new_process(config, manifests, tmp / f"pin-{isa}", kernel_env(isa), pin="avx2")
+        for isa in outer_isas
+    }
+    native = {
+        isa: pretrain_in_new_process(config, manifests, tmp / f"native-{isa}", {"ATEN_CPU_CAPABILITY": isa})
+        for isa in ("default", "avx2")
+    }
+    print("pinned", pinned, "native", native)
+    assert len(set(pinned.values())) == 1
+    assert len(set(native.values())) == 2
+    for isa in outer_isas:
+        provenance = json.loads((tmp / f"pin-{isa}" / "throughput.json").read_text())["provenance"]
+        assert provenance["cpu_kernels"] == {
+            "setting": "avx2",
+            "env": {**PINS["avx2"], "DNNL_MAX_CPU_ISA": "AVX2"},
+            "capability": "AVX2",
+        }
+
+
+def test_a_cpu_without_the_pinned_kernels_stops_the_run(monkeypatch):
+    """torch falls back to the kernels the CPU has; a run must not go on with them. Here the
+    pin names a set other than the one this process runs (the mismatch such a CPU shows)."""
+    other = "default" if torch.backends.cpu.get_cpu_capability() != "DEFAULT" else "avx2"
+    monkeypatch.setenv(SETTING_VARIABLE, other)
+    with pytest.raises(RuntimeError, match=f"cpu_kernels '{other}' needs {other.upper()} kernels"):
+        check_cpu_kernels()

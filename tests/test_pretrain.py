@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -12,8 +13,9 @@ from helpers import TINY_MODEL, run_chain, toy_config
 from helpers import TOY_SMILES as SMILES
 from mmsa.features.cache import FeatureCache
 from mmsa.stage_settings import feature_settings
+from mmsa.train import stream as stream_module
 from mmsa.train.pretrain import PretrainSettings, train_mmsa
-from mmsa.train.stream import ShardBatches
+from mmsa.train.stream import ShardBatches, shard_molecules
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +28,13 @@ def corpus(tmp_path_factory):
     return manifests, FeatureCache(config["cache_dir"], feature_settings(config)), tmp
 
 
+class WorkerInfo(NamedTuple):
+    """The fields of ``torch.utils.data.get_worker_info()`` that the stream reads."""
+
+    num_workers: int
+    id: int
+
+
 def settings(**kw):
     return PretrainSettings.from_dict(
         {"epochs": 3, "batch_size": 8, "lr": 3e-3, "device": "cpu", "model": TINY_MODEL, **kw}
@@ -33,15 +42,47 @@ def settings(**kw):
 
 
 def test_stream_visits_every_molecule_once_per_epoch_in_a_seeded_order(corpus):
+    """Each molecule once, in whole batches: the last batch is filled up with the epoch's first."""
     manifests, cache, _ = corpus
-    stream = ShardBatches(manifests, cache, batch_size=5, seed=1, drop_last=False)
+    stream = ShardBatches(manifests, cache, batch_size=5, seed=1)
+    n, pad = len(SMILES), -len(SMILES) % 5
+    assert pad  # the corpus does not fill whole batches
     epochs = []
     for epoch in (0, 1, 0):
         stream.set_epoch(epoch)
-        epochs.append([k for b in stream for k in b.key])
-    assert sorted(epochs[0]) == sorted(epochs[1]) and len(set(epochs[0])) == len(SMILES)
+        batches = [list(b.key) for b in stream]
+        assert all(len(keys) == 5 for keys in batches)
+        epochs.append([k for keys in batches for k in keys])
+    for keys in epochs:
+        assert len(set(keys[:n])) == n and keys[n:] == keys[:pad]
+    assert sorted(epochs[0][:n]) == sorted(epochs[1][:n])
     assert epochs[0] == epochs[2] and epochs[0] != epochs[1]
     assert stream.batches_per_epoch() == sum(1 for _ in stream)
+
+
+def test_every_molecule_of_every_shard_is_trained_on_every_epoch(corpus, monkeypatch):
+    """Dropping each shard's last partial batch left molecules out of every epoch (here 5 + 3 of
+    shards of 13, 11 and 8 in batches of 8; 16 of the tiny run's 48); on one process, two ranks
+    or two loader workers, none is left out now."""
+    manifests, cache, tmp = corpus
+    table = pq.read_table(manifests)
+    (tmp / "parts").mkdir()
+    manifests = [str(tmp / "parts" / f"man-{i}.parquet") for i in range(3)]
+    for path, (start, length) in zip(manifests, [(0, 13), (13, 11), (24, 8)], strict=True):
+        pq.write_table(table.slice(start, length), path)
+    assert [shard_molecules(m) for m in manifests] == [13, 11, 8] and table.num_rows == len(SMILES)
+    one = ShardBatches(manifests, cache, batch_size=8, seed=0)
+    seen = [k for b in one for k in b.key]
+    assert len(set(seen)) == len(SMILES) and len(seen) == 8 * one.batches_per_epoch()
+    ranks = [ShardBatches(manifests, cache, batch_size=8, seed=0, rank=r, world_size=2) for r in (0, 1)]
+    assert {k for stream in ranks for b in stream for k in b.key} == set(seen)
+    workers = []
+    for worker in (0, 1):  # what each of two DataLoader workers streams
+        monkeypatch.setattr(stream_module, "get_worker_info", lambda w=worker: WorkerInfo(2, w))
+        workers.append([list(b.key) for b in one])
+    monkeypatch.undo()
+    assert {k for part in workers for keys in part for k in keys} == set(seen)
+    assert one.batches_per_epoch(workers=2) == sum(map(len, workers))
 
 
 def test_ranks_stream_the_slices_of_the_batches_one_process_streams(corpus):
@@ -89,16 +130,10 @@ def test_epoch_length_counts_molecules_not_rows_when_manifests_repeat_molecules(
         table = pq.read_table(path)
         repeated.append(str(tmp / "dup" / f"man-{i}.parquet"))
         pq.write_table(pa.concat_tables([table, table.slice(0, 5), table.slice(2, 3)]), repeated[-1])
-    for drop_last in (True, False):
-        stream = ShardBatches(repeated, cache, batch_size=5, seed=0, drop_last=drop_last)
-        yielded = [list(b.key) for b in stream]
-        assert stream.batches_per_epoch() == len(yielded)
-        assert stream.batches_per_epoch(workers=2) == len(yielded)
-        if not drop_last:
-            assert sorted(k for keys in yielded for k in keys) == sorted(
-                set(k for keys in yielded for k in keys)
-            )
-            assert len({k for keys in yielded for k in keys}) == len(SMILES)
+    stream = ShardBatches(repeated, cache, batch_size=5, seed=0)
+    yielded = [k for b in stream for k in b.key]
+    assert stream.batches_per_epoch() * 5 == len(yielded) == 5 * -(-len(SMILES) // 5)
+    assert len(set(yielded)) == len(SMILES)
 
 
 def test_pretraining_writes_its_outputs(corpus):

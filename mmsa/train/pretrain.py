@@ -40,6 +40,7 @@ from mmsa.features.loader import manifest_digest
 from mmsa.figures import pyplot, save_figure
 from mmsa.hashing import code_digest, settings_digest
 from mmsa.io import atomic_path, save_torch, write_text
+from mmsa.kernels import kernel_provenance
 from mmsa.models.batchnorm import global_batchnorm
 from mmsa.models.mmsa import MMSAConfig, MMSAModel, save_pretrained
 from mmsa.parallel import prefetched
@@ -155,6 +156,7 @@ def train_mmsa(
             "features": cache.settings.to_dict(),
             "code": code_digest(),
             "torch_threads": torch.get_num_threads(),
+            "cpu_kernels": kernel_provenance(),  # a checkpoint from other kernels is not resumed
             "processes": ranks.world_size,
         }
     )

@@ -13,6 +13,13 @@ on (seed, epoch, number of loader workers) and the shards, not on how the cache 
 (which job or dataset cached a molecule first): that makes a resumed run identical to an
 uninterrupted one, and a cluster run identical to a local one.
 
+Every molecule is trained on every epoch: a shard's molecules that do not fill a batch are
+carried into the next shard's first batch, and the epoch's last batch (of each loader worker)
+is filled up with the epoch's first molecules, so it is whole too. Every batch holds
+``batch_size`` molecules: the terms that compare molecules see as many in every step, and a
+run on several ranks can split every batch into equal slices (dropping each shard's last
+partial batch instead left 16 of the tiny run's 48 molecules out of training).
+
 Under ``torchrun`` every rank computes this same order of global batches of ``batch_size``
 molecules and reads only its slice of each: rank r of R takes the r-th run of
 ``batch_size / R`` molecules of every global batch. Gathered in rank order, the slices are the
@@ -35,6 +42,8 @@ from mmsa.features.cache import IMAGE_CHUNK, FeatureCache
 from mmsa.features.loader import FeatureStore, read_manifests
 from mmsa.hashing import stable_int
 
+Molecule = tuple[str, str]  # (shard manifest, key): where the stream reads a molecule from
+
 
 class ShardBatches(IterableDataset):
     """Batches (PyG ``Batch``) of one epoch over the molecules listed in ``manifests``.
@@ -49,22 +58,18 @@ class ShardBatches(IterableDataset):
         cache: FeatureCache,
         batch_size: int,
         seed: int,
-        drop_last: bool = True,
         window: int = 8,
         rank: int = 0,
         world_size: int = 1,
     ) -> None:
         if batch_size % world_size:
             raise ValueError(f"batch_size {batch_size} is not divisible by the {world_size} processes")
-        if world_size > 1 and not drop_last:
-            raise ValueError("a batch split between processes must be whole: use drop_last")
         self.rank, self.world_size = rank, world_size
         self.manifests = [str(m) for m in manifests]
         self.cache = cache
         self.batch_size = batch_size
         self.window = window
         self.seed = seed
-        self.drop_last = drop_last
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -75,13 +80,19 @@ class ShardBatches(IterableDataset):
         """How many batches one epoch yields (shards are split between loader workers).
 
         Counts what :meth:`__iter__` visits: each shard's distinct molecules, not its rows (with
-        ``data.dedupe: false`` a shard lists a molecule once per dataset row).
+        ``data.dedupe: false`` a shard lists a molecule once per dataset row), in batches that
+        run on across the shards of a worker. A worker with fewer molecules than one batch
+        could fill its batch only with repeats, so that is an error.
         """
         total = 0
-        for part in self._partition(max(1, workers)):
-            for m in part:
-                n = shard_molecules(m)
-                total += n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        for worker, part in enumerate(self._partition(max(1, workers))):
+            n = sum(shard_molecules(m) for m in part)
+            if 0 < n < self.batch_size:
+                raise ValueError(
+                    f"loader worker {worker} streams {n} molecules, fewer than one batch of "
+                    f"{self.batch_size}: lower batch_size or loader_workers"
+                )
+            total += -(-n // self.batch_size)
         return total
 
     def _partition(self, workers: int) -> list[list[str]]:
@@ -92,9 +103,13 @@ class ShardBatches(IterableDataset):
     def __iter__(self) -> Iterator[Batch]:
         info = get_worker_info()
         workers, worker = (info.num_workers, info.id) if info else (1, 0)
+        stores: dict[str, FeatureStore] = {}
+        carry: list[Molecule] = []  # the last shard's molecules short of a whole batch
+        head: list[Molecule] = []  # the epoch's first batch, which fills up the last one
         for shard in self._partition(workers)[worker]:
             manifest = read_manifests([shard])
-            store = FeatureStore(self.cache, manifest)
+            kept = {s: stores[s] for s, _ in carry}  # only the carried molecules' shards stay open
+            stores = kept | {shard: FeatureStore(self.cache, manifest)}
             keys = manifest["key"].drop_duplicates().to_numpy()
             rng = np.random.default_rng([self.seed, self.epoch, hash_path(shard)])
             size = self.batch_size * self.window
@@ -102,13 +117,27 @@ class ShardBatches(IterableDataset):
             # order must not depend on which job or dataset cached a molecule first. In a cache
             # this shard filled, positions follow pack rows, so a block is still one chunk.
             keys = window_shuffle(keys, np.arange(len(keys)) // IMAGE_CHUNK, size, rng)
-            stop = len(keys) - len(keys) % self.batch_size if self.drop_last else len(keys)
-            local = self.batch_size // self.world_size
-            for start in range(0, stop, size):
-                mine = rank_slices(keys[start : min(stop, start + size)], local, self.rank, self.world_size)
-                molecules = store.get(list(mine))
-                for first in range(0, len(molecules), local):
-                    yield Batch.from_data_list(molecules[first : first + local])
+            for start in range(0, len(keys), size):
+                pending = carry + [(shard, k) for k in keys[start : start + size]]
+                whole = len(pending) - len(pending) % self.batch_size
+                pending, carry = pending[:whole], pending[whole:]
+                head = head or pending[: self.batch_size]
+                yield from self._batches(pending, stores)
+        if carry:
+            stores |= {s: FeatureStore(self.cache, read_manifests([s])) for s, _ in head if s not in stores}
+            yield from self._batches(carry + head[: self.batch_size - len(carry)], stores)
+
+    def _batches(self, molecules: list[Molecule], stores: dict[str, FeatureStore]) -> Iterator[Batch]:
+        """This rank's slices of the whole global batches ``molecules``, read in one go per shard."""
+        local = self.batch_size // self.world_size
+        slices = rank_slices(np.arange(len(molecules)), local, self.rank, self.world_size)
+        mine = [molecules[i] for i in slices]
+        read = {}
+        for shard in dict.fromkeys(s for s, _ in mine):
+            keys = list(dict.fromkeys(k for s, k in mine if s == shard))
+            read |= {(shard, k): data for k, data in zip(keys, stores[shard].get(keys), strict=True)}
+        for first in range(0, len(mine), local):
+            yield Batch.from_data_list([read[m] for m in mine[first : first + local]])
 
 
 def rank_slices(keys: np.ndarray, local: int, rank: int, world_size: int) -> np.ndarray:

@@ -13,6 +13,7 @@ from mmsa.config import ConfigError, prefer_row_limits, validate_config
 from mmsa.datasets_config import all_datasets, fetched_from, holdout_datasets
 from mmsa.declared import stage_config
 from mmsa.job_resources import job_resources
+from mmsa.kernels import pin_cpu_kernels
 
 try:
     # config/default.yaml with the command line's config files and --config merged on top
@@ -21,6 +22,9 @@ except ConfigError as err:
     raise WorkflowError(str(err)) from None
 config.clear()
 config.update(_validated)
+# Every job (a child of this process, or of a cluster job's own Snakemake) and torchrun rank
+# inherits the pinned kernel variables; they must be set before a job imports torch.
+pin_cpu_kernels(config["cpu_kernels"])
 
 DATASETS = all_datasets(config)
 SEEDS = config["finetune"]["seeds"]
