@@ -23,14 +23,14 @@ Variants (``--variants``; ``all`` adds the opt-in ones):
 ========================  ===============================================================
 
 Expected time on 2 CPU cores (``--dry-run`` prints the estimate from the README's measured
-figures; the numbers below are its output for 10 seeds): the baseline run about 1.4 h
-(featurizing the three finetuning datasets, ~5K molecules, included); each variant about
-1.3-1.5 h of finetuning (9 jobs x 10 seeds, two jobs side by side) plus its corpus's
-featurization and pretraining: ``zinc10k-e5`` +10 min, ``mix10k-e5`` +20 min, ``mix10k-e20``
-+15 min (its corpus is cached by then), ``graph-mix10k-e5`` +3 min, ``mix50k-e5`` +1.3 h;
-the five default variants and the baseline about 9-10 h in all. These are estimates: the
-per-seed finetuning figure is the longest default-config job's, and drug-sized molecules are
-assumed 2.5x slower to featurize and 1.5x slower to pretrain on than ZINC's.
+figures; these are its output for 10 seeds): the baseline run about 30 min (featurizing the
+three finetuning datasets, ~5K molecules, included); each variant about 72 min of finetuning
+(9 jobs x 10 seeds, two jobs side by side) plus its corpus's featurization and pretraining:
+``zinc10k-e5`` +7 min, ``mix10k-e5`` +12 min, ``mix10k-e20`` +23 min (its corpus is cached by
+then), ``graph-mix10k-e5`` +2 min, ``mix50k-e5`` +58 min, ``mix50k-e20`` +1.9 h; the five
+default variants and the baseline about 8.2 h in all (11.3 h with ``all``). These are
+estimates: the per-seed finetuning figure is the longest default-config job's, and drug-sized
+molecules are assumed 2.5x slower to featurize and 1.5x slower to pretrain on than ZINC's.
 
 Run it in the background from the repository root (resumable: a finished variant is skipped,
 an interrupted one continues where Snakemake stopped)::
