@@ -85,6 +85,12 @@ def _shard(config: dict[str, Any], dataset: str, model: str | None) -> list[Conf
     ]
 
 
+def _standardize(config: dict[str, Any], dataset: str, model: str | None) -> list[ConfigPath]:
+    # the mixture's spec (its smiles column and task type) is built from pretrain.corpus
+    mixture = [("pretrain", "corpus")] if dataset == CORPUS else []
+    return [*_source(dataset), *mixture, ("data", "standardize")]
+
+
 def _finetune(config: dict[str, Any], dataset: str, model: str | None) -> list[ConfigPath]:
     spec = compared_model(str(model))
     paths = [*_source(dataset), ("finetune", "seeds")]
@@ -103,7 +109,7 @@ def _finetune(config: dict[str, Any], dataset: str, model: str | None) -> list[C
 
 READS: dict[str, Callable[[dict[str, Any], Any, Any], list[ConfigPath]]] = {
     "fetch": _fetch,
-    "standardize": lambda c, d, m: [*_source(d), ("data", "standardize")],
+    "standardize": _standardize,
     "shard": _shard,
     "featurize": lambda c, d, m: [*FEATURES, ("featurize", "chunk_size")],
     "pretrain": lambda c, d, m: [

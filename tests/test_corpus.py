@@ -138,6 +138,10 @@ def test_the_corpus_slices_and_holdouts_follow_the_config(config):
     fetched = stage_config(config, "fetch", "corpus")
     assert fetched["pretrain"] == {"corpus": {"small": 10, "big": 5}} and "big" in fetched["data"]["custom"]
     assert n_shards(config, "corpus") == 4  # 15 rows at most, 4 per shard
+    # every stage that builds the mixture's spec is handed what it is built from
+    for stage in ("fetch", "standardize", "shard"):
+        part = stage_config(config, stage, "corpus")
+        assert dataset_spec(part, "corpus").mixture == {"big": 5, "small": 10}
     # the fetch rule's spec parameter: the sources' specs for the mixture, unchanged for the others
     assert set(fetched_from(config, "corpus")["sources"]) == {"big", "small"}
     assert fetched_from(config, "ft") == dataset_spec(config, "ft").to_dict()

@@ -135,3 +135,17 @@ def test_names_after_the_smiles_only_where_the_spec_says_so():
     assert rejects["row"].tolist() == [3] and "CXSMILES" in rejects["reason"].iloc[0]
     kept, rejects = standardize_frame(frame, [], spec("none"), OPTIONS)
     assert kept["row"].tolist() == [2] and rejects["row"].tolist() == [0, 1, 3]
+
+
+def test_a_key_the_pipeline_cannot_read_back_rejects_its_row():
+    # cobalamin (ClinTox): RDKit writes its cobalt bonds as dative "->", which the split and the
+    # fingerprints (parse_molecule) would refuse after standardization
+    from mmsa.data.standardize import RejectedMolecule, StandardizeOptions, standardize_molecule
+
+    cobalamin = (
+        "Cc1cc2c(cc1C)N3C=N2[Co+]456(N7=C8[C@H](C(C7=CC9=N4C(=C(C1=N5[C@@]([C@@H]2N6C(=C8C)[C@@]"
+        "([C@H]2CC(=O)N)(CCC(=O)NC[C@H](OP(=O)(O[C@@H]2[C@H](O[C@H]3[C@@H]2O)CO)[O-])C)C)([C@@]"
+        "([C@@H]1CCC(=O)N)(C)CC(=O)N)C)C)[C@@]([C@@H]9CCC(=O)N)(C)CC(=O)N)(C)C)CCC(=O)N)O"
+    )
+    with pytest.raises(RejectedMolecule, match="does not parse back: character '<'"):
+        standardize_molecule(cobalamin, StandardizeOptions())

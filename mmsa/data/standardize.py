@@ -143,8 +143,10 @@ def standardize_molecule(
                 f"{heavy} heavy atoms exceed data.standardize.max_heavy_atoms={options.max_heavy_atoms}"
             )
         key = Chem.MolToSmiles(mol, isomericSmiles=True)
-        if Chem.MolFromSmiles(key) is None:
-            raise RejectedMolecule(f"canonical SMILES {key!r} does not parse back")
+        try:  # the split and the fingerprints read the key with parse_molecule again
+            parse_molecule(key)
+        except RejectedMolecule as err:  # e.g. RDKit's dative bonds "->" in a metal complex
+            raise RejectedMolecule(f"canonical SMILES {key!r} does not parse back: {err}") from None
     return mol, key
 
 

