@@ -10,6 +10,7 @@ rule coverage:
         md="results/report/coverage.md",
     params:
         config=stage_config(config, "coverage"),
+        datasets=DATASETS,  # the order of input.shards
     log:
         "results/logs/report/coverage.log",
     benchmark:

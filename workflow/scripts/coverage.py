@@ -1,16 +1,14 @@
 """Snakemake adapter of the coverage rule (all logic in mmsa.data.coverage)."""
 
 from mmsa.data.coverage import write_coverage
-from mmsa.datasets_config import all_datasets
 from mmsa.logs import stage_logging
 
 if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
     with stage_logging(sm.log[0]):
-        names = all_datasets(sm.params.config)  # the order of input.shards
         write_coverage(
             sm.params.config["pretrain"]["dataset"],
-            dict(zip(names, sm.input.shards, strict=True)),
+            dict(zip(sm.params.datasets, sm.input.shards, strict=True)),
             sm.output.csv,
             sm.output.md,
         )
