@@ -384,8 +384,9 @@ def write_report(
         comparisons(jobs).to_csv(tmp, index=False, float_format="%.6g")
     splits = {Path(p).stem: json.loads(Path(p).read_text()) for p in split_stats}
     text = full_report(jobs, config, splits)
-    for path in coverage:
-        text += "\n\n## Pretraining corpus against the finetuning datasets\n\n" + Path(path).read_text()
+    for path in coverage:  # the table under the report's own heading, without the file's title
+        table_md = Path(path).read_text()
+        text += "\n\n## Pretraining corpus against the finetuning datasets\n\n" + table_md[table_md.index("|") :]
     write_text(text, md_path)
     plot_bars(table, bars_path)
     plot_curves(paths, curves_path)
