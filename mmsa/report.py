@@ -386,7 +386,8 @@ def write_report(
     text = full_report(jobs, config, splits)
     for path in coverage:  # the table under the report's own heading, without the file's title
         table_md = Path(path).read_text()
-        text += "\n\n## Pretraining corpus against the finetuning datasets\n\n" + table_md[table_md.index("|") :]
+        text += "\n\n## Pretraining corpus against the finetuning datasets\n\n"
+        text += table_md[table_md.index("|") :]
     write_text(text, md_path)
     plot_bars(table, bars_path)
     plot_curves(paths, curves_path)
