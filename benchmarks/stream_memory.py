@@ -29,7 +29,7 @@ from _common import PeakMemory, high_water_mark, machine, mib, table
 
 from mmsa.config import validate_config
 from mmsa.features.cache import FeatureCache
-from mmsa.plan import feature_settings
+from mmsa.stage_settings import feature_settings
 from mmsa.train.stream import ShardBatches, batch_loader
 
 
