@@ -4,7 +4,7 @@ Each variant is a config overlay on ``config/default.yaml`` and one run of the r
 (Snakemake, its own ``--directory`` under ``OUT/runs/``, every variant sharing one ``cache_dir``,
 so a molecule is featurized once for the whole study: the finetuning datasets, and the corpora
 wherever their samples overlap). Every variant finetunes ``mmsa``, ``mmsa-labels`` and
-``mmsa-graph`` on BBBP, BACE and two-task ClinTox with ``--seeds`` seeded scaffold-balanced
+``mmsa-graph`` (``--models`` takes a subset) on BBBP, BACE and two-task ClinTox with ``--seeds`` seeded scaffold-balanced
 splits (one split per seed). The two references, ``no-pretrain`` and ``ecfp-rf``, read nothing
 of the pretrained model, so they are trained once, in ``OUT/runs/baseline``, on the same splits;
 the study checks that every variant's split tables are byte-identical to the baseline's before
@@ -193,7 +193,7 @@ def run_overlays(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """Every run's overlay on config/default.yaml: the baseline's, then each variant's."""
     overlays = {BASELINE: base_overlay(args, BASELINES)}
     for name in args.variants:
-        overlays[name] = deep_merge(base_overlay(args, PRETRAINED), VARIANTS[name].overlay(args.tiny))
+        overlays[name] = deep_merge(base_overlay(args, tuple(args.models)), VARIANTS[name].overlay(args.tiny))
     return overlays
 
 
@@ -515,7 +515,7 @@ def study_table(
             continue
         jobs = collect(base_paths + paths)
         table = comparisons(jobs)
-        table = table[table["model"].isin(PRETRAINED)].copy()
+        table = table[table["model"].isin(args.models)].copy()
         text = yaml.safe_dump(overlays[name], sort_keys=False)
         variant = VARIANTS[name]
         commits = sorted({str(c) for c in collect(paths)["commit"]})
@@ -581,22 +581,22 @@ def smallest_resolved(table: pd.DataFrame) -> str:
     )
 
 
-def plot(table: pd.DataFrame, path: Path) -> None:
+def plot(table: pd.DataFrame, models: list[str], path: Path) -> None:
     """Model − no-pretrain with its interval, per variant: one panel per dataset and the average."""
     plt = pyplot()
     part = table[table["reference"] == "no-pretrain"]
     datasets = list(dict.fromkeys(part["dataset"]))
     variants = list(dict.fromkeys(part["variant"]))
     fig, axes = plt.subplots(1, len(datasets), figsize=(3.6 * len(datasets), 3.4), squeeze=False, sharey=True)
-    width = 0.8 / len(PRETRAINED)
+    width = 0.8 / len(models)
     for ax, dataset in zip(axes[0], datasets, strict=True):
-        for i, model in enumerate(PRETRAINED):
+        for i, model in enumerate(models):
             sub = (
                 part[(part["dataset"] == dataset) & (part["model"] == model)]
                 .set_index("variant")
                 .reindex(variants)
             )
-            x = np.arange(len(variants)) + (i - (len(PRETRAINED) - 1) / 2) * width
+            x = np.arange(len(variants)) + (i - (len(models) - 1) / 2) * width
             mean = sub["mean_difference"].to_numpy(float)
             err = np.vstack([mean - sub["ci_low"].to_numpy(float), sub["ci_high"].to_numpy(float) - mean])
             ax.errorbar(x, mean, yerr=np.nan_to_num(err), fmt="o", capsize=3, label=model)
@@ -635,7 +635,7 @@ def write_outputs(args: argparse.Namespace, overlays: dict[str, dict[str, Any]],
             {"git": state, "args": {k: str(v) for k, v in vars(args).items()}, "overlays": overlays}, indent=2
         )
     )
-    plot(table, args.out / "transfer_study.png")
+    plot(table, args.models, args.out / "transfer_study.png")
     print("\n" + markdown_table(table, "no-pretrain") + "\n" + final)
     print(f"\nwritten: {args.out}/transfer_study.md, .csv, .png, study.json")
 
@@ -656,6 +656,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--seeds", type=int, default=None, help="scaffold_balanced splits per dataset (default 10; --tiny 2)"
     )
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=PRETRAINED,
+        default=list(PRETRAINED),
+        help="pretrained models each variant finetunes (default all three; each costs a third "
+        "of a variant's finetuning time)",
+    )
     parser.add_argument("--out", type=Path, default=Path("study"), help="output folder (default study)")
     parser.add_argument(
         "--cache-dir", type=Path, default=None, help="shared feature cache (default OUT/cache)"
