@@ -4,9 +4,10 @@ Each variant is a config overlay on ``config/default.yaml`` and one run of the r
 (Snakemake, its own ``--directory`` under ``OUT/runs/``, every variant sharing one ``cache_dir``,
 so a molecule is featurized once for the whole study: the finetuning datasets, and the corpora
 wherever their samples overlap). Every variant finetunes ``mmsa``, ``mmsa-labels`` and
-``mmsa-graph`` (``--models`` takes a subset) on BBBP, BACE and two-task ClinTox with ``--seeds`` seeded scaffold-balanced
-splits (one split per seed). The two references, ``no-pretrain`` and ``ecfp-rf``, read nothing
-of the pretrained model, so they are trained once, in ``OUT/runs/baseline``, on the same splits;
+``mmsa-graph`` (``--models`` takes a subset) on BBBP, BACE and two-task ClinTox with
+``--seeds`` seeded scaffold-balanced splits (one split per seed). The two references,
+``no-pretrain`` and ``ecfp-rf``, read nothing of the pretrained model, so they are trained
+once, in ``OUT/runs/baseline``, on the same splits;
 the study checks that every variant's split tables are byte-identical to the baseline's before
 it pairs them. Then the report's own :func:`mmsa.report.collect` and
 :func:`mmsa.report.comparisons` pair each pretrained model with the references seed by seed.
@@ -83,6 +84,9 @@ PRETRAINED = ("mmsa", "mmsa-labels", "mmsa-graph")
 BASELINES = ("no-pretrain", "ecfp-rf")
 DATASETS = ("bbbp", "bace", "clintox")
 BASELINE = "baseline"  # the run folder of the references
+# Scores compared: test is the study's result; valid is what may choose a default (corpus,
+# length), since a setting picked on test scores would be tuned on the test set.
+SCORES = ("test", "valid")
 DONE = "study-done.json"  # written into a run folder when its Snakemake run has finished
 
 # The 10K mixture of config/default.yaml's commented example; the 50K one is 5x each source
@@ -514,7 +518,9 @@ def study_table(
             print(f"{name}: split tables differ from the baseline's on {bad}; not paired")
             continue
         jobs = collect(base_paths + paths)
-        table = comparisons(jobs)
+        table = pd.concat(
+            [comparisons(jobs, column).assign(score=column) for column in SCORES], ignore_index=True
+        )
         table = table[table["model"].isin(args.models)].copy()
         text = yaml.safe_dump(overlays[name], sort_keys=False)
         variant = VARIANTS[name]
@@ -540,13 +546,13 @@ def _pval(v: float) -> str:
     return "—" if pd.isna(v) else f"{v:.3f}" if v >= 0.001 else "<0.001"
 
 
-def markdown_table(table: pd.DataFrame, reference: str) -> str:
+def markdown_table(table: pd.DataFrame, reference: str, score: str = "test") -> str:
     lines = [
         f"| variant | model − {reference} | dataset | seeds (dropped) | mean difference | "
         f"{CONFIDENCE:.0%} interval | paired t p | Wilcoxon p | verdict |",
         "|---|---|---|---:|---:|---|---:|---:|---|",
     ]
-    for r in table[table["reference"] == reference].itertuples():
+    for r in table[(table["reference"] == reference) & (table["score"] == score)].itertuples():
         dataset = f"**{r.dataset}**" if r.dataset == CLASSIFICATION_AVERAGE else r.dataset
         lines.append(
             f"| {r.variant} | {r.model} | {dataset} | {r.pairs}"
@@ -560,7 +566,8 @@ def markdown_table(table: pd.DataFrame, reference: str) -> str:
 def smallest_resolved(table: pd.DataFrame) -> str:
     """The smallest corpus whose variant has a resolved gain over no-pretrain on the
     classification average (and, failing that, the resolved gains on single datasets)."""
-    vs = table[(table["reference"] == "no-pretrain") & table["resolved"] & (table["mean_difference"] > 0)]
+    test = table[table["score"] == "test"]
+    vs = test[(test["reference"] == "no-pretrain") & test["resolved"] & (test["mean_difference"] > 0)]
     if vs.empty:
         return "smallest corpus with a resolved gain over no-pretrain: none resolved"
     vs = vs.assign(size=vs["corpus_molecules"].fillna(vs["corpus_asked"]))
@@ -584,7 +591,7 @@ def smallest_resolved(table: pd.DataFrame) -> str:
 def plot(table: pd.DataFrame, models: list[str], path: Path) -> None:
     """Model − no-pretrain with its interval, per variant: one panel per dataset and the average."""
     plt = pyplot()
-    part = table[table["reference"] == "no-pretrain"]
+    part = table[(table["reference"] == "no-pretrain") & (table["score"] == "test")]
     datasets = list(dict.fromkeys(part["dataset"]))
     variants = list(dict.fromkeys(part["variant"]))
     fig, axes = plt.subplots(1, len(datasets), figsize=(3.6 * len(datasets), 3.4), squeeze=False, sharey=True)
@@ -625,6 +632,13 @@ def write_outputs(args: argparse.Namespace, overlays: dict[str, dict[str, Any]],
     )
     md = [head, "## Pretrained models − no-pretrain\n", markdown_table(table, "no-pretrain"), final + "\n"]
     md += ["\n## Pretrained models − ecfp-rf\n", markdown_table(table, "ecfp-rf")]
+    md += [
+        "\n## Validation: pretrained models − no-pretrain (what chooses a default)\n",
+        "The same pairs on the validation part of each split (the score that picked each "
+        "model's epoch, so it is optimistic for every model alike). A default corpus or length is "
+        "chosen from this table, never from the test tables above.\n",
+        markdown_table(table, "no-pretrain", "valid"),
+    ]
     md += ["\n## Overlays on config/default.yaml\n"]
     for name, overlay in overlays.items():
         md.append(f"### {name}\n\n```yaml\n{yaml.safe_dump(overlay, sort_keys=False)}```\n")

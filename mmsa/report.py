@@ -102,9 +102,12 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def paired_differences(jobs: pd.DataFrame, model: str, reference: str) -> list[tuple[str, str, pd.Series]]:
+def paired_differences(
+    jobs: pd.DataFrame, model: str, reference: str, column: str = "test"
+) -> list[tuple[str, str, pd.Series]]:
     """``(dataset, metric, model - reference per seed)`` for every dataset both models ran on,
-    then for the classification average (over two or more datasets).
+    then for the classification average (over two or more datasets). ``column`` is the score
+    compared: ``test``, or ``valid`` where a setting is being chosen (test scores never choose).
 
     Seeds pair the two models on the same split. A seed where either metric is NaN (a
     single-class test part) or missing is NaN in the differences, for the caller to drop and
@@ -112,7 +115,7 @@ def paired_differences(jobs: pd.DataFrame, model: str, reference: str) -> list[t
     (a seed with any NaN among them is NaN), then differenced. RMSE is compared per dataset only:
     each regression dataset has its own units, so their average has none.
     """
-    test = jobs.set_index(["dataset", "model", "seed"])["test"].sort_index()
+    test = jobs.set_index(["dataset", "model", "seed"])[column].sort_index()
     out = []
     classification: list[str] = []
     for (dataset, metric, task_type), part in jobs.groupby(["dataset", "metric", "task_type"], sort=False):
@@ -155,8 +158,9 @@ def paired_statistics(differences: np.ndarray) -> dict[str, Any]:
     }
 
 
-def comparisons(jobs: pd.DataFrame) -> pd.DataFrame:
-    """Every model's paired difference (model - reference, in the metric's units) to each
+def comparisons(jobs: pd.DataFrame, column: str = "test") -> pd.DataFrame:
+    """Every model's paired difference (model - reference, in the metric's units, on ``column``:
+    ``test``, or ``valid`` for choosing a setting) to each
     reference of :data:`mmsa.compared.REFERENCES` that ran, per dataset and on the
     classification average; one row per (model, reference, dataset). A pair of two references
     appears once, against the first-listed one. ``verdict`` names the better model by the
@@ -168,7 +172,7 @@ def comparisons(jobs: pd.DataFrame) -> pd.DataFrame:
         for model in ran:
             if model == reference or model in references[:i]:
                 continue
-            for dataset, metric, diff in paired_differences(jobs, model, reference):
+            for dataset, metric, diff in paired_differences(jobs, model, reference, column):
                 kept = diff.dropna().to_numpy()
                 result = paired_statistics(kept)
                 model_better = (result["mean_difference"] > 0) == BY_NAME[metric].higher_is_better

@@ -142,6 +142,20 @@ def test_the_classification_average_is_averaged_per_seed_then_differenced_and_na
     assert mine.loc["a", "mean_difference"] == pytest.approx(np.mean([UNRESOLVED[s] for s in kept]))
 
 
+def test_validation_scores_are_compared_when_asked_and_test_scores_stay_out():
+    jobs = paired_jobs()
+    # validation: mmsa 0.03 below no-pretrain on every seed of "a", while on test it is 0.02 above
+    jobs["valid"] = jobs["test"]
+    reference = jobs.query("dataset == 'a' and model == 'no-pretrain'").set_index("seed")["test"]
+    mine = (jobs["dataset"] == "a") & (jobs["model"] == "mmsa")
+    jobs.loc[mine, "valid"] = jobs.loc[mine, "seed"].map(reference) - 0.03
+    table = comparisons(jobs, column="valid")
+    row = table.query("model == 'mmsa' and reference == 'no-pretrain' and dataset == 'a'").iloc[0]
+    assert row["mean_difference"] == pytest.approx(-0.03) and row["verdict"] == "no-pretrain better"
+    test = comparisons(jobs).query("model == 'mmsa' and reference == 'no-pretrain' and dataset == 'a'")
+    assert test.iloc[0]["mean_difference"] == pytest.approx(0.02)
+
+
 def test_lower_rmse_is_the_better_side_and_references_are_paired_once():
     table = comparisons(paired_jobs())
     r = table.query("model == 'mmsa' and reference == 'no-pretrain' and dataset == 'r'").iloc[0]
