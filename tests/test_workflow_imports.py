@@ -24,3 +24,19 @@ def test_the_workflow_imports_no_rdkit_or_torch(repo):
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, check=True)
     loaded = {name.split(".")[0] for name in json.loads(run.stdout)}
     assert "mmsa" in loaded and not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_validating_the_shipped_configs_loads_no_rdkit_or_torch(repo):
+    """common.smk validates the config in the Snakefile's process; every check it runs (split
+    fractions and compared models included) must stay inside the light modules."""
+    code = (
+        "import json, sys, yaml\n"
+        "from mmsa.config import load_config\n"
+        "load_config('config/default.yaml')\n"
+        "for extra in ('config/paper.yaml', 'config/test.yaml'):\n"
+        "    load_config('config/default.yaml', yaml.safe_load(open(extra)))\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, check=True)
+    loaded = {name.split(".")[0] for name in json.loads(run.stdout)}
+    assert "mmsa" in loaded and not loaded & set(HEAVY), sorted(loaded & set(HEAVY))

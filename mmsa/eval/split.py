@@ -20,9 +20,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from rdkit.Chem.Scaffolds import MurckoScaffold
-
-from mmsa.data.standardize import RejectedMolecule, parse_molecule
 
 Fractions = tuple[float, float, float]
 SPLIT_KINDS = ("scaffold", "scaffold_balanced", "random")
@@ -38,6 +35,10 @@ def check_fractions(frac: Sequence[float]) -> Fractions:
 
 def _scaffold(smiles: str, index: int) -> str:
     """The chirality-aware Murcko scaffold SMILES ('' for acyclic molecules)."""
+    from rdkit.Chem.Scaffolds import MurckoScaffold  # here: check_fractions must stay RDKit-free
+
+    from mmsa.data.standardize import RejectedMolecule, parse_molecule
+
     try:
         mol = parse_molecule(smiles)
     except RejectedMolecule as err:
