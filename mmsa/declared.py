@@ -98,10 +98,12 @@ def _finetune(config: dict[str, Any], dataset: str, model: str | None) -> list[C
         paths += [*FEATURES, *_finetune_settings(NEURAL_SETTINGS), ("cpu_kernels",)]
         if not spec.pretrained:  # its GIN has the configured architecture
             paths += [("pretrain", "settings", "model", key) for key in GIN_KEYS]
+    if spec.hypergraph or spec.neighbour_labels:  # k neighbours, as many as the hypergraph stage's
+        paths += [("finetune", "hypergraph_k")]
     if spec.hypergraph:
         paths += _finetune_settings(STRUCTURE_SETTINGS)
-    if spec.neighbour_labels:  # k neighbours, as many as the hypergraph stage's
-        paths += [("finetune", "hypergraph_k"), *_finetune_settings(LABEL_SETTINGS)]
+    if spec.neighbour_labels:
+        paths += _finetune_settings(LABEL_SETTINGS)
     if spec.trained == "forest":
         paths += _finetune_settings(FOREST_SETTINGS)
     return paths

@@ -397,7 +397,7 @@ def finetune(
         data.fused = fused[np.array([position[k] for k in frame["key"]])]
     if spec.hypergraph:
         data.hypergraph = pd.read_parquet(hypergraph_path)
-    if spec.neighbour_labels:
+    if spec.hypergraph or spec.neighbour_labels:
         data.neighbours = config["finetune"]["hypergraph_k"]
     record = provenance(str(pick_device(settings.device)) if spec.neural else "cpu")
     if model_path is not None:  # names the pretrained model behind the result

@@ -271,6 +271,38 @@ def test_held_out_molecules_never_enter_the_training_hypergraph(prepared):
     assert (parts[0] != parts[1]).any()  # a random split differs by seed
 
 
+def test_a_split_training_on_k_molecules_attaches_new_ones_to_all_of_them(prepared, tmp_path):
+    """With k = 3 and three training molecules, the stage's hyperedges hold 3 members, not k + 1;
+    a held-out molecule's hyperedge still takes the configured k (here: every training molecule),
+    not a k read back from the smaller hyperedges."""
+    config, tmp, d, manifests = prepared
+    splits = pd.read_parquet(tmp / "split.parquet")
+    train = splits.query("seed == 0 and part == 'train'").index
+    splits.loc[train[3:], "part"] = "valid"  # seed 0 trains on its first three molecules only
+    splits.to_parquet(tmp_path / "split.parquet")
+    part = stage_config(config, "hypergraph")
+    hypergraph(
+        part, tmp / "emb.parquet", tmp_path / "split.parquet", tmp_path / "hg.parquet", tmp_path / "hg.json"
+    )
+    table = pd.read_parquet(tmp_path / "hg.parquet").query("seed == 0")
+    assert (table.groupby("hyperedge").size() == 3).all()
+    _, _, weights = finetune_seeds(
+        config,
+        "toy",
+        "mmsa",
+        d,
+        manifests,
+        tmp_path / "split.parquet",
+        tmp_path / "mmsa",
+        model_path=tmp / "model.pt",
+        embeddings=tmp / "emb.parquet",
+        hypergraph_path=tmp_path / "hg.parquet",
+    )
+    model, meta = load_property_model(weights[0])
+    assert meta["structure"]["k"] == model.structure.k == FINETUNE["hypergraph_k"] == 3
+    assert len(model.structure.fused) == 3  # so a new molecule's hyperedge holds all three
+
+
 def test_attached_context_does_not_depend_on_the_other_new_molecules(prepared):
     _, tmp, _, _ = prepared
     _, _, weights = run_model(prepared, "mmsa", "context")

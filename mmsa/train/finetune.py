@@ -76,7 +76,10 @@ class DatasetInputs:
     pretrained: MMSAModel | None = None
     fused: np.ndarray | None = None  # frozen fused MMSA embeddings, rows in ``frame`` order
     hypergraph: pd.DataFrame | None = None  # training hypergraphs: seed, hyperedge, member (keys)
-    neighbours: int | None = None  # finetune.hypergraph_k: labelled neighbours (mmsa-labels)
+    # finetune.hypergraph_k: the training neighbours a held-out molecule's hyperedge holds (mmsa),
+    # or the labelled neighbours of its context (mmsa-labels); the config's value, not one read
+    # back from the hypergraph, whose hyperedges are smaller where a split trains on k or fewer
+    neighbours: int | None = None
 
     @property
     def tasks(self) -> list[str]:
@@ -132,7 +135,12 @@ def _neural(
     keys, labels = data.frame["key"].tolist(), data.labels
     structure: StructureContext | NeighbourLabels | None = None
     if spec.hypergraph:
-        if data.fused is None or data.hypergraph is None or data.pretrained is None:
+        if (
+            data.fused is None
+            or data.hypergraph is None
+            or data.pretrained is None
+            or data.neighbours is None
+        ):
             raise ValueError("the mmsa model needs the pretrained model, embeddings and hypergraph")
         train_keys = [keys[i] for i in split[0]]
         memory = data.pretrained.memory
@@ -142,7 +150,7 @@ def _neural(
             memory.anchors if memory is not None else None,
             settings.structure_dim,
             settings.anchor_temperature,
-            k=_hypergraph_k(data.hypergraph, seed),
+            k=data.neighbours,
         )
     elif spec.neighbour_labels:
         structure = _neighbour_labels(data, split[0], settings.label_space)
@@ -180,12 +188,6 @@ def _neighbour_labels(data: DatasetInputs, train: np.ndarray, space: str) -> Nei
         data.neighbours,
         None if data.fused is None else data.fused[train],
     )
-
-
-def _hypergraph_k(table: pd.DataFrame, seed: int) -> int:
-    """Neighbours per hyperedge in the stage's hypergraph (members minus the centre)."""
-    sizes = table[table["seed"] == seed].groupby("hyperedge").size()
-    return int(sizes.max()) - 1
 
 
 def _classical(
