@@ -115,16 +115,16 @@ def paired_differences(
     (a seed with any NaN among them is NaN), then differenced. RMSE is compared per dataset only:
     each regression dataset has its own units, so their average has none.
     """
-    test = jobs.set_index(["dataset", "model", "seed"])[column].sort_index()
+    scores = jobs.set_index(["dataset", "model", "seed"])[column].sort_index()
     out = []
     classification: list[str] = []
     for (dataset, metric, task_type), part in jobs.groupby(["dataset", "metric", "task_type"], sort=False):
         if {model, reference} <= set(part["model"]):
-            diff = test.loc[(dataset, model)].sub(test.loc[(dataset, reference)])  # outer join on seed
+            diff = scores.loc[(dataset, model)].sub(scores.loc[(dataset, reference)])  # outer join on seed
             out.append((dataset, metric, diff))
             classification += [dataset] if task_type == "classification" else []
     if len(classification) > 1:
-        per_seed = test.loc[list(classification)].unstack("dataset")
+        per_seed = scores.loc[list(classification)].unstack("dataset")
         averages = per_seed.mean(axis=1, skipna=False)  # a seed missing a dataset is NaN
         diff = averages.loc[model].sub(averages.loc[reference])
         out.append((CLASSIFICATION_AVERAGE, AVERAGED.name, diff))

@@ -77,8 +77,8 @@ class DatasetInputs:
     fused: np.ndarray | None = None  # frozen fused MMSA embeddings, rows in ``frame`` order
     hypergraph: pd.DataFrame | None = None  # training hypergraphs: seed, hyperedge, member (keys)
     # finetune.hypergraph_k: the training neighbours a held-out molecule's hyperedge holds (mmsa),
-    # or the labelled neighbours of its context (mmsa-labels); the config's value, not one read
-    # back from the hypergraph, whose hyperedges are smaller where a split trains on k or fewer
+    # or the labelled neighbours of its context (mmsa-labels). Taken from the config: the
+    # hypergraph's own hyperedges are smaller where a split trains on k or fewer molecules
     neighbours: int | None = None
 
     @property
