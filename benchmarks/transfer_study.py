@@ -46,9 +46,17 @@ Output under ``OUT``: ``runs/<variant>/`` (each a full pipeline run, with its ow
 ``results/report/``), ``configs/<variant>.yaml`` (the overlay it ran with), ``logs/``,
 ``transfer_study.md`` and ``.csv`` (every pretrained model minus each reference, per dataset
 and on the classification average, with 95% t-intervals and paired t / Wilcoxon p-values),
-``transfer_study.png`` and ``study.json`` (git commit and state of the checkout that ran the
-study, and every overlay). Each CSV row names its variant's overlay file and its SHA-256 and the
-commit(s) that the finetuning results' own provenance records.
+``transfer_study.png``, ``scores.csv`` (every per-seed result, with its run, commit and the
+SHA-256 of its split table) and ``study.json`` (git commit and state of the checkout that ran
+the study, and every overlay). Each CSV row names its variant's overlay file and its SHA-256 and
+the commit(s) that the finetuning results' own provenance records.
+
+A study grows over several sessions: ``--prior benchmarks/results/transfer_study/scores.csv``
+pairs the committed per-seed results with this run's, on byte-identical split tables only, and
+skips every run they hold entirely (the baseline then costs nothing)::
+
+    python benchmarks/transfer_study.py --out study --variants mix50k-e5 \
+        --prior benchmarks/results/transfer_study/scores.csv
 """
 
 from __future__ import annotations
@@ -402,12 +410,23 @@ def lock(out: Path) -> None:
     pid_file.write_text(str(os.getpid()))
 
 
+def covered(name: str, config: dict[str, Any], prior: pd.DataFrame) -> bool:
+    """Whether ``--prior`` holds every (dataset, model, seed) result this run would make."""
+    if prior.empty:
+        return False
+    fine = config["finetune"]
+    have = set(zip(*(prior.loc[prior["run"] == name, k] for k in ("dataset", "model", "seed")), strict=True))
+    return all((d, m, s) in have for d in fine["datasets"] for m in fine["models"] for s in fine["seeds"])
+
+
 def run_all(
     args: argparse.Namespace, overlays: dict[str, dict[str, Any]], configs: dict[str, dict[str, Any]]
 ) -> list[str]:
-    """Run every run folder that has not finished; return the names that failed."""
+    """Run every run folder that has not finished and whose results ``--prior`` does not
+    already hold; return the names that failed."""
     lock(args.out)
     (args.out / "logs").mkdir(parents=True, exist_ok=True)
+    prior = read_prior(args.prior)
     failed = []
     for name, overlay in overlays.items():
         run_dir, config_path = args.out / "runs" / name, args.out / "configs" / f"{name}.yaml"
@@ -415,6 +434,9 @@ def run_all(
         done = run_dir / DONE
         if done.exists() and json.loads(done.read_text()).get("overlay_sha256") == sha256_text(text):
             print(f"{name}: finished before ({done}), skipped", flush=True)
+            continue
+        if covered(name, configs[name], prior):
+            print(f"{name}: every result is in --prior, not run again", flush=True)
             continue
         config_path.parent.mkdir(parents=True, exist_ok=True)
         config_path.write_text(text)
@@ -476,17 +498,6 @@ def result_paths(run_dir: Path, config: dict[str, Any]) -> list[Path]:
     return [p for p in paths if p.exists()]
 
 
-def split_mismatches(base_dir: Path, run_dir: Path, datasets: list[str]) -> list[str]:
-    """Datasets whose split tables differ between the baseline and a variant (pairs would then
-    not be on the same splits)."""
-    out = []
-    for d in datasets:
-        a, b = base_dir / f"results/splits/{d}.parquet", run_dir / f"results/splits/{d}.parquet"
-        if a.exists() and b.exists() and a.read_bytes() != b.read_bytes():
-            out.append(d)
-    return out
-
-
 def corpus_molecules(run_dir: Path, config: dict[str, Any]) -> int | None:
     """Molecules the variant pretrained on (featurized corpus rows, from accounting.json)."""
     path = run_dir / f"results/datasets/{config['pretrain']['dataset']}/accounting.json"
@@ -499,39 +510,105 @@ def corpus_molecules(run_dir: Path, config: dict[str, Any]) -> int | None:
     return None
 
 
+def split_hashes(run_dir: Path, datasets: list[str]) -> dict[str, str]:
+    """SHA-256 of each dataset's split table that this run wrote (pairs need equal splits)."""
+    paths = {d: run_dir / f"results/splits/{d}.parquet" for d in datasets}
+    return {d: hashlib.sha256(p.read_bytes()).hexdigest() for d, p in paths.items() if p.exists()}
+
+
+def run_scores(
+    name: str, run_dir: Path, config: dict[str, Any], prior: pd.DataFrame
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """One run's per-seed results and split hashes: the results in ``run_dir``, completed by
+    a committed earlier study's rows of the same run (``--prior``) where this run has none
+    for that (dataset, model, seed). A prior row is taken only when its split table is
+    byte-identical to the one this run wrote, or, where this run wrote none, as it was."""
+    datasets = config["finetune"]["datasets"]
+    hashes = split_hashes(run_dir, datasets)
+    paths = result_paths(run_dir, config)
+    here = collect(paths).assign(run=name) if paths else pd.DataFrame()
+    if not here.empty:
+        here["split_sha256"] = here["dataset"].map(hashes)
+        here["corpus_molecules"] = corpus_molecules(run_dir, config) if name != BASELINE else None
+    old = prior[(prior["run"] == name) & prior["dataset"].isin(datasets)] if not prior.empty else prior
+    if not old.empty:
+        same = old["dataset"].map(lambda d: hashes.get(d)).fillna(old["split_sha256"]) == old["split_sha256"]
+        if (~same).any():
+            print(f"{name}: {int((~same).sum())} earlier results on other splits, not used")
+        old = old[same & old["seed"].isin(config["finetune"]["seeds"])]
+        if not here.empty:
+            key = ["dataset", "model", "seed"]
+            seen = pd.MultiIndex.from_frame(here[key])
+            old = old[~pd.MultiIndex.from_frame(old[key]).isin(seen)]
+        if len(old):
+            print(f"{name}: {len(old)} results from the earlier study (commits {sorted(set(old['commit']))})")
+        for d, h in zip(old["dataset"], old["split_sha256"], strict=True):
+            hashes.setdefault(d, h)
+        here = pd.concat([here, old], ignore_index=True) if not here.empty else old.reset_index(drop=True)
+    return here, hashes
+
+
+def read_prior(paths: list[Path]) -> pd.DataFrame:
+    """Per-seed results committed by earlier studies (their scores.csv), in the order given:
+    a (run, dataset, model, seed) listed twice keeps its first row."""
+    if not paths:
+        return pd.DataFrame()
+    frames = [pd.read_csv(p, dtype={"commit": str, "split_sha256": str}) for p in paths]
+    return pd.concat(frames, ignore_index=True).drop_duplicates(["run", "dataset", "model", "seed"])
+
+
+def study_scores(
+    args: argparse.Namespace, configs: dict[str, dict[str, Any]]
+) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, str]]]:
+    """Every run's per-seed results (this study's, completed from ``--prior``) and split hashes."""
+    prior = read_prior(args.prior)
+    scores, hashes = {}, {}
+    for name in [BASELINE, *args.variants]:
+        scores[name], hashes[name] = run_scores(name, args.out / "runs" / name, configs[name], prior)
+    return scores, hashes
+
+
+def _first(values: pd.Series) -> int | None:
+    """The first known value of a column that is one fact per run (or None)."""
+    known = values.dropna()
+    return int(known.iloc[0]) if len(known) else None
+
+
 def study_table(
-    args: argparse.Namespace, overlays: dict[str, dict[str, Any]], configs: dict[str, dict[str, Any]]
+    args: argparse.Namespace,
+    overlays: dict[str, dict[str, Any]],
+    configs: dict[str, dict[str, Any]],
+    scores: dict[str, pd.DataFrame],
+    hashes: dict[str, dict[str, str]],
 ) -> pd.DataFrame:
     """Every variant's pretrained models against the references, one row per (variant, model,
     reference, dataset), with the commits and the overlay each row came from."""
-    base_dir = args.out / "runs" / BASELINE
-    base_paths = result_paths(base_dir, configs[BASELINE])
+    base = scores[BASELINE]
     frames = []
     for name in args.variants:
-        run_dir = args.out / "runs" / name
-        paths = result_paths(run_dir, configs[name])
-        if not paths or not base_paths:
+        runs = scores[name]
+        if runs.empty or base.empty:
             print(f"{name}: no results yet, left out of the table")
             continue
-        bad = split_mismatches(base_dir, run_dir, configs[name]["finetune"]["datasets"])
+        bad = sorted(d for d, h in hashes[name].items() if hashes[BASELINE].get(d, h) != h)
         if bad:
             print(f"{name}: split tables differ from the baseline's on {bad}; not paired")
             continue
-        jobs = collect(base_paths + paths)
+        jobs = pd.concat([base, runs], ignore_index=True)
         table = pd.concat(
             [comparisons(jobs, column).assign(score=column) for column in SCORES], ignore_index=True
         )
         table = table[table["model"].isin(args.models)].copy()
         text = yaml.safe_dump(overlays[name], sort_keys=False)
         variant = VARIANTS[name]
-        commits = sorted({str(c) for c in collect(paths)["commit"]})
+        commits = sorted({str(c) for c in runs["commit"]})
         table.insert(0, "variant", name)
         table.insert(1, "corpus_asked", variant.corpus_size(args.tiny))
-        table.insert(2, "corpus_molecules", corpus_molecules(run_dir, configs[name]))
+        table.insert(2, "corpus_molecules", _first(runs["corpus_molecules"]))
         table.insert(3, "epochs", configs[name]["pretrain"]["settings"]["epochs"])
         table.insert(4, "graph_only", variant.graph_only)
         table["commit"] = ",".join(commits)
-        table["baseline_commit"] = ",".join(sorted({str(c) for c in collect(base_paths)["commit"]}))
+        table["baseline_commit"] = ",".join(sorted({str(c) for c in base["commit"]}))
         table["overlay"] = f"configs/{name}.yaml"
         table["overlay_sha256"] = sha256_text(text)
         frames.append(table)
@@ -615,7 +692,12 @@ def plot(table: pd.DataFrame, models: list[str], path: Path) -> None:
     save_figure(fig, path)
 
 
-def write_outputs(args: argparse.Namespace, overlays: dict[str, dict[str, Any]], table: pd.DataFrame) -> None:
+def write_outputs(
+    args: argparse.Namespace,
+    overlays: dict[str, dict[str, Any]],
+    table: pd.DataFrame,
+    scores: dict[str, pd.DataFrame],
+) -> None:
     state = git_state()
     final = smallest_resolved(table)
     head = (
@@ -644,6 +726,12 @@ def write_outputs(args: argparse.Namespace, overlays: dict[str, dict[str, Any]],
         md.append(f"### {name}\n\n```yaml\n{yaml.safe_dump(overlay, sort_keys=False)}```\n")
     (args.out / "transfer_study.md").write_text("\n".join(md))
     table.to_csv(args.out / "transfer_study.csv", index=False, float_format="%.6g")
+    kept = [frame for frame in scores.values() if not frame.empty]
+    per_seed = pd.concat(kept, ignore_index=True)
+    first = ["run", "dataset", "model", "seed", "split_sha256"]
+    per_seed[first + [c for c in per_seed.columns if c not in first]].to_csv(
+        args.out / "scores.csv", index=False, float_format="%.17g"
+    )
     (args.out / "study.json").write_text(
         json.dumps(
             {"git": state, "args": {k: str(v) for k, v in vars(args).items()}, "overlays": overlays}, indent=2
@@ -651,7 +739,7 @@ def write_outputs(args: argparse.Namespace, overlays: dict[str, dict[str, Any]],
     )
     plot(table, args.models, args.out / "transfer_study.png")
     print("\n" + markdown_table(table, "no-pretrain") + "\n" + final)
-    print(f"\nwritten: {args.out}/transfer_study.md, .csv, .png, study.json")
+    print(f"\nwritten: {args.out}/transfer_study.md, .csv, .png, scores.csv, study.json")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -681,6 +769,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("study"), help="output folder (default study)")
     parser.add_argument(
         "--cache-dir", type=Path, default=None, help="shared feature cache (default OUT/cache)"
+    )
+    parser.add_argument(
+        "--prior",
+        nargs="+",
+        type=Path,
+        default=[],
+        help="scores.csv of earlier studies (e.g. benchmarks/results/transfer_study/scores.csv): "
+        "their per-seed results complete this study's on byte-identical splits, and a run they "
+        "hold entirely (the baseline, a finished variant) is not run again",
     )
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument(
@@ -713,11 +810,12 @@ def main(argv: list[str] | None = None) -> int:
         dry_run(args, overlays, configs)
         return 0
     failed = [] if args.report_only else run_all(args, overlays, configs)
-    table = study_table(args, overlays, configs)
+    scores, hashes = study_scores(args, configs)
+    table = study_table(args, overlays, configs, scores, hashes)
     if table.empty:
         print("no variant has results yet")
         return 1
-    write_outputs(args, overlays, table)
+    write_outputs(args, overlays, table, scores)
     if failed:
         print(f"failed runs: {', '.join(failed)} (rerun the same command to resume them)")
     return 1 if failed else 0
