@@ -28,14 +28,25 @@ def load_schema() -> dict[str, Any]:
     return yaml.safe_load(resources.files("mmsa").joinpath(SCHEMA_RESOURCE).read_text())
 
 
+def _takes_null(schema: dict[str, Any]) -> bool:
+    kind = schema.get("type")
+    return kind == "null" or (isinstance(kind, list) and "null" in kind)
+
+
 def _with_defaults(validator_class: type) -> type:
-    """A validator that fills ``default`` values of absent properties before checking them."""
+    """A validator that fills ``default`` values of absent properties before checking them.
+
+    A ``null`` where the schema takes none also gets the default: Snakemake merges every
+    config file onto ``config/default.yaml`` and a merge cannot remove a key, so a config that
+    wants a key's default back (``config/test.yaml`` its ZINC pretraining, without the default
+    job's mixture) sets it to null."""
     check_properties = validator_class.VALIDATORS["properties"]
 
     def properties(validator: Any, props: dict, instance: Any, schema: dict) -> Any:
         if isinstance(instance, dict):
             for name, sub in props.items():
-                if "default" in sub and name not in instance:
+                reset = instance.get(name, 0) is None and not _takes_null(sub)
+                if "default" in sub and (name not in instance or reset):
                     instance[name] = copy.deepcopy(sub["default"])
         yield from check_properties(validator, props, instance, schema)
 
@@ -115,7 +126,9 @@ def _corpus_errors(config: dict[str, Any]) -> list[str]:
         errors.append(
             f"  - at 'pretrain.corpus': pretrain.dataset {CORPUS!r} is the mixture that pretrain.corpus "
             "describes (source dataset: rows); set both or neither (pretrain.dataset is "
-            f"{pretrain['dataset']!r}, pretrain.corpus {pretrain['corpus'] or 'empty'})"
+            f"{pretrain['dataset']!r}, pretrain.corpus {pretrain['corpus'] or 'empty'}; a config "
+            "merged onto config/default.yaml, whose job pretrains on a mixture, leaves it with "
+            "pretrain.corpus: null)"
         )
     if CORPUS in pretrain["corpus"]:
         errors.append(f"  - at 'pretrain.corpus.{CORPUS}': the mixture cannot be one of its own sources")

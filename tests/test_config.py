@@ -23,6 +23,25 @@ def test_given_values_are_kept():
     assert config["featurize"]["chunk_size"] == 8
 
 
+def test_a_null_takes_a_key_default_back_where_the_schema_takes_no_null():
+    default = yaml.safe_load((REPO / "config" / "default.yaml").read_text())
+    resets = {
+        "pretrain": {"dataset": "zinc", "corpus": None},
+        "finetune": {"models": None, "settings": {"split": None}},
+    }
+    config = validate_config(deep_merge(default, resets))
+    assert config["pretrain"]["corpus"] == {}
+    assert config["finetune"]["settings"]["split"] == "scaffold"
+    assert len(config["finetune"]["models"]) == 7 and "mmsa-graph" in config["finetune"]["models"]
+    assert config["finetune"]["settings"]["epochs"] == 30  # what is not reset stays default.yaml's
+
+
+def test_a_config_on_the_default_one_that_pretrains_on_zinc_is_told_to_reset_the_mixture():
+    default = yaml.safe_load((REPO / "config" / "default.yaml").read_text())
+    with pytest.raises(ConfigError, match=r"pretrain.corpus: null"):
+        validate_config(deep_merge(default, {"pretrain": {"dataset": "zinc"}}))
+
+
 def test_unknown_key_is_named():
     with pytest.raises(ConfigError, match=r"at 'featurize'.*'imagesize' was unexpected"):
         validate_config({"featurize": {"imagesize": 32}})
@@ -48,7 +67,7 @@ def test_validation_does_not_modify_the_input():
 @pytest.mark.parametrize("name", ["default.yaml", "test.yaml", "paper.yaml"])
 def test_shipped_configs_are_valid_and_need_nothing_beside_the_clone(name):
     config = load_config(REPO / "config" / name)  # raises ConfigError naming a bad key
-    assert config["pretrain"]["dataset"] == ("corpus" if name == "paper.yaml" else "zinc")  # paper: a mixture
+    assert config["pretrain"]["dataset"] == ("zinc" if name == "test.yaml" else "corpus")  # others: a mixture
     pretraining = dataset_spec(config, config["pretrain"]["dataset"])
     assert pretraining.task_type == "none"  # the pretraining corpus has no labels
     sources = [dataset_spec(config, source) for source in pretraining.mixture]
