@@ -704,6 +704,18 @@ def plot(table: pd.DataFrame, models: list[str], path: Path) -> None:
     save_figure(fig, path)
 
 
+def write_scores(out: Path, scores: dict[str, pd.DataFrame]) -> None:
+    """Every per-seed result of every run, for a later study's ``--prior``."""
+    kept = [frame for frame in scores.values() if not frame.empty]
+    if not kept:
+        return
+    per_seed = pd.concat(kept, ignore_index=True)
+    first = ["run", "dataset", "model", "seed", "split_sha256"]
+    per_seed[first + [c for c in per_seed.columns if c not in first]].to_csv(
+        out / "scores.csv", index=False, float_format="%.17g"
+    )
+
+
 def write_outputs(
     args: argparse.Namespace,
     overlays: dict[str, dict[str, Any]],
@@ -738,12 +750,7 @@ def write_outputs(
         md.append(f"### {name}\n\n```yaml\n{yaml.safe_dump(overlay, sort_keys=False)}```\n")
     (args.out / "transfer_study.md").write_text("\n".join(md))
     table.to_csv(args.out / "transfer_study.csv", index=False, float_format="%.6g")
-    kept = [frame for frame in scores.values() if not frame.empty]
-    per_seed = pd.concat(kept, ignore_index=True)
-    first = ["run", "dataset", "model", "seed", "split_sha256"]
-    per_seed[first + [c for c in per_seed.columns if c not in first]].to_csv(
-        args.out / "scores.csv", index=False, float_format="%.17g"
-    )
+    write_scores(args.out, scores)
     (args.out / "study.json").write_text(
         json.dumps(
             {"git": state, "args": {k: str(v) for k, v in vars(args).items()}, "overlays": overlays}, indent=2
@@ -825,7 +832,8 @@ def main(argv: list[str] | None = None) -> int:
     scores, hashes = study_scores(args, configs)
     table = study_table(args, overlays, configs, scores, hashes)
     if table.empty:
-        print("no variant has results yet")
+        write_scores(args.out, scores)
+        print(f"no variant has results yet; the per-seed results so far: {args.out}/scores.csv")
         return 1
     write_outputs(args, overlays, table, scores)
     if failed:
