@@ -432,13 +432,15 @@ def covered(name: str, config: dict[str, Any], prior: pd.DataFrame) -> bool:
 
 
 def run_all(
-    args: argparse.Namespace, overlays: dict[str, dict[str, Any]], configs: dict[str, dict[str, Any]]
+    args: argparse.Namespace,
+    overlays: dict[str, dict[str, Any]],
+    configs: dict[str, dict[str, Any]],
+    prior: pd.DataFrame,
 ) -> list[str]:
     """Run every run folder that has not finished and whose results ``--prior`` does not
     already hold; return the names that failed."""
     lock(args.out)
     (args.out / "logs").mkdir(parents=True, exist_ok=True)
-    prior = read_prior(args.prior)
     failed = []
     for name, overlay in overlays.items():
         run_dir, config_path = args.out / "runs" / name, args.out / "configs" / f"{name}.yaml"
@@ -544,7 +546,7 @@ def run_scores(
         here["corpus_molecules"] = corpus_molecules(run_dir, config) if name != BASELINE else None
     old = prior[(prior["run"] == name) & prior["dataset"].isin(datasets)] if not prior.empty else prior
     if not old.empty:
-        same = old["dataset"].map(lambda d: hashes.get(d)).fillna(old["split_sha256"]) == old["split_sha256"]
+        same = old["dataset"].map(hashes).fillna(old["split_sha256"]) == old["split_sha256"]
         if (~same).any():
             print(f"{name}: {int((~same).sum())} earlier results on other splits, not used")
         old = old[same & old["seed"].isin(config["finetune"]["seeds"])]
@@ -570,10 +572,9 @@ def read_prior(paths: list[Path]) -> pd.DataFrame:
 
 
 def study_scores(
-    args: argparse.Namespace, configs: dict[str, dict[str, Any]]
+    args: argparse.Namespace, configs: dict[str, dict[str, Any]], prior: pd.DataFrame
 ) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, str]]]:
     """Every run's per-seed results (this study's, completed from ``--prior``) and split hashes."""
-    prior = read_prior(args.prior)
     scores, hashes = {}, {}
     for name in [BASELINE, *args.variants]:
         scores[name], hashes[name] = run_scores(name, args.out / "runs" / name, configs[name], prior)
@@ -828,8 +829,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         dry_run(args, overlays, configs)
         return 0
-    failed = [] if args.report_only else run_all(args, overlays, configs)
-    scores, hashes = study_scores(args, configs)
+    prior = read_prior(args.prior)
+    failed = [] if args.report_only else run_all(args, overlays, configs, prior)
+    scores, hashes = study_scores(args, configs, prior)
     table = study_table(args, overlays, configs, scores, hashes)
     if table.empty:
         write_scores(args.out, scores)

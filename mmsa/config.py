@@ -45,7 +45,7 @@ def _with_defaults(validator_class: type) -> type:
     def properties(validator: Any, props: dict, instance: Any, schema: dict) -> Any:
         if isinstance(instance, dict):
             for name, sub in props.items():
-                reset = instance.get(name, 0) is None and not _takes_null(sub)
+                reset = name in instance and instance[name] is None and not _takes_null(sub)
                 if "default" in sub and (name not in instance or reset):
                     instance[name] = copy.deepcopy(sub["default"])
         yield from check_properties(validator, props, instance, schema)
