@@ -363,6 +363,20 @@ def test_patience_stops_when_validation_stops_improving(prepared):
     # with no learning the validation metric never improves on epoch 1
     assert result["best_epoch"] == 1 and result["last_epoch"] == 3 and len(result["curve"]) == 3
     assert result["test_last"] == result["curve"][-1]["test"]
+    # the test part is scored at the best epoch and at the stopping one, not in between
+    assert ["test" in point for point in result["curve"]] == [True, False, True]
+
+
+def test_the_test_part_is_scored_only_at_improving_epochs_and_the_last(prepared):
+    data = dataset_inputs(prepared, pretrained=False)
+    result = run_seed("no-pretrain", data, FinetuneSettings(epochs=6, batch_size=8, split="random"), 0).result
+    curve, best = result["curve"], result["best_epoch"]
+    record = -1.0
+    for point in curve:
+        improved = point["valid"] > record
+        record = max(record, point["valid"])
+        assert ("test" in point) == (improved or point["epoch"] == 6), point
+    assert result["test"] == curve[best - 1]["test"] and result["test_last"] == curve[-1]["test"]
 
 
 def test_split_table_is_read_by_every_model_and_must_match_the_data(prepared):

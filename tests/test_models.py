@@ -17,7 +17,7 @@ from mmsa.features.graph import BOND_TYPE_SELF_LOOP, atom_feature_dims
 from mmsa.models.comenet import ComENetEncoder, edge_frame_angles
 from mmsa.models.fusion import AttentionFusion, reconstruction_loss
 from mmsa.models.geometry import ConformerEncoder, SchNetEncoder, atomic_numbers, radius_interaction_graph
-from mmsa.models.graph import GINConv, GINEncoder
+from mmsa.models.graph import GINConv, GINEncoder, uniform_dropout
 from mmsa.models.hypergraph import HypergraphEncoder, faiss_available, knn_hyperedges
 from mmsa.models.image import ResNetEncoder
 from mmsa.models.losses import info_nce, pairwise_info_nce
@@ -60,6 +60,19 @@ def test_gin_shapes(feature_set: str, jk: str, pool: str) -> None:
     assert node.shape == (batch.num_nodes, expected)
     assert graph.shape == (3, expected)
     assert torch.isfinite(graph).all()
+
+
+def test_uniform_dropout_keeps_each_value_scaled_or_zeroes_it_at_rate_p() -> None:
+    h = torch.rand(2000, 64) + 0.5
+    torch.manual_seed(3)
+    out = uniform_dropout(h, 0.3, training=True)
+    kept = out != 0
+    assert torch.allclose(out[kept], h[kept] / 0.7)
+    assert abs(1.0 - kept.float().mean().item() - 0.3) < 0.01
+    torch.manual_seed(3)
+    assert torch.equal(uniform_dropout(h, 0.3, training=True), out)  # the seed decides the mask
+    assert uniform_dropout(h, 0.3, training=False) is h and uniform_dropout(h, 0.0, training=True) is h
+    assert torch.equal(uniform_dropout(h, 1.0, training=True), torch.zeros_like(h))
 
 
 def test_gin_conv_matches_hu_formula() -> None:

@@ -2,7 +2,8 @@
 
 Adam on mini-batches of training molecules, a loss masked to the labels present, and after every
 epoch the validation and test metrics computed from predictions of molecules *outside* the
-training set (:func:`mmsa.models.property.predict_outputs`, the code ``mmsa predict`` uses). The
+training set (:func:`mmsa.models.property.predict_outputs`, the code ``mmsa predict`` uses; the
+test metric only at epochs that improve validation and at the last). The
 reported numbers are the test metric at the epoch with the best validation metric, as most
 finetuning papers report, and the last epoch's, as Hu et al. report; the best epoch's weights
 are what the job saves. With ``patience`` the loop stops once the validation metric has not
@@ -50,7 +51,8 @@ class LoopSettings:
 
 @dataclass
 class FitResult:
-    """Metrics of a finished run, the per-epoch curve and the target scaling."""
+    """Metrics of a finished run, the per-epoch curve (``test`` only where it was scored) and the
+    target scaling."""
 
     best_epoch: int
     valid: float
@@ -116,30 +118,35 @@ def fit(
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
-        point = {
-            "epoch": epoch,
-            "train_loss": float(np.mean(losses)),
-            "valid": metric_value(
-                valid.labels, part_predictions(model, valid, task_type, (mean, std), device), task_type
-            ),
-            "test": metric_value(
+        valid_score = metric_value(
+            valid.labels, part_predictions(model, valid, task_type, (mean, std), device), task_type
+        )
+        improved = metric.is_better(valid_score, None if best is None else best["valid"])
+        stopping = bool(
+            not improved and settings.patience and epoch - int(best["epoch"]) >= settings.patience
+        )
+        point = {"epoch": epoch, "train_loss": float(np.mean(losses)), "valid": valid_score}
+        # The test part is scored only where a result can be read from it: a new best validation
+        # epoch or the last one (a prediction draws no random numbers, so skipping it leaves
+        # training unchanged; it was a tenth of a finetuning epoch).
+        if improved or stopping or epoch == settings.epochs:
+            point["test"] = metric_value(
                 test.labels, part_predictions(model, test, task_type, (mean, std), device), task_type
-            ),
-        }
+            )
         curve.append(point)
         log.info(
-            "epoch %d/%d: train loss %.4f, valid %s %.4f, test %.4f",
+            "epoch %d/%d: train loss %.4f, valid %s %.4f%s",
             epoch,
             settings.epochs,
             point["train_loss"],
             metric.name,
             point["valid"],
-            point["test"],
+            f", test {point['test']:.4f}" if "test" in point else "",
         )
-        if metric.is_better(point["valid"], None if best is None else best["valid"]):
+        if improved:
             best = point
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        elif settings.patience and epoch - int(best["epoch"]) >= settings.patience:
+        elif stopping:
             log.info("no validation improvement for %d epochs: stopping", settings.patience)
             break
     assert best is not None
