@@ -1,0 +1,193 @@
+"""Digests of every float step from SMILES to a gradient, to find where two CPUs part ways.
+
+The pinned ``cpu_kernels`` should make pretraining give one ``model.pt`` on every CPU with the
+pinned instruction set, and on one machine it does (tests/test_determinism.py). Across machines
+it did not: ``benchmarks/cpu_kernels.py`` at commit 565fb31 gave ``dadbcec1f4ec`` with the avx2
+pin on an AMD EPYC and ``adf123e713ce`` on an Intel Xeon (benchmarks/results/kernel_fingerprints/).
+One weight file cannot say which step differs. This script prints a SHA-256 prefix per step, in
+pipeline order: the three featurized views of fixed molecules (RDKit conformers, cairo images,
+graphs), single torch kernels on seeded inputs (MKL matrix products, oneDNN and ATen
+convolutions, ATen's vectorized element-wise and reduction kernels, the random generators), then
+the default config's MMSA model on those molecules: each encoder's output, the fused embedding,
+the loss and each part's gradient. Run it on two machines and compare the tables: the first row
+that differs names the library to pin or to avoid.
+
+    PYTHONPATH=$PWD python benchmarks/kernel_fingerprints.py [--cpu-kernels avx2] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import platform
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mmsa.kernels import CHOICES, pin_cpu_kernels
+
+REPO = Path(__file__).resolve().parent.parent
+SMILES = [  # drug-sized and small molecules with rings, charges, stereo, halogens, P and S
+    "CC(=O)Oc1ccccc1C(=O)O",
+    "CN1C(=O)N(C)c2ncn(C)c2C1=O",
+    "CC(C)Cc1ccc(C(C)C(=O)O)cc1",
+    "C[C@H](N)C(=O)N[C@@H](Cc1ccccc1)C(=O)O",
+    "COc1ccc2[nH]cc(CCN)c2c1",
+    "O=C(O)c1ccccc1Nc1cccc(C(F)(F)F)c1",
+    "CCOP(=S)(OCC)Oc1cc(C)nc(C(C)C)n1",
+    "C[N+](C)(C)CCOC(N)=O",
+    "Clc1ccc(C(c2ccccc2)n2ccnc2)cc1",
+    "CC1(C)S[C@@H]2[C@H](NC(=O)Cc3ccccc3)C(=O)N2[C@H]1C(=O)O",
+    "Brc1ccc(Cc2nc3ccccc3[nH]2)cc1",
+    "OC[C@H]1OC(O)[C@H](O)[C@@H](O)[C@@H]1O",
+]
+
+
+def digest(*arrays: Any) -> str:
+    """SHA-256 prefix of the bytes of numpy arrays, tensors (detached, contiguous) or bytes."""
+    h = hashlib.sha256()
+    for a in arrays:
+        if a is None:
+            h.update(b"none")
+        elif isinstance(a, bytes):
+            h.update(a)
+        else:
+            if hasattr(a, "detach"):
+                a = a.detach().contiguous().cpu().numpy()
+            h.update(str(a.dtype).encode() + str(a.shape).encode() + a.tobytes())
+    return h.hexdigest()[:12]
+
+
+def feature_rows(config: dict) -> tuple[list[dict], dict[str, str]]:
+    """Featurize :data:`SMILES` with the config's settings; digests per view."""
+    from mmsa.features.compute import featurize_molecule
+    from mmsa.features.settings import FeatureSettings
+
+    settings = FeatureSettings.from_dict(config["featurize"])
+    rows = [featurize_molecule(s, settings) for s in SMILES]
+    import numpy as np
+
+    return rows, {
+        "features: graph (RDKit)": digest(*(np.asarray(r["atom_features"] + r["edge_index"]) for r in rows)),
+        "features: conformers (RDKit ETKDG + MMFF)": digest(*(r["coords"] for r in rows)),
+        "features: images (RDKit + cairo)": digest(*(r["image"] for r in rows)),
+    }
+
+
+def kernel_digests() -> dict[str, str]:
+    """Single kernels on seeded inputs, one row each."""
+    import torch
+    import torch.nn.functional as F
+
+    def seeded(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=torch.Generator().manual_seed(len(shape) * 1000 + shape[0]))
+
+    a, b = seeded(1100, 128), seeded(256, 128)
+    images, weight = seeded(8, 16, 32, 32), seeded(16, 16, 3, 3)
+    index = torch.randint(0, 64, (1100,), generator=torch.Generator().manual_seed(1))
+    rows: dict[str, Callable[[], torch.Tensor]] = {
+        "kernel: linear 1100x128 -> 256 (MKL sgemm)": lambda: F.linear(a, b),
+        "kernel: matmul 512x512 (MKL sgemm)": lambda: seeded(512, 512) @ seeded(512, 512).T,
+        "kernel: conv2d 3x3, 16 channels (oneDNN)": lambda: F.conv2d(images, weight, padding=1),
+        "kernel: exp, tanh, sigmoid (ATen vectorized)": lambda: torch.cat(
+            [a.exp(), a.tanh(), a.sigmoid()]
+        ),
+        "kernel: sum, softmax, logsumexp (ATen reductions)": lambda: torch.cat(
+            [a.sum(0), a.softmax(1).flatten(), a.logsumexp(1)]
+        ),
+        "kernel: index_add 1100 -> 64 rows (scatter)": lambda: torch.zeros(64, 128).index_add_(0, index, a),
+        "kernel: batch_norm, layer_norm": lambda: torch.cat(
+            [F.batch_norm(a, None, None, training=True), F.layer_norm(a, (128,))]
+        ),
+        "kernel: rand, randn, bernoulli (CPU generator)": lambda: _random(),
+    }
+    out = {name: digest(fn()) for name, fn in rows.items()}
+    with torch.backends.mkldnn.flags(enabled=False):
+        out["kernel: conv2d 3x3, 16 channels (ATen, oneDNN off)"] = digest(F.conv2d(images, weight, padding=1))
+    return out
+
+
+def _random() -> Any:
+    import torch
+
+    torch.manual_seed(0)
+    x = torch.empty(1100, 128)
+    return torch.cat([torch.rand(1100, 128), torch.randn(1100, 128), x.bernoulli_(0.5)])
+
+
+def model_digests(config: dict, rows: list[dict]) -> dict[str, str]:
+    """The default config's MMSA model: one training-mode forward and backward on ``rows``."""
+    import torch
+    from torch_geometric.data import Batch, Data
+
+    from mmsa.models.mmsa import MMSAModel
+    from mmsa.reproducible import configure_torch
+
+    configure_torch(config["torch_threads"])
+    size = config["featurize"]["image_size"]
+    data = []
+    for r in rows:
+        n = r["num_atoms"]
+        coords = r["coords"] if r["conf_ok"] else torch.zeros(n, 3).numpy()
+        data.append(
+            Data(
+                x=torch.tensor(r["atom_features"]).view(n, -1),
+                edge_index=torch.tensor(r["edge_index"], dtype=torch.long).view(2, -1),
+                edge_attr=torch.tensor(r["edge_features"]).view(-1 if r["edge_features"] else 0, 2),
+                pos=torch.as_tensor(coords, dtype=torch.float32).view(n, 3),
+                conf_mask=torch.tensor([bool(r["conf_ok"])]),
+                image=torch.as_tensor(r["image"]).unsqueeze(0)
+                if r["image_ok"]
+                else torch.zeros(1, 3, size, size, dtype=torch.uint8),
+                img_mask=torch.tensor([bool(r["image_ok"])]),
+                num_nodes=n,
+            )
+        )
+    batch = Batch.from_data_list(data)
+    torch.manual_seed(0)
+    model = MMSAModel(config["pretrain"]["settings"]["model"]).train()
+    out: dict[str, str] = {"model: initial weights": digest(*model.state_dict().values())}
+    feats, masks, _ = model.encode(batch)
+    for name, value in feats.items():
+        out[f"model: {name} encoder output"] = digest(value)
+    result = model(batch)
+    out["model: fused embedding"] = digest(result["embedding"])
+    out["model: loss"] = digest(result["loss"])
+    result["loss"].backward()
+    for part, module in model.named_children():
+        grads = [p.grad for p in module.parameters() if p.grad is not None]
+        if grads:
+            out[f"model: gradient of {part}"] = digest(*grads)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cpu-kernels", choices=CHOICES, default=None, help="default: the config's")
+    parser.add_argument("--config", type=Path, default=REPO / "config/default.yaml")
+    parser.add_argument("--json", type=Path, help="also write the digests here")
+    args = parser.parse_args()
+    from mmsa.config import load_config
+
+    config = load_config(args.config)
+    setting = args.cpu_kernels or config["cpu_kernels"]
+    pin_cpu_kernels(setting)  # before torch is imported
+    import torch
+
+    from mmsa.kernels import kernel_provenance
+
+    rows, features = feature_rows(config)
+    digests = {**features, **kernel_digests(), **model_digests(config, rows)}
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if "model name" in line), "?")
+    print(f"CPU {cpu} ({platform.machine()}), torch {torch.__version__}, cpu_kernels {setting}")
+    print(f"provenance: {json.dumps(kernel_provenance())}\n")
+    print("| step | sha256 |\n|---|---|")
+    for name, value in digests.items():
+        print(f"| {name} | `{value}` |")
+    if args.json:
+        args.json.write_text(json.dumps({"cpu": cpu, "setting": setting, "digests": digests}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
