@@ -90,9 +90,7 @@ def kernel_digests() -> dict[str, str]:
         "kernel: linear 1100x128 -> 256 (MKL sgemm)": lambda: F.linear(a, b),
         "kernel: matmul 512x512 (MKL sgemm)": lambda: seeded(512, 512) @ seeded(512, 512).T,
         "kernel: conv2d 3x3, 16 channels (oneDNN)": lambda: F.conv2d(images, weight, padding=1),
-        "kernel: exp, tanh, sigmoid (ATen vectorized)": lambda: torch.cat(
-            [a.exp(), a.tanh(), a.sigmoid()]
-        ),
+        "kernel: exp, tanh, sigmoid (ATen vectorized)": lambda: torch.cat([a.exp(), a.tanh(), a.sigmoid()]),
         "kernel: sum, softmax, logsumexp (ATen reductions)": lambda: torch.cat(
             [a.sum(0), a.softmax(1).flatten(), a.logsumexp(1)]
         ),
@@ -104,7 +102,8 @@ def kernel_digests() -> dict[str, str]:
     }
     out = {name: digest(fn()) for name, fn in rows.items()}
     with torch.backends.mkldnn.flags(enabled=False):
-        out["kernel: conv2d 3x3, 16 channels (ATen, oneDNN off)"] = digest(F.conv2d(images, weight, padding=1))
+        aten_conv = F.conv2d(images, weight, padding=1)
+    out["kernel: conv2d 3x3, 16 channels (ATen, oneDNN off)"] = digest(aten_conv)
     return out
 
 
@@ -179,7 +178,8 @@ def main() -> None:
 
     rows, features = feature_rows(config)
     digests = {**features, **kernel_digests(), **model_digests(config, rows)}
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if "model name" in line), "?")
+    with open("/proc/cpuinfo") as info:
+        cpu = next((line.split(":", 1)[1].strip() for line in info if "model name" in line), "?")
     print(f"CPU {cpu} ({platform.machine()}), torch {torch.__version__}, cpu_kernels {setting}")
     print(f"provenance: {json.dumps(kernel_provenance())}\n")
     print("| step | sha256 |\n|---|---|")
