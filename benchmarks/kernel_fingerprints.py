@@ -21,7 +21,9 @@ import argparse
 import hashlib
 import json
 import platform
+import tempfile
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -45,33 +47,35 @@ SMILES = [  # drug-sized and small molecules with rings, charges, stereo, haloge
 
 
 def digest(*arrays: Any) -> str:
-    """SHA-256 prefix of the bytes of numpy arrays, tensors (detached, contiguous) or bytes."""
+    """SHA-256 prefix of the bytes of tensors (detached, contiguous), dtype and shape included."""
     h = hashlib.sha256()
     for a in arrays:
-        if a is None:
-            h.update(b"none")
-        elif isinstance(a, bytes):
-            h.update(a)
-        else:
-            if hasattr(a, "detach"):
-                a = a.detach().contiguous().cpu().numpy()
-            h.update(str(a.dtype).encode() + str(a.shape).encode() + a.tobytes())
+        a = a.detach().contiguous().cpu().numpy()
+        h.update(str(a.dtype).encode() + str(a.shape).encode() + a.tobytes())
     return h.hexdigest()[:12]
 
 
-def feature_rows(config: dict) -> tuple[list[dict], dict[str, str]]:
-    """Featurize :data:`SMILES` with the config's settings; digests per view."""
-    from mmsa.features.compute import featurize_molecule
+def featurized(config: dict, folder: Path) -> tuple[list[Any], dict[str, str]]:
+    """:data:`SMILES` featurized into a feature cache in ``folder`` and read back as the
+    pipeline's ``Data`` (:func:`compute_pack`, :class:`FeatureStore`); digests per view."""
+    import pandas as pd
+
+    from mmsa.features.cache import FeatureCache
+    from mmsa.features.featurize import compute_pack
+    from mmsa.features.loader import FeatureStore
     from mmsa.features.settings import FeatureSettings
 
-    settings = FeatureSettings.from_dict(config["featurize"])
-    rows = [featurize_molecule(s, settings) for s in SMILES]
-    import numpy as np
-
-    return rows, {
-        "features: graph (RDKit)": digest(*(np.asarray(r["atom_features"] + r["edge_index"]) for r in rows)),
-        "features: conformers (RDKit ETKDG + MMFF)": digest(*(r["coords"] for r in rows)),
-        "features: images (RDKit + cairo)": digest(*(r["image"] for r in rows)),
+    cache = FeatureCache(folder, FeatureSettings.from_dict(config["featurize"]))
+    _, failed = compute_pack(cache, SMILES, workers=1, chunk_size=config["featurize"]["chunk_size"])
+    if failed:
+        raise SystemExit(f"featurization failed: {failed}")
+    hits = cache.lookup(set(SMILES))
+    manifest = pd.DataFrame([{"key": k, **asdict(hits[k])} for k in SMILES])
+    data = FeatureStore(cache, manifest).get(SMILES)
+    return data, {
+        "features: graph (RDKit)": digest(*(t for d in data for t in (d.x, d.edge_index, d.edge_attr))),
+        "features: conformers (RDKit ETKDG + MMFF)": digest(*(d.pos for d in data)),
+        "features: images (RDKit + cairo)": digest(*(d.image for d in data)),
     }
 
 
@@ -115,39 +119,20 @@ def _random() -> Any:
     return torch.cat([torch.rand(1100, 128), torch.randn(1100, 128), x.bernoulli_(0.5)])
 
 
-def model_digests(config: dict, rows: list[dict]) -> dict[str, str]:
-    """The default config's MMSA model: one training-mode forward and backward on ``rows``."""
+def model_digests(config: dict, data: list[Any]) -> dict[str, str]:
+    """The default config's MMSA model: one training-mode forward and backward on ``data``."""
     import torch
-    from torch_geometric.data import Batch, Data
+    from torch_geometric.data import Batch
 
     from mmsa.models.mmsa import MMSAModel
     from mmsa.reproducible import configure_torch
 
     configure_torch(config["torch_threads"])
-    size = config["featurize"]["image_size"]
-    data = []
-    for r in rows:
-        n = r["num_atoms"]
-        coords = r["coords"] if r["conf_ok"] else torch.zeros(n, 3).numpy()
-        data.append(
-            Data(
-                x=torch.tensor(r["atom_features"]).view(n, -1),
-                edge_index=torch.tensor(r["edge_index"], dtype=torch.long).view(2, -1),
-                edge_attr=torch.tensor(r["edge_features"]).view(-1 if r["edge_features"] else 0, 2),
-                pos=torch.as_tensor(coords, dtype=torch.float32).view(n, 3),
-                conf_mask=torch.tensor([bool(r["conf_ok"])]),
-                image=torch.as_tensor(r["image"]).unsqueeze(0)
-                if r["image_ok"]
-                else torch.zeros(1, 3, size, size, dtype=torch.uint8),
-                img_mask=torch.tensor([bool(r["image_ok"])]),
-                num_nodes=n,
-            )
-        )
     batch = Batch.from_data_list(data)
     torch.manual_seed(0)
     model = MMSAModel(config["pretrain"]["settings"]["model"]).train()
     out: dict[str, str] = {"model: initial weights": digest(*model.state_dict().values())}
-    feats, masks, _ = model.encode(batch)
+    feats, _, _ = model.encode(batch)
     for name, value in feats.items():
         out[f"model: {name} encoder output"] = digest(value)
     result = model(batch)
@@ -176,8 +161,9 @@ def main() -> None:
 
     from mmsa.kernels import kernel_provenance
 
-    rows, features = feature_rows(config)
-    digests = {**features, **kernel_digests(), **model_digests(config, rows)}
+    with tempfile.TemporaryDirectory() as folder:
+        data, features = featurized(config, Path(folder))
+    digests = {**features, **kernel_digests(), **model_digests(config, data)}
     with open("/proc/cpuinfo") as info:
         cpu = next((line.split(":", 1)[1].strip() for line in info if "model name" in line), "?")
     print(f"CPU {cpu} ({platform.machine()}), torch {torch.__version__}, cpu_kernels {setting}")
