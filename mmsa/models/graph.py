@@ -31,11 +31,11 @@ POOLINGS = {"mean": global_mean_pool, "sum": global_add_pool, "max": global_max_
 def uniform_dropout(h: Tensor, p: float, training: bool) -> Tensor:
     """Inverted dropout (``F.dropout``'s distribution), its mask drawn as ``uniform >= p``.
 
-    On the CPU ``F.dropout`` draws its mask with MKL's Bernoulli generator, which took 2.2 ms
-    of a 1,100 x 128 layer's 3.4 ms (one thread, AVX2 pins); a uniform draw and a comparison
-    take 1.75 ms, and dropout after every GIN layer was 15% of a finetuning forward pass
-    (benchmarks/results/default_job/README.md). ATen's uniform sampler is serial, so the mask is
-    the same bytes under every ``cpu_kernels`` setting.
+    On the CPU ``F.dropout`` draws its mask with MKL's Bernoulli generator: on a 1,100 x 128
+    layer (one finetuning batch, one thread, avx2 pins) it takes 3.3 ms per call, this 1.8 ms,
+    more than the GIN's 128 -> 256 linear layer (1.4 ms; benchmarks/dropout_mask.py, output in
+    benchmarks/results/dropout_mask.md). ATen's uniform sampler is serial, so the mask is the
+    same bytes under every ``cpu_kernels`` setting.
     """
     if not training or p == 0.0:
         return h
