@@ -169,7 +169,11 @@ VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in (
         Variant("zinc10k-e5", "10K ZINC sample (the default job's corpus before), 5 epochs"),
-        Variant("default-e5", "config/default.yaml's 5K mixture, 5 epochs", DEFAULT_CORPUS),
+        Variant(
+            "default-e5",
+            f"config/default.yaml's mixture ({sum(DEFAULT_CORPUS.values()):,} molecules), 5 epochs",
+            DEFAULT_CORPUS,
+        ),
         Variant("mix10k-e5", "10K mixture, 5 epochs", MIX_10K),
         Variant("mix50k-e5", "50K mixture, 5 epochs", MIX_50K),
         Variant("mix10k-e20", "10K mixture, 20 epochs", MIX_10K, epochs=20),
