@@ -108,10 +108,10 @@ _MAX_RETRY_AFTER_S = 60.0  # a server's Retry-After is honoured up to this many 
 _Answer = tuple[HTTPResponse | None, str, float | None]
 
 
-def _attempt(request: urllib.request.Request | str, timeout: float) -> _Answer:
-    """One ``urlopen``: (the response, "", None), or (None, why, the wait the server asked for)
-    after a transient failure. A status that waiting will not change (404, 403) is a FetchError."""
-    url = request.full_url if isinstance(request, urllib.request.Request) else request
+def _attempt(request: urllib.request.Request | str, url: str, timeout: float) -> _Answer:
+    """One ``urlopen`` of ``request`` (at ``url``): (the response, "", None), or (None, why, the
+    wait the server asked for) after a transient failure. A status that waiting will not change
+    (404, 403) is a FetchError."""
     try:
         return urllib.request.urlopen(request, timeout=timeout), "", None
     except urllib.error.HTTPError as error:
@@ -133,13 +133,13 @@ def _open_url(request: urllib.request.Request | str, timeout: float) -> HTTPResp
     """
     url = request.full_url if isinstance(request, urllib.request.Request) else request
     for attempt, delay in enumerate(RETRY_DELAYS_S, start=1):
-        response, reason, asked = _attempt(request, timeout)
+        response, reason, asked = _attempt(request, url, timeout)
         if response is not None:
             return response
         wait = delay if asked is None else asked
         log.warning("%s: %s (attempt %d); trying again in %.0f s", url, reason, attempt, wait)
         time.sleep(wait)
-    response, reason, _ = _attempt(request, timeout)
+    response, reason, _ = _attempt(request, url, timeout)
     if response is None:
         tries = len(RETRY_DELAYS_S) + 1
         raise FetchError(f"{url}: {reason} on each of {tries} attempts (is the network or the server down?)")
