@@ -33,16 +33,16 @@ import pandas as pd
 from _common import machine, table
 
 from mmsa.config import deep_merge, load_config
-from mmsa.kernels import CHOICES
+from mmsa.runtime.kernels import CHOICES
 from mmsa.stages import run_data_stages
 
 REPO = Path(__file__).resolve().parent.parent
 RUN = textwrap.dedent(
     """
     import json, sys, time
-    from mmsa.kernels import kernel_provenance, pin_cpu_kernels
+    from mmsa.runtime.kernels import kernel_provenance, pin_cpu_kernels
     pin_cpu_kernels(sys.argv[4])
-    from mmsa.reproducible import configure_torch
+    from mmsa.runtime.reproducible import configure_torch
     from mmsa.stages import pretrain
     config, manifests, out = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
     configure_torch(config["torch_threads"])

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from _common import machine, table
 
 from mmsa.config import load_config
-from mmsa.kernels import pin_cpu_kernels
+from mmsa.runtime.kernels import pin_cpu_kernels
 
 
 def per_call_ms(fn: Callable[[], object], calls: int, repeats: int) -> list[float]:

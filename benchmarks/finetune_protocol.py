@@ -58,7 +58,7 @@ def run_dataset_seed(config: dict[str, Any], dataset: str, folder: str, seed: in
 
     from mmsa.data.labelled import load_labelled
     from mmsa.datasets_config import dataset_spec
-    from mmsa.reproducible import configure_torch
+    from mmsa.runtime.reproducible import configure_torch
     from mmsa.stages import feature_store, gin_architecture
     from mmsa.train.finetune import DatasetInputs, FinetuneSettings, run_seed
 

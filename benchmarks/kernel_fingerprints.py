@@ -27,7 +27,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from mmsa.kernels import CHOICES, pin_cpu_kernels
+from mmsa.runtime.kernels import CHOICES, pin_cpu_kernels
 
 REPO = Path(__file__).resolve().parent.parent
 SMILES = [  # drug-sized and small molecules with rings, charges, stereo, halogens, P and S
@@ -125,7 +125,7 @@ def model_digests(config: dict, data: list[Any]) -> dict[str, str]:
     from torch_geometric.data import Batch
 
     from mmsa.models.mmsa import MMSAModel
-    from mmsa.reproducible import configure_torch
+    from mmsa.runtime.reproducible import configure_torch
 
     configure_torch(config["torch_threads"])
     batch = Batch.from_data_list(data)
@@ -159,7 +159,7 @@ def main() -> None:
     pin_cpu_kernels(setting)  # before torch is imported
     import torch
 
-    from mmsa.kernels import kernel_provenance
+    from mmsa.runtime.kernels import kernel_provenance
 
     with tempfile.TemporaryDirectory() as folder:
         data, features = featurized(config, Path(folder))

@@ -56,8 +56,8 @@ TINY_MODEL = {
 }  # fmt: skip
 PRETRAIN_DRIVER = """
 import sys, yaml
-from mmsa.logs import stage_logging
-from mmsa.reproducible import configure_torch
+from mmsa.runtime.logs import stage_logging
+from mmsa.runtime.reproducible import configure_torch
 from mmsa.stages import pretrain
 config = yaml.safe_load(open(sys.argv[1]))
 configure_torch(1)

@@ -81,8 +81,8 @@ import pandas as pd
 import yaml
 
 from mmsa.config import deep_merge, load_config
-from mmsa.figures import pyplot, save_figure
 from mmsa.report import CLASSIFICATION_AVERAGE, CONFIDENCE, collect, comparisons
+from mmsa.runtime.figures import pyplot, save_figure
 
 REPO = Path(__file__).resolve().parent.parent
 SNAKEFILE = REPO / "Snakefile"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mmsa import __version__
-from mmsa.kernels import pin_cpu_kernels
+from mmsa.runtime.kernels import pin_cpu_kernels
 
 DEFAULT_CONFIG = "config/default.yaml"
 CLUSTER_THREADS = "worker processes (default 1; unused when the config sets dask.scheduler_address)"
@@ -108,7 +108,7 @@ def _cmd_featurize(args: argparse.Namespace, config: dict[str, Any]) -> None:
 def _cmd_embed(args: argparse.Namespace, config: dict[str, Any]) -> None:
     pin_cpu_kernels(config["cpu_kernels"])  # before torch is imported
     from mmsa.predict import embed_file
-    from mmsa.reproducible import configure_torch
+    from mmsa.runtime.reproducible import configure_torch
 
     configure_torch(config["torch_threads"])
     print(
@@ -121,7 +121,7 @@ def _cmd_embed(args: argparse.Namespace, config: dict[str, Any]) -> None:
 def _cmd_predict(args: argparse.Namespace, config: dict[str, Any]) -> None:
     pin_cpu_kernels(config["cpu_kernels"])  # before torch is imported
     from mmsa.predict import predict_file
-    from mmsa.reproducible import configure_torch
+    from mmsa.runtime.reproducible import configure_torch
 
     configure_torch(config["torch_threads"])
     print(
@@ -231,8 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mmsa`` console command."""
     from mmsa.config import ConfigError
-    from mmsa.errors import InputError
-    from mmsa.logs import stage_logging
+    from mmsa.runtime.errors import InputError
+    from mmsa.runtime.logs import stage_logging
 
     args = build_parser().parse_args(argv)
     try:

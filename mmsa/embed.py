@@ -18,10 +18,10 @@ import torch
 from torch_geometric.data import Batch
 
 from mmsa.features.loader import FeatureStore
-from mmsa.io import write_parquet
 from mmsa.models.mmsa import MMSAModel
 from mmsa.models.property import INFERENCE_BATCH
-from mmsa.progress import Progress
+from mmsa.runtime.io import write_parquet
+from mmsa.runtime.progress import Progress
 
 log = logging.getLogger(__name__)
 

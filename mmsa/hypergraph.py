@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 
 from mmsa.eval.split import PARTS
-from mmsa.io import write_parquet, write_text
 from mmsa.models.hypergraph import knn_hyperedges
+from mmsa.runtime.io import write_parquet, write_text
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Both standardize and featurize the file through the shared cache (bad rows are written to a
 rejects CSV beside the output, with reasons), then apply the pretrained or finetuned model.
 Problems with what the user gave (a missing file, a file without usable rows) raise
-:class:`mmsa.errors.InputError`, which the command line prints as one line.
+:class:`mmsa.runtime.errors.InputError`, which the command line prints as one line.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from mmsa.embed import embed_molecules, write_embeddings
-from mmsa.errors import InputError
-from mmsa.io import write_csv
 from mmsa.models.mmsa import load_pretrained
 from mmsa.models.property import (
     graph_data,
@@ -25,6 +23,8 @@ from mmsa.models.property import (
     to_property_values,
 )
 from mmsa.prepare_smiles import PreparedMolecules, prepare_smiles_file
+from mmsa.runtime.errors import InputError
+from mmsa.runtime.io import write_csv
 
 REJECTS_SUFFIX = ".rejects.csv"
 

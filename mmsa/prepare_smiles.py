@@ -66,7 +66,7 @@ def prepare_smiles_file(
     """Standardize and featurize every row of a CSV file; nothing is dropped silently.
 
     A file that cannot be read as a table with a SMILES column and data rows raises
-    :class:`mmsa.errors.InputError`; a row lost between the stages raises
+    :class:`mmsa.runtime.errors.InputError`; a row lost between the stages raises
     :class:`mmsa.stages.AccountingError` (a bug).
     """
     work = Path(workdir)

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from mmsa.declared import FEATURES, GIN_KEYS
-from mmsa.errors import InputError
+from mmsa.runtime.errors import InputError
 
 KEY = "pretrain.weights"
 PLACED = Path("results/pretrain/model.pt")  # where the given_weights rule copies it (the run's folder)
@@ -187,9 +187,9 @@ def place_weights(
 
     import torch
 
-    from mmsa.io import write_bytes, write_text
     from mmsa.models.mmsa import MMSAConfig, MMSAModel
-    from mmsa.provenance import provenance
+    from mmsa.runtime.io import write_bytes, write_text
+    from mmsa.runtime.provenance import provenance
     from mmsa.stage_settings import feature_settings
     from mmsa.stages import gin_architecture
 

@@ -23,8 +23,8 @@ from scipy.stats import ttest_1samp, wilcoxon
 
 from mmsa.compared import MODEL_NAMES, MODELS, REFERENCES
 from mmsa.eval.metrics import METRICS
-from mmsa.figures import pyplot, save_figure
-from mmsa.io import atomic_path, write_text
+from mmsa.runtime.figures import pyplot, save_figure
+from mmsa.runtime.io import atomic_path, write_text
 
 JOB_FIELDS = ("dataset", "model", "seed", "metric", "task_type", "valid", "test", "test_last", "best_epoch")
 BY_NAME = {m.name: m for m in METRICS.values()}  # results name their metric; its direction is here

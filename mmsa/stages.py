@@ -27,7 +27,7 @@ from mmsa.data.standardize_stage import run_standardize
 from mmsa.datasets_config import dataset_spec, duplicate_policy, n_shards, row_sample
 from mmsa.declared import placement
 from mmsa.features.featurize import run_featurize
-from mmsa.io import atomic_path, write_csv, write_parquet, write_text
+from mmsa.runtime.io import atomic_path, write_csv, write_parquet, write_text
 from mmsa.stage_settings import feature_settings, standardize_options
 
 log = logging.getLogger(__name__)
@@ -250,8 +250,8 @@ def pretrain(
     rank of the group its environment describes."""
     import dataclasses
 
-    from mmsa.distributed import process_group
     from mmsa.features.cache import FeatureCache
+    from mmsa.runtime.distributed import process_group
     from mmsa.train.pretrain import PretrainSettings, train_mmsa
 
     settings = PretrainSettings.from_dict(config["pretrain"]["settings"])
@@ -280,7 +280,7 @@ def embed(
     """Fused embeddings of every featurized molecule of a dataset."""
     from mmsa.embed import embed_molecules, write_embeddings
     from mmsa.models.mmsa import load_pretrained
-    from mmsa.train.schedule import pick_device
+    from mmsa.runtime.device import pick_device
 
     device = pick_device(config["pretrain"]["settings"]["device"])
     store = feature_store(config, manifests)
@@ -363,12 +363,12 @@ def finetune(
     from mmsa.compared import compared_model
     from mmsa.data.labelled import load_labelled
     from mmsa.embed import read_embeddings
-    from mmsa.hashing import sha256_file
     from mmsa.models.mmsa import load_pretrained
     from mmsa.models.property import save_property_model
-    from mmsa.provenance import provenance
+    from mmsa.runtime.device import pick_device
+    from mmsa.runtime.hashing import sha256_file
+    from mmsa.runtime.provenance import provenance
     from mmsa.train.finetune import DatasetInputs, FinetuneSettings, run_seed
-    from mmsa.train.schedule import pick_device
 
     spec = compared_model(model_name)
     seeds = config["finetune"]["seeds"]

@@ -19,7 +19,7 @@ import torch
 
 from helpers import run_chain, toy_config
 from mmsa.config import deep_merge, validate_config
-from mmsa.kernels import PINS, SETTING_VARIABLE, VARIABLES, check_cpu_kernels, kernel_env
+from mmsa.runtime.kernels import PINS, SETTING_VARIABLE, VARIABLES, check_cpu_kernels, kernel_env
 
 SMILES = [
     "CC(=O)Oc1ccccc1C(=O)O",
@@ -56,10 +56,10 @@ MODEL = {
 RUN = textwrap.dedent(
     """
     import hashlib, json, sys
-    from mmsa.kernels import pin_cpu_kernels
+    from mmsa.runtime.kernels import pin_cpu_kernels
     if len(sys.argv) > 4:
         pin_cpu_kernels(sys.argv[4])  # before torch is imported, as the Snakefile and the CLI do
-    from mmsa.reproducible import configure_torch
+    from mmsa.runtime.reproducible import configure_torch
     from mmsa.stages import pretrain
     config, manifests, out = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
     configure_torch(config["torch_threads"])

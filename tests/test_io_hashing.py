@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from mmsa.hashing import settings_digest, shard_of, stable_int
-from mmsa.io import atomic_path
+from mmsa.runtime.hashing import settings_digest, shard_of, stable_int
+from mmsa.runtime.io import atomic_path
 
 
 def test_stable_int_is_the_same_in_another_process():
     here = stable_int("CCO")
-    code = "from mmsa.hashing import stable_int; print(stable_int('CCO'))"
+    code = "from mmsa.runtime.hashing import stable_int; print(stable_int('CCO'))"
     there = int(subprocess.check_output([sys.executable, "-c", code], text=True))
     assert here == there
 

@@ -3,7 +3,7 @@ returns."""
 
 import logging
 
-from mmsa.progress import Progress
+from mmsa.runtime.progress import Progress
 
 
 def test_progress_logs_a_line_every_few_percent_and_at_the_end(caplog):

@@ -76,7 +76,7 @@ def test_bar_axes_say_which_way_each_metric_is_better(monkeypatch):
 
 
 def test_a_saved_figure_is_a_whole_png_and_nothing_else(tmp_path):
-    from mmsa.figures import pyplot, save_figure
+    from mmsa.runtime.figures import pyplot, save_figure
 
     fig, ax = pyplot().subplots()
     ax.plot([0, 1], [1, 0])

@@ -11,8 +11,8 @@ from mmsa.data.registry import DatasetSpec
 from mmsa.data.shard import run_shard, shard_path
 from mmsa.data.standardize import StandardizeOptions
 from mmsa.data.standardize_stage import run_standardize
-from mmsa.hashing import shard_of
-from mmsa.io import write_parquet
+from mmsa.runtime.hashing import shard_of
+from mmsa.runtime.io import write_parquet
 
 REGRESSION = DatasetSpec(name="toy", source="local", smiles_column="smiles", task_type="regression")
 SMILES = ["CCO", "OCC", "c1ccccc1", "CC(=O)O", "CCN", "CCCl", "C1CCCCC1", "CCOC", "CC#N", "CCO"]

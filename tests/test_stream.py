@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from mmsa.parallel import prefetched
+from mmsa.runtime.parallel import prefetched
 from mmsa.train.stream import rank_slices, window_shuffle
 
 

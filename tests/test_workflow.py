@@ -170,7 +170,7 @@ def test_a_finetune_only_run_from_the_pretrained_model_gives_the_same_results(ti
     over (mtimes kept, so they are up to date) to run only the jobs that read the model."""
     import shutil
 
-    from mmsa.hashing import sha256_file
+    from mmsa.runtime.hashing import sha256_file
 
     work, config = tiny
     model = work / "results" / "pretrain" / "model.pt"

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from mmsa.data.fetch import FETCH_ERROR, ROW, SMILES, SOURCE_DATASET, SOURCE_ROW, fetch_dataset
 from mmsa.data.registry import DatasetSpec
-from mmsa.io import write_parquet
+from mmsa.runtime.io import write_parquet
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from rdkit import Chem
 from rdkit.Chem import Descriptors
 
-from mmsa.io import write_csv, write_text
+from mmsa.runtime.io import write_csv, write_text
 
 PERCENTILES = (5, 50, 95)
 PRETRAINING, FINETUNING = "pretraining", "finetuning"

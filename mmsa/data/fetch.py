@@ -42,9 +42,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mmsa.data.registry import DatasetSpec
-from mmsa.errors import InputError
-from mmsa.hashing import settings_digest, sha256_file
-from mmsa.io import atomic_path, write_text
+from mmsa.runtime.errors import InputError
+from mmsa.runtime.hashing import settings_digest, sha256_file
+from mmsa.runtime.io import atomic_path, write_text
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from mmsa.errors import InputError
+from mmsa.runtime.errors import InputError
 
 SOURCES = ("registry", "url", "local")  # what data.sources can switch a dataset to
 MIXTURE = "mixture"  # the source of the CORPUS spec only

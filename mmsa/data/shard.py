@@ -34,9 +34,9 @@ import pyarrow.parquet as pq
 from mmsa.data.labelled import label_columns
 from mmsa.data.standardize import reject_frame
 from mmsa.data.standardize_stage import read_parts
-from mmsa.hashing import shard_of
-from mmsa.io import write_parquet
-from mmsa.parallel import compute
+from mmsa.runtime.hashing import shard_of
+from mmsa.runtime.io import write_parquet
+from mmsa.runtime.parallel import compute
 
 log = logging.getLogger(__name__)
 

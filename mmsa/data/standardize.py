@@ -24,7 +24,7 @@ from mmsa.data.fetch import FETCH_ERROR
 from mmsa.data.labelled import ID_COLUMNS
 from mmsa.data.labels import LabelError, label_reader
 from mmsa.data.registry import DatasetSpec
-from mmsa.settings import from_mapping
+from mmsa.runtime.from_mapping import from_mapping
 
 REJECT_COLUMNS = ["row", "input", "stage", "reason"]
 SMILES_ALPHABET = frozenset(string.ascii_letters + string.digits + "()[]=#$:/\\.+-@%*")

@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 from mmsa.data.fetch import RESERVED
 from mmsa.data.registry import DatasetSpec
 from mmsa.data.standardize import StandardizeOptions, reject_frame, standardize_frame
-from mmsa.io import atomic_path, write_parquet
-from mmsa.parallel import compute
+from mmsa.runtime.io import atomic_path, write_parquet
+from mmsa.runtime.parallel import compute
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 import zarr
 
 from mmsa.features.settings import FeatureSettings
-from mmsa.io import remove_stale_temporaries, write_text
+from mmsa.runtime.io import remove_stale_temporaries, write_text
 
 log = logging.getLogger(__name__)
 

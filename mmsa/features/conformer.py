@@ -27,7 +27,7 @@ import numpy as np
 from rdkit import Chem
 from rdkit.Chem import rdDistGeom, rdForceFieldHelpers
 
-from mmsa.settings import from_mapping
+from mmsa.runtime.from_mapping import from_mapping
 
 FORCE_FIELDS = ("mmff", "uff", "none")
 

@@ -22,10 +22,10 @@ from mmsa.data.standardize import reject_frame
 from mmsa.features.cache import CacheHit, FeatureCache, PackWriter
 from mmsa.features.compute import featurize_chunk
 from mmsa.features.settings import FeatureSettings
-from mmsa.hashing import settings_digest
-from mmsa.io import atomic_path, write_parquet
-from mmsa.parallel import dask_workers, prefetched
-from mmsa.progress import Progress
+from mmsa.runtime.hashing import settings_digest
+from mmsa.runtime.io import atomic_path, write_parquet
+from mmsa.runtime.parallel import dask_workers, prefetched
+from mmsa.runtime.progress import Progress
 
 log = logging.getLogger(__name__)
 

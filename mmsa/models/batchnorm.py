@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from mmsa.distributed import in_group, sum_over_ranks
+from mmsa.runtime.distributed import in_group, sum_over_ranks
 
 
 class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):

@@ -38,7 +38,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mmsa.distributed import GlobalBatch
 from mmsa.features.graph import ATOM_TYPE_UNKNOWN, GRAPH_FEATURE_SETS
 from mmsa.models.augment import GraphView, augment_graph
 from mmsa.models.comenet import ComENetEncoder
@@ -49,7 +48,8 @@ from mmsa.models.hypergraph import HypergraphEncoder, hypergraph_loss
 from mmsa.models.image import ResNetEncoder
 from mmsa.models.losses import pairwise_info_nce, zero_loss
 from mmsa.models.memory import MemoryBank
-from mmsa.settings import from_mapping
+from mmsa.runtime.distributed import GlobalBatch
+from mmsa.runtime.from_mapping import from_mapping
 
 MODALITIES = ("graph", "image", "geometry")
 LOSS_TERMS = ("contrastive", "reconstruction", "hypergraph", "memory", "masking")
@@ -397,7 +397,7 @@ def save_pretrained(model: MMSAModel, path: str | os.PathLike, features: Mapping
     ``features``, the record of the featurizer settings it was trained on
     (:meth:`mmsa.features.settings.FeatureSettings.record`), so that a finetuning run given the
     file (``pretrain.weights``) can check that its own features are the ones the weights fit."""
-    from mmsa.io import save_torch
+    from mmsa.runtime.io import save_torch
 
     weights = {
         "model_config": model.config.to_dict(),

@@ -29,9 +29,9 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 from torch_geometric.nn import HypergraphConv
 
-from mmsa.io import save_torch
 from mmsa.models.graph import GINEncoder
 from mmsa.models.neighbour_labels import NeighbourLabels
+from mmsa.runtime.io import save_torch
 
 # Molecules per forward pass without gradients (predictions, embeddings): no activations are
 # kept for a backward pass, so a batch this size stays small in memory even for the paper model.

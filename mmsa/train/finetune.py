@@ -28,9 +28,9 @@ from mmsa.features.loader import FeatureStore
 from mmsa.models.mmsa import MMSAModel
 from mmsa.models.neighbour_labels import NeighbourLabels
 from mmsa.models.property import PropertyModel, StructureContext, build_gin, graph_data, reads_fused
-from mmsa.settings import from_mapping
+from mmsa.runtime.device import pick_device
+from mmsa.runtime.from_mapping import from_mapping
 from mmsa.train.loop import FitResult, LoopSettings, Part, fit, part_predictions, target_scaling
-from mmsa.train.schedule import pick_device
 
 log = logging.getLogger(__name__)
 

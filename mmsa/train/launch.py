@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mmsa.io import write_text
+from mmsa.runtime.io import write_text
 
 
 def torchrun_command(
@@ -76,9 +76,9 @@ def run_stage(
 ) -> None:
     """The pretrain stage in this process (a single process, or one ``torchrun`` rank): torch
     configured from the config, rank 0 logging to ``log_file``, the other ranks warnings only."""
-    from mmsa.distributed import env_ranks
-    from mmsa.logs import stage_logging
-    from mmsa.reproducible import configure_torch
+    from mmsa.runtime.distributed import env_ranks
+    from mmsa.runtime.logs import stage_logging
+    from mmsa.runtime.reproducible import configure_torch
     from mmsa.stages import pretrain
 
     configure_torch(config["torch_threads"])

@@ -13,7 +13,7 @@ code, so a rerun never resumes from, or publishes, a checkpoint of other inputs.
 Under ``torchrun`` (``ranks`` of more than one process) the model is wrapped in
 DistributedDataParallel, its batch norms normalize over the global batch, each rank streams its
 slice of every global batch of ``batch_size`` molecules and the model gathers the slices for
-the terms that compare molecules (see :mod:`mmsa.distributed`). Every rank then computes the
+the terms that compare molecules (see :mod:`mmsa.runtime.distributed`). Every rank then computes the
 same global loss and keeps the same memory bank; rank 0 alone reads the checkpoint (and hands
 its state to the others) and writes checkpoints and outputs. The number of processes is in the
 fingerprint: the float sums are split differently, so the weights differ in their last bits.
@@ -34,19 +34,19 @@ from typing import Any
 
 import torch
 
-from mmsa.distributed import GlobalBatch, Ranks, broadcast_from_main, rank_device
 from mmsa.features.cache import FeatureCache
 from mmsa.features.loader import manifest_digest
-from mmsa.figures import pyplot, save_figure
-from mmsa.hashing import code_digest, settings_digest
-from mmsa.io import atomic_path, save_torch, write_text
-from mmsa.kernels import kernel_provenance
 from mmsa.models.batchnorm import global_batchnorm
 from mmsa.models.mmsa import MMSAConfig, MMSAModel, save_pretrained
-from mmsa.parallel import prefetched
-from mmsa.progress import Progress
-from mmsa.provenance import provenance
-from mmsa.settings import from_mapping
+from mmsa.runtime.distributed import GlobalBatch, Ranks, broadcast_from_main, rank_device
+from mmsa.runtime.figures import pyplot, save_figure
+from mmsa.runtime.from_mapping import from_mapping
+from mmsa.runtime.hashing import code_digest, settings_digest
+from mmsa.runtime.io import atomic_path, save_torch, write_text
+from mmsa.runtime.kernels import kernel_provenance
+from mmsa.runtime.parallel import prefetched
+from mmsa.runtime.progress import Progress
+from mmsa.runtime.provenance import provenance
 from mmsa.train.schedule import warmup_cosine
 from mmsa.train.stream import ShardBatches, batch_loader
 

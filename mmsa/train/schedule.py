@@ -1,10 +1,8 @@
-"""Learning-rate schedule and device choice shared by pretraining and finetuning."""
+"""The learning-rate schedule of pretraining: linear warm-up, then cosine decay."""
 
 from __future__ import annotations
 
 import math
-
-import torch
 
 
 def warmup_cosine(total_steps: int, warmup_steps: int, floor: float = 0.0):
@@ -17,10 +15,3 @@ def warmup_cosine(total_steps: int, warmup_steps: int, floor: float = 0.0):
         return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
     return factor
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """``auto`` = the first CUDA GPU when there is one, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)

@@ -40,7 +40,7 @@ from torch_geometric.data import Batch
 
 from mmsa.features.cache import IMAGE_CHUNK, FeatureCache
 from mmsa.features.loader import FeatureStore, read_manifests
-from mmsa.hashing import stable_int
+from mmsa.runtime.hashing import stable_int
 
 Molecule = tuple[str, str]  # (shard manifest, key): where the stream reads a molecule from
 

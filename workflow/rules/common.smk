@@ -13,7 +13,7 @@ from mmsa.config import ConfigError, prefer_row_limits, validate_config
 from mmsa.datasets_config import all_datasets, fetched_from, holdout_datasets
 from mmsa.declared import stage_config
 from mmsa.job_resources import job_resources
-from mmsa.kernels import pin_cpu_kernels
+from mmsa.runtime.kernels import pin_cpu_kernels
 
 try:
     # config/default.yaml with the command line's config files and --config merged on top

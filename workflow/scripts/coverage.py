@@ -1,7 +1,7 @@
 """Snakemake adapter of the coverage rule (all logic in mmsa.data.coverage)."""
 
 from mmsa.data.coverage import write_coverage
-from mmsa.logs import stage_logging
+from mmsa.runtime.logs import stage_logging
 
 if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)

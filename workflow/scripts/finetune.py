@@ -1,7 +1,7 @@
 """Snakemake adapter of the finetune and baseline rules (all logic in mmsa.stages)."""
 
-from mmsa.logs import stage_logging
-from mmsa.reproducible import configure_torch
+from mmsa.runtime.logs import stage_logging
+from mmsa.runtime.reproducible import configure_torch
 from mmsa.stages import finetune
 
 if __name__ == "__main__":

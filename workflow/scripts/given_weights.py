@@ -2,8 +2,8 @@
 
 import os
 
-from mmsa.logs import stage_logging
 from mmsa.pretrained import place_weights
+from mmsa.runtime.logs import stage_logging
 
 if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)

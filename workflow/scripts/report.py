@@ -1,6 +1,6 @@
 """Snakemake adapter of the report rule (all logic in mmsa.stages)."""
 
-from mmsa.logs import stage_logging
+from mmsa.runtime.logs import stage_logging
 from mmsa.stages import report
 
 if __name__ == "__main__":

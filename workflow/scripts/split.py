@@ -1,6 +1,6 @@
 """Snakemake adapter of the split rule (all logic in mmsa.stages)."""
 
-from mmsa.logs import stage_logging
+from mmsa.runtime.logs import stage_logging
 from mmsa.stages import split
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Snakemake adapter of the standardize rule (all logic in mmsa.stages)."""
 
 from mmsa.declared import placement
-from mmsa.logs import stage_logging
+from mmsa.runtime.logs import stage_logging
 from mmsa.stages import standardize
 
 # Dask worker processes re-import this file, so the work runs only under __main__.

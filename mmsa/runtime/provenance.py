@@ -3,7 +3,7 @@
 Results are only comparable when they come from the same code and the same numerics; CPU
 float results depend on the number of threads (reductions are split by thread), so the thread
 count is recorded beside every model and score, and so are the CPU kernels (their instruction
-set changes float results too: :mod:`mmsa.kernels`).
+set changes float results too: :mod:`mmsa.runtime.kernels`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mmsa import __version__
-from mmsa.kernels import kernel_provenance
+from mmsa.runtime.kernels import kernel_provenance
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from mmsa.io import atomic_path
+from mmsa.runtime.io import atomic_path
 
 DPI = 110
 

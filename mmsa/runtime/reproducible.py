@@ -3,7 +3,7 @@
 On the CPU, a float reduction is split between threads, so results depend on the thread count:
 it is part of the config (``torch_threads``), not of the machine or of Snakemake's ``--cores``.
 Across CPUs, results depend on the instruction set of the float kernels: the ``cpu_kernels``
-setting pins it (:mod:`mmsa.kernels`). Deterministic algorithms are switched on wherever torch
+setting pins it (:mod:`mmsa.runtime.kernels`). Deterministic algorithms are switched on wherever torch
 has them (``warn_only``: an operation without one, as some CUDA scatter kernels, warns instead
 of failing the run); see the README for what is and is not bitwise reproducible on a GPU.
 """
@@ -14,12 +14,12 @@ import os
 
 import torch
 
-from mmsa.kernels import check_cpu_kernels
+from mmsa.runtime.kernels import check_cpu_kernels
 
 
 def configure_torch(threads: int) -> None:
     """``threads`` intra-op threads, subnormals flushed and deterministic algorithms; stops if
-    torch does not run the pinned CPU kernels (:mod:`mmsa.kernels`)."""
+    torch does not run the pinned CPU kernels (:mod:`mmsa.runtime.kernels`)."""
     if threads < 1:
         raise ValueError(f"torch needs at least one thread, got {threads}")
     check_cpu_kernels()

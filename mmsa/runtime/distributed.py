@@ -27,7 +27,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from mmsa.train.schedule import pick_device
+from mmsa.runtime.device import pick_device
 
 
 @dataclass(frozen=True)
