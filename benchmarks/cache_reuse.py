@@ -22,7 +22,7 @@ from pathlib import Path
 
 from _common import fresh_cache, machine, table
 
-from mmsa.config import validate_config
+from mmsa.plan.config import validate_config
 from mmsa.stages import run_data_stages
 
 

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from _common import machine, table
 
-from mmsa.config import deep_merge, load_config
+from mmsa.plan.config import deep_merge, load_config
 from mmsa.runtime.kernels import CHOICES
 from mmsa.stages import run_data_stages
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from _common import machine, table
 
-from mmsa.config import load_config
+from mmsa.plan.config import load_config
 from mmsa.runtime.kernels import pin_cpu_kernels
 
 

@@ -25,7 +25,7 @@ from rdkit import Chem
 from rdkit.Chem import rdDistGeom, rdForceFieldHelpers
 from rdkit.Chem.Draw import rdMolDraw2D
 
-from mmsa.config import validate_config
+from mmsa.plan.config import validate_config
 from mmsa.stages import featurize, fetch, shard, standardize
 
 

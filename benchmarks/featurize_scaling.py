@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 from _common import PeakMemory, fresh_cache, machine, mib, table
 
-from mmsa.config import validate_config
 from mmsa.data.shard import shard_path
-from mmsa.datasets_config import n_shards
+from mmsa.plan.config import validate_config
+from mmsa.plan.datasets import n_shards
 from mmsa.stages import featurize, fetch, shard, standardize
 
 HEADER = [

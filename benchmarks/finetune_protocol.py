@@ -41,7 +41,7 @@ def protocol_config(
     base: str, datasets: list[str], seeds: list[int], cache_dir: str | None
 ) -> dict[str, Any]:
     """The pipeline config with Hu et al.'s finetuning settings and GIN."""
-    from mmsa.config import load_config
+    from mmsa.plan.config import load_config
 
     overrides: dict[str, Any] = {
         "finetune": {"datasets": datasets, "seeds": seeds, "models": ["no-pretrain"], "settings": PROTOCOL},
@@ -57,7 +57,7 @@ def run_dataset_seed(config: dict[str, Any], dataset: str, folder: str, seed: in
     import pandas as pd
 
     from mmsa.data.labelled import load_labelled
-    from mmsa.datasets_config import dataset_spec
+    from mmsa.plan.datasets import dataset_spec
     from mmsa.runtime.reproducible import configure_torch
     from mmsa.stages import feature_store, gin_architecture
     from mmsa.train.finetune import DatasetInputs, FinetuneSettings, run_seed

@@ -25,9 +25,9 @@ import pyarrow.parquet as pq
 import torch
 from rdkit import Chem
 
-from mmsa.config import validate_config
 from mmsa.features.conformer import ConformerOptions, generate_conformer
 from mmsa.models import ComENetEncoder, ConformerEncoder, SchNetEncoder
+from mmsa.plan.config import validate_config
 from mmsa.stages import fetch
 
 ENCODERS = {

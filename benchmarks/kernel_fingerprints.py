@@ -152,7 +152,7 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=REPO / "config/default.yaml")
     parser.add_argument("--json", type=Path, help="also write the digests here")
     args = parser.parse_args()
-    from mmsa.config import load_config
+    from mmsa.plan.config import load_config
 
     config = load_config(args.config)
     setting = args.cpu_kernels or config["cpu_kernels"]

@@ -101,7 +101,7 @@ def tree_digest(root: Path) -> str:
 
 def toy_config(work: Path, cache_dir: Path) -> dict[str, Any]:
     """A validated config for a local CSV dataset ``toy`` of :data:`SMILES` and a tiny model."""
-    from mmsa.config import validate_config
+    from mmsa.plan.config import validate_config
 
     return validate_config(
         {

@@ -36,7 +36,7 @@ from scipy.optimize import brentq
 from scipy.stats import nct
 from scipy.stats import t as student_t
 
-from mmsa.compared import REFERENCES
+from mmsa.plan.compared_models import REFERENCES
 from mmsa.report import collect, paired_differences
 
 SEED_COUNTS = (3, 5, 10, 20, 30)

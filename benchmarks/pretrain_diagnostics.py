@@ -33,8 +33,8 @@ from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import cross_val_score
 from torch_geometric.data import Batch
 
-from mmsa.config import load_config
 from mmsa.models.mmsa import MMSAModel, load_pretrained
+from mmsa.plan.config import load_config
 from mmsa.stages import feature_store
 
 BATCH = 64

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from _common import PeakMemory, high_water_mark, machine, mib, table
 
-from mmsa.config import validate_config
 from mmsa.features.cache import FeatureCache
+from mmsa.plan.config import validate_config
 from mmsa.stage_settings import feature_settings
 from mmsa.train.stream import ShardBatches, batch_loader
 

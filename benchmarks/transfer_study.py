@@ -80,7 +80,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from mmsa.config import deep_merge, load_config
+from mmsa.plan.config import deep_merge, load_config
 from mmsa.report import CLASSIFICATION_AVERAGE, CONFIDENCE, collect, comparisons
 from mmsa.runtime.figures import pyplot, save_figure
 
@@ -318,7 +318,7 @@ def planned_jobs(config: dict[str, Any], variant: Variant | None, tiny: bool) ->
     return plan
 
 
-# Measured figures (README "The default config" and "Scaling"; mmsa/job_resources.py):
+# Measured figures (README "The default config" and "Scaling"; mmsa/plan/job_resources.py):
 FEATURIZE_S_ZINC = 0.016  # wall seconds per ZINC molecule, 2 local workers (featurize_scaling.py)
 DRUG_FACTOR_FEATURIZE = 2.5  # drug-sized molecules (issue 15: "2-3x" slower)
 PRETRAIN_S_PER_10K_EPOCH = 246.9 / 5  # the default run's pretrain job: 10K ZINC x 5 epochs, 2 threads

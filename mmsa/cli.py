@@ -24,7 +24,7 @@ Command = Callable[[argparse.Namespace, dict[str, Any]], None]
 
 
 def load_cli_config(args: argparse.Namespace) -> dict[str, Any]:
-    from mmsa.config import load_config, validate_config
+    from mmsa.plan.config import load_config, validate_config
 
     if args.config:
         return load_config(args.config)
@@ -54,7 +54,7 @@ def _cmd_fetch(args: argparse.Namespace, config: dict[str, Any]) -> None:
 
 
 def _cmd_standardize(args: argparse.Namespace, config: dict[str, Any]) -> None:
-    from mmsa.declared import placement
+    from mmsa.plan.config_slices import placement
     from mmsa.stages import standardize
 
     where = placement(config, "standardize")  # dask.scheduler_address: on a cluster if set
@@ -66,7 +66,7 @@ def _cmd_standardize(args: argparse.Namespace, config: dict[str, Any]) -> None:
 
 
 def _cmd_shard(args: argparse.Namespace, config: dict[str, Any]) -> None:
-    from mmsa.declared import placement
+    from mmsa.plan.config_slices import placement
     from mmsa.stages import shard
 
     where = placement(config, "shard")  # dask.scheduler_address: on a cluster if set
@@ -96,7 +96,7 @@ def _holdout(text: str) -> tuple[str, str]:
 
 
 def _cmd_featurize(args: argparse.Namespace, config: dict[str, Any]) -> None:
-    from mmsa.declared import placement
+    from mmsa.plan.config_slices import placement
     from mmsa.stages import featurize
 
     where = placement(config, "featurize")  # dask.scheduler_address: on a cluster if set
@@ -230,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mmsa`` console command."""
-    from mmsa.config import ConfigError
+    from mmsa.plan.config import ConfigError
     from mmsa.runtime.errors import InputError
     from mmsa.runtime.logs import stage_logging
 

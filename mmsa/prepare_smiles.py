@@ -19,11 +19,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from mmsa import stages
-from mmsa.config import validate_config
 from mmsa.data.fetch import fetch_file
 from mmsa.data.shard import shard_path
-from mmsa.datasets_config import dataset_spec
 from mmsa.features.loader import FeatureStore, read_manifests
+from mmsa.plan.config import validate_config
+from mmsa.plan.datasets import dataset_spec
 
 INPUT = "input"  # the dataset name the file's rows go by in the stages' config
 STAGES = ("standardize", "shard", "featurize")

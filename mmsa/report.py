@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import ttest_1samp, wilcoxon
 
-from mmsa.compared import MODEL_NAMES, MODELS, REFERENCES
 from mmsa.eval.metrics import METRICS
+from mmsa.plan.compared_models import MODEL_NAMES, MODELS, REFERENCES
 from mmsa.runtime.figures import pyplot, save_figure
 from mmsa.runtime.io import atomic_path, write_text
 
@@ -161,7 +161,7 @@ def paired_statistics(differences: np.ndarray) -> dict[str, Any]:
 def comparisons(jobs: pd.DataFrame, column: str = "test") -> pd.DataFrame:
     """Every model's paired difference (model - reference, in the metric's units, on ``column``:
     ``test``, or ``valid`` for choosing a setting) to each
-    reference of :data:`mmsa.compared.REFERENCES` that ran, per dataset and on the
+    reference of :data:`mmsa.plan.compared_models.REFERENCES` that ran, per dataset and on the
     classification average; one row per (model, reference, dataset). A pair of two references
     appears once, against the first-listed one. ``verdict`` names the better model by the
     metric's direction where the interval excludes 0, and says "not resolved" otherwise."""

@@ -1,6 +1,6 @@
 """The settings objects the data stages build from a validated config.
 
-Apart from :mod:`mmsa.datasets_config` because building them imports RDKit, which the
+Apart from :mod:`mmsa.plan.datasets` because building them imports RDKit, which the
 Snakefile's process (that only plans jobs) must not load.
 """
 

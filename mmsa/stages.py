@@ -24,9 +24,9 @@ from mmsa.data.registry import MIXTURE
 from mmsa.data.shard import duplicate_counts, holdout_counts, run_shard, shard_path
 from mmsa.data.standardize import reject_frame
 from mmsa.data.standardize_stage import run_standardize
-from mmsa.datasets_config import dataset_spec, duplicate_policy, n_shards, row_sample
-from mmsa.declared import placement
 from mmsa.features.featurize import run_featurize
+from mmsa.plan.config_slices import placement
+from mmsa.plan.datasets import dataset_spec, duplicate_policy, n_shards, row_sample
 from mmsa.runtime.io import atomic_path, write_csv, write_parquet, write_text
 from mmsa.stage_settings import feature_settings, standardize_options
 
@@ -66,7 +66,7 @@ def standardize(
     scheduler_address: str | None = None,
 ) -> dict:
     """Standardize the raw rows of ``dataset`` (on the Dask cluster at ``scheduler_address`` if
-    given, see :data:`mmsa.declared.PLACEMENT`)."""
+    given, see :data:`mmsa.plan.config_slices.PLACEMENT`)."""
     spec = dataset_spec(config, dataset)
     return run_standardize(
         raw,
@@ -91,7 +91,7 @@ def shard(
 ) -> dict:
     """Shard the standardized rows of ``dataset`` (on the Dask cluster at ``scheduler_address``
     if given), without the molecules of the standardized datasets in ``holdouts`` (name ->
-    folder; see :func:`mmsa.datasets_config.holdout_datasets`)."""
+    folder; see :func:`mmsa.plan.datasets.holdout_datasets`)."""
     with atomic_path(out_dir) as tmp:
         return run_shard(
             standardized,
@@ -360,11 +360,11 @@ def finetune(
     (for ``mmsa predict``)."""
     import numpy as np
 
-    from mmsa.compared import compared_model
     from mmsa.data.labelled import load_labelled
     from mmsa.embed import read_embeddings
     from mmsa.models.mmsa import load_pretrained
     from mmsa.models.property import save_property_model
+    from mmsa.plan.compared_models import compared_model
     from mmsa.runtime.device import pick_device
     from mmsa.runtime.hashing import sha256_file
     from mmsa.runtime.provenance import provenance

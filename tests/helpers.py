@@ -26,8 +26,8 @@ from rdkit.Chem import AllChem
 from rdkit.Chem.Scaffolds import MurckoScaffold
 from torch_geometric.data import Batch, Data
 
-from mmsa.config import validate_config
 from mmsa.features.graph import mol_to_graph
+from mmsa.plan.config import validate_config
 from mmsa.stages import run_data_stages
 
 # --------------------------------------------------------------------------- data stages

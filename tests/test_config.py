@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mmsa.config import ConfigError, deep_merge, load_config, prefer_row_limits, validate_config
-from mmsa.datasets_config import all_datasets, dataset_spec, duplicate_policy, n_shards, row_sample
+from mmsa.plan.config import ConfigError, deep_merge, load_config, prefer_row_limits, validate_config
+from mmsa.plan.datasets import all_datasets, dataset_spec, duplicate_policy, n_shards, row_sample
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -120,8 +120,8 @@ def test_deep_merge_merges_nested_mappings():
 def test_schema_lists_exactly_the_model_and_trainer_settings():
     import dataclasses
 
-    from mmsa.config import load_schema
     from mmsa.models.mmsa import GEO_ENCODERS, MMSAConfig
+    from mmsa.plan.config import load_schema
     from mmsa.train.pretrain import PretrainSettings
 
     settings = load_schema()["properties"]["pretrain"]["properties"]["settings"]["properties"]
@@ -270,8 +270,8 @@ def test_a_pretrained_model_without_the_gin_finetuning_needs_is_refused_before_p
 
 
 def test_schema_task_types_are_the_registry_s():
-    from mmsa.config import load_schema
     from mmsa.data.registry import SOURCES, TASK_TYPES
+    from mmsa.plan.config import load_schema
 
     custom = load_schema()["properties"]["data"]["properties"]["custom"]["additionalProperties"]
     assert custom["properties"]["task_type"]["enum"] == list(TASK_TYPES)
@@ -280,8 +280,8 @@ def test_schema_task_types_are_the_registry_s():
 
 
 def test_schema_default_models_are_the_compared_models_in_table_order():
-    from mmsa.compared import MODEL_NAMES
-    from mmsa.config import load_schema
+    from mmsa.plan.compared_models import MODEL_NAMES
+    from mmsa.plan.config import load_schema
 
     models = load_schema()["properties"]["finetune"]["properties"]["models"]
     assert models["default"] == list(MODEL_NAMES)

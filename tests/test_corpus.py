@@ -8,12 +8,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mmsa.config import ConfigError, validate_config
 from mmsa.data.coverage import coverage_table, write_coverage
 from mmsa.data.fetch import fetch_dataset
 from mmsa.data.shard import shard_path
-from mmsa.datasets_config import dataset_spec, fetched_from, holdout_datasets, n_shards
-from mmsa.declared import stage_config
+from mmsa.plan.config import ConfigError, validate_config
+from mmsa.plan.config_slices import stage_config
+from mmsa.plan.datasets import dataset_spec, fetched_from, holdout_datasets, n_shards
 from mmsa.stages import account, fetch, shard, standardize
 
 BIG = [f"{'C' * k}N" for k in range(1, 21)]  # 20 amines, none in the finetuning set

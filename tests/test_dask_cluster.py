@@ -26,8 +26,8 @@ import pandas as pd
 import pytest
 
 from helpers import run_chain
-from mmsa.config import validate_config
-from mmsa.declared import placement, stage_config
+from mmsa.plan.config import validate_config
+from mmsa.plan.config_slices import placement, stage_config
 from mmsa.runtime.parallel import compute, dask_workers
 
 # 30 small drug-like molecules: quick conformers, a few of each kind of ring and charge.

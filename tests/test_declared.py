@@ -2,8 +2,8 @@
 
 import pytest
 
-from mmsa.config import validate_config
-from mmsa.declared import STAGES, stage_config
+from mmsa.plan.config import validate_config
+from mmsa.plan.config_slices import STAGES, stage_config
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from helpers import run_chain, toy_config
-from mmsa.config import deep_merge, validate_config
+from mmsa.plan.config import deep_merge, validate_config
 from mmsa.runtime.kernels import PINS, SETTING_VARIABLE, VARIABLES, check_cpu_kernels, kernel_env
 
 SMILES = [

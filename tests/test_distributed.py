@@ -28,7 +28,7 @@ import pytest
 import torch
 
 from helpers import TINY_MODEL, TOY_SMILES, run_chain, toy_config
-from mmsa.config import deep_merge, validate_config
+from mmsa.plan.config import deep_merge, validate_config
 from mmsa.stages import pretrain
 from mmsa.train.launch import torchrun_command
 

@@ -11,14 +11,14 @@ from sklearn.metrics import roc_auc_score
 
 from helpers import TINY_MODEL, run_chain, toy_config
 from helpers import TOY_SMILES as SMILES
-from mmsa.compared import MODEL_NAMES
-from mmsa.config import deep_merge, validate_config
 from mmsa.data.labelled import load_labelled
-from mmsa.declared import stage_config
 from mmsa.eval.metrics import METRICS
 from mmsa.features.loader import read_manifests
 from mmsa.models.mmsa import save_pretrained
 from mmsa.models.property import load_property_model
+from mmsa.plan.compared_models import MODEL_NAMES
+from mmsa.plan.config import deep_merge, validate_config
+from mmsa.plan.config_slices import stage_config
 from mmsa.predict import predict_file
 from mmsa.stage_settings import feature_settings
 from mmsa.stages import embed, finetune, hypergraph, split

@@ -2,7 +2,7 @@
 
 import re
 
-from mmsa.job_resources import MEASURED, MIN_MEM_MB, MIN_RUNTIME_MIN, base_request, job_resources
+from mmsa.plan.job_resources import MEASURED, MIN_MEM_MB, MIN_RUNTIME_MIN, base_request, job_resources
 
 
 def test_every_rule_declares_its_own_measured_resources(repo):

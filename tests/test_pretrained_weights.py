@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from helpers import TINY_MODEL
-from mmsa.config import ConfigError, validate_config
-from mmsa.datasets_config import all_datasets
-from mmsa.declared import stage_config
 from mmsa.features.settings import FeatureSettings
 from mmsa.models.mmsa import save_pretrained
-from mmsa.pretrained import WeightsError, place_weights, read_record
+from mmsa.plan.config import ConfigError, validate_config
+from mmsa.plan.config_slices import stage_config
+from mmsa.plan.datasets import all_datasets
+from mmsa.plan.given_weights import WeightsError, place_weights, read_record
 from mmsa.report import settings_summary
 from mmsa.train.pretrain import PretrainSettings, build_model
 
@@ -113,7 +113,7 @@ def test_the_config_check_of_the_weights_loads_neither_torch_nor_rdkit(saved):
     config = validate_config(config_for(saved))
     config["featurize"]["image_size"] = 64
     code = (
-        "import json, sys\nfrom mmsa.pretrained import weights_errors\n"
+        "import json, sys\nfrom mmsa.plan.given_weights import weights_errors\n"
         f"errors = weights_errors({config!r})\n"
         "print(json.dumps([errors, sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'rdkit'))]))"
     )

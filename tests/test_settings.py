@@ -49,7 +49,7 @@ def test_nested_and_converted_values_are_built():
 
 
 # ---------------------------------------------------------------------------- defaults
-# The schema's defaults, read from its YAML file here rather than through mmsa.config, so the
+# The schema's defaults, read from its YAML file here rather than through mmsa.plan.config, so the
 # check does not lean on the code it checks.
 SCHEMA = yaml.safe_load((Path(__file__).resolve().parents[1] / "mmsa/schemas/config.schema.yaml").read_text())
 

@@ -12,7 +12,7 @@ from rdkit import Chem
 
 from cli import mmsa_cli
 from helpers import run_snakemake, tiny_workflow_config
-from mmsa.compared import MODEL_NAMES, MODELS
+from mmsa.plan.compared_models import MODEL_NAMES, MODELS
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow

@@ -18,7 +18,7 @@ def modules_the_workflow_imports(repo) -> list[str]:
 
 def test_the_workflow_imports_no_rdkit_or_torch(repo):
     modules = modules_the_workflow_imports(repo)
-    assert "mmsa.datasets_config" in modules and "mmsa.config" in modules
+    assert "mmsa.plan.datasets" in modules and "mmsa.plan.config" in modules
     # a fresh interpreter: this one has loaded both already
     code = f"import json, sys\nfor m in {modules!r}: __import__(m)\nprint(json.dumps(sorted(sys.modules)))"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, check=True)
@@ -31,7 +31,7 @@ def test_validating_the_shipped_configs_loads_no_rdkit_or_torch(repo):
     fractions and compared models included) must stay inside the light modules."""
     code = (
         "import json, sys, yaml\n"
-        "from mmsa.config import load_config\n"
+        "from mmsa.plan.config import load_config\n"
         "load_config('config/default.yaml')\n"
         "for extra in ('config/paper.yaml', 'config/test.yaml'):\n"
         "    load_config('config/default.yaml', yaml.safe_load(open(extra)))\n"

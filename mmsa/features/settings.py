@@ -52,7 +52,7 @@ class FeatureSettings:
 
     def record(self) -> dict[str, Any]:
         """The settings, the featurizer version and the RDKit version: everything the features
-        depend on, which a pretrained model records to be checked against (mmsa.pretrained)."""
+        depend on, which a pretrained model records to be checked against (mmsa.plan.given_weights)."""
         return {**self.to_dict(), "featurizer_version": FEATURIZER_VERSION, "rdkit": rdBase.rdkitVersion}
 
     def fingerprint(self) -> str:

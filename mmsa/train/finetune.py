@@ -1,4 +1,4 @@
-"""Finetune and score one compared model (:mod:`mmsa.compared`) on one dataset, seed by seed.
+"""Finetune and score one compared model (:mod:`mmsa.plan.compared_models`) on one dataset, seed by seed.
 
 One process runs every seed of a (dataset, model) pair: the features, labels, splits and
 pretrained model are read once, and each seed starts from ``torch.manual_seed(seed)`` and a
@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mmsa.compared import ComparedModel, compared_model
 from mmsa.data.labelled import label_columns
 from mmsa.eval.baselines import ecfp4, fit_predict_linear, fit_predict_rf
 from mmsa.eval.metrics import metric_of, metric_value
@@ -28,6 +27,7 @@ from mmsa.features.loader import FeatureStore
 from mmsa.models.mmsa import MMSAModel
 from mmsa.models.neighbour_labels import NeighbourLabels
 from mmsa.models.property import PropertyModel, StructureContext, build_gin, graph_data, reads_fused
+from mmsa.plan.compared_models import ComparedModel, compared_model
 from mmsa.runtime.device import pick_device
 from mmsa.runtime.from_mapping import from_mapping
 from mmsa.train.loop import FitResult, LoopSettings, Part, fit, part_predictions, target_scaling

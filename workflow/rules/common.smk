@@ -8,11 +8,11 @@ import os
 
 os.environ.setdefault("MMSA_REPO", workflow.basedir)
 
-from mmsa.compared import MODELS
-from mmsa.config import ConfigError, prefer_row_limits, validate_config
-from mmsa.datasets_config import all_datasets, fetched_from, holdout_datasets
-from mmsa.declared import stage_config
-from mmsa.job_resources import job_resources
+from mmsa.plan.compared_models import MODELS
+from mmsa.plan.config import ConfigError, prefer_row_limits, validate_config
+from mmsa.plan.datasets import all_datasets, fetched_from, holdout_datasets
+from mmsa.plan.config_slices import stage_config
+from mmsa.plan.job_resources import job_resources
 from mmsa.runtime.kernels import pin_cpu_kernels
 
 try:

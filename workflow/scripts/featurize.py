@@ -1,6 +1,6 @@
 """Snakemake adapter of the featurize rule (all logic in mmsa.stages)."""
 
-from mmsa.declared import placement
+from mmsa.plan.config_slices import placement
 from mmsa.runtime.logs import stage_logging
 from mmsa.stages import featurize
 
@@ -14,5 +14,5 @@ if __name__ == "__main__":
             sm.output.manifest,
             sm.output.rejects,
             threads=sm.threads,
-            **placement(sm.config, "featurize"),  # not a param: see mmsa.declared
+            **placement(sm.config, "featurize"),  # not a param: see mmsa.plan.config_slices
         )

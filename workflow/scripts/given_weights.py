@@ -1,8 +1,8 @@
-"""Snakemake adapter of the given_weights rule (all logic in mmsa.pretrained)."""
+"""Snakemake adapter of the given_weights rule (all logic in mmsa.plan.given_weights)."""
 
 import os
 
-from mmsa.pretrained import place_weights
+from mmsa.plan.given_weights import place_weights
 from mmsa.runtime.logs import stage_logging
 
 if __name__ == "__main__":

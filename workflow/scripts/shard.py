@@ -1,6 +1,6 @@
 """Snakemake adapter of the shard checkpoint (all logic in mmsa.stages)."""
 
-from mmsa.declared import placement
+from mmsa.plan.config_slices import placement
 from mmsa.runtime.logs import stage_logging
 from mmsa.stages import shard
 
@@ -16,5 +16,5 @@ if __name__ == "__main__":
             sm.output.rejects,
             threads=sm.threads,
             holdouts=dict(zip(sm.params.holdouts, sm.input.holdouts, strict=True)),
-            **placement(sm.config, "shard"),  # not a param: see mmsa.declared
+            **placement(sm.config, "shard"),  # not a param: see mmsa.plan.config_slices
         )

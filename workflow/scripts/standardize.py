@@ -1,6 +1,6 @@
 """Snakemake adapter of the standardize rule (all logic in mmsa.stages)."""
 
-from mmsa.declared import placement
+from mmsa.plan.config_slices import placement
 from mmsa.runtime.logs import stage_logging
 from mmsa.stages import standardize
 
@@ -15,5 +15,5 @@ if __name__ == "__main__":
             sm.output.parts,
             sm.output.rejects,
             threads=sm.threads,
-            **placement(sm.config, "standardize"),  # not a param: see mmsa.declared
+            **placement(sm.config, "standardize"),  # not a param: see mmsa.plan.config_slices
         )

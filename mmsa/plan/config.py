@@ -62,8 +62,8 @@ def _where(error: Any) -> str:
 
 
 def _model_errors(config: dict[str, Any]) -> list[str]:
-    """Model names the comparison does not know (mmsa.compared is their one list)."""
-    from mmsa.compared import MODEL_NAMES
+    """Model names the comparison does not know (mmsa.plan.compared_models is their one list)."""
+    from mmsa.plan.compared_models import MODEL_NAMES
 
     unknown = [m for m in config["finetune"]["models"] if m not in MODEL_NAMES]
     if unknown:
@@ -78,7 +78,7 @@ def _dataset_errors(config: dict[str, Any]) -> list[str]:
     finetuning datasets without tasks, all found before any job runs. The mixture's name is
     checked by :func:`_corpus_errors`."""
     from mmsa.data.registry import CORPUS, REGISTRY
-    from mmsa.datasets_config import dataset_spec
+    from mmsa.plan.datasets import dataset_spec
 
     data, custom = config["data"], config["data"]["custom"]
     known = f"known: {', '.join(sorted(REGISTRY))} and data.custom ({', '.join(sorted(custom)) or 'none'})"
@@ -150,8 +150,8 @@ def _finetune_errors(config: dict[str, Any]) -> list[str]:
     """Settings that would only fail once pretraining is done: split fractions that are not
     three parts of 1 (the split's own check), and a pretrained model without the GIN that the
     finetuned pretrained models start from."""
-    from mmsa.compared import MODELS
     from mmsa.eval.split import check_fractions
+    from mmsa.plan.compared_models import MODELS
 
     errors = []
     try:
@@ -171,8 +171,8 @@ def _finetune_errors(config: dict[str, Any]) -> list[str]:
 
 def _weights_errors(config: dict[str, Any]) -> list[str]:
     """Given pretrained weights that are missing, unreadable, or for other features or another
-    GIN, found before any job runs (mmsa.pretrained)."""
-    from mmsa.pretrained import weights_errors
+    GIN, found before any job runs (mmsa.plan.given_weights)."""
+    from mmsa.plan.given_weights import weights_errors
 
     return weights_errors(config)
 

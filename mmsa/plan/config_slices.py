@@ -22,9 +22,9 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from mmsa.compared import compared_model
-from mmsa.config import ROW_LIMITS
 from mmsa.data.registry import CORPUS
+from mmsa.plan.compared_models import compared_model
+from mmsa.plan.config import ROW_LIMITS
 
 ConfigPath = tuple[str, ...]
 
@@ -128,7 +128,7 @@ READS: dict[str, Callable[[dict[str, Any], Any, Any], list[ConfigPath]]] = {
         ("torch_threads",),
         ("cpu_kernels",),
     ],
-    # a given pretrained model, checked against the features and the GIN (mmsa.pretrained)
+    # a given pretrained model, checked against the features and the GIN (mmsa.plan.given_weights)
     "given_weights": lambda c, d, m: [
         ("pretrain", "weights"),
         *[p for p in FEATURES if p[0] == "featurize"],

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from mmsa.config import ROW_LIMITS
 from mmsa.data.registry import CORPUS, DatasetSpec, get_spec, mixture_spec
+from mmsa.plan.config import ROW_LIMITS
 
 
 def dataset_spec(config: dict[str, Any], name: str) -> DatasetSpec:

@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mmsa.declared import FEATURES, GIN_KEYS
+from mmsa.plan.config_slices import FEATURES, GIN_KEYS
 from mmsa.runtime.errors import InputError
 
 KEY = "pretrain.weights"
