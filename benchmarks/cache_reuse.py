@@ -1,7 +1,7 @@
 """Cache reuse: a second clone sharing one ``cache_dir`` featurizes nothing again.
 
 Two "clones" (two separate output folders, as two checkouts of the project would have) run the
-data stages (``mmsa.stages.run_data_stages``: fetch, standardize, shard, featurize, account)
+data stages (``mmsa.stages.data_stages.run_data_stages``: fetch, standardize, shard, featurize, account)
 for the same datasets with one shared, initially empty ``cache_dir`` (only the raw downloads
 are reused from ``--downloads``). The first computes every molecule; the second finds them all
 in the cache. The counts are the featurize stage's own (what its log line reports). Prints a
@@ -23,7 +23,7 @@ from pathlib import Path
 from _common import fresh_cache, machine, table
 
 from mmsa.plan.config import validate_config
-from mmsa.stages import run_data_stages
+from mmsa.stages.data_stages import run_data_stages
 
 
 def main() -> None:

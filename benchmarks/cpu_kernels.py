@@ -34,7 +34,7 @@ from _common import machine, table
 
 from mmsa.plan.config import deep_merge, load_config
 from mmsa.runtime.kernels import CHOICES
-from mmsa.stages import run_data_stages
+from mmsa.stages.data_stages import run_data_stages
 
 REPO = Path(__file__).resolve().parent.parent
 RUN = textwrap.dedent(
@@ -43,7 +43,7 @@ RUN = textwrap.dedent(
     from mmsa.runtime.kernels import kernel_provenance, pin_cpu_kernels
     pin_cpu_kernels(sys.argv[4])
     from mmsa.runtime.reproducible import configure_torch
-    from mmsa.stages import pretrain
+    from mmsa.stages.pretrain import pretrain
     config, manifests, out = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
     configure_torch(config["torch_threads"])
     cpu = time.process_time()

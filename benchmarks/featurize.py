@@ -26,7 +26,10 @@ from rdkit.Chem import rdDistGeom, rdForceFieldHelpers
 from rdkit.Chem.Draw import rdMolDraw2D
 
 from mmsa.plan.config import validate_config
-from mmsa.stages import featurize, fetch, shard, standardize
+from mmsa.stages.featurize import featurize
+from mmsa.stages.fetch import fetch
+from mmsa.stages.shard import shard
+from mmsa.stages.standardize import standardize
 
 
 def bare_loop(keys: list[str], image_size: int, seed: int) -> None:

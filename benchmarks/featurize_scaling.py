@@ -33,7 +33,10 @@ from _common import PeakMemory, fresh_cache, machine, mib, table
 from mmsa.data.shard import shard_path
 from mmsa.plan.config import validate_config
 from mmsa.plan.datasets import n_shards
-from mmsa.stages import featurize, fetch, shard, standardize
+from mmsa.stages.featurize import featurize
+from mmsa.stages.fetch import fetch
+from mmsa.stages.shard import shard
+from mmsa.stages.standardize import standardize
 
 HEADER = [
     "molecules",

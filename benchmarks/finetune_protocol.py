@@ -59,7 +59,8 @@ def run_dataset_seed(config: dict[str, Any], dataset: str, folder: str, seed: in
     from mmsa.data.labelled import load_labelled
     from mmsa.plan.datasets import dataset_spec
     from mmsa.runtime.reproducible import configure_torch
-    from mmsa.stages import feature_store, gin_architecture
+    from mmsa.stages.finetune import gin_architecture
+    from mmsa.stages.inputs import feature_store
     from mmsa.train.finetune import DatasetInputs, FinetuneSettings, run_seed
 
     configure_torch(1)
@@ -84,7 +85,8 @@ def run_dataset_seed(config: dict[str, Any], dataset: str, folder: str, seed: in
 
 def prepare(config: dict[str, Any], dataset: str, folder: Path, threads: int) -> int:
     """Featurized molecules and the split table of ``dataset`` in ``folder``."""
-    from mmsa.stages import run_data_stages, split
+    from mmsa.stages.data_stages import run_data_stages
+    from mmsa.stages.split import split
 
     summary = run_data_stages(config, dataset, folder, threads)
     manifests = sorted(folder.glob("man-*.parquet"))

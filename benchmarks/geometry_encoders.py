@@ -28,7 +28,7 @@ from rdkit import Chem
 from mmsa.features.conformer import ConformerOptions, generate_conformer
 from mmsa.models import ComENetEncoder, ConformerEncoder, SchNetEncoder
 from mmsa.plan.config import validate_config
-from mmsa.stages import fetch
+from mmsa.stages.fetch import fetch
 
 ENCODERS = {
     "SchNet 64/64 x3 (CPU default)": lambda: SchNetEncoder(64, 64, 3, cutoff=10.0),

@@ -58,7 +58,7 @@ PRETRAIN_DRIVER = """
 import sys, yaml
 from mmsa.runtime.logs import stage_logging
 from mmsa.runtime.reproducible import configure_torch
-from mmsa.stages import pretrain
+from mmsa.stages.pretrain import pretrain
 config = yaml.safe_load(open(sys.argv[1]))
 configure_torch(1)
 with stage_logging():
@@ -186,7 +186,7 @@ class Pretrain(StageRun):
 
 def prepare(work: Path) -> tuple[Featurize, Pretrain]:
     """The toy dataset fetched, standardized, sharded and featurized (the pretraining input)."""
-    from mmsa.stages import run_data_stages
+    from mmsa.stages.data_stages import run_data_stages
 
     work.mkdir(parents=True, exist_ok=True)
     (work / "toy.csv").write_text("smiles,y\n" + "".join(f"{s},{i % 2}\n" for i, s in enumerate(SMILES)))

@@ -1,6 +1,6 @@
 """kNN hypergraph at a million molecules: mmsa's ``knn_hyperedges`` against faiss's exact index.
 
-The hypergraph stage (``mmsa/hypergraph.py``) builds each split's hypergraph with
+The hypergraph stage (``mmsa/stages/hypergraph.py``) builds each split's hypergraph with
 ``knn_hyperedges(train, k, chunk_rows=CENTRE_BLOCK)`` (``k`` neighbours, ``k + 1`` members):
 cosine similarity, exact. Here it runs on
 ``--rows`` 256-dimensional embeddings with each backend, beside faiss's exact flat index
@@ -39,8 +39,8 @@ import pyarrow.parquet as pq
 import torch
 from _common import high_water_mark, machine, mib, table
 
-from mmsa.hypergraph import CENTRE_BLOCK
 from mmsa.models.hypergraph import knn_hyperedges
+from mmsa.stages.hypergraph import CENTRE_BLOCK
 
 METHODS = {
     "torch": "mmsa knn_hyperedges, torch backend (chunk_rows=2048, as the hypergraph stage)",

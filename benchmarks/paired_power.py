@@ -2,7 +2,7 @@
 
 For every model and dataset (and the classification average) the per-seed paired differences
 ``model - no-pretrain`` are taken exactly as the report pairs them
-(``mmsa.report.paired_differences``), and their standard deviation ``sd`` (ddof 1) is estimated.
+(``mmsa.eval.comparisons.paired_differences``), and their standard deviation ``sd`` (ddof 1) is estimated.
 For n seeds the table gives the minimum detectable difference: the smallest true mean
 difference that the report's two-sided paired t-test at 5% resolves with 80% power. Under
 normally distributed differences the t statistic is noncentral t with n - 1 degrees of freedom
@@ -36,8 +36,8 @@ from scipy.optimize import brentq
 from scipy.stats import nct
 from scipy.stats import t as student_t
 
+from mmsa.eval.comparisons import collect, paired_differences
 from mmsa.plan.compared_models import REFERENCES
-from mmsa.report import collect, paired_differences
 
 SEED_COUNTS = (3, 5, 10, 20, 30)
 ALPHA = 0.05

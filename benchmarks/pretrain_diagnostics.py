@@ -35,7 +35,7 @@ from torch_geometric.data import Batch
 
 from mmsa.models.mmsa import MMSAModel, load_pretrained
 from mmsa.plan.config import load_config
-from mmsa.stages import feature_store
+from mmsa.stages.inputs import feature_store
 
 BATCH = 64
 

@@ -29,7 +29,7 @@ from _common import PeakMemory, high_water_mark, machine, mib, table
 
 from mmsa.features.cache import FeatureCache
 from mmsa.plan.config import validate_config
-from mmsa.stage_settings import feature_settings
+from mmsa.stages.inputs import feature_settings
 from mmsa.train.stream import ShardBatches, batch_loader
 
 

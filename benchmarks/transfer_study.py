@@ -9,8 +9,8 @@ wherever their samples overlap). Every variant finetunes ``mmsa``, ``mmsa-labels
 ``no-pretrain`` and ``ecfp-rf``, read nothing of the pretrained model, so they are trained
 once, in ``OUT/runs/baseline``, on the same splits;
 the study checks that every variant's split tables are byte-identical to the baseline's before
-it pairs them. Then the report's own :func:`mmsa.report.collect` and
-:func:`mmsa.report.comparisons` pair each pretrained model with the references seed by seed.
+it pairs them. Then the report's own :func:`mmsa.eval.comparisons.collect` and
+:func:`mmsa.eval.comparisons.comparisons` pair each pretrained model with the references seed by seed.
 
 Variants (``--variants``; ``all`` adds the opt-in ones):
 
@@ -80,8 +80,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from mmsa.eval.comparisons import CLASSIFICATION_AVERAGE, CONFIDENCE, collect, comparisons
 from mmsa.plan.config import deep_merge, load_config
-from mmsa.report import CLASSIFICATION_AVERAGE, CONFIDENCE, collect, comparisons
 from mmsa.runtime.figures import pyplot, save_figure
 
 REPO = Path(__file__).resolve().parent.parent
@@ -768,7 +768,7 @@ def write_outputs(
         f"{datetime.datetime.now().isoformat(timespec='seconds')}; {args.seeds} seeds of "
         f"scaffold_balanced splits; datasets {', '.join(args.datasets)}. Test ROC-AUC at the best "
         "validation epoch; each row pairs a pretrained model with the reference seed by seed on the "
-        "same split (mmsa.report.comparisons): the mean difference, its 95% t-interval, the paired "
+        "same split (mmsa.eval.comparisons.comparisons): the mean difference, its 95% t-interval, the paired "
         "t-test and the Wilcoxon signed-rank test; resolved where the interval excludes 0. The "
         "references ran once, in runs/baseline. Results' commits: "
         + ", ".join(sorted(set(table["commit"]) | set(table["baseline_commit"])))

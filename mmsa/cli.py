@@ -48,14 +48,14 @@ def _cmd_check_config(args: argparse.Namespace, config: dict[str, Any]) -> None:
 
 
 def _cmd_fetch(args: argparse.Namespace, config: dict[str, Any]) -> None:
-    from mmsa.stages import fetch
+    from mmsa.stages.fetch import fetch
 
     fetch(config, args.dataset, args.out)
 
 
 def _cmd_standardize(args: argparse.Namespace, config: dict[str, Any]) -> None:
     from mmsa.plan.config_slices import placement
-    from mmsa.stages import standardize
+    from mmsa.stages.standardize import standardize
 
     where = placement(config, "standardize")  # dask.scheduler_address: on a cluster if set
     print(
@@ -67,7 +67,7 @@ def _cmd_standardize(args: argparse.Namespace, config: dict[str, Any]) -> None:
 
 def _cmd_shard(args: argparse.Namespace, config: dict[str, Any]) -> None:
     from mmsa.plan.config_slices import placement
-    from mmsa.stages import shard
+    from mmsa.stages.shard import shard
 
     where = placement(config, "shard")  # dask.scheduler_address: on a cluster if set
     holdouts = dict(_holdout(text) for text in args.holdout)
@@ -97,7 +97,7 @@ def _holdout(text: str) -> tuple[str, str]:
 
 def _cmd_featurize(args: argparse.Namespace, config: dict[str, Any]) -> None:
     from mmsa.plan.config_slices import placement
-    from mmsa.stages import featurize
+    from mmsa.stages.featurize import featurize
 
     where = placement(config, "featurize")  # dask.scheduler_address: on a cluster if set
     print(
@@ -107,8 +107,8 @@ def _cmd_featurize(args: argparse.Namespace, config: dict[str, Any]) -> None:
 
 def _cmd_embed(args: argparse.Namespace, config: dict[str, Any]) -> None:
     pin_cpu_kernels(config["cpu_kernels"])  # before torch is imported
-    from mmsa.predict import embed_file
     from mmsa.runtime.reproducible import configure_torch
+    from mmsa.stages.predict import embed_file
 
     configure_torch(config["torch_threads"])
     print(
@@ -120,8 +120,8 @@ def _cmd_embed(args: argparse.Namespace, config: dict[str, Any]) -> None:
 
 def _cmd_predict(args: argparse.Namespace, config: dict[str, Any]) -> None:
     pin_cpu_kernels(config["cpu_kernels"])  # before torch is imported
-    from mmsa.predict import predict_file
     from mmsa.runtime.reproducible import configure_torch
+    from mmsa.stages.predict import predict_file
 
     configure_torch(config["torch_threads"])
     print(

@@ -28,7 +28,7 @@ from torch_geometric.data import Batch, Data
 
 from mmsa.features.graph import mol_to_graph
 from mmsa.plan.config import validate_config
-from mmsa.stages import run_data_stages
+from mmsa.stages.data_stages import run_data_stages
 
 # --------------------------------------------------------------------------- data stages
 

@@ -10,7 +10,7 @@ import pytest
 from cli import mmsa_cli, tiny_models
 from helpers import run_chain, toy_config
 from mmsa.cli import main
-from mmsa.stages import AccountingError, account
+from mmsa.stages.account import AccountingError, account
 
 ROWS = [
     ("CCO", "1", None),

@@ -14,7 +14,7 @@ from rdkit import Chem
 from mmsa.features.cache import FeatureCache
 from mmsa.features.loader import FeatureStore, read_manifests
 from mmsa.plan.config import load_config
-from mmsa.stage_settings import feature_settings
+from mmsa.stages.inputs import feature_settings
 
 UNEMBEDDABLE = "C1=CC2=CC=C1C=C2"  # parses, but no 3D geometry satisfies this ring system
 ROWS = [  # smiles, active, toxic

@@ -14,7 +14,10 @@ from mmsa.data.shard import shard_path
 from mmsa.plan.config import ConfigError, validate_config
 from mmsa.plan.config_slices import stage_config
 from mmsa.plan.datasets import dataset_spec, fetched_from, holdout_datasets, n_shards
-from mmsa.stages import account, fetch, shard, standardize
+from mmsa.stages.account import account
+from mmsa.stages.fetch import fetch
+from mmsa.stages.shard import shard
+from mmsa.stages.standardize import standardize
 
 BIG = [f"{'C' * k}N" for k in range(1, 21)]  # 20 amines, none in the finetuning set
 SMALL = ["CCO", "OCC", "C1CC1", "C1CC1", "xx("]  # a finetuning molecule twice, a duplicate, a bad row

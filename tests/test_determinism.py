@@ -60,7 +60,7 @@ RUN = textwrap.dedent(
     if len(sys.argv) > 4:
         pin_cpu_kernels(sys.argv[4])  # before torch is imported, as the Snakefile and the CLI do
     from mmsa.runtime.reproducible import configure_torch
-    from mmsa.stages import pretrain
+    from mmsa.stages.pretrain import pretrain
     config, manifests, out = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
     configure_torch(config["torch_threads"])
     pretrain(config, manifests, out, out + "/checkpoint.pt")
@@ -115,7 +115,8 @@ def test_two_pretraining_runs_on_two_threads_write_identical_weight_files(corpus
 
 
 def test_two_finetuning_runs_write_identical_results(corpus):
-    from mmsa.stages import finetune, split
+    from mmsa.stages.finetune import finetune
+    from mmsa.stages.split import split
 
     config, manifests, tmp = corpus
     d = tmp / "out" / "toy"

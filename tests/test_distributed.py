@@ -29,8 +29,8 @@ import torch
 
 from helpers import TINY_MODEL, TOY_SMILES, run_chain, toy_config
 from mmsa.plan.config import deep_merge, validate_config
-from mmsa.stages import pretrain
-from mmsa.train.launch import torchrun_command
+from mmsa.stages.pretrain import pretrain
+from mmsa.stages.torchrun import torchrun_command
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ from mmsa.features.graph import BOND_TYPE_MASK, atom_feature_dims, bond_feature_
 from mmsa.features.image import render_image
 from mmsa.features.loader import FeatureStore, MissingFeatures, read_manifests
 from mmsa.features.settings import FeatureSettings
-from mmsa.stage_settings import feature_settings
+from mmsa.stages.inputs import feature_settings
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 UNEMBEDDABLE = "C1=CC2=CC=C1C=C2"  # no 3D geometry satisfies this ring system

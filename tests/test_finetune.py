@@ -19,9 +19,12 @@ from mmsa.models.property import load_property_model
 from mmsa.plan.compared_models import MODEL_NAMES
 from mmsa.plan.config import deep_merge, validate_config
 from mmsa.plan.config_slices import stage_config
-from mmsa.predict import predict_file
-from mmsa.stage_settings import feature_settings
-from mmsa.stages import embed, finetune, hypergraph, split
+from mmsa.stages.embed import embed
+from mmsa.stages.finetune import finetune
+from mmsa.stages.hypergraph import hypergraph
+from mmsa.stages.inputs import feature_settings
+from mmsa.stages.predict import predict_file
+from mmsa.stages.split import split
 from mmsa.train.finetune import DatasetInputs, FinetuneSettings, run_seed
 from mmsa.train.pretrain import PretrainSettings, build_model
 
@@ -201,7 +204,7 @@ def test_regression_predictions_undo_the_target_scaling(prepared, tmp_path):
     from mmsa.features.cache import FeatureCache
     from mmsa.features.loader import FeatureStore, read_manifests
     from mmsa.models.property import graph_data
-    from mmsa.stage_settings import feature_settings
+    from mmsa.stages.inputs import feature_settings
 
     base, _, _, _ = prepared
     rows = "".join(f"{s},{1000 + 100 * len(s)}\n" for s in SMILES)  # mean ~2000, std ~600
@@ -319,7 +322,7 @@ def dataset_inputs(prepared, pretrained=True):
     from mmsa.features.cache import FeatureCache
     from mmsa.features.loader import FeatureStore, read_manifests
     from mmsa.models.mmsa import load_pretrained
-    from mmsa.stage_settings import feature_settings
+    from mmsa.stages.inputs import feature_settings
 
     frame = load_labelled([d / "shards" / "shard-00000.parquet"], manifests)
     store = FeatureStore(

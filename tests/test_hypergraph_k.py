@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mmsa.hypergraph import train_hypergraphs
 from mmsa.models.mmsa import MMSAConfig, MMSAModel
+from mmsa.stages.hypergraph import train_hypergraphs
 
 ANGLES = [0, 10, 25, 90, 100, 180]  # degrees
 # each molecule's two nearest others (k = 2), by angular distance

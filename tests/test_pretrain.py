@@ -12,7 +12,7 @@ import torch
 from helpers import TINY_MODEL, run_chain, toy_config
 from helpers import TOY_SMILES as SMILES
 from mmsa.features.cache import FeatureCache
-from mmsa.stage_settings import feature_settings
+from mmsa.stages.inputs import feature_settings
 from mmsa.train import stream as stream_module
 from mmsa.train.pretrain import PretrainSettings, train_mmsa
 from mmsa.train.stream import ShardBatches, shard_molecules

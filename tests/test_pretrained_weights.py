@@ -16,8 +16,9 @@ from mmsa.models.mmsa import save_pretrained
 from mmsa.plan.config import ConfigError, validate_config
 from mmsa.plan.config_slices import stage_config
 from mmsa.plan.datasets import all_datasets
-from mmsa.plan.given_weights import WeightsError, place_weights, read_record
-from mmsa.report import settings_summary
+from mmsa.plan.given_weights import WeightsError, read_record
+from mmsa.stages.given_weights import place_weights
+from mmsa.stages.report import settings_summary
 from mmsa.train.pretrain import PretrainSettings, build_model
 
 pytestmark = pytest.mark.usefixtures("single_thread")

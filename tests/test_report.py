@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmsa.report import comparisons, comparisons_section, full_report, markdown, summarize
+from mmsa.eval.comparisons import comparisons, summarize
+from mmsa.stages.report import comparisons_section, full_report, markdown
 
 
 def jobs() -> pd.DataFrame:
@@ -66,11 +67,11 @@ def test_split_sizes_show_positives_of_classification_parts():
 
 
 def test_bar_axes_say_which_way_each_metric_is_better(monkeypatch):
-    import mmsa.report
+    import mmsa.stages.report
 
     saved = []
-    monkeypatch.setattr(mmsa.report, "save_figure", lambda fig, path: saved.append(fig))
-    mmsa.report.plot_bars(summarize(jobs()), "unused.png")
+    monkeypatch.setattr(mmsa.stages.report, "save_figure", lambda fig, path: saved.append(fig))
+    mmsa.stages.report.plot_bars(summarize(jobs()), "unused.png")
     labels = [ax.get_ylabel() for ax in saved[0].axes if ax.get_ylabel()]
     assert labels == ["test roc_auc (higher is better)", "test rmse (lower is better)"]
 
@@ -172,7 +173,7 @@ def test_lower_rmse_is_the_better_side_and_references_are_paired_once():
 
 
 def test_wilcoxon_from_six_pairs_is_the_exact_signed_rank_p():
-    from mmsa.report import paired_statistics
+    from mmsa.eval.comparisons import paired_statistics
 
     # six positive differences: the exact two-sided p is 2 / 2**6
     stats = paired_statistics(np.array([0.01, 0.02, 0.03, 0.04, 0.05, 0.06]))

@@ -14,28 +14,21 @@ as the easier reference setting.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-Fractions = tuple[float, float, float]
+from mmsa.plan.split_fractions import check_fractions
+
 SPLIT_KINDS = ("scaffold", "scaffold_balanced", "random")
 PARTS = ("train", "valid", "test")
 
 
-def check_fractions(frac: Sequence[float]) -> Fractions:
-    """Three non-negative fractions (train, valid, test) summing to 1, as Hu et al. require."""
-    if len(frac) != 3 or any(f < 0 for f in frac) or not math.isclose(sum(frac), 1.0):
-        raise ValueError(f"frac must be three non-negative fractions summing to 1, got {frac!r}")
-    return (float(frac[0]), float(frac[1]), float(frac[2]))
-
-
 def _scaffold(smiles: str, index: int) -> str:
     """The chirality-aware Murcko scaffold SMILES ('' for acyclic molecules)."""
-    from rdkit.Chem.Scaffolds import MurckoScaffold  # here: check_fractions must stay RDKit-free
+    from rdkit.Chem.Scaffolds import MurckoScaffold  # here: importing this module loads no RDKit
 
     from mmsa.data.standardize import RejectedMolecule, parse_molecule
 

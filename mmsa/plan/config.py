@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator, validators
 
+from mmsa.plan.split_fractions import check_fractions
+
 SCHEMA_RESOURCE = "schemas/config.schema.yaml"
 ROW_LIMITS = ("max_rows", "sample_rows")  # the two ways to limit a dataset's rows, exclusive
 
@@ -150,7 +152,6 @@ def _finetune_errors(config: dict[str, Any]) -> list[str]:
     """Settings that would only fail once pretraining is done: split fractions that are not
     three parts of 1 (the split's own check), and a pretrained model without the GIN that the
     finetuned pretrained models start from."""
-    from mmsa.eval.split import check_fractions
     from mmsa.plan.compared_models import MODELS
 
     errors = []

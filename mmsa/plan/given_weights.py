@@ -15,19 +15,19 @@ The check runs twice over one comparison (:func:`mismatches`):
 * at config validation, in the process that plans the jobs, so before any job runs: the file's
   pickle is read without torch (its tensors skipped) and compared with what the config states
   (every feature setting, and the GIN settings the config sets);
-* in the ``given_weights`` job, which every job reading the pretrained model waits for: the
-  file is loaded with torch (a file that does not load into its model is refused) and compared
-  with everything, including the GIN defaults the config leaves to MMSAConfig and the
-  featurizer and RDKit versions, which that process cannot read without torch and RDKit.
+* in the ``given_weights`` job (:mod:`mmsa.stages.given_weights`), which every job reading the
+  pretrained model waits for: the file is loaded with torch (a file that does not load into its
+  model is refused) and compared with everything, including the GIN defaults the config leaves
+  to MMSAConfig and the featurizer and RDKit versions, which that process cannot read without
+  torch and RDKit.
 
-This module imports neither at module level: the Snakefile's process runs the first check.
+This module imports neither: the Snakefile's process runs the first check.
 """
 
 from __future__ import annotations
 
 import collections
 import io
-import json
 import os
 import pickle
 import zipfile
@@ -75,7 +75,7 @@ class _RecordUnpickler(pickle.Unpickler):
         return None
 
 
-def _checked(weights: Any, path: str | os.PathLike) -> dict[str, Any]:
+def checked_weights(weights: Any, path: str | os.PathLike) -> dict[str, Any]:
     """``weights`` if they are a pretrained model with its records (else a WeightsError)."""
     if not isinstance(weights, dict) or not {"model_config", "state_dict"} <= set(weights):
         raise WeightsError(f"{path}: not a pretrained model that mmsa saved (no model_config and state_dict)")
@@ -87,7 +87,8 @@ def _checked(weights: Any, path: str | os.PathLike) -> dict[str, Any]:
     return weights
 
 
-def _unreadable(path: str | os.PathLike, err: Exception) -> WeightsError:
+def unreadable(path: str | os.PathLike, err: Exception) -> WeightsError:
+    """The error for a file that torch (or the torch-free reader) cannot read."""
     return WeightsError(f"{path}: not a readable torch weights file ({type(err).__name__}: {err})")
 
 
@@ -104,8 +105,8 @@ def read_record(path: str | os.PathLike) -> dict[str, Any]:
     except WeightsError:
         raise
     except Exception as err:  # not a zip, truncated, a foreign pickle: many kinds
-        raise _unreadable(path, err) from None
-    return {k: v for k, v in _checked(weights, path).items() if k != "state_dict"}
+        raise unreadable(path, err) from None
+    return {k: v for k, v in checked_weights(weights, path).items() if k != "state_dict"}
 
 
 def _flat(mapping: Mapping[str, Any], prefix: str) -> dict[str, Any]:
@@ -149,7 +150,8 @@ def mismatches(model: Mapping[str, Any], expected: Mapping[str, Any]) -> list[st
     ]
 
 
-def _refusal(path: str | os.PathLike, problems: list[str]) -> str:
+def refusal(path: str | os.PathLike, problems: list[str]) -> str:
+    """The message refusing a model trained for other settings, naming each one."""
     return (
         f"{path} was pretrained for other features or another GIN than this config's ("
         + "; ".join(problems)
@@ -169,54 +171,4 @@ def weights_errors(config: Mapping[str, Any]) -> list[str]:
         problems = mismatches(recorded(record), config_settings(config))
     except WeightsError as err:
         return [f"  - at '{KEY}': {err}"]
-    return [f"  - at '{KEY}': {_refusal(path, problems)}"] if problems else []
-
-
-def place_weights(
-    config: Mapping[str, Any], weights: str | os.PathLike, out_dir: str | os.PathLike
-) -> dict[str, Any]:
-    """Check the model ``weights`` against ``config`` in full and copy it to ``out_dir/model.pt``,
-    with ``config.json`` saying where it came from and its SHA-256.
-
-    A copy, not a link: results/ then holds the very bytes that were checked and hashed even if
-    the given file is replaced later (Snakemake sees that by its newer mtime and places it
-    again), and the copy is new, so every job that read an older model.pt reruns. The bytes
-    are read once, so the hash, the check and the copy are of the same content.
-    """
-    import hashlib
-
-    import torch
-
-    from mmsa.models.mmsa import MMSAConfig, MMSAModel
-    from mmsa.runtime.io import write_bytes, write_text
-    from mmsa.runtime.provenance import provenance
-    from mmsa.stage_settings import feature_settings
-    from mmsa.stages import gin_architecture
-
-    if not Path(weights).is_file():
-        raise WeightsError(f"{weights}: no such file")
-    data = Path(weights).read_bytes()
-    try:
-        loaded = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
-    except Exception as err:  # truncated, not torch's, unsafe pickle: torch raises many kinds
-        raise _unreadable(weights, err) from None
-    loaded = _checked(loaded, weights)
-    try:
-        MMSAModel(MMSAConfig.from_dict(loaded["model_config"])).load_state_dict(loaded["state_dict"])
-    except Exception as err:  # a config it does not fit, missing or misshapen tensors
-        raise WeightsError(f"{weights}: its weights do not fit its model config ({err})") from None
-    expected = settings_of(feature_settings(dict(config)).record(), gin_architecture(dict(config)))
-    problems = mismatches(recorded(loaded), expected)
-    if problems:
-        raise WeightsError(_refusal(weights, problems))
-    out = Path(out_dir)
-    write_bytes(data, out / "model.pt")
-    record = {
-        "weights": os.path.abspath(weights),
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "model_config": loaded["model_config"],
-        "features": loaded["features"],
-        "provenance": provenance(),
-    }
-    write_text(json.dumps(record, indent=1) + "\n", out / "config.json")
-    return record
+    return [f"  - at '{KEY}': {refusal(path, problems)}"] if problems else []

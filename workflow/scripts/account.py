@@ -1,7 +1,7 @@
-"""Snakemake adapter of the account rule (all logic in mmsa.stages)."""
+"""Snakemake adapter of the account rule (all logic in mmsa.stages.account)."""
 
 from mmsa.runtime.logs import stage_logging
-from mmsa.stages import account
+from mmsa.stages.account import account
 
 if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)

@@ -1,8 +1,8 @@
-"""Snakemake adapter of the embed rule (all logic in mmsa.stages)."""
+"""Snakemake adapter of the embed rule (all logic in mmsa.stages.embed)."""
 
 from mmsa.runtime.logs import stage_logging
 from mmsa.runtime.reproducible import configure_torch
-from mmsa.stages import embed
+from mmsa.stages.embed import embed
 
 if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)

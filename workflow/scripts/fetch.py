@@ -1,7 +1,7 @@
-"""Snakemake adapter of the fetch rule (all logic in mmsa.stages)."""
+"""Snakemake adapter of the fetch rule (all logic in mmsa.stages.fetch)."""
 
 from mmsa.runtime.logs import stage_logging
-from mmsa.stages import fetch
+from mmsa.stages.fetch import fetch
 
 if __name__ == "__main__":
     with stage_logging(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)

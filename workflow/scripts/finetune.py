@@ -1,8 +1,8 @@
-"""Snakemake adapter of the finetune and baseline rules (all logic in mmsa.stages)."""
+"""Snakemake adapter of the finetune and baseline rules (all logic in mmsa.stages.finetune)."""
 
 from mmsa.runtime.logs import stage_logging
 from mmsa.runtime.reproducible import configure_torch
-from mmsa.stages import finetune
+from mmsa.stages.finetune import finetune
 
 if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)

@@ -1,9 +1,9 @@
-"""Snakemake adapter of the given_weights rule (all logic in mmsa.plan.given_weights)."""
+"""Snakemake adapter of the given_weights rule (all logic in mmsa.stages.given_weights)."""
 
 import os
 
-from mmsa.plan.given_weights import place_weights
 from mmsa.runtime.logs import stage_logging
+from mmsa.stages.given_weights import place_weights
 
 if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)

@@ -1,7 +1,7 @@
-"""Snakemake adapter of the hypergraph rule (all logic in mmsa.stages)."""
+"""Snakemake adapter of the hypergraph rule (all logic in mmsa.stages.hypergraph)."""
 
 from mmsa.runtime.logs import stage_logging
-from mmsa.stages import hypergraph
+from mmsa.stages.hypergraph import hypergraph
 
 if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)

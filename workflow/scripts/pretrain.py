@@ -1,4 +1,4 @@
-"""Snakemake adapter of the pretrain rule (all logic in mmsa.stages and mmsa.train.launch).
+"""Snakemake adapter of the pretrain rule (all logic in mmsa.stages.pretrain and mmsa.stages.torchrun).
 
 With ``pretrain.processes`` > 1 the stage runs as that many ``torchrun`` ranks (rank 0 writes
 the log); otherwise in this process, as before.
@@ -6,7 +6,7 @@ the log); otherwise in this process, as before.
 
 import os
 
-from mmsa.train.launch import launch, run_stage
+from mmsa.stages.torchrun import launch, run_stage
 
 # DataLoader worker processes re-import this file, so the work runs only under __main__.
 if __name__ == "__main__":

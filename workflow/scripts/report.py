@@ -1,7 +1,7 @@
-"""Snakemake adapter of the report rule (all logic in mmsa.stages)."""
+"""Snakemake adapter of the report rule (all logic in mmsa.stages.report)."""
 
 from mmsa.runtime.logs import stage_logging
-from mmsa.stages import report
+from mmsa.stages.report import report
 
 if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)

@@ -1,8 +1,8 @@
-"""Snakemake adapter of the shard checkpoint (all logic in mmsa.stages)."""
+"""Snakemake adapter of the shard checkpoint (all logic in mmsa.stages.shard)."""
 
 from mmsa.plan.config_slices import placement
 from mmsa.runtime.logs import stage_logging
-from mmsa.stages import shard
+from mmsa.stages.shard import shard
 
 # Dask worker processes re-import this file, so the work runs only under __main__.
 if __name__ == "__main__":

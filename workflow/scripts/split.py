@@ -1,7 +1,7 @@
-"""Snakemake adapter of the split rule (all logic in mmsa.stages)."""
+"""Snakemake adapter of the split rule (all logic in mmsa.stages.split)."""
 
 from mmsa.runtime.logs import stage_logging
-from mmsa.stages import split
+from mmsa.stages.split import split
 
 if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)

@@ -97,3 +97,19 @@ def write_hypergraphs(
     write_parquet(pa.Table.from_pandas(table.astype({"seed": "int64"}), preserve_index=False), path)
     write_text(json.dumps(stats, indent=1) + "\n", stats_path)
     log.info("hypergraphs: %s", stats)
+
+
+def hypergraph(
+    config: dict[str, Any],
+    embeddings: str | os.PathLike,
+    splits: str | os.PathLike,
+    out: str | os.PathLike,
+    stats_out: str | os.PathLike,
+) -> dict[str, Any]:
+    """Each split's kNN hypergraph over the training molecules' fused embeddings."""
+    from mmsa.stages.embed import read_embeddings
+
+    keys, fused = read_embeddings(embeddings)
+    table, stats = train_hypergraphs(keys, fused, pd.read_parquet(splits), config["finetune"]["hypergraph_k"])
+    write_hypergraphs(table, stats, out, stats_out)
+    return stats

@@ -4,7 +4,7 @@ With ``pretrain.processes`` N > 1 the pretrain rule's script calls :func:`launch
 N ranks on this machine::
 
     python -m torch.distributed.run --standalone --nproc_per_node N \\
-        -m mmsa.train.launch CONFIG.json OUT_DIR CHECKPOINT LOG MANIFEST...
+        -m mmsa.stages.torchrun CONFIG.json OUT_DIR CHECKPOINT LOG MANIFEST...
 
 and waits for them. Each rank configures torch as the single-process stage does and runs
 :func:`mmsa.stages.pretrain`, which joins the group from the variables ``torchrun`` exported.
@@ -42,7 +42,7 @@ def torchrun_command(
         "--standalone",
         f"--nproc_per_node={processes}",
         "-m",
-        "mmsa.train.launch",
+        "mmsa.stages.torchrun",
         *(str(a) for a in (config_file, out_dir, checkpoint, log_file, *manifests)),
     ]
 
@@ -79,7 +79,7 @@ def run_stage(
     from mmsa.runtime.distributed import env_ranks
     from mmsa.runtime.logs import stage_logging
     from mmsa.runtime.reproducible import configure_torch
-    from mmsa.stages import pretrain
+    from mmsa.stages.pretrain import pretrain
 
     configure_torch(config["torch_threads"])
     main = env_ranks().is_main

@@ -18,12 +18,16 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from mmsa import stages
 from mmsa.data.fetch import fetch_file
 from mmsa.data.shard import shard_path
 from mmsa.features.loader import FeatureStore, read_manifests
 from mmsa.plan.config import validate_config
 from mmsa.plan.datasets import dataset_spec
+from mmsa.stages.account import account
+from mmsa.stages.featurize import featurize
+from mmsa.stages.inputs import feature_store
+from mmsa.stages.shard import shard
+from mmsa.stages.standardize import standardize
 
 INPUT = "input"  # the dataset name the file's rows go by in the stages' config
 STAGES = ("standardize", "shard", "featurize")
@@ -67,19 +71,17 @@ def prepare_smiles_file(
 
     A file that cannot be read as a table with a SMILES column and data rows raises
     :class:`mmsa.runtime.errors.InputError`; a row lost between the stages raises
-    :class:`mmsa.stages.AccountingError` (a bug).
+    :class:`mmsa.stages.account.AccountingError` (a bug).
     """
     work = Path(workdir)
     config = input_config(config, smiles_column)
     rejects = {stage: work / f"rejects-{stage}.parquet" for stage in STAGES}
-    shard = shard_path(work / "shards", 0)
+    shard_file = shard_path(work / "shards", 0)
     fetch_file(csv_path, dataset_spec(config, INPUT), work / "raw.parquet")
-    stages.standardize(
-        config, INPUT, work / "raw.parquet", work / "standardized", rejects["standardize"], threads
-    )
-    stages.shard(config, INPUT, work / "standardized", work / "shards", rejects["shard"], threads)
-    stages.featurize(config, shard, work / "manifest.parquet", rejects["featurize"], threads)
-    stages.account(
+    standardize(config, INPUT, work / "raw.parquet", work / "standardized", rejects["standardize"], threads)
+    shard(config, INPUT, work / "standardized", work / "shards", rejects["shard"], threads)
+    featurize(config, shard_file, work / "manifest.parquet", rejects["featurize"], threads)
+    account(
         str(csv_path),
         work / "raw.parquet",
         list(rejects.values()),
@@ -87,9 +89,9 @@ def prepare_smiles_file(
         work / "accounting.json",
         work / "rejects.csv",
     )
-    store = stages.feature_store(config, [work / "manifest.parquet"])
+    store = feature_store(config, [work / "manifest.parquet"])
     manifest = read_manifests([work / "manifest.parquet"])
-    rows = pq.read_table(shard, columns=["row", "input", "key"]).to_pandas()
+    rows = pq.read_table(shard_file, columns=["row", "input", "key"]).to_pandas()
     rows = rows[rows["row"].isin(set(manifest["row"]))].sort_values("row").reset_index(drop=True)
     rejected = pd.concat([pq.read_table(p).to_pandas() for p in rejects.values()], ignore_index=True)
     return PreparedMolecules(rows, rejected.sort_values("row").reset_index(drop=True), store)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +24,7 @@ from mmsa.models.mmsa import MMSAModel
 from mmsa.models.property import INFERENCE_BATCH
 from mmsa.runtime.io import write_parquet
 from mmsa.runtime.progress import Progress
+from mmsa.stages.inputs import feature_store
 
 log = logging.getLogger(__name__)
 
@@ -70,3 +73,21 @@ def read_embeddings(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
     fused = table.column("fused").combine_chunks()
     matrix = fused.flatten().to_numpy().reshape(len(table), fused.type.list_size)
     return table.column("key").to_pylist(), matrix
+
+
+def embed(
+    config: dict[str, Any],
+    model_path: str | os.PathLike,
+    manifests: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+) -> int:
+    """Fused embeddings of every featurized molecule of a dataset."""
+    from mmsa.models.mmsa import load_pretrained
+    from mmsa.runtime.device import pick_device
+
+    device = pick_device(config["pretrain"]["settings"]["device"])
+    store = feature_store(config, manifests)
+    keys = sorted(store.keys)
+    fused = embed_molecules(load_pretrained(model_path, device), store, keys, device=device)
+    write_embeddings(keys, fused, out)
+    return len(keys)

@@ -13,7 +13,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mmsa.embed import embed_molecules, write_embeddings
 from mmsa.models.mmsa import load_pretrained
 from mmsa.models.property import (
     graph_data,
@@ -22,9 +21,10 @@ from mmsa.models.property import (
     reads_fused,
     to_property_values,
 )
-from mmsa.prepare_smiles import PreparedMolecules, prepare_smiles_file
 from mmsa.runtime.errors import InputError
 from mmsa.runtime.io import write_csv
+from mmsa.stages.embed import embed_molecules, write_embeddings
+from mmsa.stages.prepare_smiles import PreparedMolecules, prepare_smiles_file
 
 REJECTS_SUFFIX = ".rejects.csv"
 
