@@ -15,10 +15,13 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator, validators
 
+from mmsa.data.registry import CORPUS, REGISTRY
+from mmsa.plan.compared_models import MODEL_NAMES, MODELS
+from mmsa.plan.datasets import ROW_LIMITS, dataset_spec
+from mmsa.plan.given_weights import weights_errors
 from mmsa.plan.split_fractions import check_fractions
 
 SCHEMA_RESOURCE = "schemas/config.schema.yaml"
-ROW_LIMITS = ("max_rows", "sample_rows")  # the two ways to limit a dataset's rows, exclusive
 
 
 class ConfigError(ValueError):
@@ -65,8 +68,6 @@ def _where(error: Any) -> str:
 
 def _model_errors(config: dict[str, Any]) -> list[str]:
     """Model names the comparison does not know (mmsa.plan.compared_models is their one list)."""
-    from mmsa.plan.compared_models import MODEL_NAMES
-
     unknown = [m for m in config["finetune"]["models"] if m not in MODEL_NAMES]
     if unknown:
         return [f"  - at 'finetune.models': unknown model(s) {unknown}; known: {list(MODEL_NAMES)}"]
@@ -79,9 +80,6 @@ def _dataset_errors(config: dict[str, Any]) -> list[str]:
     specs that cannot be built, a source override of a custom dataset (ignored otherwise), and
     finetuning datasets without tasks, all found before any job runs. The mixture's name is
     checked by :func:`_corpus_errors`."""
-    from mmsa.data.registry import CORPUS, REGISTRY
-    from mmsa.plan.datasets import dataset_spec
-
     data, custom = config["data"], config["data"]["custom"]
     known = f"known: {', '.join(sorted(REGISTRY))} and data.custom ({', '.join(sorted(custom)) or 'none'})"
     named = [(f"data.{key}.{name}", name) for key in ("sources", *ROW_LIMITS, "shards") for name in data[key]]
@@ -120,8 +118,6 @@ def _corpus_errors(config: dict[str, Any]) -> list[str]:
     """A mixture named but not described (or described but not used), and the mixture's name
     where it cannot stand: its size is set by its counts, its source is the mixture, and it has
     no tasks."""
-    from mmsa.data.registry import CORPUS
-
     pretrain, data = config["pretrain"], config["data"]
     errors = []
     if (pretrain["dataset"] == CORPUS) != bool(pretrain["corpus"]):
@@ -152,8 +148,6 @@ def _finetune_errors(config: dict[str, Any]) -> list[str]:
     """Settings that would only fail once pretraining is done: split fractions that are not
     three parts of 1 (the split's own check), and a pretrained model without the GIN that the
     finetuned pretrained models start from."""
-    from mmsa.plan.compared_models import MODELS
-
     errors = []
     try:
         check_fractions(config["finetune"]["settings"]["split_fractions"])
@@ -168,14 +162,6 @@ def _finetune_errors(config: dict[str, Any]) -> list[str]:
                 "pretrained GIN, which use_graph: false leaves out"
             )
     return errors
-
-
-def _weights_errors(config: dict[str, Any]) -> list[str]:
-    """Given pretrained weights that are missing, unreadable, or for other features or another
-    GIN, found before any job runs (mmsa.plan.given_weights)."""
-    from mmsa.plan.given_weights import weights_errors
-
-    return weights_errors(config)
 
 
 def _row_limit_errors(config: dict[str, Any]) -> list[str]:
@@ -206,7 +192,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
             _corpus_errors,
             _dataset_errors,
             _finetune_errors,
-            _weights_errors,
+            weights_errors,  # given pretrained weights for other features or another GIN
         )
         lines = [line for check in checks for line in check(filled)]
     if lines:

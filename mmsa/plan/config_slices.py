@@ -24,7 +24,7 @@ from typing import Any
 
 from mmsa.data.registry import CORPUS
 from mmsa.plan.compared_models import compared_model
-from mmsa.plan.config import ROW_LIMITS
+from mmsa.plan.datasets import ROW_LIMITS
 
 ConfigPath = tuple[str, ...]
 

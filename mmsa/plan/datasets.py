@@ -12,7 +12,8 @@ import math
 from typing import Any
 
 from mmsa.data.registry import CORPUS, DatasetSpec, get_spec, mixture_spec
-from mmsa.plan.config import ROW_LIMITS
+
+ROW_LIMITS = ("max_rows", "sample_rows")  # the two ways to limit a dataset's rows, exclusive
 
 
 def dataset_spec(config: dict[str, Any], name: str) -> DatasetSpec:
