@@ -235,42 +235,6 @@ def plot_curves(paths: Sequence[str | os.PathLike], path: str | os.PathLike) -> 
     save_figure(fig, path)
 
 
-def write_report(
-    paths: Sequence[str | os.PathLike],
-    csv_path: str | os.PathLike,
-    md_path: str | os.PathLike,
-    bars_path: str | os.PathLike,
-    curves_path: str | os.PathLike,
-    config: dict[str, Any] | None = None,
-    split_stats: Sequence[str | os.PathLike] = (),
-    *,
-    comparisons_path: str | os.PathLike,
-    coverage: Sequence[str | os.PathLike] = (),
-) -> pd.DataFrame:
-    """Write the results table (CSV, Markdown report), the paired comparisons (CSV) and both
-    plots; return the table.
-
-    ``split_stats`` are the split stage's JSON files, named ``<dataset>.json``; ``coverage`` the
-    coverage rule's Markdown table (none when the model was pretrained elsewhere), shown as it is
-    so that a reader sees beside the scores whether a task lies inside the pretrained domain."""
-    jobs = collect(paths)
-    table = summarize(jobs)
-    with atomic_path(csv_path) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.4f")
-    with atomic_path(comparisons_path) as tmp:
-        comparisons(jobs).to_csv(tmp, index=False, float_format="%.6g")
-    splits = {Path(p).stem: json.loads(Path(p).read_text()) for p in split_stats}
-    text = full_report(jobs, config, splits)
-    for path in coverage:  # the table under the report's own heading, without the file's title
-        table_md = Path(path).read_text()
-        text += "\n\n## Pretraining corpus against the finetuning datasets\n\n"
-        text += table_md[table_md.index("|") :]
-    write_text(text, md_path)
-    plot_bars(table, bars_path)
-    plot_curves(paths, curves_path)
-    return table
-
-
 def report(
     results: Sequence[str | os.PathLike],
     csv_path: str | os.PathLike,
@@ -283,19 +247,27 @@ def report(
     comparisons_path: str | os.PathLike,
     coverage: Sequence[str | os.PathLike] = (),
 ) -> str:
-    """The results report (tables, paired comparisons, split sizes, corpus coverage, settings,
-    provenance) and plots over every finetuning job."""
-    write_report(
-        results,
-        csv_path,
-        md_path,
-        bars,
-        curves,
-        config,
-        split_stats,
-        comparisons_path=comparisons_path,
-        coverage=coverage,
-    )
-    text = Path(md_path).read_text()
+    """Write the results table (CSV, Markdown report with paired comparisons, split sizes,
+    corpus coverage, settings and provenance), the paired comparisons (CSV) and both plots over
+    every finetuning job; return the Markdown report.
+
+    ``split_stats`` are the split stage's JSON files, named ``<dataset>.json``; ``coverage`` the
+    coverage rule's Markdown table (none when the model was pretrained elsewhere), shown as it is
+    so that a reader sees beside the scores whether a task lies inside the pretrained domain."""
+    jobs = collect(results)
+    table = summarize(jobs)
+    with atomic_path(csv_path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4f")
+    with atomic_path(comparisons_path) as tmp:
+        comparisons(jobs).to_csv(tmp, index=False, float_format="%.6g")
+    splits = {Path(p).stem: json.loads(Path(p).read_text()) for p in split_stats}
+    text = full_report(jobs, config, splits)
+    for path in coverage:  # the table under the report's own heading, without the file's title
+        table_md = Path(path).read_text()
+        text += "\n\n## Pretraining corpus against the finetuning datasets\n\n"
+        text += table_md[table_md.index("|") :]
+    write_text(text, md_path)
+    plot_bars(table, bars)
+    plot_curves(results, curves)
     log.info("results:\n%s", text)
     return text
