@@ -1,6 +1,7 @@
 # mmsa: multi-modal molecular representation learning with structure awareness.
 # Run `snakemake --cores N` for the default configuration (config/default.yaml),
-# `snakemake --cores N --configfile config/test.yaml` for the tiny one.
+# `snakemake --cores N --configfile config/test.yaml` for the tiny one. Each config file is
+# whole: config/default.yaml is read only when no --configfile is given, so no file patches another.
 
 import os
 
@@ -9,7 +10,10 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: os.path.join(workflow.basedir, "config/default.yaml")
+if not workflow.config_settings.configfiles:
+
+    configfile: os.path.join(workflow.basedir, "config/default.yaml")
+
 
 
 include: "workflow/rules/common.smk"

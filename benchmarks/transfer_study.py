@@ -269,6 +269,7 @@ def snakemake_command(run_dir: Path, config_path: Path, cores: int, goals: list[
         "--directory",
         str(run_dir),
         "--configfile",
+        str(DEFAULT_CONFIG),  # the variant's overlay merged onto the default config, in this order
         str(config_path),
         "--cores",
         str(cores),

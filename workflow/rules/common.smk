@@ -9,15 +9,15 @@ import os
 os.environ.setdefault("MMSA_REPO", workflow.basedir)
 
 from mmsa.plan.compared_models import MODELS
-from mmsa.plan.config import ConfigError, prefer_row_limits, validate_config
+from mmsa.plan.config import ConfigError, validate_config
 from mmsa.plan.datasets import all_datasets, fetched_from, holdout_datasets
 from mmsa.plan.config_slices import stage_config
 from mmsa.plan.job_resources import job_resources
 from mmsa.runtime.kernels import pin_cpu_kernels
 
 try:
-    # config/default.yaml with the command line's config files and --config merged on top
-    _validated = validate_config(prefer_row_limits(config, workflow.config_settings.overwrite_config))
+    # the --configfile files (config/default.yaml when none is given) with --config merged on top
+    _validated = validate_config(config)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 config.clear()
