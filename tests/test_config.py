@@ -3,8 +3,9 @@ from pathlib import Path
 
 import pytest
 
+from mmsa.data.row_limit import RowLimit
 from mmsa.plan.config import ConfigError, deep_merge, load_config, validate_config
-from mmsa.plan.datasets import all_datasets, dataset_spec, duplicate_policy, n_shards, row_sample
+from mmsa.plan.datasets import all_datasets, dataset_spec, duplicate_policy, n_shards, row_limit
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -107,9 +108,10 @@ def test_a_dataset_in_both_max_rows_and_sample_rows_is_named():
 
 
 def test_only_a_sampled_dataset_carries_the_seed():
-    config = validate_config({"seed": 7, "data": {"sample_rows": {"zinc": 100}}})
-    assert row_sample(config, "zinc") == {"sample_rows": 100, "seed": 7}
-    assert row_sample(config, "bbbp") == {}
+    config = validate_config({"seed": 7, "data": {"sample_rows": {"zinc": 100}, "max_rows": {"esol": 9}}})
+    assert row_limit(config, "zinc") == RowLimit("sample", 100, 7)
+    assert row_limit(config, "esol") == RowLimit("first", 9)
+    assert row_limit(config, "bbbp") is None
 
 
 def test_deep_merge_merges_nested_mappings():

@@ -10,6 +10,7 @@ import pytest
 
 from mmsa.data.coverage import coverage_table, write_coverage
 from mmsa.data.fetch import fetch_dataset
+from mmsa.data.row_limit import RowLimit
 from mmsa.data.shard import shard_path
 from mmsa.plan.config import ConfigError, validate_config
 from mmsa.plan.config_slices import stage_config
@@ -68,8 +69,7 @@ def test_each_source_is_sampled_as_sample_rows_would_in_sorted_order(config, tmp
         tmp_path / "big.parquet",
         config["cache_dir"],
         tmp_path,
-        sample_rows=5,
-        seed=config["seed"],
+        RowLimit("sample", 5, config["seed"]),
     )
     alone = pq.read_table(tmp_path / "big.parquet").to_pandas()
     assert raw["smiles"][:5].tolist() == alone["smiles"].tolist()

@@ -18,9 +18,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from mmsa.data import fetch
-from mmsa.data.fetch import FetchError, _sample, download_registry_archive, fetch_dataset
+from mmsa.data import download
+from mmsa.data.download import FetchError, download_registry_archive
+from mmsa.data.fetch import fetch_dataset
 from mmsa.data.registry import REGISTRY, DatasetSpec, get_spec
+from mmsa.data.row_limit import RowLimit
+from mmsa.data.sampling import uniform_sample
 from mmsa.data.standardize_stage import task_columns
 
 CSV = "smiles,a,b,mol_id\nCCO,1,0,m1\nc1ccccc1,,1,m2\nCC(=O)O,0,,m3\n"
@@ -135,7 +138,7 @@ def test_local_folder_source_with_row_limit(tmp_path):
             "tasks": {"a": "a_in", "b": "b_in"},
         },
     )
-    rows = fetch_dataset(spec, tmp_path / "t.parquet", tmp_path / "cache", tmp_path, max_rows=25)
+    rows = fetch_dataset(spec, tmp_path / "t.parquet", tmp_path / "cache", tmp_path, RowLimit("first", 25))
     table = pq.read_table(tmp_path / "t.parquet").to_pydict()
     assert rows == len(table["row"]) == 25 and list(table) == ["row", "smiles", "a", "b", "fetch_error"]
     assert table["row"] == list(range(25)) and table["smiles"] == smiles[:25]
@@ -256,9 +259,7 @@ def corpus(tmp_path):
 
 def sampled(corpus, out, rows, seed, block_rows=50_000):
     spec, folder, _ = corpus
-    fetch_dataset(
-        spec, folder / out, folder / "cache", folder, sample_rows=rows, seed=seed, block_rows=block_rows
-    )
+    fetch_dataset(spec, folder / out, folder / "cache", folder, RowLimit("sample", rows, seed), block_rows)
     return pq.read_table(folder / out)
 
 
@@ -295,7 +296,7 @@ def test_every_row_is_equally_likely_to_be_sampled():
     hits = np.zeros(20)
     for seed in range(2000):
         blocks = (records[i : i + 3] for i in range(0, 20, 3))
-        sources, chosen = _sample(blocks, 5, seed)
+        sources, chosen = uniform_sample(blocks, 5, seed)
         assert [r[0] for r in chosen] == [str(i) for i in sources]
         hits[sources] += 1
     # each row is expected 500 times (binomial sd about 19); a bias towards early or late rows
@@ -303,10 +304,18 @@ def test_every_row_is_equally_likely_to_be_sampled():
     assert np.all(np.abs(hits - 500) < 100), hits
 
 
-def test_first_rows_and_a_sample_exclude_each_other(corpus):
-    spec, folder, _ = corpus
-    with pytest.raises(ValueError, match="exclude each other"):
-        fetch_dataset(spec, folder / "x.parquet", folder / "cache", folder, max_rows=5, sample_rows=5, seed=0)
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("sample", 5), "needs a seed"),
+        (("first", 5, 0), "only a sample takes one"),
+        (("first", 0), "at least 1 row"),
+        (("last", 5), "'first' rows or a 'sample'"),
+    ],
+)
+def test_a_row_limit_is_first_rows_or_a_seeded_sample_of_at_least_one(args, message):
+    with pytest.raises(ValueError, match=message):
+        RowLimit(*args)
 
 
 @dataclass
@@ -440,12 +449,12 @@ def test_a_refused_connection_is_tried_again_after_the_delays(tmp_path, monkeypa
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # free once the socket is closed: nothing listens there
-    monkeypatch.setattr(fetch, "RETRY_DELAYS_S", (0.01, 0.01))
+    monkeypatch.setattr(download, "RETRY_DELAYS_S", (0.01, 0.01))
     with pytest.raises(FetchError, match="refused.* on each of 3 attempts"):
         fetch_dataset(url_spec(f"http://127.0.0.1:{port}/t.csv"), tmp_path / "a.parquet", tmp_path / "cache")
 
 
-@pytest.mark.parametrize("limit", [{}, {"sample_rows": 2, "seed": 0}, {"max_rows": 4}])
+@pytest.mark.parametrize("limit", [None, RowLimit("sample", 2, 0), RowLimit("first", 4)])
 def test_the_row_count_is_checked_against_expected_rows(tmp_path, http_routes, limit):
     """A file cut off where no Content-Length tells (or another version) has too few rows: an
     error that names the cached file to delete, expected against found."""
@@ -453,10 +462,12 @@ def test_the_row_count_is_checked_against_expected_rows(tmp_path, http_routes, l
     routes["/toy.csv"] = Route(CSV.encode())
     cache = tmp_path / "cache"
     assert fetch_dataset(
-        url_spec(f"{base}/toy.csv", expected_rows=3), tmp_path / "ok.parquet", cache, **limit
+        url_spec(f"{base}/toy.csv", expected_rows=3), tmp_path / "ok.parquet", cache, limit=limit
     )
     with pytest.raises(FetchError, match="3 data rows, expected 5") as err:
-        fetch_dataset(url_spec(f"{base}/toy.csv", expected_rows=5), tmp_path / "a.parquet", cache, **limit)
+        fetch_dataset(
+            url_spec(f"{base}/toy.csv", expected_rows=5), tmp_path / "a.parquet", cache, limit=limit
+        )
     cached = next(cache.rglob("*toy.csv"))
     assert f"in {cached} (downloaded from {base}/toy.csv; pinned on first use: delete it and" in str(
         err.value

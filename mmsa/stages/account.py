@@ -11,8 +11,8 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
+from mmsa.data.columns import SOURCE_DATASET
 from mmsa.data.corpus import corpus_counts
-from mmsa.data.fetch import SOURCE_DATASET
 from mmsa.data.shard import duplicate_counts, holdout_counts
 from mmsa.data.standardize import reject_frame
 from mmsa.runtime.io import write_csv, write_text

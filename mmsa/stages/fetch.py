@@ -8,7 +8,7 @@ from typing import Any
 from mmsa.data.corpus import fetch_corpus
 from mmsa.data.fetch import fetch_dataset
 from mmsa.data.registry import MIXTURE
-from mmsa.plan.datasets import dataset_spec, row_sample
+from mmsa.plan.datasets import dataset_spec, row_limit
 
 
 def fetch(config: dict[str, Any], dataset: str, out: str | os.PathLike) -> int:
@@ -21,10 +21,5 @@ def fetch(config: dict[str, Any], dataset: str, out: str | os.PathLike) -> int:
         )
         return sum(c["taken"] for c in taken.values())
     return fetch_dataset(
-        spec,
-        out,
-        config["cache_dir"],
-        config["data"]["local_dir"],
-        max_rows=config["data"]["max_rows"].get(dataset),
-        **row_sample(config, dataset),
+        spec, out, config["cache_dir"], config["data"]["local_dir"], row_limit(config, dataset)
     )
