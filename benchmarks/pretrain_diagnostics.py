@@ -33,7 +33,8 @@ from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import cross_val_score
 from torch_geometric.data import Batch
 
-from mmsa.models.mmsa import MMSAModel, load_pretrained
+from mmsa.models.mmsa import MMSAModel
+from mmsa.models.pretrained_file import load_pretrained
 from mmsa.plan.config import load_config
 from mmsa.stages.inputs import feature_store
 

@@ -13,7 +13,7 @@ from test_pretrain import TINY_MODEL
 
 from helpers import SMALL_FEATURES
 from mmsa.features.settings import FeatureSettings
-from mmsa.models.mmsa import save_pretrained
+from mmsa.models.pretrained_file import save_pretrained
 from mmsa.models.property import PropertyModel, build_gin, save_property_model
 from mmsa.train.pretrain import PretrainSettings, build_model
 

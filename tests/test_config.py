@@ -121,7 +121,7 @@ def test_deep_merge_merges_nested_mappings():
 def test_schema_lists_exactly_the_model_and_trainer_settings():
     import dataclasses
 
-    from mmsa.models.mmsa import GEO_ENCODERS, MMSAConfig
+    from mmsa.models.mmsa_config import GEO_ENCODERS, MMSAConfig
     from mmsa.plan.config import load_schema
     from mmsa.train.pretrain import PretrainSettings
 
@@ -135,7 +135,7 @@ def test_schema_lists_exactly_the_model_and_trainer_settings():
 
 
 def test_every_trainer_setting_in_the_config_reaches_the_trainer():
-    from mmsa.models.mmsa import MMSAConfig
+    from mmsa.models.mmsa_config import MMSAConfig
     from mmsa.train.pretrain import PretrainSettings
 
     given = {

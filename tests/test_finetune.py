@@ -14,7 +14,7 @@ from helpers import TOY_SMILES as SMILES
 from mmsa.data.labelled import load_labelled
 from mmsa.eval.metrics import METRICS
 from mmsa.features.loader import read_manifests
-from mmsa.models.mmsa import save_pretrained
+from mmsa.models.pretrained_file import save_pretrained
 from mmsa.models.property import load_property_model
 from mmsa.plan.compared_models import MODEL_NAMES
 from mmsa.plan.config import deep_merge, validate_config
@@ -321,7 +321,7 @@ def dataset_inputs(prepared, pretrained=True):
     config, tmp, d, manifests = prepared
     from mmsa.features.cache import FeatureCache
     from mmsa.features.loader import FeatureStore, read_manifests
-    from mmsa.models.mmsa import load_pretrained
+    from mmsa.models.pretrained_file import load_pretrained
     from mmsa.stages.inputs import feature_settings
 
     frame = load_labelled([d / "shards" / "shard-00000.parquet"], manifests)

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mmsa.models.mmsa import MMSAConfig, MMSAModel
+from mmsa.models.mmsa import MMSAModel
+from mmsa.models.mmsa_config import MMSAConfig
 from mmsa.stages.hypergraph import train_hypergraphs
 
 ANGLES = [0, 10, 25, 90, 100, 180]  # degrees

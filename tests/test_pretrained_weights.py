@@ -12,7 +12,7 @@ import torch
 
 from helpers import TINY_MODEL
 from mmsa.features.settings import FeatureSettings
-from mmsa.models.mmsa import save_pretrained
+from mmsa.models.pretrained_file import save_pretrained
 from mmsa.plan.config import ConfigError, validate_config
 from mmsa.plan.config_slices import stage_config
 from mmsa.plan.datasets import all_datasets

@@ -9,7 +9,7 @@ import yaml
 from mmsa.data.standardize import StandardizeOptions
 from mmsa.features.conformer import ConformerOptions
 from mmsa.features.settings import FeatureSettings
-from mmsa.models.mmsa import MMSAConfig
+from mmsa.models.mmsa_config import MMSAConfig
 from mmsa.train.finetune import FinetuneSettings
 from mmsa.train.loop import LoopSettings
 from mmsa.train.pretrain import PretrainSettings

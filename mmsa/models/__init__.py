@@ -12,7 +12,8 @@ from mmsa.models.hypergraph import HypergraphEncoder, hypergraph_loss, knn_hyper
 from mmsa.models.image import ResNetEncoder
 from mmsa.models.losses import info_nce, pairwise_info_nce
 from mmsa.models.memory import MemoryBank, sinkhorn
-from mmsa.models.mmsa import GEO_ENCODERS, LOSS_TERMS, MODALITIES, MMSAConfig, MMSAModel
+from mmsa.models.mmsa import MMSAModel
+from mmsa.models.mmsa_config import GEO_ENCODERS, LOSS_TERMS, MODALITIES, MMSAConfig
 
 __all__ = [
     "GEO_ENCODERS",

@@ -22,23 +22,22 @@ Every switch that is off removes its module and its entry in ``losses``; ``loss`
 weighted sum of the entries present. The GIN is exposed as ``graph_encoder`` so that
 finetuning can reuse it on its own. Default sizes follow the usual baselines (GIN 5 x 300 as
 in Hu et al., ResNet-18, a 4-block SchNet); the loss weights are this implementation's choice.
-SchNet stays the default 3D encoder, so existing configs and weights keep their meaning;
-``geo_encoder: comenet`` selects ComENet, the 3D encoder of the MMSA paper.
+SchNet is the default 3D encoder (the lighter one on a CPU); ``geo_encoder: comenet`` selects
+ComENet, the 3D encoder of the MMSA paper. The sizes live in :class:`~mmsa.models.mmsa_config.MMSAConfig`,
+the saved file in :mod:`mmsa.models.pretrained_file`.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mmsa.features.graph import ATOM_TYPE_UNKNOWN, GRAPH_FEATURE_SETS
+from mmsa.features.graph import ATOM_TYPE_UNKNOWN
 from mmsa.models.augment import GraphView, augment_graph
 from mmsa.models.comenet import ComENetEncoder
 from mmsa.models.fusion import AttentionFusion, ProjectionHead, reconstruction_loss
@@ -48,107 +47,8 @@ from mmsa.models.hypergraph import HypergraphEncoder, hypergraph_loss
 from mmsa.models.image import ResNetEncoder
 from mmsa.models.losses import pairwise_info_nce, zero_loss
 from mmsa.models.memory import MemoryBank
+from mmsa.models.mmsa_config import MMSAConfig
 from mmsa.runtime.distributed import GlobalBatch
-from mmsa.runtime.from_mapping import from_mapping
-
-MODALITIES = ("graph", "image", "geometry")
-LOSS_TERMS = ("contrastive", "reconstruction", "hypergraph", "memory", "masking")
-GEO_ENCODERS = ("schnet", "comenet")
-
-
-@dataclass(frozen=True)
-class MMSAConfig:
-    """All sizes, switches and loss weights of :class:`MMSAModel` (see the module docstring)."""
-
-    # inputs and modalities
-    feature_set: str = "hu"
-    use_graph: bool = True
-    use_image: bool = True
-    use_geometry: bool = True
-    embed_dim: int = 256  # projection / fusion / anchor size
-    # 2D graph encoder (GIN, Hu et al.)
-    gnn_layers: int = 5
-    gnn_dim: int = 300
-    gnn_drop_ratio: float = 0.0
-    gnn_jk: str = "last"
-    gnn_pool: str = "mean"
-    # image encoder (ResNet)
-    image_layers: list[int] = field(default_factory=lambda: [2, 2, 2, 2])
-    image_width: int = 64
-    # 3D encoder: one of GEO_ENCODERS; geo_interactions counts SchNet interactions / ComENet layers
-    geo_encoder: str = "schnet"
-    geo_hidden: int = 128
-    geo_filters: int = 128  # SchNet only
-    geo_interactions: int = 4
-    geo_gaussians: int = 50  # SchNet only
-    geo_cutoff: float = 10.0
-    geo_max_neighbors: int | None = 32
-    geo_readout: str = "mean"
-    # ComENet only, its published defaults
-    geo_middle: int = 64
-    geo_num_radial: int = 3
-    geo_num_spherical: int = 2
-    geo_output_layers: int = 3
-    # graph-view augmentation in training (0 = off) and the masked-atom prediction term
-    graph_mask_rate: float = 0.0
-    graph_drop_bond_rate: float = 0.0
-    # cross-modal contrastive alignment
-    contrastive: bool = True
-    contrastive_temperature: float = 0.1
-    # fusion
-    fusion_heads: int = 4
-    fusion_layers: int = 1
-    fusion_dropout: float = 0.1
-    fusion_reconstruction: bool = True
-    # hypergraph structure awareness
-    hypergraph: bool = True
-    hypergraph_k: int = 4  # neighbours per hyperedge, the centre not counted
-    hypergraph_layers: int = 2
-    hypergraph_dropout: float = 0.0
-    hypergraph_temperature: float = 0.1
-    hypergraph_anchor_nodes: bool = True  # memory anchors join as nodes (when memory is on)
-    # memory bank
-    memory: bool = True
-    num_anchors: int = 64
-    memory_momentum: float = 0.99
-    memory_temperature: float = 0.1
-    sinkhorn_epsilon: float = 0.05
-    sinkhorn_iterations: int = 3
-    memory_seed: int = 0
-    # loss weights
-    weight_contrastive: float = 1.0
-    weight_reconstruction: float = 1.0
-    weight_hypergraph: float = 0.5
-    weight_memory: float = 0.5
-    weight_masking: float = 1.0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "image_layers", [int(n) for n in self.image_layers])  # YAML gives any ints
-        if self.feature_set not in GRAPH_FEATURE_SETS:
-            raise ValueError(f"feature_set must be one of {GRAPH_FEATURE_SETS}")
-        if self.geo_encoder not in GEO_ENCODERS:
-            raise ValueError(f"unknown geo_encoder {self.geo_encoder!r}; use one of {GEO_ENCODERS}")
-        if not self.modalities:
-            raise ValueError("enable at least one of use_graph, use_image, use_geometry")
-        if self.embed_dim % self.fusion_heads:
-            raise ValueError("embed_dim must be divisible by fusion_heads")
-
-    @property
-    def modalities(self) -> list[str]:
-        """The enabled modalities, in the fixed order graph, image, geometry."""
-        on = {"graph": self.use_graph, "image": self.use_image, "geometry": self.use_geometry}
-        return [m for m in MODALITIES if on[m]]
-
-    def weight(self, term: str) -> float:
-        """Loss weight of ``term`` (one of :data:`LOSS_TERMS`)."""
-        return float(getattr(self, f"weight_{term}"))
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any] | None) -> MMSAConfig:
-        return from_mapping(cls, values)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def geometry_encoder(cfg: MMSAConfig) -> ConformerEncoder:
@@ -390,26 +290,3 @@ def gather_views(
     # gloo gathers no bool tensors: masks travel as bytes
     present = {m: None if v is None else shard.gather(v.to(torch.uint8)).bool() for m, v in masks.items()}
     return gathered, present
-
-
-def save_pretrained(model: MMSAModel, path: str | os.PathLike, features: Mapping[str, Any]) -> None:
-    """The pretrained model as a weights-only file: its config, a plain state dict and
-    ``features``, the record of the featurizer settings it was trained on
-    (:meth:`mmsa.features.settings.FeatureSettings.record`), so that a finetuning run given the
-    file (``pretrain.weights``) can check that its own features are the ones the weights fit."""
-    from mmsa.runtime.io import save_torch
-
-    weights = {
-        "model_config": model.config.to_dict(),
-        "features": dict(features),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-    }
-    save_torch(weights, path)
-
-
-def load_pretrained(path: str | os.PathLike, device: torch.device | str = "cpu") -> MMSAModel:
-    """A model saved by :func:`save_pretrained`, in evaluation mode (no code is unpickled)."""
-    weights = torch.load(path, weights_only=True, map_location=device)
-    model = MMSAModel(MMSAConfig.from_dict(weights["model_config"]))
-    model.load_state_dict(weights["state_dict"])
-    return model.to(device).eval()

@@ -5,7 +5,7 @@ A model that was trained on other features would still load and run on this conf
 (the image encoder pools any image size, a conformer made with other settings has the same
 shape) and give quietly different numbers; one with another GIN would not even load into the
 finetuned network. So a ``model.pt`` records what its weights depend on (:func:`save_pretrained
-<mmsa.models.mmsa.save_pretrained>`): its model config and the featurizer settings it was
+<mmsa.models.pretrained_file.save_pretrained>`): its model config and the featurizer settings it was
 trained on (:meth:`FeatureSettings.record <mmsa.features.settings.FeatureSettings.record>`,
 everything the feature cache's fingerprint digests), and a given file is refused, each setting
 that differs named, unless they are this config's.

@@ -82,7 +82,7 @@ def embed(
     out: str | os.PathLike,
 ) -> int:
     """Fused embeddings of every featurized molecule of a dataset."""
-    from mmsa.models.mmsa import load_pretrained
+    from mmsa.models.pretrained_file import load_pretrained
     from mmsa.runtime.device import pick_device
 
     device = pick_device(config["pretrain"]["settings"]["device"])

@@ -36,7 +36,7 @@ def finetune(
     import numpy as np
 
     from mmsa.data.labelled import load_labelled
-    from mmsa.models.mmsa import load_pretrained
+    from mmsa.models.pretrained_file import load_pretrained
     from mmsa.models.property import save_property_model
     from mmsa.plan.compared_models import compared_model
     from mmsa.runtime.device import pick_device
@@ -95,7 +95,7 @@ def finetune(
 
 def gin_architecture(config: dict[str, Any]) -> dict[str, Any]:
     """The GIN architecture of the configured MMSA model (for models without pretraining)."""
-    from mmsa.models.mmsa import MMSAConfig
+    from mmsa.models.mmsa_config import MMSAConfig
 
     model = MMSAConfig.from_dict(
         {"feature_set": config["featurize"]["graph_features"], **config["pretrain"]["settings"]["model"]}

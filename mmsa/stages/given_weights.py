@@ -17,7 +17,8 @@ from typing import Any
 
 import torch
 
-from mmsa.models.mmsa import MMSAConfig, MMSAModel
+from mmsa.models.mmsa import MMSAModel
+from mmsa.models.mmsa_config import MMSAConfig
 from mmsa.plan.given_weights import (
     WeightsError,
     checked_weights,

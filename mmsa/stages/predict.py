@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mmsa.models.mmsa import load_pretrained
+from mmsa.models.pretrained_file import load_pretrained
 from mmsa.models.property import (
     graph_data,
     load_property_model,

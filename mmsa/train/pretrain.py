@@ -37,7 +37,9 @@ import torch
 from mmsa.features.cache import FeatureCache
 from mmsa.features.loader import manifest_digest
 from mmsa.models.batchnorm import global_batchnorm
-from mmsa.models.mmsa import MMSAConfig, MMSAModel, save_pretrained
+from mmsa.models.mmsa import MMSAModel
+from mmsa.models.mmsa_config import MMSAConfig
+from mmsa.models.pretrained_file import save_pretrained
 from mmsa.runtime.distributed import GlobalBatch, Ranks, broadcast_from_main, rank_device
 from mmsa.runtime.figures import pyplot, save_figure
 from mmsa.runtime.from_mapping import from_mapping
