@@ -75,10 +75,26 @@ class AtomEncoder(FeatureEncoder):
 
 
 class GINConv(MessagePassing):
-    """GIN layer with edge features (Hu et al. 2019): ``MLP(sum_j (h_j + e_ij))`` incl. self loop.
+    r"""The GIN layer with edge features of Hu et al. 2019 ("Strategies for Pre-training GNNs").
 
-    Self loops are added here, with bond type :data:`BOND_TYPE_SELF_LOOP` and every other bond
-    column 0, so that a node's own state enters the sum as in the reference implementation.
+    .. math::
+        \mathbf{x}^{\prime}_i = \mathrm{MLP}\Big(\sum_{j \in \mathcal{N}(i) \cup \{i\}}
+        \big(\mathbf{x}_j + \mathbf{e}_{j,i}\big)\Big),
+        \qquad \mathbf{e}_{j,i} = \sum_c \mathrm{Emb}_c(\text{bond}_{j,i,c})
+
+    with :math:`\mathrm{MLP}` = Linear(d, 2d), ReLU, Linear(2d, d). Self loops are added here,
+    with bond type :data:`BOND_TYPE_SELF_LOOP` and every other bond column 0, so that a node's own
+    state enters the sum as in the reference implementation.
+
+    Args:
+        emb_dim: node and edge embedding size :math:`d`.
+        bond_dims: vocabulary size of each integer bond feature column.
+        aggr: neighbourhood aggregation (default ``"add"``, as in GIN).
+
+    Shapes:
+        - **input:** node features :math:`(|\mathcal{V}|, d)`, edge indices
+          :math:`(2, |\mathcal{E}|)`, integer bond features :math:`(|\mathcal{E}|, C)`
+        - **output:** node features :math:`(|\mathcal{V}|, d)`
     """
 
     def __init__(self, emb_dim: int, bond_dims: Sequence[int], aggr: str = "add") -> None:
@@ -102,18 +118,27 @@ class GINConv(MessagePassing):
 
 
 class GINEncoder(nn.Module):
-    """Hu et al.'s GIN: integer atom/bond features -> (node representations, graph embedding).
+    r"""Hu et al.'s GIN: integer atom/bond features -> (node representations, graph embedding).
+
+    :class:`GINConv` layers, each followed by batch norm, ReLU (but the last) and dropout.
 
     Args:
-        feature_set: "hu" or "rich" (vocabulary sizes from :mod:`mmsa.features.graph`).
-        num_layers: message-passing layers (5 in Hu et al.).
-        emb_dim: hidden size (300 in Hu et al.).
-        drop_ratio: dropout after every layer.
-        jk: "last", "sum" or "concat" (concat includes the input embedding, as in Hu et al.).
-        pool: "mean", "sum" or "max" readout.
-        atom_dims, bond_dims: explicit vocabulary sizes overriding ``feature_set``.
+        feature_set: ``"hu"`` (default) or ``"rich"`` (vocabulary sizes from :mod:`mmsa.features.graph`).
+        num_layers: message-passing layers (default ``5``, as in Hu et al.).
+        emb_dim: hidden size (default ``300``, as in Hu et al.).
+        drop_ratio: dropout after every layer (default ``0.0``).
+        jk: ``"last"`` (default), ``"sum"`` or ``"concat"`` (concat includes the input embedding,
+            as in Hu et al.).
+        pool: ``"mean"`` (default), ``"sum"`` or ``"max"`` readout.
+        atom_dims, bond_dims: explicit vocabulary sizes overriding ``feature_set`` (default ``None``).
 
-    ``out_dim`` is the size of both returned representations.
+    Shapes:
+        - **input:** integer atom features :math:`(|\mathcal{V}|, C_a)`, edge indices
+          :math:`(2, |\mathcal{E}|)`, integer bond features :math:`(|\mathcal{E}|, C_b)`, batch
+          vector :math:`(|\mathcal{V}|)`
+        - **output:** node representations :math:`(|\mathcal{V}|, \text{out\_dim})` and graph
+          embeddings :math:`(G, \text{out\_dim})`; ``out_dim`` is ``emb_dim``, or
+          ``(num_layers + 1) * emb_dim`` with ``jk="concat"``
     """
 
     def __init__(

@@ -125,15 +125,32 @@ def _faiss_neighbours(z: Tensor, k: int, c: int) -> Tensor:
 
 
 class HypergraphEncoder(nn.Module):
-    """kNN hypergraph over the batch (+ optional anchor nodes) and ``HypergraphConv`` layers.
+    r"""Structure-aware embeddings: a kNN hypergraph over the batch's molecules (and, optionally,
+    the memory anchors as extra nodes), convolved by PyG's ``HypergraphConv`` (Bai et al. 2021).
+
+    Every molecule :math:`i` of the batch centres one hyperedge :math:`e_i`, itself and its
+    :math:`k` nearest nodes by cosine similarity (:func:`knn_hyperedges`). Each layer computes
+
+    .. math::
+        \mathbf{X}^{\prime} = \mathbf{D}^{-1} \mathbf{H} \mathbf{B}^{-1} \mathbf{H}^{\top}
+        \mathbf{X} \mathbf{\Theta}
+
+    with incidence :math:`\mathbf{H}`, node degrees :math:`\mathbf{D}` and hyperedge degrees
+    :math:`\mathbf{B} = (k + 1)\mathbf{I}`; ReLU and dropout sit between layers. Inputs are
+    L2-normalized first so that molecule and anchor nodes share one scale; anchors enter
+    detached, so the hypergraph term never moves the memory bank.
 
     Args:
         dim: input and output size.
-        num_layers: hypergraph convolutions (ReLU and dropout between them).
+        num_layers: hypergraph convolutions (at least 1).
         k: neighbours per hyperedge, the centre not counted (``k + 1`` members).
-        dropout: dropout between layers.
+        dropout: dropout between layers (default ``0.0``).
 
-    Inputs are L2-normalized first so that molecule and anchor nodes share one scale.
+    Shapes:
+        - **input:** molecule embeddings :math:`(B, \text{dim})`, anchors :math:`(M, \text{dim})`
+          or ``None``
+        - **output:** structure-aware embeddings :math:`(B, \text{dim})` (the anchor nodes'
+          outputs are dropped)
     """
 
     def __init__(self, dim: int, num_layers: int, k: int, dropout: float = 0.0) -> None:

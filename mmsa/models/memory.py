@@ -43,13 +43,38 @@ def sinkhorn(scores: Tensor, epsilon: float = 0.05, iterations: int = 3) -> Tens
 
 
 class MemoryBank(nn.Module):
-    """``num_anchors`` unit-norm anchors of size ``dim`` with a SwAV-style alignment loss.
+    r"""Memory anchors: ``num_anchors`` unit-norm typical representations that every embedding is
+    aligned to, with a SwAV-style loss (Caron et al. 2020) and a momentum update.
+
+    For L2-normalized embeddings :math:`\mathbf{z}_i` and anchors :math:`\mathbf{a}_m`, the
+    scores are :math:`s_{im} = \mathbf{z}_i^{\top}\mathbf{a}_m`, the targets :math:`q_{im}` the
+    balanced Sinkhorn assignment of :math:`s` (:func:`sinkhorn`, no gradient), and
+
+    .. math::
+        \mathcal{L} = -\frac{1}{B} \sum_i \sum_m q_{im} \log
+        \operatorname{softmax}_m(s_{im} / \tau),
+        \qquad
+        \mathbf{a}_m \leftarrow \frac{\mu \mathbf{a}_m + (1 - \mu) \bar{\mathbf{z}}_m}
+        {\lVert \mu \mathbf{a}_m + (1 - \mu) \bar{\mathbf{z}}_m \rVert}
+
+    where :math:`\bar{\mathbf{z}}_m` is the mean of the embeddings whose largest target is
+    anchor :math:`m` (anchors that no embedding chose stay put). The update runs in training
+    mode only.
 
     Args:
-        temperature: softmax temperature of the predicted assignment.
-        momentum: anchor momentum ``m`` (0 = replace by the batch mean, 1 = frozen).
-        epsilon, sinkhorn_iterations: Sinkhorn regularisation and iterations.
-        seed: seed of the initial anchors.
+        num_anchors: number of anchors :math:`M` (at least 1).
+        dim: embedding size.
+        temperature: :math:`\tau` of the predicted assignment (default ``0.1``).
+        momentum: :math:`\mu` in [0, 1] (default ``0.99``; 0 replaces an anchor by its batch
+            mean, 1 freezes it).
+        epsilon: Sinkhorn entropy regularisation (default ``0.05``).
+        sinkhorn_iterations: Sinkhorn normalisation rounds (default ``3``).
+        seed: seed of the initial anchors, drawn from a standard normal and normalized
+            (default ``0``).
+
+    Shapes:
+        - **input:** embeddings :math:`(B, \text{dim})`
+        - **output:** loss (scalar), targets :math:`(B, M)`
     """
 
     anchors: Tensor
