@@ -56,7 +56,7 @@ def run_dataset_seed(config: dict[str, Any], dataset: str, folder: str, seed: in
     """Finetune the from-scratch GIN on one dataset and seed (one thread, in a worker process)."""
     import pandas as pd
 
-    from mmsa.data.labelled import load_labelled
+    from mmsa.data.labelled_molecules import load_labelled
     from mmsa.plan.datasets import dataset_spec
     from mmsa.runtime.reproducible import configure_torch
     from mmsa.stages.finetune import gin_architecture

@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from helpers import TINY_MODEL, run_chain, toy_config
 from helpers import TOY_SMILES as SMILES
-from mmsa.data.labelled import load_labelled
+from mmsa.data.labelled_molecules import load_labelled
 from mmsa.eval.metrics import METRICS
 from mmsa.features.loader import read_manifests
 from mmsa.models.pretrained_file import save_pretrained

@@ -11,7 +11,7 @@ import torch
 
 from mmsa.models.mmsa import MMSAModel
 from mmsa.models.mmsa_config import MMSAConfig
-from mmsa.stages.hypergraph import train_hypergraphs
+from mmsa.stages.hypergraph import split_hypergraphs
 
 ANGLES = [0, 10, 25, 90, 100, 180]  # degrees
 # each molecule's two nearest others (k = 2), by angular distance
@@ -35,7 +35,7 @@ def test_the_dataset_hypergraph_has_the_centre_and_k_neighbours():
     keys = [f"m{i}" for i in range(len(ANGLES))] + ["v", "t"]
     fused = np.vstack([points(ANGLES), points([5, 95])])
     splits = pd.DataFrame({"seed": 0, "key": keys, "part": ["train"] * len(ANGLES) + ["valid", "test"]})
-    table, stats = train_hypergraphs(keys, fused, splits, k=2)
+    table, stats = split_hypergraphs(keys, fused, splits, k=2)
     position = {key: i for i, key in enumerate(keys)}
     got = members(table["member"].map(position), table["hyperedge"].map(position))
     assert got == {i: {i} | near for i, near in NEAREST_TWO.items()}

@@ -101,3 +101,17 @@ def test_a_climb_and_a_cycle_are_found():
         "mmsa.data.fetch (layer data) imports mmsa.stages.fetch (layer stages) at line 3"
     ]
     assert cycles(made_up) == ["mmsa.data.fetch -> mmsa.stages.fetch -> mmsa.data.fetch"]
+
+
+def test_the_readme_package_map_lists_the_layers_in_their_order(repo):
+    """The map a newcomer reads first names the layers lowest first, as :data:`LAYERS` does."""
+    readme = (repo / "README.md").read_text()
+    block = readme.split("## Where things are", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    listed = [
+        line.split()[0].rstrip("/").removesuffix(".py")
+        for line in block.splitlines()
+        if line.startswith("  ")
+    ]
+    assert [name for name in listed if name in LAYERS] == list(LAYERS)
+    packages = {p.name for p in (repo / "mmsa").iterdir() if (p / "__init__.py").exists()}
+    assert packages <= set(listed)  # every package has its line

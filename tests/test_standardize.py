@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from mmsa.data.labels import LabelError, hiv_active, label_reader, to_float
+from mmsa.data.label_cells import LabelError, hiv_active, label_reader, to_float
 from mmsa.data.registry import DatasetSpec
 from mmsa.data.standardize import (
     RejectedMolecule,

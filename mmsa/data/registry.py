@@ -37,7 +37,7 @@ class DatasetSpec:
 
     ``tasks`` maps the output task name to the input column it is read from; ``tasks_from_all``
     means every column except the SMILES column and ``exclude_columns`` is a task (ToxCast's
-    617 assays). ``label_transform`` names a function in :mod:`mmsa.data.labels`.
+    617 assays). ``label_transform`` names a function in :mod:`mmsa.data.label_cells`.
     ``smiles_names``: the SMILES cells may carry a name after whitespace ("CCO ethanol", the
     SMILES-file convention), which is dropped; otherwise such a cell is rejected (see
     :func:`mmsa.data.standardize.smiles_text`). No registry dataset has names: their files were

@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mmsa.data.labelled import label_columns
+from mmsa.data.labelled_molecules import label_columns
 from mmsa.data.standardize import reject_frame
 from mmsa.data.standardize_stage import read_parts
 from mmsa.runtime.hashing import shard_of

@@ -21,8 +21,8 @@ from rdkit import Chem, rdBase
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
 from mmsa.data.columns import FETCH_ERROR
-from mmsa.data.labelled import ID_COLUMNS
-from mmsa.data.labels import LabelError, label_reader
+from mmsa.data.label_cells import LabelError, label_reader
+from mmsa.data.labelled_molecules import ID_COLUMNS
 from mmsa.data.registry import DatasetSpec
 from mmsa.runtime.from_mapping import from_mapping
 

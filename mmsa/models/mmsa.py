@@ -143,12 +143,12 @@ class MMSAModel(nn.Module):
         return self.config.embed_dim
 
     def encode(
-        self, batch: Any, augment: bool = False, shard: GlobalBatch | None = None
+        self, batch: Any, augment: bool = False, global_batch: GlobalBatch | None = None
     ) -> tuple[dict[str, Tensor], dict[str, Tensor | None], Tensor | None]:
         """Raw per-modality embeddings (B, encoder dim), presence masks (None = all), and the
         masked-atom loss when ``augment`` and atom masking are on (else None).
 
-        With ``shard`` (this rank's slice of a global batch) the embeddings stay per rank, the
+        With ``global_batch`` (this rank's slice of a global batch) the embeddings stay per rank, the
         masked-atom loss is the mean over the global batch's masked atoms, and the image encoder
         runs even without a local image, because its batch norms sum over the ranks."""
         num_graphs = int(getattr(batch, "num_graphs", 1))
@@ -173,10 +173,10 @@ class MMSAModel(nn.Module):
             )
             masks["graph"] = None
             if augment and self.atom_head is not None:
-                masking = self._masking_loss(nodes, view.masked, batch.x[:, 0], shard)
+                masking = self._masking_loss(nodes, view.masked, batch.x[:, 0], global_batch)
         if self.image_encoder is not None:
             img_mask = batch.img_mask.bool().view(-1)
-            feats["image"] = self._encode_images(batch.image, img_mask, always=shard is not None)
+            feats["image"] = self._encode_images(batch.image, img_mask, always=global_batch is not None)
             masks["image"] = img_mask
         if self.geometry_encoder is not None:
             conf_mask = batch.conf_mask.bool().view(-1)
@@ -187,20 +187,20 @@ class MMSAModel(nn.Module):
         return feats, masks, masking
 
     def _masking_loss(
-        self, nodes: Tensor, masked: Tensor, atom_types: Tensor, shard: GlobalBatch | None = None
+        self, nodes: Tensor, masked: Tensor, atom_types: Tensor, global_batch: GlobalBatch | None = None
     ) -> Tensor:
         """Cross-entropy of the masked atoms' types predicted from their GIN node states (the
-        mean over the global batch's masked atoms with ``shard``, as one process would take it)."""
+        mean over the global batch's masked atoms with ``global_batch``, as one process would take it)."""
         assert self.atom_head is not None
         if bool(masked.any()):
             logits = self.atom_head(nodes[masked]).float()
             targets = atom_types[masked].long().clamp(max=ATOM_TYPE_UNKNOWN)
-            loss = F.cross_entropy(logits, targets, reduction="mean" if shard is None else "sum")
+            loss = F.cross_entropy(logits, targets, reduction="mean" if global_batch is None else "sum")
         else:
             loss = zero_loss(nodes, self.atom_head.weight)
-        if shard is None:
+        if global_batch is None:
             return loss
-        totals = shard.total(torch.stack([loss, masked.sum().float()]))
+        totals = global_batch.total(torch.stack([loss, masked.sum().float()]))
         return totals[0] / totals[1].clamp(min=1.0)
 
     def _encode_images(self, images: Tensor, mask: Tensor, always: bool = False) -> Tensor:
@@ -214,10 +214,10 @@ class MMSAModel(nn.Module):
             out = out.to(feats.dtype).index_put((mask.nonzero(as_tuple=True)[0],), feats)
         return out
 
-    def forward(self, batch: Any, shard: GlobalBatch | None = None) -> dict[str, Any]:
+    def forward(self, batch: Any, global_batch: GlobalBatch | None = None) -> dict[str, Any]:
         """Embeddings and losses of a batch.
 
-        With ``shard``, ``batch`` is this rank's slice of a global batch: the encoders and
+        With ``global_batch``, ``batch`` is this rank's slice of a global batch: the encoders and
         projections run on the slice (with per-rank random numbers), then the projections and
         masks of all ranks are gathered and everything after them (contrastive negatives,
         fusion, the hypergraph, the memory bank) runs on the global batch, identically on every
@@ -231,12 +231,12 @@ class MMSAModel(nn.Module):
         """
         cfg = self.config
         augment = self.training and (cfg.graph_mask_rate > 0 or cfg.graph_drop_bond_rate > 0)
-        local = nullcontext() if shard is None else shard.local_randomness(batch.x.device)
+        local = nullcontext() if global_batch is None else global_batch.local_randomness(batch.x.device)
         with local:
-            feats, masks, masking = self.encode(batch, augment, shard)
+            feats, masks, masking = self.encode(batch, augment, global_batch)
             proj = {m: self.projections[m](feats[m]) for m in self.modalities}
-        if shard is not None:
-            proj, masks = gather_views(shard, proj, masks)
+        if global_batch is not None:
+            proj, masks = gather_views(global_batch, proj, masks)
         losses: dict[str, Tensor] = {}
         if masking is not None:
             losses["masking"] = masking
@@ -283,10 +283,12 @@ class MMSAModel(nn.Module):
 
 
 def gather_views(
-    shard: GlobalBatch, proj: dict[str, Tensor], masks: dict[str, Tensor | None]
+    global_batch: GlobalBatch, proj: dict[str, Tensor], masks: dict[str, Tensor | None]
 ) -> tuple[dict[str, Tensor], dict[str, Tensor | None]]:
     """The projections (with gradient) and presence masks of the whole global batch."""
-    gathered = {m: shard.gather(p) for m, p in proj.items()}
+    gathered = {m: global_batch.gather(p) for m, p in proj.items()}
     # gloo gathers no bool tensors: masks travel as bytes
-    present = {m: None if v is None else shard.gather(v.to(torch.uint8)).bool() for m, v in masks.items()}
+    present = {
+        m: None if v is None else global_batch.gather(v.to(torch.uint8)).bool() for m, v in masks.items()
+    }
     return gathered, present

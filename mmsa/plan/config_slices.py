@@ -92,19 +92,19 @@ def _standardize(config: dict[str, Any], dataset: str, model: str | None) -> lis
 
 
 def _finetune(config: dict[str, Any], dataset: str, model: str | None) -> list[ConfigPath]:
-    spec = compared_model(str(model))
+    compared = compared_model(str(model))
     paths = [*_source(dataset), ("finetune", "seeds")]
-    if spec.neural:
+    if compared.neural:
         paths += [*FEATURES, *_finetune_settings(NEURAL_SETTINGS), ("cpu_kernels",)]
-        if not spec.pretrained:  # its GIN has the configured architecture
+        if not compared.pretrained:  # its GIN has the configured architecture
             paths += [("pretrain", "settings", "model", key) for key in GIN_KEYS]
-    if spec.hypergraph or spec.neighbour_labels:  # k neighbours, as many as the hypergraph stage's
+    if compared.hypergraph or compared.neighbour_labels:  # k neighbours, as many as the hypergraph stage's
         paths += [("finetune", "hypergraph_k")]
-    if spec.hypergraph:
+    if compared.hypergraph:
         paths += _finetune_settings(STRUCTURE_SETTINGS)
-    if spec.neighbour_labels:
+    if compared.neighbour_labels:
         paths += _finetune_settings(LABEL_SETTINGS)
-    if spec.trained == "forest":
+    if compared.trained == "forest":
         paths += _finetune_settings(FOREST_SETTINGS)
     return paths
 

@@ -35,7 +35,7 @@ def finetune(
     (for ``mmsa predict``)."""
     import numpy as np
 
-    from mmsa.data.labelled import load_labelled
+    from mmsa.data.labelled_molecules import load_labelled
     from mmsa.models.pretrained_file import load_pretrained
     from mmsa.models.property import save_property_model
     from mmsa.plan.compared_models import compared_model
@@ -45,12 +45,12 @@ def finetune(
     from mmsa.stages.embed import read_embeddings
     from mmsa.train.finetune import DatasetInputs, FinetuneSettings, run_seed
 
-    spec = compared_model(model_name)
+    compared = compared_model(model_name)
     seeds = config["finetune"]["seeds"]
     if (
         len(results) != len(seeds)
         or len(predictions) != len(seeds)
-        or (spec.neural and len(weights) != len(seeds))
+        or (compared.neural and len(weights) != len(seeds))
     ):
         raise ValueError(
             f"finetune {dataset}/{model_name}: one output of each kind per seed {seeds} is needed"
@@ -59,22 +59,22 @@ def finetune(
     settings = FinetuneSettings.from_dict(config["finetune"].get("settings", {}))
     frame = load_labelled(shard_files(shards_dir), manifests)
     data = DatasetInputs(dataset, dataset_spec(config, dataset).task_type, frame, pd.read_parquet(splits))
-    if spec.neural:
+    if compared.neural:
         data.store = feature_store(config, manifests)
-    if spec.pretrained or spec.hypergraph:
+    if compared.pretrained or compared.hypergraph:
         data.pretrained = load_pretrained(model_path)
         data.arch = data.pretrained.config.to_dict()
-    elif spec.neural:  # only a model without pretraining is handed (and reads) pretrain.settings
+    elif compared.neural:  # only a model without pretraining is handed (and reads) pretrain.settings
         data.arch = gin_architecture(config)
-    if spec.embeddings:
+    if compared.embeddings:
         keys, fused = read_embeddings(embeddings)
         position = {k: i for i, k in enumerate(keys)}
         data.fused = fused[np.array([position[k] for k in frame["key"]])]
-    if spec.hypergraph:
+    if compared.hypergraph:
         data.hypergraph = pd.read_parquet(hypergraph_path)
-    if spec.hypergraph or spec.neighbour_labels:
+    if compared.hypergraph or compared.neighbour_labels:
         data.neighbours = config["finetune"]["hypergraph_k"]
-    record = provenance(str(pick_device(settings.device)) if spec.neural else "cpu")
+    record = provenance(str(pick_device(settings.device)) if compared.neural else "cpu")
     if model_path is not None:  # names the pretrained model behind the result
         record["pretrained_sha256"] = sha256_file(model_path)
     out = []

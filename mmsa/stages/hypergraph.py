@@ -51,7 +51,7 @@ def neighbour_cosine(query: torch.Tensor, base: torch.Tensor, k: int, exclude_se
     return torch.cat(out).numpy() if out else np.zeros(0)
 
 
-def train_hypergraphs(
+def split_hypergraphs(
     keys: list[str], fused: np.ndarray, splits: pd.DataFrame, k: int
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Every seed's training hypergraph (``seed``, ``hyperedge``, ``member`` as molecule keys) and
@@ -110,6 +110,6 @@ def hypergraph(
     from mmsa.stages.embed import read_embeddings
 
     keys, fused = read_embeddings(embeddings)
-    table, stats = train_hypergraphs(keys, fused, pd.read_parquet(splits), config["finetune"]["hypergraph_k"])
+    table, stats = split_hypergraphs(keys, fused, pd.read_parquet(splits), config["finetune"]["hypergraph_k"])
     write_hypergraphs(table, stats, out, stats_out)
     return stats

@@ -27,7 +27,7 @@ def split(
 ) -> dict[str, Any]:
     """Every seed's train/valid/test split of a dataset's featurized molecules, read by every
     model; the statistics count molecules and labels per part."""
-    from mmsa.data.labelled import load_labelled
+    from mmsa.data.labelled_molecules import load_labelled
     from mmsa.eval.split import split_summary, split_table
 
     frame = load_labelled(shard_files(shards_dir), manifests)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mmsa.data.labelled import label_columns
+from mmsa.data.labelled_molecules import label_columns
 from mmsa.eval.baselines import ecfp4, fit_predict_linear, fit_predict_rf
 from mmsa.eval.metrics import metric_of, metric_value
 from mmsa.eval.split import PARTS, split_positions
@@ -99,7 +99,7 @@ class SeedRun:
     model: PropertyModel | None = None
 
 
-def train_hypergraph(table: pd.DataFrame, seed: int, train_keys: list[str]) -> torch.Tensor:
+def seed_incidence(table: pd.DataFrame, seed: int, train_keys: list[str]) -> torch.Tensor:
     """The hypergraph stage's incidence for ``seed`` as positions among ``train_keys``."""
     mine = table[table["seed"] == seed]
     position = {k: i for i, k in enumerate(train_keys)}
@@ -116,7 +116,7 @@ def train_hypergraph(table: pd.DataFrame, seed: int, train_keys: list[str]) -> t
 
 
 def _neural(
-    spec: ComparedModel,
+    compared: ComparedModel,
     data: DatasetInputs,
     seed: int,
     split: tuple[np.ndarray, ...],
@@ -125,16 +125,16 @@ def _neural(
 ) -> tuple[FitResult, dict[str, np.ndarray], PropertyModel]:
     torch.manual_seed(seed)
     if data.store is None:
-        raise ValueError(f"{spec.name} needs the dataset's features")
+        raise ValueError(f"{compared.name} needs the dataset's features")
     pretrained = None
-    if spec.pretrained:
+    if compared.pretrained:
         if data.pretrained is None or data.pretrained.graph_encoder is None:
-            raise ValueError(f"{spec.name} needs a pretrained model with a graph encoder")
+            raise ValueError(f"{compared.name} needs a pretrained model with a graph encoder")
         pretrained = data.pretrained.graph_encoder
     gin = build_gin(data.arch, settings.dropout, pretrained)
     keys, labels = data.frame["key"].tolist(), data.labels
     structure: StructureContext | NeighbourLabels | None = None
-    if spec.hypergraph:
+    if compared.hypergraph:
         if (
             data.fused is None
             or data.hypergraph is None
@@ -146,13 +146,13 @@ def _neural(
         memory = data.pretrained.memory
         structure = StructureContext(
             torch.as_tensor(data.fused[split[0]]),
-            train_hypergraph(data.hypergraph, seed, train_keys),
+            seed_incidence(data.hypergraph, seed, train_keys),
             memory.anchors if memory is not None else None,
             settings.structure_dim,
             settings.anchor_temperature,
             k=data.neighbours,
         )
-    elif spec.neighbour_labels:
+    elif compared.neighbour_labels:
         structure = _neighbour_labels(data, split[0], settings.label_space)
     model = PropertyModel(gin, len(data.tasks), structure)
     fused = reads_fused(model)
@@ -191,7 +191,7 @@ def _neighbour_labels(data: DatasetInputs, train: np.ndarray, space: str) -> Nei
 
 
 def _classical(
-    spec: ComparedModel,
+    compared: ComparedModel,
     data: DatasetInputs,
     seed: int,
     split: tuple[np.ndarray, ...],
@@ -199,16 +199,16 @@ def _classical(
 ) -> dict[str, np.ndarray]:
     train, valid, test = split
     labels = data.labels
-    if spec.embeddings and data.fused is None:
-        raise ValueError(f"{spec.name} needs the dataset's MMSA embeddings")
-    if spec.trained == "linear":
+    if compared.embeddings and data.fused is None:
+        raise ValueError(f"{compared.name} needs the dataset's MMSA embeddings")
+    if compared.trained == "linear":
         x = data.fused
         pred_valid, pred_test = fit_predict_linear(
             x[train], labels[train], x[valid], labels[valid], x[test], data.task_type
         )
         return {"valid": pred_valid, "test": pred_test}
     x = ecfp4(data.frame["key"].tolist())
-    if spec.embeddings:
+    if compared.embeddings:
         x = np.hstack([x.astype(np.float32), data.fused.astype(np.float32)])
     held_out = np.concatenate([valid, test])
     pred = fit_predict_rf(x[train], labels[train], x[held_out], data.task_type, seed, settings.rf_trees)
@@ -217,7 +217,7 @@ def _classical(
 
 def run_seed(model_name: str, data: DatasetInputs, settings: FinetuneSettings, seed: int) -> SeedRun:
     """Train and score ``model_name`` on ``seed``'s split of ``data``."""
-    spec = compared_model(model_name)
+    compared = compared_model(model_name)
     split = split_positions(data.splits, data.frame["row"].to_numpy(), seed)
     metric = metric_of(data.task_type)
     labels = data.labels
@@ -232,12 +232,12 @@ def run_seed(model_name: str, data: DatasetInputs, settings: FinetuneSettings, s
         "sizes": [len(s) for s in split],
     }
     model = None
-    if spec.neural:
+    if compared.neural:
         device = pick_device(settings.device)
-        fitted, predictions, model = _neural(spec, data, seed, split, settings, device)
+        fitted, predictions, model = _neural(compared, data, seed, split, settings, device)
         result.update(asdict(fitted))
     else:
-        predictions = _classical(spec, data, seed, split, settings)
+        predictions = _classical(compared, data, seed, split, settings)
         valid_value = metric_value(labels[split[1]], predictions["valid"], data.task_type)
         test_value = metric_value(labels[split[2]], predictions["test"], data.task_type)
         result.update(

@@ -197,9 +197,9 @@ def train_mmsa(
         for batch in prefetched(loader):
             batch = batch.to(device)
             data_seconds += time.perf_counter() - fetch_start
-            shard = GlobalBatch(ranks, epoch_seed, len(history)) if ranks.distributed else None
+            global_batch = GlobalBatch(ranks, epoch_seed, len(history)) if ranks.distributed else None
             with _autocast(device, settings.amp):
-                output = trainee(batch, shard)
+                output = trainee(batch, global_batch)
             optimizer.zero_grad(set_to_none=True)
             output["loss"].backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
