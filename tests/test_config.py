@@ -122,7 +122,7 @@ def test_schema_lists_exactly_the_model_and_trainer_settings():
     import dataclasses
 
     from mmsa.models.mmsa_config import GEO_ENCODERS, MMSAConfig
-    from mmsa.plan.config import load_schema
+    from mmsa.plan.schema import load_schema
     from mmsa.train.pretrain import PretrainSettings
 
     settings = load_schema()["properties"]["pretrain"]["properties"]["settings"]["properties"]
@@ -253,7 +253,7 @@ def test_a_pretrained_model_without_the_gin_finetuning_needs_is_refused_before_p
 
 def test_schema_task_types_are_the_registry_s():
     from mmsa.data.registry import SOURCES, TASK_TYPES
-    from mmsa.plan.config import load_schema
+    from mmsa.plan.schema import load_schema
 
     custom = load_schema()["properties"]["data"]["properties"]["custom"]["additionalProperties"]
     assert custom["properties"]["task_type"]["enum"] == list(TASK_TYPES)
@@ -263,7 +263,7 @@ def test_schema_task_types_are_the_registry_s():
 
 def test_schema_default_models_are_the_compared_models_in_table_order():
     from mmsa.plan.compared_models import MODEL_NAMES
-    from mmsa.plan.config import load_schema
+    from mmsa.plan.schema import load_schema
 
     models = load_schema()["properties"]["finetune"]["properties"]["models"]
     assert models["default"] == list(MODEL_NAMES)

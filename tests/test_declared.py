@@ -1,9 +1,14 @@
 """The config part each stage is handed (and each rule declares)."""
 
+from dataclasses import fields
+
 import pytest
 
+from mmsa.features.settings import FeatureSettings
+from mmsa.plan.compared_models import MODEL_NAMES
 from mmsa.plan.config import validate_config
-from mmsa.plan.config_slices import STAGES, stage_config
+from mmsa.plan.config_slices import FEATURES, STAGES, stage_config
+from mmsa.plan.finetune_settings import FinetuneSettings, settings_read_by
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +61,22 @@ def test_every_stage_is_known_and_an_unknown_one_is_named(config):
     assert {"fetch", "featurize", "pretrain", "finetune", "report"} <= set(STAGES)
     with pytest.raises(ValueError, match="finetun'"):
         stage_config(config, "finetun")
+
+
+def test_every_finetune_setting_is_handed_to_a_job_that_reads_it(config):
+    """The settings each model is handed come from the reader written beside each setting, so
+    a new setting reaches its jobs (and reruns them) without a second list to update."""
+    jobs = [stage_config(config, "finetune", "bbbp", m) for m in MODEL_NAMES] + [
+        stage_config(config, "split", "bbbp")
+    ]
+    handed = [set(part.get("finetune", {}).get("settings", {})) for part in jobs]
+    for setting in fields(FinetuneSettings):
+        assert any(setting.name in h for h in handed), setting.name
+    forest = stage_config(config, "finetune", "bbbp", "ecfp-rf")["finetune"]["settings"]
+    assert set(forest) == set(settings_read_by("forest")) == {"rf_trees"}
+
+
+def test_the_feature_cache_keys_on_every_feature_setting_and_not_on_the_work_split():
+    featurize = {path[1] for path in FEATURES if path[0] == "featurize"}
+    assert featurize == {f.name for f in fields(FeatureSettings)}
+    assert "chunk_size" not in featurize and ("cache_dir",) in FEATURES

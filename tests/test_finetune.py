@@ -19,13 +19,14 @@ from mmsa.models.property import load_property_model
 from mmsa.plan.compared_models import MODEL_NAMES
 from mmsa.plan.config import deep_merge, validate_config
 from mmsa.plan.config_slices import stage_config
+from mmsa.plan.finetune_settings import FinetuneSettings
 from mmsa.stages.embed import embed
 from mmsa.stages.finetune import finetune
 from mmsa.stages.hypergraph import hypergraph
 from mmsa.stages.inputs import feature_settings
 from mmsa.stages.predict import predict_file
 from mmsa.stages.split import split
-from mmsa.train.finetune import DatasetInputs, FinetuneSettings, run_seed
+from mmsa.train.finetune import DatasetInputs, run_seed
 from mmsa.train.pretrain import PretrainSettings, build_model
 
 pytestmark = pytest.mark.usefixtures("single_thread")

@@ -15,10 +15,10 @@ from rdkit import rdBase
 
 from mmsa.features.conformer import ConformerOptions
 from mmsa.features.graph import GRAPH_FEATURE_SETS
+from mmsa.plan.config_slices import WORK_KEYS
 from mmsa.runtime.from_mapping import from_mapping
 from mmsa.runtime.hashing import settings_digest
 
-WORK_KEYS = ("chunk_size",)  # keys of the featurize section that split the work, not features
 FEATURIZER_VERSION = 3  # 2: packs list their file sizes; 3: embedding bounded by attempts, not seconds
 
 

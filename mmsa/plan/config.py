@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import os
-from importlib import resources
 from typing import Any
 
 import yaml
@@ -19,18 +18,12 @@ from mmsa.data.registry import CORPUS, REGISTRY
 from mmsa.plan.compared_models import MODEL_NAMES, MODELS
 from mmsa.plan.datasets import ROW_LIMITS, dataset_spec
 from mmsa.plan.given_weights import weights_errors
+from mmsa.plan.schema import load_schema
 from mmsa.plan.split_fractions import check_fractions
-
-SCHEMA_RESOURCE = "schemas/config.schema.yaml"
 
 
 class ConfigError(ValueError):
     """The configuration does not match the schema."""
-
-
-def load_schema() -> dict[str, Any]:
-    """The configuration schema shipped with the package."""
-    return yaml.safe_load(resources.files("mmsa").joinpath(SCHEMA_RESOURCE).read_text())
 
 
 def _takes_null(schema: dict[str, Any]) -> bool:

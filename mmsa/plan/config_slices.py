@@ -25,22 +25,23 @@ from typing import Any
 from mmsa.data.registry import CORPUS
 from mmsa.plan.compared_models import compared_model
 from mmsa.plan.datasets import ROW_LIMITS
+from mmsa.plan.finetune_settings import settings_read_by
+from mmsa.plan.schema import section_keys
 
 ConfigPath = tuple[str, ...]
 
-# Feature settings that define the cache key (featurize.chunk_size only splits the work).
+WORK_KEYS = ("chunk_size",)  # keys of the featurize section that split the work, not the features
+# What the feature cache keys on: its folder and every other featurize key of the schema.
 FEATURES: tuple[ConfigPath, ...] = (
     ("cache_dir",),
-    ("featurize", "graph_features"),
-    ("featurize", "image_size"),
-    ("featurize", "conformer"),
+    *[("featurize", key) for key in section_keys("featurize") if key not in WORK_KEYS],
 )
-# What finetuning reads of finetune.settings, by how a model is trained (compared.py).
-NEURAL_SETTINGS = ("epochs", "batch_size", "lr", "weight_decay", "dropout", "patience", "device")
-STRUCTURE_SETTINGS = ("structure_dim", "anchor_temperature")
-LABEL_SETTINGS = ("label_space",)
-FOREST_SETTINGS = ("rf_trees",)
-SPLIT_SETTINGS = ("split", "split_fractions")
+# What finetuning reads of finetune.settings, by how a model is trained (compared_models.py).
+NEURAL_SETTINGS = settings_read_by("neural")
+STRUCTURE_SETTINGS = settings_read_by("structure")
+LABEL_SETTINGS = settings_read_by("labels")
+FOREST_SETTINGS = settings_read_by("forest")
+SPLIT_SETTINGS = settings_read_by("split")
 # The pretrained-model keys that shape a GIN (models/property.py build_gin).
 GIN_KEYS = ("gnn_layers", "gnn_dim", "gnn_jk", "gnn_pool")
 

@@ -39,11 +39,12 @@ def finetune(
     from mmsa.models.pretrained_file import load_pretrained
     from mmsa.models.property import save_property_model
     from mmsa.plan.compared_models import compared_model
+    from mmsa.plan.finetune_settings import FinetuneSettings
     from mmsa.runtime.device import pick_device
     from mmsa.runtime.hashing import sha256_file
     from mmsa.runtime.provenance import provenance
     from mmsa.stages.embed import read_embeddings
-    from mmsa.train.finetune import DatasetInputs, FinetuneSettings, run_seed
+    from mmsa.train.finetune import DatasetInputs, run_seed
 
     compared = compared_model(model_name)
     seeds = config["finetune"]["seeds"]

@@ -11,7 +11,6 @@ and, for neural models, the best-epoch weights (for ``mmsa predict``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -28,39 +27,11 @@ from mmsa.models.mmsa import MMSAModel
 from mmsa.models.neighbour_labels import NeighbourLabels
 from mmsa.models.property import PropertyModel, StructureContext, build_gin, graph_data, reads_fused
 from mmsa.plan.compared_models import ComparedModel, compared_model
+from mmsa.plan.finetune_settings import FinetuneSettings
 from mmsa.runtime.device import pick_device
-from mmsa.runtime.from_mapping import from_mapping
 from mmsa.train.loop import FitResult, LoopSettings, Part, fit, part_predictions, target_scaling
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class FinetuneSettings:
-    """Finetuning settings (``finetune.settings`` in the config; defaults and meanings in the
-    schema). The defaults are Hu et al.'s protocol: 100 epochs, batch 32, Adam at 1e-3, dropout
-    0.5 in the GIN."""
-
-    epochs: int = 100
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    dropout: float = 0.5
-    patience: int = 0
-    split: str = "scaffold"
-    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    structure_dim: int = 64
-    anchor_temperature: float = 0.1
-    label_space: str = "fused"
-    rf_trees: int = 500
-    device: str = "auto"
-
-    @classmethod
-    def from_dict(cls, cfg: Mapping[str, Any] | None) -> FinetuneSettings:
-        return from_mapping(cls, cfg, split_fractions=tuple)
-
-    def loop(self) -> LoopSettings:
-        return LoopSettings(self.epochs, self.batch_size, self.lr, self.weight_decay, self.patience)
 
 
 @dataclass
@@ -88,6 +59,13 @@ class DatasetInputs:
     @property
     def labels(self) -> np.ndarray:
         return self.frame[self.tasks].to_numpy(dtype=np.float64)
+
+
+def loop_settings(settings: FinetuneSettings) -> LoopSettings:
+    """What the training loop reads of the finetuning settings."""
+    return LoopSettings(
+        settings.epochs, settings.batch_size, settings.lr, settings.weight_decay, settings.patience
+    )
 
 
 @dataclass
@@ -165,7 +143,7 @@ def _neural(
         )
         for index in split
     ]
-    result = fit(model, *parts, data.task_type, settings.loop(), seed, device)
+    result = fit(model, *parts, data.task_type, loop_settings(settings), seed, device)
     scaling = (np.asarray(result.target_mean), np.asarray(result.target_std))
     predictions = {
         name: part_predictions(model, part, data.task_type, scaling, device)
