@@ -112,6 +112,157 @@ def _autocast(device: torch.device, enabled: bool):
     return torch.autocast("cpu", enabled=False)
 
 
+@dataclass
+class _Run:
+    """What a pretraining run steps: the model (wrapped for DDP in ``trainee``), its optimizer
+    and its learning-rate schedule, with the checkpoint state they make together, and where it
+    runs."""
+
+    model: MMSAModel
+    trainee: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    settings: PretrainSettings
+    ranks: Ranks
+    device: torch.device
+
+    @classmethod
+    def start(
+        cls,
+        model: MMSAModel,
+        trainee: torch.nn.Module,
+        settings: PretrainSettings,
+        ranks: Ranks,
+        device: torch.device,
+        total_steps: int,
+    ) -> _Run:
+        """AdamW and a warmup-cosine schedule over ``total_steps`` for ``model``."""
+        optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+        warmup = int(settings.warmup_fraction * total_steps)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total_steps, warmup))
+        return cls(model, trainee, optimizer, scheduler, settings, ranks, device)
+
+    def state(self, digest: str, epoch: int, history: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "digest": digest,
+            "epoch": epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "history": history,
+        }
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
+
+def _stream(
+    manifests: list[str | os.PathLike],
+    cache: FeatureCache,
+    settings: PretrainSettings,
+    seed: int,
+    ranks: Ranks,
+) -> ShardBatches:
+    """This rank's slice of every global batch, in an order fixed by ``(seed, epoch)``."""
+    return ShardBatches(
+        manifests,
+        cache,
+        settings.batch_size,
+        seed,
+        window=settings.shuffle_window,
+        rank=ranks.rank,
+        world_size=ranks.world_size,
+    )
+
+
+def _run_digest(
+    settings: PretrainSettings,
+    seed: int,
+    manifests: list[str | os.PathLike],
+    cache: FeatureCache,
+    ranks: Ranks,
+) -> str:
+    """The fingerprint a checkpoint must carry to be resumed (see the module docstring)."""
+    return settings_digest(
+        {
+            "settings": settings.to_dict(),
+            "seed": seed,
+            "molecules": manifest_digest(manifests),
+            "features": cache.settings.to_dict(),
+            "code": code_digest(),
+            "torch_threads": torch.get_num_threads(),
+            "cpu_kernels": kernel_provenance(),  # a checkpoint from other kernels is not resumed
+            "processes": ranks.world_size,
+        }
+    )
+
+
+def _resumed(run: _Run, checkpoint: Path, digest: str) -> tuple[int, list[dict[str, Any]]]:
+    """The epoch to start from and the loss history so far: from the checkpoint when it has this
+    run's digest (rank 0 reads it and hands it to the others), else from the start."""
+    state = None
+    if run.ranks.is_main and run.settings.resume and checkpoint.exists():
+        state = _read_checkpoint(checkpoint, run.device if not run.ranks.distributed else torch.device("cpu"))
+    state = broadcast_from_main(state)
+    if state is None:
+        return 0, []
+    if state.get("digest") != digest:
+        log.warning("ignoring checkpoint %s: it belongs to other settings or data", checkpoint)
+        return 0, []
+    run.load(state)
+    log.info("resuming from %s after epoch %d", checkpoint, state["epoch"])
+    return state["epoch"], state["history"]
+
+
+@dataclass
+class _Clock:
+    """Wall time, time spent waiting for batches, and molecules seen (all ranks)."""
+
+    start: float = field(default_factory=time.perf_counter)
+    data_seconds: float = 0.0
+    molecules: int = 0
+
+
+def _train_epoch(
+    run: _Run,
+    loader: Any,
+    steps: int,
+    epoch: int,
+    epoch_seed: int,
+    history: list[dict[str, Any]],
+    clock: _Clock,
+) -> None:
+    """One epoch (0-based ``epoch``) of ``steps`` optimizer steps; each step's losses go to ``history``."""
+    settings, ranks, device = run.settings, run.ranks, run.device
+    progress = Progress(f"epoch {epoch + 1}/{settings.epochs}", steps, log, every=25)
+    fetch_start = time.perf_counter()
+    for batch in prefetched(loader):
+        batch = batch.to(device)
+        clock.data_seconds += time.perf_counter() - fetch_start
+        global_batch = GlobalBatch(ranks, epoch_seed, len(history)) if ranks.distributed else None
+        with _autocast(device, settings.amp):
+            output = run.trainee(batch, global_batch)
+        run.optimizer.zero_grad(set_to_none=True)
+        output["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), settings.grad_clip)
+        run.optimizer.step()
+        run.scheduler.step()
+        clock.molecules += batch.num_graphs * ranks.world_size
+        history.append(
+            {
+                "step": len(history) + 1,
+                "epoch": epoch + 1,
+                "lr": run.scheduler.get_last_lr()[0],
+                "loss": output["loss"].item(),
+                **{k: v.item() for k, v in output["losses"].items()},
+            }
+        )
+        progress.update()
+        fetch_start = time.perf_counter()
+
+
 def train_mmsa(
     manifests: list[str | os.PathLike],
     cache: FeatureCache,
@@ -128,55 +279,19 @@ def train_mmsa(
     checkpoint to resume from; used by tests of resumption. ``ranks`` places this process in a
     ``torchrun`` group whose process group is already set up (default: a single process).
     """
-    out = Path(out_dir)
     ranks = ranks or Ranks()
     device = rank_device(settings.device, ranks)
     torch.manual_seed(seed)
     model = build_model(settings, cache.settings.graph_features).to(device)
     trainee = distributed_model(model, device) if ranks.distributed else model
-    dataset = ShardBatches(
-        manifests,
-        cache,
-        settings.batch_size,
-        seed,
-        window=settings.shuffle_window,
-        rank=ranks.rank,
-        world_size=ranks.world_size,
-    )
+    dataset = _stream(manifests, cache, settings, seed, ranks)
     steps_per_epoch = dataset.batches_per_epoch(settings.loader_workers)
     if steps_per_epoch == 0:
         raise ValueError(f"fewer molecules than one batch of {settings.batch_size}; lower batch_size")
-    total = steps_per_epoch * settings.epochs
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    warmup = int(settings.warmup_fraction * total)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, warmup))
-    digest = settings_digest(
-        {
-            "settings": settings.to_dict(),
-            "seed": seed,
-            "molecules": manifest_digest(manifests),
-            "features": cache.settings.to_dict(),
-            "code": code_digest(),
-            "torch_threads": torch.get_num_threads(),
-            "cpu_kernels": kernel_provenance(),  # a checkpoint from other kernels is not resumed
-            "processes": ranks.world_size,
-        }
-    )
-    start_epoch, history = 0, []
+    run = _Run.start(model, trainee, settings, ranks, device, steps_per_epoch * settings.epochs)
+    digest = _run_digest(settings, seed, manifests, cache, ranks)
     checkpoint = Path(checkpoint)
-    state = None
-    if ranks.is_main and settings.resume and checkpoint.exists():
-        state = _read_checkpoint(checkpoint, device if not ranks.distributed else torch.device("cpu"))
-    state = broadcast_from_main(state)
-    if state is not None:
-        if state.get("digest") == digest:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            start_epoch, history = state["epoch"], state["history"]
-            log.info("resuming from %s after epoch %d", checkpoint, start_epoch)
-        else:
-            log.warning("ignoring checkpoint %s: it belongs to other settings or data", checkpoint)
+    start_epoch, history = _resumed(run, checkpoint, digest)
     loader = batch_loader(dataset, settings.loader_workers)
     log.info(
         "pretraining on %s: %d epochs x %d steps of %d molecules",
@@ -185,68 +300,42 @@ def train_mmsa(
         steps_per_epoch,
         settings.batch_size,
     )
-    wall_start, data_seconds, molecules = time.perf_counter(), 0.0, 0
+    clock = _Clock()
     last_epoch = settings.epochs if stop_after_epoch is None else min(settings.epochs, stop_after_epoch)
     for epoch in range(start_epoch, last_epoch):
         epoch_seed = seed * EPOCH_SEED_STRIDE + epoch
         torch.manual_seed(epoch_seed)
         dataset.set_epoch(epoch)
         model.train()
-        progress = Progress(f"epoch {epoch + 1}/{settings.epochs}", steps_per_epoch, log, every=25)
-        fetch_start = time.perf_counter()
-        for batch in prefetched(loader):
-            batch = batch.to(device)
-            data_seconds += time.perf_counter() - fetch_start
-            global_batch = GlobalBatch(ranks, epoch_seed, len(history)) if ranks.distributed else None
-            with _autocast(device, settings.amp):
-                output = trainee(batch, global_batch)
-            optimizer.zero_grad(set_to_none=True)
-            output["loss"].backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            molecules += batch.num_graphs * ranks.world_size
-            history.append(
-                {
-                    "step": len(history) + 1,
-                    "epoch": epoch + 1,
-                    "lr": scheduler.get_last_lr()[0],
-                    "loss": output["loss"].item(),
-                    **{k: v.item() for k, v in output["losses"].items()},
-                }
-            )
-            progress.update()
-            fetch_start = time.perf_counter()
-        state = {
-            "digest": digest,
-            "epoch": epoch + 1,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "history": history,
-        }
+        _train_epoch(run, loader, steps_per_epoch, epoch, epoch_seed, history, clock)
         if ranks.is_main:
-            save_torch(state, checkpoint)
+            save_torch(run.state(digest, epoch + 1, history), checkpoint)
         log.info(
             "epoch %d: mean loss %.4f",
             epoch + 1,
             sum(h["loss"] for h in history[-steps_per_epoch:]) / steps_per_epoch,
         )
-    wall = time.perf_counter() - wall_start
-    result = PretrainResult(
-        epochs=last_epoch,
+    result = _result(last_epoch, history, clock, device)
+    if ranks.is_main and (stop_after_epoch is None or last_epoch == settings.epochs):
+        write_outputs(Path(out_dir), model, settings, cache, history, result)
+    return result
+
+
+def _result(
+    epochs: int, history: list[dict[str, Any]], clock: _Clock, device: torch.device
+) -> PretrainResult:
+    wall = time.perf_counter() - clock.start
+    return PretrainResult(
+        epochs=epochs,
         steps=len(history),
-        molecules=molecules,
+        molecules=clock.molecules,
         wall_seconds=round(wall, 2),
-        molecules_per_second=round(molecules / wall, 1) if wall > 0 else 0.0,
-        data_fraction=round(data_seconds / wall, 4) if wall > 0 else 0.0,
+        molecules_per_second=round(clock.molecules / wall, 1) if wall > 0 else 0.0,
+        data_fraction=round(clock.data_seconds / wall, 4) if wall > 0 else 0.0,
         device=str(device),
         final_loss=history[-1]["loss"] if history else float("nan"),
         provenance=provenance(str(device)),
     )
-    if ranks.is_main and (stop_after_epoch is None or last_epoch == settings.epochs):
-        write_outputs(out, model, settings, cache, history, result)
-    return result
 
 
 def distributed_model(model: MMSAModel, device: torch.device) -> torch.nn.Module:
