@@ -218,30 +218,11 @@ def run_shard(
     parts = read_parts(standardized_dir)
     if not parts:
         raise FileNotFoundError(f"no standardized part files in {standardized_dir}")
-    schema = pq.read_schema(parts[0]).remove_metadata()
     out_dir = Path(out_dir)
-    buckets = out_dir / f".tmp-buckets-{os.getpid()}"
     held_keys: list[dict[str, str]] = [{} for _ in range(n_shards)]
     for key, owners in holdout_keys(holdouts or {}).items():
         held_keys[shard_of(key, n_shards)][key] = owners  # each shard task gets its own keys
-    try:
-        compute(
-            [dask.delayed(_split_part)(str(p), i, n_shards, str(buckets)) for i, p in enumerate(parts)],
-            workers,
-            scheduler_address,
-        )
-        results = compute(
-            [
-                dask.delayed(_gather_shard)(
-                    str(buckets), s, schema, str(shard_path(out_dir, s)), duplicates, held_keys[s]
-                )
-                for s in range(n_shards)
-            ],
-            workers,
-            scheduler_address,
-        )
-    finally:
-        shutil.rmtree(buckets, ignore_errors=True)
+    results = _split_and_gather(parts, out_dir, n_shards, duplicates, held_keys, workers, scheduler_address)
     all_rejects = pd.concat([reject_frame([]), *(r for r, _ in results)], ignore_index=True)
     all_rejects = all_rejects.sort_values("row")
     write_parquet(pa.Table.from_pandas(all_rejects, preserve_index=False), rejects_path)
@@ -256,13 +237,51 @@ def run_shard(
             counts["finetune_molecules_rejected"],
             counts["finetune_molecules_by_dataset"],
         )
+    _log_counts(counts, n_shards, duplicates)
+    return counts
+
+
+def _split_and_gather(
+    parts: list[Path],
+    out_dir: Path,
+    n_shards: int,
+    duplicates: str | None,
+    held_keys: list[dict[str, str]],
+    workers: int,
+    scheduler_address: str | None,
+) -> list[tuple[pd.DataFrame, int]]:
+    """Phase 1 splits every part file into per-shard buckets; phase 2 gathers each shard's
+    buckets into its file (de-duplicated, holdouts removed). Each shard's rejects and filled labels."""
+    schema = pq.read_schema(parts[0]).remove_metadata()
+    buckets = out_dir / f".tmp-buckets-{os.getpid()}"
+    try:
+        compute(
+            [dask.delayed(_split_part)(str(p), i, n_shards, str(buckets)) for i, p in enumerate(parts)],
+            workers,
+            scheduler_address,
+        )
+        return compute(
+            [
+                dask.delayed(_gather_shard)(
+                    str(buckets), s, schema, str(shard_path(out_dir, s)), duplicates, held_keys[s]
+                )
+                for s in range(n_shards)
+            ],
+            workers,
+            scheduler_address,
+        )
+    finally:
+        shutil.rmtree(buckets, ignore_errors=True)
+
+
+def _log_counts(counts: dict[str, Any], n_shards: int, duplicates: str | None) -> None:
     log.info(
         "sharded into %d shards: %d molecules kept, %d rejected; %d duplicate groups: %d rows rejected "
         "as duplicates, %d groups with conflicting labels rejected whole (%d rows), %d labels filled in "
         "from later duplicates (policy %s)",
         n_shards,
-        kept,
-        len(all_rejects),
+        counts["kept"],
+        counts["rejected"],
         counts["duplicate_groups"],
         counts["duplicate_rows_rejected"],
         counts["conflicting_groups"],
@@ -270,4 +289,3 @@ def run_shard(
         counts["labels_filled"],
         duplicates,
     )
-    return counts

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -13,6 +14,10 @@ import pyarrow as pa
 from mmsa.plan.datasets import dataset_spec
 from mmsa.runtime.io import write_parquet, write_text
 from mmsa.stages.inputs import feature_store, shard_files
+
+if TYPE_CHECKING:  # torch is imported inside the functions, when a job runs them
+    from mmsa.plan.compared_models import ComparedModel
+    from mmsa.train.finetune import DatasetInputs
 
 
 def finetune(
@@ -33,18 +38,12 @@ def finetune(
     order; ``results[i]``, ``predictions[i]`` and ``weights[i]`` belong to seed i): the metrics
     as JSON, the held-out predictions as Parquet and, for neural models, the best-epoch weights
     (for ``mmsa predict``)."""
-    import numpy as np
-
-    from mmsa.data.labelled_molecules import load_labelled
-    from mmsa.models.pretrained_file import load_pretrained
-    from mmsa.models.property import save_property_model
     from mmsa.plan.compared_models import compared_model
     from mmsa.plan.finetune_settings import FinetuneSettings
     from mmsa.runtime.device import pick_device
     from mmsa.runtime.hashing import sha256_file
     from mmsa.runtime.provenance import provenance
-    from mmsa.stages.embed import read_embeddings
-    from mmsa.train.finetune import DatasetInputs, run_seed
+    from mmsa.train.finetune import run_seed
 
     compared = compared_model(model_name)
     seeds = config["finetune"]["seeds"]
@@ -58,23 +57,8 @@ def finetune(
         )
     # a linear probe reads no finetune.settings, so its rule declares none
     settings = FinetuneSettings.from_dict(config["finetune"].get("settings", {}))
-    frame = load_labelled(shard_files(shards_dir), manifests)
-    data = DatasetInputs(dataset, dataset_spec(config, dataset).task_type, frame, pd.read_parquet(splits))
-    if compared.neural:
-        data.store = feature_store(config, manifests)
-    if compared.pretrained or compared.hypergraph:
-        data.pretrained = load_pretrained(model_path)
-        data.arch = data.pretrained.config.to_dict()
-    elif compared.neural:  # only a model without pretraining is handed (and reads) pretrain.settings
-        data.arch = gin_architecture(config)
-    if compared.embeddings:
-        keys, fused = read_embeddings(embeddings)
-        position = {k: i for i, k in enumerate(keys)}
-        data.fused = fused[np.array([position[k] for k in frame["key"]])]
-    if compared.hypergraph:
-        data.hypergraph = pd.read_parquet(hypergraph_path)
-    if compared.hypergraph or compared.neighbour_labels:
-        data.neighbours = config["finetune"]["hypergraph_k"]
+    inputs = FinetuneInputs(shards_dir, manifests, splits, model_path, embeddings, hypergraph_path)
+    data = dataset_inputs(config, dataset, compared, inputs)
     record = provenance(str(pick_device(settings.device)) if compared.neural else "cpu")
     if model_path is not None:  # names the pretrained model behind the result
         record["pretrained_sha256"] = sha256_file(model_path)
@@ -83,15 +67,73 @@ def finetune(
         run = run_seed(model_name, data, settings, seed)
         result = {**run.result, "provenance": record}
         if run.model is not None:
-            meta = {
-                key: result[key] for key in ("model", "dataset", "task_type", "target_mean", "target_std")
-            }
-            meta.update(arch=data.arch, dropout=settings.dropout, tasks=data.tasks)
-            save_property_model(run.model, meta, weights[i])
+            _save_weights(run.model, result, data, settings.dropout, weights[i])
         write_parquet(pa.Table.from_pandas(run.predictions, preserve_index=False), predictions[i])
         write_text(json.dumps(result, indent=1) + "\n", results[i])
         out.append(result)
     return out
+
+
+@dataclass(frozen=True)
+class FinetuneInputs:
+    """The files a finetune job reads: the dataset's shards and manifests, the split table, and
+    what the compared model needs besides (pretrained model, frozen embeddings, hypergraphs)."""
+
+    shards_dir: str | os.PathLike
+    manifests: Sequence[str | os.PathLike]
+    splits: str | os.PathLike
+    model_path: str | os.PathLike | None = None
+    embeddings: str | os.PathLike | None = None
+    hypergraph: str | os.PathLike | None = None
+
+
+def dataset_inputs(
+    config: dict[str, Any], dataset: str, compared: ComparedModel, files: FinetuneInputs
+) -> DatasetInputs:
+    """What ``compared`` reads of the dataset, built once: only the parts that model uses are read."""
+    import numpy as np
+
+    from mmsa.data.labelled_molecules import load_labelled
+    from mmsa.models.pretrained_file import load_pretrained
+    from mmsa.stages.embed import read_embeddings
+    from mmsa.train.finetune import DatasetInputs
+
+    frame = load_labelled(shard_files(files.shards_dir), files.manifests)
+    pretrained = load_pretrained(files.model_path) if compared.pretrained or compared.hypergraph else None
+    if pretrained is not None:
+        arch = pretrained.config.to_dict()
+    else:  # only a model without pretraining is handed (and reads) pretrain.settings
+        arch = gin_architecture(config) if compared.neural else {}
+    fused = None
+    if compared.embeddings:
+        keys, embedded = read_embeddings(files.embeddings)
+        position = {k: i for i, k in enumerate(keys)}
+        fused = embedded[np.array([position[k] for k in frame["key"]])]
+    return DatasetInputs(
+        dataset,
+        dataset_spec(config, dataset).task_type,
+        frame,
+        pd.read_parquet(files.splits),
+        store=feature_store(config, files.manifests) if compared.neural else None,
+        arch=arch,
+        pretrained=pretrained,
+        fused=fused,
+        hypergraph=pd.read_parquet(files.hypergraph) if compared.hypergraph else None,
+        neighbours=config["finetune"]["hypergraph_k"]
+        if compared.hypergraph or compared.neighbour_labels
+        else None,
+    )
+
+
+def _save_weights(
+    model: Any, result: dict[str, Any], data: DatasetInputs, dropout: float, path: str | os.PathLike
+) -> None:
+    """A seed's best-epoch network with what ``mmsa predict`` needs to rebuild and use it."""
+    from mmsa.models.property import save_property_model
+
+    meta = {key: result[key] for key in ("model", "dataset", "task_type", "target_mean", "target_std")}
+    meta.update(arch=data.arch, dropout=dropout, tasks=data.tasks)
+    save_property_model(model, meta, path)
 
 
 def gin_architecture(config: dict[str, Any]) -> dict[str, Any]:

@@ -81,6 +81,51 @@ def part_predictions(
     return to_property_values(outputs, task_type, *scaling)
 
 
+def _shuffled(train: Part, batch_size: int, seed: int) -> DataLoader:
+    """The training molecules in a seeded order; the last partial batch is dropped unless it is
+    the only one (batch norm cannot take a batch of one molecule)."""
+    return DataLoader(
+        train.graphs,
+        batch_size=batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+        drop_last=len(train.graphs) > batch_size,
+    )
+
+
+def _train_epoch(
+    model: PropertyModel,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    task_type: str,
+    device: torch.device,
+) -> float:
+    """One pass over ``loader``; the mean training loss."""
+    model.train()
+    losses = []
+    for batch in loader:
+        batch = batch.to(device)
+        loss = masked_loss(model(batch), batch.y, task_type)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return float(np.mean(losses))
+
+
+def _log_epoch(point: dict[str, float], epochs: int, metric: str) -> None:
+    test = f", test {point['test']:.4f}" if "test" in point else ""
+    log.info(
+        "epoch %d/%d: train loss %.4f, valid %s %.4f%s",
+        point["epoch"],
+        epochs,
+        point["train_loss"],
+        metric,
+        point["valid"],
+        test,
+    )
+
+
 def fit(
     model: PropertyModel,
     train: Part,
@@ -96,28 +141,14 @@ def fit(
     mean, std = target_scaling(train.labels, task_type)
     for graph, y in zip(train.graphs, train.labels, strict=True):
         graph.y = torch.as_tensor((y - mean) / std, dtype=torch.float32).view(1, -1)
-    loader = DataLoader(
-        train.graphs,
-        batch_size=settings.batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(seed),
-        drop_last=len(train.graphs) > settings.batch_size,
-    )
+    loader = _shuffled(train, settings.batch_size, seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     model.to(device)
     curve: list[dict[str, float]] = []
     best: dict[str, float] | None = None
     best_state: dict[str, torch.Tensor] = {}
     for epoch in range(1, settings.epochs + 1):
-        model.train()
-        losses = []
-        for batch in loader:
-            batch = batch.to(device)
-            loss = masked_loss(model(batch), batch.y, task_type)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
+        train_loss = _train_epoch(model, loader, optimizer, task_type, device)
         valid_score = metric_value(
             valid.labels, part_predictions(model, valid, task_type, (mean, std), device), task_type
         )
@@ -125,7 +156,7 @@ def fit(
         stopping = bool(
             not improved and settings.patience and epoch - int(best["epoch"]) >= settings.patience
         )
-        point = {"epoch": epoch, "train_loss": float(np.mean(losses)), "valid": valid_score}
+        point = {"epoch": epoch, "train_loss": train_loss, "valid": valid_score}
         # The test part is scored only where a result can be read from it: a new best validation
         # epoch or the last one (a prediction draws no random numbers, so skipping it leaves
         # training unchanged; it was a tenth of a finetuning epoch).
@@ -134,15 +165,7 @@ def fit(
                 test.labels, part_predictions(model, test, task_type, (mean, std), device), task_type
             )
         curve.append(point)
-        log.info(
-            "epoch %d/%d: train loss %.4f, valid %s %.4f%s",
-            epoch,
-            settings.epochs,
-            point["train_loss"],
-            metric.name,
-            point["valid"],
-            f", test {point['test']:.4f}" if "test" in point else "",
-        )
+        _log_epoch(point, settings.epochs, metric.name)
         if improved:
             best = point
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
