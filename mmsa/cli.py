@@ -160,6 +160,16 @@ def build_parser() -> argparse.ArgumentParser:
         _cmd_check_config,
         "Validate a config against the schema and print it with every default filled in.",
     )
+    _add_data_stages(add)
+    _add_model_commands(add)
+    return parser
+
+
+AddCommand = Callable[[str, Command, str], argparse.ArgumentParser]
+
+
+def _add_data_stages(add: AddCommand) -> None:
+    """One subcommand per data stage, with the files the workflow's rule gives it."""
     p = add("fetch", _cmd_fetch, "Download (or read locally) a dataset into a raw Parquet table.")
     p.add_argument("dataset", help="dataset name (see `mmsa datasets`)")
     p.add_argument("--out", required=True, help="output Parquet file")
@@ -196,17 +206,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", required=True, help="output manifest Parquet")
     p.add_argument("--rejects", required=True, help="output rejects Parquet")
     p.add_argument("--threads", type=int, default=1, help=CLUSTER_THREADS)
+
+
+def _add_smiles_input(p: argparse.ArgumentParser) -> None:
+    """The SMILES file that embed and predict read, and how it is featurized."""
+    p.add_argument("smiles", help=SMILES_FILE_HELP)
+    p.add_argument("--smiles-column", default="smiles", help="name of the SMILES column (default smiles)")
+    p.add_argument("--threads", type=int, default=1, help="featurization worker processes (default 1)")
+
+
+def _add_model_commands(add: AddCommand) -> None:
+    """Embeddings and predictions for new molecules from the workflow's models."""
     p = add(
         "embed",
         _cmd_embed,
         "Embed the molecules of a SMILES CSV with a pretrained model (Parquet: row, key, fused). "
         "Invalid rows go to <out>.rejects.csv (the output's full name + .rejects.csv) with reasons.",
     )
-    p.add_argument("smiles", help=SMILES_FILE_HELP)
+    _add_smiles_input(p)
     p.add_argument("--model", default="results/pretrain/model.pt", help="pretrained model.pt")
     p.add_argument("--out", required=True, help="output Parquet file")
-    p.add_argument("--smiles-column", default="smiles", help="name of the SMILES column (default smiles)")
-    p.add_argument("--threads", type=int, default=1, help="featurization worker processes (default 1)")
     p = add(
         "predict",
         _cmd_predict,
@@ -214,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(results/finetune/<dataset>/<model>/seed-<n>.pt). Invalid rows go to <out>.rejects.csv "
         "(the output's full name + .rejects.csv) with reasons.",
     )
-    p.add_argument("smiles", help=SMILES_FILE_HELP)
+    _add_smiles_input(p)
     p.add_argument("--model", required=True, help="finetuned weights (.pt)")
     p.add_argument(
         "--pretrained",
@@ -223,9 +242,6 @@ def build_parser() -> argparse.ArgumentParser:
         "molecules among the training molecules",
     )
     p.add_argument("--out", required=True, help="output CSV file")
-    p.add_argument("--smiles-column", default="smiles", help="name of the SMILES column (default smiles)")
-    p.add_argument("--threads", type=int, default=1, help="featurization worker processes (default 1)")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

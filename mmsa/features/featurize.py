@@ -75,6 +75,32 @@ def compute_pack(
     return name, failed
 
 
+def _manifest_and_rejects(
+    shard: pd.DataFrame, hits: dict[str, CacheHit], reasons: dict[str, str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each featurized row's place in the cache, and each failed row with the featurizer's reason."""
+    bad = shard["key"].isin(reasons)
+    rejects = reject_frame(
+        [
+            {"row": r, "input": i, "stage": "featurize", "reason": reasons[k]}
+            for r, i, k in zip(shard["row"][bad], shard["input"][bad], shard["key"][bad], strict=True)
+        ]
+    )
+    kept = shard[~bad]
+    located = [hits[k] for k in kept["key"]]
+    manifest = pd.DataFrame(
+        {
+            "row": kept["row"].to_numpy(),
+            "key": kept["key"].to_numpy(),
+            "pack": [h.pack for h in located],
+            "pack_row": [h.pack_row for h in located],
+            "conf_ok": [h.conf_ok for h in located],
+            "image_ok": [h.image_ok for h in located],
+        }
+    )
+    return manifest, rejects
+
+
 def run_featurize(
     shard_path: str | os.PathLike,
     manifest_path: str | os.PathLike,
@@ -105,26 +131,7 @@ def run_featurize(
     pack, failed = compute_pack(cache, missing, workers, chunk_size, scheduler_address)
     if pack is not None:
         hits.update(cache.lookup(set(missing) - {m["key"] for m in failed}))
-    reasons = {m["key"]: m["error"] for m in failed}
-    bad = shard["key"].isin(reasons)
-    rejects = reject_frame(
-        [
-            {"row": r, "input": i, "stage": "featurize", "reason": reasons[k]}
-            for r, i, k in zip(shard["row"][bad], shard["input"][bad], shard["key"][bad], strict=True)
-        ]
-    )
-    kept = shard[~bad]
-    located: list[CacheHit] = [hits[k] for k in kept["key"]]
-    manifest = pd.DataFrame(
-        {
-            "row": kept["row"].to_numpy(),
-            "key": kept["key"].to_numpy(),
-            "pack": [h.pack for h in located],
-            "pack_row": [h.pack_row for h in located],
-            "conf_ok": [h.conf_ok for h in located],
-            "image_ok": [h.image_ok for h in located],
-        }
-    )
+    manifest, rejects = _manifest_and_rejects(shard, hits, {m["key"]: m["error"] for m in failed})
     write_parquet(pa.Table.from_pandas(manifest, schema=MANIFEST_SCHEMA, preserve_index=False), manifest_path)
     write_parquet(pa.Table.from_pandas(rejects, preserve_index=False), rejects_path)
     counts = {
