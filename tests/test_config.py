@@ -118,50 +118,6 @@ def test_deep_merge_merges_nested_mappings():
     assert deep_merge({"a": {"b": 1, "c": 2}}, {"a": {"c": 3}}) == {"a": {"b": 1, "c": 3}}
 
 
-def test_schema_lists_exactly_the_model_and_trainer_settings():
-    import dataclasses
-
-    from mmsa.models.mmsa_config import GEO_ENCODERS, MMSAConfig
-    from mmsa.plan.schema import load_schema
-    from mmsa.train.pretrain import PretrainSettings
-
-    settings = load_schema()["properties"]["pretrain"]["properties"]["settings"]["properties"]
-    model = set(settings["model"]["properties"])
-    assert model == {f.name for f in dataclasses.fields(MMSAConfig)} - {"feature_set"}
-    assert settings["model"]["properties"]["geo_encoder"]["enum"] == list(GEO_ENCODERS)
-    assert set(settings) == {f.name for f in dataclasses.fields(PretrainSettings)}
-    defaults = validate_config({})["pretrain"]["settings"]
-    assert PretrainSettings.from_dict(defaults) == PretrainSettings()
-
-
-def test_every_trainer_setting_in_the_config_reaches_the_trainer():
-    from mmsa.models.mmsa_config import MMSAConfig
-    from mmsa.train.pretrain import PretrainSettings
-
-    given = {
-        "epochs": 3,
-        "batch_size": 7,
-        "lr": 0.5,
-        "weight_decay": 0.25,
-        "warmup_fraction": 0.5,
-        "grad_clip": 2.5,
-        "amp": False,
-        "loader_workers": 2,
-        "shuffle_window": 3,
-        "device": "cpu",
-        "resume": False,
-        "model": {"gnn_dim": 7, "geo_encoder": "comenet"},
-    }
-    settings = PretrainSettings.from_dict(
-        validate_config({"pretrain": {"settings": given}})["pretrain"]["settings"]
-    )
-    defaults = PretrainSettings()
-    for key, value in given.items():
-        assert getattr(settings, key) == value != getattr(defaults, key), key
-    model = MMSAConfig.from_dict(settings.model)
-    assert (model.gnn_dim, model.geo_encoder) == (7, "comenet")
-
-
 def test_model_typo_is_caught_by_the_schema():
     with pytest.raises(ConfigError, match="pretrain.settings.model.*'gnn_dims' was unexpected"):
         validate_config({"pretrain": {"settings": {"model": {"gnn_dims": 8}}}})

@@ -396,10 +396,3 @@ def test_validation_selection_rules():
     assert rmse.is_better(0.5, 0.7) and not rmse.is_better(float("nan"), 0.7)
     assert rmse.is_better(float("nan"), None) and roc.is_better(0.9, float("nan"))
     assert not roc.is_better(float("nan"), float("nan"))
-
-
-def test_finetune_settings_defaults_follow_the_schema_and_typos_are_named():
-    defaults = validate_config({})["finetune"]["settings"]
-    assert FinetuneSettings.from_dict(defaults) == FinetuneSettings()
-    with pytest.raises(ValueError, match="epoch"):
-        FinetuneSettings.from_dict({"epoch": 3})

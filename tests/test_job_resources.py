@@ -2,7 +2,9 @@
 
 import re
 
-from mmsa.plan.job_resources import MEASURED, MIN_MEM_MB, MIN_RUNTIME_MIN, base_request, job_resources
+import pytest
+
+from mmsa.plan.job_resources import MARGIN, MEASURED, MIN_MEM_MB, MIN_RUNTIME_MIN, base_request, job_resources
 
 
 def test_every_rule_declares_its_own_measured_resources(repo):
@@ -15,10 +17,16 @@ def test_every_rule_declares_its_own_measured_resources(repo):
     assert sorted(MEASURED) == sorted(names)
 
 
-def test_a_request_is_twice_the_measurement_above_the_floors():
-    # finetune: 578 MB peak -> 1156 -> 1200 MB; 334.5 s -> 11.15 min, under the 30-minute floor
-    assert base_request("finetune") == (1200, MIN_RUNTIME_MIN)
-    assert base_request("fetch")[0] == MIN_MEM_MB  # 184 MB peak
+@pytest.mark.parametrize("rule", sorted(MEASURED))
+def test_a_request_covers_the_margin_over_its_measurement_and_the_floors_and_little_more(rule):
+    """Whatever the measurements are: a job is never sized below MARGIN times what its rule was
+    seen to use, nor below the floors, and the rounding adds less than one step (100 MB, 1 min)."""
+    mem_mb, minutes = base_request(rule)
+    peak_mb, wall_s = MEASURED[rule].peak_mb, MEASURED[rule].wall_s
+    assert mem_mb >= MARGIN * peak_mb and mem_mb >= MIN_MEM_MB and mem_mb % 100 == 0
+    assert mem_mb - max(MIN_MEM_MB, MARGIN * peak_mb) < 100
+    assert minutes * 60 >= MARGIN * wall_s and minutes >= MIN_RUNTIME_MIN
+    assert minutes - max(MIN_RUNTIME_MIN, MARGIN * wall_s / 60) < 1
 
 
 def test_a_retry_asks_for_more_memory_and_time():

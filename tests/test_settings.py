@@ -9,8 +9,9 @@ import yaml
 from mmsa.data.standardize import StandardizeOptions
 from mmsa.features.conformer import ConformerOptions
 from mmsa.features.settings import FeatureSettings
-from mmsa.models.mmsa_config import MMSAConfig
-from mmsa.train.finetune import FinetuneSettings
+from mmsa.models.mmsa_config import GEO_ENCODERS, MMSAConfig
+from mmsa.plan.config import validate_config
+from mmsa.plan.finetune_settings import FinetuneSettings
 from mmsa.train.loop import LoopSettings
 from mmsa.train.pretrain import PretrainSettings
 
@@ -108,3 +109,34 @@ def test_the_model_s_defaults_live_in_mmsa_config_only():
     model = schema_section("pretrain", "settings", "model")
     assert [name for name, prop in model.items() if "default" in prop] == []
     assert MMSAConfig().feature_set == schema_section("featurize")["graph_features"]["default"]
+
+
+def test_the_schema_lists_every_model_key_and_the_3d_encoders():
+    model = schema_section("pretrain", "settings", "model")
+    assert set(model) == {f.name for f in dataclasses.fields(MMSAConfig)} - {"feature_set"}
+    assert model["geo_encoder"]["enum"] == list(GEO_ENCODERS)
+
+
+def test_every_trainer_setting_in_the_config_reaches_the_trainer():
+    given = {
+        "epochs": 3,
+        "batch_size": 7,
+        "lr": 0.5,
+        "weight_decay": 0.25,
+        "warmup_fraction": 0.5,
+        "grad_clip": 2.5,
+        "amp": False,
+        "loader_workers": 2,
+        "shuffle_window": 3,
+        "device": "cpu",
+        "resume": False,
+        "model": {"gnn_dim": 7, "geo_encoder": "comenet"},
+    }
+    settings = PretrainSettings.from_dict(
+        validate_config({"pretrain": {"settings": given}})["pretrain"]["settings"]
+    )
+    defaults = PretrainSettings()
+    for key, value in given.items():
+        assert getattr(settings, key) == value != getattr(defaults, key), key
+    model = MMSAConfig.from_dict(settings.model)
+    assert (model.gnn_dim, model.geo_encoder) == (7, "comenet")

@@ -9,7 +9,7 @@ exactly the graph's atoms).
 The result depends on the molecule and the options only, never on how busy the machine is:
 embedding is bounded by a number of attempts (``max_iterations``), run in fixed blocks of
 :data:`ATTEMPTS_PER_CALL` with a seed per block. RDKit's own ``timeout`` is wall-clock and
-discards an attempt that ran too long, so a loaded machine used to get a random-coordinates
+discards an attempt that ran too long, so with it a loaded machine would get a random-coordinates
 conformer, or none, where an idle one got the ETKDG conformer. The guard against pathological
 molecules, ``timeout_s``, is counted in CPU seconds of the embedding thread (checked between
 blocks) and only ever ends in a failure with reason "timeout", never in a different conformer.

@@ -1,7 +1,7 @@
 """Snakemake adapter of the pretrain rule (all logic in mmsa.stages.pretrain and mmsa.stages.torchrun).
 
 With ``pretrain.processes`` > 1 the stage runs as that many ``torchrun`` ranks (rank 0 writes
-the log); otherwise in this process, as before.
+the log); otherwise in this process.
 """
 
 import os
