@@ -3,7 +3,7 @@
 
     python benchmarks/adversarial_corpus.py
 
-The corpus and the runs are those of ``tests/test_adversarial_corpus.py`` (tests/adversarial.py),
+The corpus and the runs are those of ``tests/workflow/test_adversarial_corpus.py`` (tests/adversarial.py),
 with tiny random-weight models and small feature settings; nothing is downloaded.
 """
 

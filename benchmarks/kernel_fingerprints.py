@@ -1,7 +1,7 @@
 """Digests of every float step from SMILES to a gradient, to find where two CPUs part ways.
 
 The pinned ``cpu_kernels`` should make pretraining give one ``model.pt`` on every CPU with the
-pinned instruction set, and on one machine it does (tests/test_determinism.py). Across machines
+pinned instruction set, and on one machine it does (tests/train/test_determinism.py). Across machines
 it did not: ``benchmarks/cpu_kernels.py`` at commit 565fb31 gave ``dadbcec1f4ec`` with the avx2
 pin on an AMD EPYC and ``adf123e713ce`` on an Intel Xeon (benchmarks/results/kernel_fingerprints/).
 One weight file cannot say which step differs. This script prints a SHA-256 prefix per step, in

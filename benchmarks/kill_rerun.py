@@ -14,7 +14,7 @@ Kill moments are drawn (seeded) between the log line that marks the start of the
 (its imports done) and the last log line of the uninterrupted run (for pretraining: the last
 epoch's checkpoint), so they fall inside the work, not in Python's start-up or in Matplotlib's.
 Prints a table (stage | kill points tried | killed while running | reruns matching), then what
-each kill left behind. ``tests/test_crash_safety.py`` runs it with a few kill points per stage.
+each kill left behind. ``tests/workflow/test_crash_safety.py`` runs it with a few kill points per stage.
 
     python benchmarks/kill_rerun.py --kills 5 --seed 0
 """

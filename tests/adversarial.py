@@ -1,7 +1,7 @@
 """An adversarial corpus of SMILES rows and a run of it through every path that reads SMILES:
 the pipeline's data stages and the ``mmsa embed`` and ``mmsa predict`` commands.
 
-Used by ``tests/test_adversarial_corpus.py`` (which asserts that no row is lost and nothing
+Used by ``tests/workflow/test_adversarial_corpus.py`` (which asserts that no row is lost and nothing
 crashes) and ``benchmarks/adversarial_corpus.py`` (which prints the table).
 """
 

@@ -2,7 +2,7 @@
 
 Shared by the Snakefile (to build the job graph) and the stages (to do the work), so the
 two can never disagree about a dataset's source or shard count. The Snakefile's process
-imports this module, so it must stay free of RDKit and torch (tests/test_workflow_imports.py):
+imports this module, so it must stay free of RDKit and torch (tests/workflow/test_workflow_imports.py):
 settings objects that need them are built in :mod:`mmsa.stages.inputs`.
 """
 

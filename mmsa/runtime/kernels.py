@@ -4,7 +4,7 @@ torch picks its vectorized kernels (ATen), its BLAS code path (MKL) and its conv
 (oneDNN) from the CPU's instruction set. Each choice rounds float sums differently: on one AMD
 EPYC with AVX-512 the tiny pretraining gave a different ``model.pt`` for each of ATen's
 ``default``, ``avx2`` and ``avx512``, and MKL's and oneDNN's paths each changed it again (see
-tests/test_determinism.py). The ``cpu_kernels`` setting fixes all three to one instruction set,
+tests/train/test_determinism.py). The ``cpu_kernels`` setting fixes all three to one instruction set,
 which every CPU that has it runs the same way:
 
 * ``ATEN_CPU_CAPABILITY``: torch's own kernels;

@@ -1,7 +1,7 @@
 # Validation of the config against the schema (defaults filled in) and the helpers that
 # turn it into job lists. All logic lives in the mmsa package; this file only wires it in.
 # This process imports mmsa from the checkout (Snakemake puts the Snakefile's folder on
-# sys.path) and only its RDKit- and torch-free config modules (tests/test_workflow_imports.py).
+# sys.path) and only its RDKit- and torch-free config modules (tests/workflow/test_workflow_imports.py).
 # Jobs import the installed mmsa: the venv's (`pip install -e .`), or with conda the envs'
 # editable install of the checkout that MMSA_REPO names (envs/mmsa.yaml).
 import os

@@ -5,9 +5,10 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+
+from helpers import REPO
 
 HEAVY = ("rdkit", "torch")
 
@@ -29,7 +30,7 @@ def test_the_workflow_imports_no_rdkit_or_torch(repo):
     assert "mmsa" in loaded and not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
 
 
-SHIPPED_CONFIGS = sorted(p.name for p in (Path(__file__).resolve().parent.parent / "config").glob("*.yaml"))
+SHIPPED_CONFIGS = sorted(p.name for p in (REPO / "config").glob("*.yaml"))
 
 
 def test_every_shipped_config_is_checked_here():

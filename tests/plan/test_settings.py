@@ -1,11 +1,11 @@
 """Every settings class: built from a mapping the same way, frozen, and defaulting to the schema."""
 
 import dataclasses
-from pathlib import Path
 
 import pytest
 import yaml
 
+from helpers import REPO
 from mmsa.data.standardize import StandardizeOptions
 from mmsa.features.conformer import ConformerOptions
 from mmsa.features.settings import FeatureSettings
@@ -52,7 +52,7 @@ def test_nested_and_converted_values_are_built():
 # ---------------------------------------------------------------------------- defaults
 # The schema's defaults, read from its YAML file here rather than through mmsa.plan.config, so the
 # check does not lean on the code it checks.
-SCHEMA = yaml.safe_load((Path(__file__).resolve().parents[1] / "mmsa/schemas/config.schema.yaml").read_text())
+SCHEMA = yaml.safe_load((REPO / "mmsa/schemas/config.schema.yaml").read_text())
 
 
 def schema_section(*path: str) -> dict:

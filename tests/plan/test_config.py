@@ -1,13 +1,11 @@
 import re
-from pathlib import Path
 
 import pytest
 
+from helpers import REPO
 from mmsa.data.row_limit import RowLimit
 from mmsa.plan.config import ConfigError, deep_merge, load_config, validate_config
 from mmsa.plan.datasets import all_datasets, dataset_spec, duplicate_policy, n_shards, row_limit
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def test_defaults_are_filled_in():

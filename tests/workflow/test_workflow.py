@@ -13,10 +13,9 @@ import yaml
 from rdkit import Chem
 
 from cli import mmsa_cli
-from helpers import run_snakemake, tiny_workflow_config
+from helpers import REPO, run_snakemake, tiny_workflow_config
 from mmsa.plan.compared_models import MODEL_NAMES, MODELS
 
-REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 
