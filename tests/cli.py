@@ -15,7 +15,8 @@ from helpers import SMALL_FEATURES
 from mmsa.features.settings import FeatureSettings
 from mmsa.models.pretrained_file import save_pretrained
 from mmsa.models.property import PropertyModel, build_gin, save_property_model
-from mmsa.train.pretrain import PretrainSettings, build_model
+from mmsa.train.pretrain import build_model
+from mmsa.train.pretrain_settings import PretrainSettings
 
 
 def mmsa_cli(workdir: Path, *args: object) -> subprocess.CompletedProcess:

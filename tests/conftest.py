@@ -32,3 +32,12 @@ def single_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory, download_cache) -> tuple[Path, Path]:
+    """The shared tiny workflow run (tests/tiny_run.py): its folder and its config file. Tests
+    that change it restore it (a lost output is rebuilt, a changed setting is only dry-run)."""
+    from tiny_run import run_tiny
+
+    return run_tiny(tmp_path_factory.mktemp("workflow"), download_cache)

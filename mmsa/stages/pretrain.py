@@ -21,7 +21,8 @@ def pretrain(
 
     from mmsa.features.cache import FeatureCache
     from mmsa.runtime.distributed import process_group
-    from mmsa.train.pretrain import PretrainSettings, train_mmsa
+    from mmsa.train.pretrain import train_mmsa
+    from mmsa.train.pretrain_settings import PretrainSettings
 
     settings = PretrainSettings.from_dict(config["pretrain"]["settings"])
     cache = FeatureCache(config["cache_dir"], feature_settings(config))

@@ -21,9 +21,6 @@ fingerprint: the float sums are split differently, so the weights differ in thei
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-import json
 import logging
 import os
 import time
@@ -39,16 +36,15 @@ from mmsa.features.loader import manifest_digest
 from mmsa.models.batchnorm import global_batchnorm
 from mmsa.models.mmsa import MMSAModel
 from mmsa.models.mmsa_config import MMSAConfig
-from mmsa.models.pretrained_file import save_pretrained
 from mmsa.runtime.distributed import GlobalBatch, Ranks, broadcast_from_main, rank_device
-from mmsa.runtime.figures import pyplot, save_figure
-from mmsa.runtime.from_mapping import from_mapping
 from mmsa.runtime.hashing import code_digest, settings_digest
-from mmsa.runtime.io import atomic_path, save_torch, write_text
+from mmsa.runtime.io import save_torch
 from mmsa.runtime.kernels import kernel_provenance
 from mmsa.runtime.parallel import prefetched
 from mmsa.runtime.progress import Progress
 from mmsa.runtime.provenance import provenance
+from mmsa.train.pretrain_outputs import write_outputs
+from mmsa.train.pretrain_settings import PretrainResult, PretrainSettings
 from mmsa.train.schedule import warmup_cosine
 from mmsa.train.stream import ShardBatches, batch_loader
 
@@ -59,46 +55,6 @@ log = logging.getLogger(__name__)
 # independent repeats would share their dropout and augmentation draws. The stride, a prime
 # above any epoch count, keeps (seed, epoch) -> torch seed one-to-one.
 EPOCH_SEED_STRIDE = 100_003
-
-
-@dataclass(frozen=True)
-class PretrainSettings:
-    """Trainer settings (``pretrain.settings`` in the config); ``model`` feeds MMSAConfig."""
-
-    epochs: int = 5
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 1e-5
-    warmup_fraction: float = 0.05
-    grad_clip: float = 1.0
-    amp: bool = True
-    loader_workers: int = 0
-    shuffle_window: int = 8
-    device: str = "auto"
-    resume: bool = True
-    model: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, cfg: Mapping[str, Any] | None) -> PretrainSettings:
-        return from_mapping(cls, cfg, model=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclass
-class PretrainResult:
-    """What a finished run reports (also written as ``throughput.json``)."""
-
-    epochs: int
-    steps: int
-    molecules: int
-    wall_seconds: float
-    molecules_per_second: float
-    data_fraction: float
-    device: str
-    final_loss: float
-    provenance: dict[str, Any] = field(default_factory=dict)
 
 
 def build_model(settings: PretrainSettings, feature_set: str) -> MMSAModel:
@@ -362,49 +318,3 @@ def _read_checkpoint(checkpoint: Path, device: torch.device) -> dict[str, Any] |
     except Exception as err:  # truncated zip, foreign pickle, ...: torch raises many kinds
         log.warning("ignoring checkpoint %s: unreadable (%s: %s)", checkpoint, type(err).__name__, err)
         return None
-
-
-def write_outputs(
-    out: Path,
-    model: MMSAModel,
-    settings: PretrainSettings,
-    cache: FeatureCache,
-    history: list[dict[str, float]],
-    result: PretrainResult,
-) -> None:
-    """Weights (a plain state dict), the config used, the loss log and plot, throughput."""
-    out.mkdir(parents=True, exist_ok=True)
-    save_pretrained(model, out / "model.pt", cache.settings.record())
-    record = {
-        "pretrain": settings.to_dict(),
-        "features": cache.settings.to_dict(),
-        "provenance": result.provenance,
-    }
-    write_text(json.dumps(record, indent=1) + "\n", out / "config.json")
-    with atomic_path(out / "losses.csv") as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(history[0]))
-        writer.writeheader()
-        writer.writerows(history)
-    plot_losses(history, out / "loss_curve.png")
-    write_text(json.dumps(dataclasses.asdict(result), indent=1) + "\n", out / "throughput.json")
-
-
-def plot_losses(history: list[dict[str, float]], path: Path) -> None:
-    """Each loss term against the step, with a moving average."""
-    import numpy as np
-
-    plt = pyplot()
-
-    terms = [k for k in history[0] if k not in ("step", "epoch", "lr")]
-    fig, axes = plt.subplots(1, len(terms), figsize=(3.2 * len(terms), 3), squeeze=False)
-    steps = np.array([h["step"] for h in history])
-    window = max(1, len(history) // 30)
-    for ax, term in zip(axes[0], terms, strict=True):
-        values = np.array([h.get(term, np.nan) for h in history], dtype=float)
-        ax.plot(steps, values, alpha=0.3, lw=0.8)
-        if len(values) >= window:
-            smooth = np.convolve(values, np.ones(window) / window, mode="valid")
-            ax.plot(steps[window - 1 :], smooth, lw=1.5)
-        ax.set_title(term, fontsize=9)
-        ax.set_xlabel("step")
-    save_figure(fig, path)

@@ -13,7 +13,7 @@ from mmsa.models.mmsa_config import GEO_ENCODERS, MMSAConfig
 from mmsa.plan.config import validate_config
 from mmsa.plan.finetune_settings import FinetuneSettings
 from mmsa.train.loop import LoopSettings
-from mmsa.train.pretrain import PretrainSettings
+from mmsa.train.pretrain_settings import PretrainSettings
 
 BUILT_FROM_CONFIG = [
     StandardizeOptions,

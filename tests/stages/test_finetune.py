@@ -27,7 +27,8 @@ from mmsa.stages.inputs import feature_settings
 from mmsa.stages.predict import predict_file
 from mmsa.stages.split import split
 from mmsa.train.finetune import DatasetInputs, run_seed
-from mmsa.train.pretrain import PretrainSettings, build_model
+from mmsa.train.pretrain import build_model
+from mmsa.train.pretrain_settings import PretrainSettings
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 SEEDS = [0, 1]

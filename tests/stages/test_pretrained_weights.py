@@ -19,7 +19,8 @@ from mmsa.plan.datasets import all_datasets
 from mmsa.plan.given_weights import WeightsError, read_record
 from mmsa.stages.given_weights import place_weights
 from mmsa.stages.report import settings_summary
-from mmsa.train.pretrain import PretrainSettings, build_model
+from mmsa.train.pretrain import build_model
+from mmsa.train.pretrain_settings import PretrainSettings
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 FEATURES = {"image_size": 32}

@@ -68,20 +68,21 @@ def compared_results(results: Path) -> dict[str, object]:
 
 
 def test_the_slurm_profile_runs_every_job_through_sbatch_with_local_results(
-    cluster, tmp_path, download_cache
+    cluster, tmp_path, download_cache, tiny
 ):
-    local, remote = tmp_path / "local", tmp_path / "slurm"
-    configs = {}
-    for work in (local, remote):
-        work.mkdir()
-        configs[work] = work / "config.yaml"
-        configs[work].write_text(yaml.safe_dump(tiny_workflow_config(work, download_cache)))
-    run = run_snakemake(local, configs[local])
-    assert run.returncode == 0, run.stderr[-3000:]
+    """The local run is the shared tiny run; the SLURM run repeats its config with a feature
+    cache of its own, so every featurize job computes again on the cluster."""
+    local, local_config = tiny
+    remote = tmp_path / "slurm"
+    remote.mkdir()
+    config = yaml.safe_load(local_config.read_text())
+    config["cache_dir"] = tiny_workflow_config(remote, download_cache)["cache_dir"]
+    remote_config = remote / "config.yaml"
+    remote_config.write_text(yaml.safe_dump(config))
 
     site = site_file(cluster, tmp_path / "site.yaml")
     profiles = ["--profile", str(REPO / "profiles" / "slurm"), "--profile", str(site)]
-    run = run_snakemake(remote, configs[remote], *profiles, env=cluster.env)
+    run = run_snakemake(remote, remote_config, *profiles, env=cluster.env)
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-4000:]
 
