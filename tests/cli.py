@@ -9,9 +9,8 @@ from pathlib import Path
 
 import torch
 import yaml
-from test_pretrain import TINY_MODEL
 
-from helpers import SMALL_FEATURES
+from helpers import SMALL_FEATURES, TINY_MODEL
 from mmsa.features.settings import FeatureSettings
 from mmsa.models.pretrained_file import save_pretrained
 from mmsa.models.property import PropertyModel, build_gin, save_property_model

@@ -62,9 +62,10 @@ def build_model(settings: PretrainSettings, feature_set: str) -> MMSAModel:
     return MMSAModel(MMSAConfig.from_dict({"feature_set": feature_set, **settings.model}))
 
 
-def _autocast(device: torch.device, enabled: bool):
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+def _autocast(device: torch.device, settings: PretrainSettings) -> torch.autocast:
+    """bfloat16 autocast on a GPU with ``amp``; on the CPU only with ``amp_on_cpu`` as well."""
+    if settings.amp and (device.type == "cuda" or (device.type == "cpu" and settings.amp_on_cpu)):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return torch.autocast("cpu", enabled=False)
 
 
@@ -198,7 +199,7 @@ def _train_epoch(
         batch = batch.to(device)
         clock.data_seconds += time.perf_counter() - fetch_start
         global_batch = GlobalBatch(ranks, epoch_seed, len(history)) if ranks.distributed else None
-        with _autocast(device, settings.amp):
+        with _autocast(device, settings):
             output = run.trainee(batch, global_batch)
         run.optimizer.zero_grad(set_to_none=True)
         output["loss"].backward()

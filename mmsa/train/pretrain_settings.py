@@ -21,6 +21,7 @@ class PretrainSettings:
     warmup_fraction: float = 0.05
     grad_clip: float = 1.0
     amp: bool = True
+    amp_on_cpu: bool = False
     loader_workers: int = 0
     shuffle_window: int = 8
     device: str = "auto"

@@ -126,6 +126,7 @@ def test_every_trainer_setting_in_the_config_reaches_the_trainer():
         "warmup_fraction": 0.5,
         "grad_clip": 2.5,
         "amp": False,
+        "amp_on_cpu": True,
         "loader_workers": 2,
         "shuffle_window": 3,
         "device": "cpu",
