@@ -291,8 +291,15 @@ def _result(
         data_fraction=round(clock.data_seconds / wall, 4) if wall > 0 else 0.0,
         device=str(device),
         final_loss=history[-1]["loss"] if history else float("nan"),
+        peak_gpu_mb=_peak_gpu_mb(device),
         provenance=provenance(str(device)),
     )
+
+
+def _peak_gpu_mb(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
 
 
 def distributed_model(model: MMSAModel, device: torch.device) -> torch.nn.Module:

@@ -48,4 +48,5 @@ class PretrainResult:
     data_fraction: float
     device: str
     final_loss: float
+    peak_gpu_mb: float | None = None  # torch's peak allocated CUDA memory (None on the CPU)
     provenance: dict[str, Any] = field(default_factory=dict)
