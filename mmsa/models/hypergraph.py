@@ -55,7 +55,8 @@ def knn_hyperedges(
     num_centres: int | None = None,
     chunk_rows: int | None = None,
     backend: str = "auto",
-) -> Tensor:
+    with_similarity: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
     """Incidence of the kNN hypergraph as PyG ``hyperedge_index`` (2, num_centres * k').
 
     Hyperedge e (for e < ``num_centres``, default all rows) holds node e and its ``k`` most
@@ -70,6 +71,10 @@ def knn_hyperedges(
     tensor), or ``"auto"``: faiss for CPU tensors with at least :data:`FAISS_MIN_PAIRS`
     similarities when faiss is installed, torch otherwise. Both are exact; they can order
     rows whose similarities tie (to float rounding) differently.
+
+    ``with_similarity`` also returns the (num_centres, k') cosine similarities of each
+    hyperedge's members in the same order, from the same search (the centre's own entry is 1):
+    what the hypergraph stage reports as the training molecules' neighbour similarity.
     """
     if k < 1:
         raise ValueError("k must be at least 1")
@@ -80,29 +85,59 @@ def knn_hyperedges(
     if not 0 <= c <= n:
         raise ValueError(f"num_centres {c} must lie in [0, {n}]")
     if c == 0:
-        return torch.zeros(2, 0, dtype=torch.long, device=x.device)
+        empty = torch.zeros(2, 0, dtype=torch.long, device=x.device)
+        return (empty, torch.zeros(0, min(k + 1, n), device=x.device)) if with_similarity else empty
     z = F.normalize(x.detach().float(), dim=-1)
     k_eff = min(k + 1, n)
     if backend == "auto":
         large = c * n >= FAISS_MIN_PAIRS and x.device.type == "cpu"
         backend = "faiss" if large and faiss_available() else "torch"
     if backend == "faiss":
-        nodes = _faiss_neighbours(z, k_eff, c)
+        nodes, similarity = _faiss_neighbours(z, k_eff, c)
     else:
         step = c if chunk_rows is None else max(1, chunk_rows)
-        blocks = []
+        blocks, values = [], []
         for start in range(0, c, step):
             centres = torch.arange(start, min(c, start + step), device=x.device)
             sim = z[centres] @ z.t()  # (block, n)
             sim[torch.arange(len(centres), device=x.device), centres] = float("inf")  # centre first
-            blocks.append(sim.topk(k_eff, dim=1).indices)
-        nodes = torch.cat(blocks)  # (c, k_eff)
+            top = sim.topk(k_eff, dim=1)
+            blocks.append(top.indices)
+            values.append(top.values)
+        nodes, similarity = torch.cat(blocks), torch.cat(values)  # (c, k_eff) each
+        similarity[:, 0] = 1.0  # the centre, whose entry was set to infinity to put it first
     edges = torch.arange(c, device=x.device).repeat_interleave(k_eff)
-    return torch.stack([nodes.reshape(-1), edges], dim=0)
+    index = torch.stack([nodes.reshape(-1), edges], dim=0)
+    return (index, similarity) if with_similarity else index
 
 
-def _faiss_neighbours(z: Tensor, k: int, c: int) -> Tensor:
-    """(c, k) node ids: row e is e, then its k - 1 nearest other rows of unit-norm ``z``.
+def knn_similarity(
+    query: Tensor, base: Tensor, k: int, chunk_rows: int = 2048, backend: str = "auto"
+) -> Tensor:
+    """(len(query), k') cosine similarities of each query row to its ``k`` nearest rows of
+    ``base`` (``k' = min(k, len(base))``), largest first: how close held-out molecules lie to the
+    training molecules. ``backend`` as in :func:`knn_hyperedges` (faiss for large CPU sets)."""
+    q, b = F.normalize(query.detach().float(), dim=-1), F.normalize(base.detach().float(), dim=-1)
+    k_eff = min(k, len(b))
+    if len(q) == 0 or k_eff == 0:
+        return torch.zeros(len(q), k_eff)
+    if backend == "auto":
+        large = len(q) * len(b) >= FAISS_MIN_PAIRS and q.device.type == "cpu"
+        backend = "faiss" if large and faiss_available() else "torch"
+    if backend == "faiss":
+        import faiss
+
+        index = faiss.IndexFlatIP(b.shape[1])
+        index.add(b.contiguous().numpy())
+        return torch.from_numpy(index.search(q.contiguous().numpy(), k_eff)[0])
+    return torch.cat(
+        [(q[s : s + chunk_rows] @ b.t()).topk(k_eff, dim=1).values for s in range(0, len(q), chunk_rows)]
+    )
+
+
+def _faiss_neighbours(z: Tensor, k: int, c: int) -> tuple[Tensor, Tensor]:
+    """(c, k) node ids: row e is e, then its k - 1 nearest other rows of unit-norm ``z``; and
+    their similarities (the centre's entry 1).
 
     Inner product on unit vectors is cosine similarity. A centre is its own nearest row except
     when another row ties with it (a duplicate embedding): then it is moved to the front, and
@@ -115,13 +150,14 @@ def _faiss_neighbours(z: Tensor, k: int, c: int) -> Tensor:
     data = z.contiguous().numpy()
     index = faiss.IndexFlatIP(data.shape[1])
     index.add(data)
-    _, found = index.search(data[:c], min(k + 1, len(data)))  # one spare for a displaced centre
-    found = torch.from_numpy(found)
+    similarity, found = index.search(data[:c], min(k + 1, len(data)))  # one spare for a displaced centre
+    found, similarity = torch.from_numpy(found), torch.from_numpy(similarity)
     centre = torch.arange(c).unsqueeze(1)
     position = torch.arange(found.size(1)).expand_as(found)
     others = torch.where(found == centre, found.size(1), position).argsort(dim=1, stable=True)
     rest = found.gather(1, others[:, : k - 1])
-    return torch.cat([centre, rest], dim=1)
+    rest_similarity = similarity.gather(1, others[:, : k - 1])
+    return torch.cat([centre, rest], dim=1), torch.cat([torch.ones(c, 1), rest_similarity], dim=1)
 
 
 class HypergraphEncoder(nn.Module):

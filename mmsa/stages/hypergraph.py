@@ -23,10 +23,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import torch
-import torch.nn.functional as F
 
 from mmsa.eval.split import PARTS
-from mmsa.models.hypergraph import knn_hyperedges
+from mmsa.models.hypergraph import knn_hyperedges, knn_similarity
 from mmsa.runtime.io import write_parquet, write_text
 
 log = logging.getLogger(__name__)
@@ -38,17 +37,9 @@ log = logging.getLogger(__name__)
 CENTRE_BLOCK = 2048
 
 
-def neighbour_cosine(query: torch.Tensor, base: torch.Tensor, k: int, exclude_self: bool) -> np.ndarray:
-    """Mean cosine similarity of each query row to its ``k`` nearest rows of ``base``."""
-    q, b = F.normalize(query.float(), dim=-1), F.normalize(base.float(), dim=-1)
-    out = []
-    for start in range(0, len(q), CENTRE_BLOCK):
-        sim = q[start : start + CENTRE_BLOCK] @ b.t()
-        if exclude_self:
-            rows = torch.arange(len(sim))
-            sim[rows, rows + start] = -float("inf")
-        out.append(sim.topk(min(k, b.shape[0] - int(exclude_self)), dim=1).values.mean(1))
-    return torch.cat(out).numpy() if out else np.zeros(0)
+def neighbour_cosine(query: torch.Tensor, base: torch.Tensor, k: int) -> np.ndarray:
+    """Mean cosine similarity of each held-out row to its ``k`` nearest training rows."""
+    return knn_similarity(query, base, k, chunk_rows=CENTRE_BLOCK).mean(1).numpy()
 
 
 def split_hypergraphs(
@@ -64,13 +55,17 @@ def split_hypergraphs(
     for seed, table in splits.groupby("seed", sort=True):
         index = {p: np.array([position[key] for key in table.loc[table["part"] == p, "key"]]) for p in PARTS}
         train = x[index["train"]]
-        nodes, edges = knn_hyperedges(train, k, chunk_rows=CENTRE_BLOCK).numpy()
+        incidence, similarity = knn_hyperedges(train, k, chunk_rows=CENTRE_BLOCK, with_similarity=True)
+        nodes, edges = incidence.numpy()
         train_keys = np.array(keys, dtype=object)[index["train"]]
         frames.append(
             pd.DataFrame({"seed": seed, "hyperedge": train_keys[edges], "member": train_keys[nodes]})
         )
+        # the training molecules' neighbours come from the hypergraph's own search (the centre,
+        # column 0, left out); held-out molecules are searched against the training molecules
+        own = similarity[:, 1:].mean(1).numpy()
         coverage = {
-            p: round(float(neighbour_cosine(x[index[p]], train, k, exclude_self=p == "train").mean()), 4)
+            p: round(float((own if p == "train" else neighbour_cosine(x[index[p]], train, k)).mean()), 4)
             for p in PARTS
             if len(index[p])
         }

@@ -18,7 +18,7 @@ from mmsa.models.comenet import ComENetEncoder, edge_frame_angles
 from mmsa.models.fusion import AttentionFusion, reconstruction_loss
 from mmsa.models.geometry import ConformerEncoder, SchNetEncoder, atomic_numbers, radius_interaction_graph
 from mmsa.models.graph import GINConv, GINEncoder, uniform_dropout
-from mmsa.models.hypergraph import HypergraphEncoder, faiss_available, knn_hyperedges
+from mmsa.models.hypergraph import HypergraphEncoder, faiss_available, knn_hyperedges, knn_similarity
 from mmsa.models.image import ResNetEncoder
 from mmsa.models.losses import info_nce, pairwise_info_nce
 from mmsa.models.memory import MemoryBank, sinkhorn
@@ -283,6 +283,36 @@ def test_knn_hyperedges_match_brute_force(n: int, k: int, centres: int | None, b
         expected[i] = {i} | {j for _, j in sims[:k]}  # the centre and its k neighbours
     assert got == expected
     assert hyperedge_index.size(1) == c * min(k + 1, n)
+
+
+def brute_cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Cosine similarities in float64, written out (not the code under test)."""
+    a, b = a.double(), b.double()
+    return (a @ b.t()) / (a.norm(dim=1, keepdim=True) * b.norm(dim=1).unsqueeze(0))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_hyperedge_similarities_are_those_of_the_listed_members(backend: str) -> None:
+    """One search gives the hypergraph and its similarities: each hyperedge's entries are the
+    cosine of the centre to the member listed at that place (1 for the centre itself)."""
+    x = torch.randn(60, 6, generator=torch.Generator().manual_seed(3))
+    index, similarity = knn_hyperedges(x, 4, num_centres=50, backend=backend, with_similarity=True)
+    nodes = index[0].view(50, 5)
+    cosine = brute_cosine(x, x)
+    expected = torch.stack([cosine[e, nodes[e]] for e in range(50)])
+    expected[:, 0] = 1.0
+    torch.testing.assert_close(similarity.double(), expected, rtol=0, atol=1e-5)
+    assert torch.equal(index, knn_hyperedges(x, 4, num_centres=50, backend=backend))  # same hypergraph
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_held_out_rows_get_the_similarities_of_their_k_nearest_base_rows(backend: str) -> None:
+    generator = torch.Generator().manual_seed(4)
+    query, base = torch.randn(9, 6, generator=generator), torch.randn(30, 6, generator=generator)
+    expected = brute_cosine(query, base).topk(5, dim=1).values
+    got = knn_similarity(query, base, 5, chunk_rows=4, backend=backend)
+    torch.testing.assert_close(got.double(), expected, rtol=0, atol=1e-5)
+    assert knn_similarity(query, base[:3], 5, backend=backend).shape == (9, 3)  # k capped by the base
 
 
 def test_hypergraph_encoder_anchor_nodes_act_only_through_the_hyperedges_they_join() -> None:
