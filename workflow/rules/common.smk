@@ -10,7 +10,7 @@ os.environ.setdefault("MMSA_REPO", workflow.basedir)
 
 from mmsa.plan.compared_models import MODELS
 from mmsa.plan.config import ConfigError, validate_config
-from mmsa.plan.datasets import all_datasets, fetched_from, holdout_datasets
+from mmsa.plan.datasets import all_datasets, fetched_from, holdout_datasets, n_shards
 from mmsa.plan.config_slices import stage_config
 from mmsa.plan.job_resources import job_resources
 from mmsa.runtime.kernels import pin_cpu_kernels
@@ -41,9 +41,8 @@ wildcard_constraints:
 
 
 def shard_ids_of(dataset):
-    """The shard ids the shard checkpoint wrote for a dataset (known once it has run)."""
-    folder = checkpoints.shard.get(dataset=dataset).output.shards
-    return sorted(glob_wildcards(os.path.join(folder, "shard-{shard}.parquet")).shard)
+    """The shard ids of a dataset, known from the config: the shard rule writes every one."""
+    return [f"{s:05d}" for s in range(n_shards(config, dataset))]
 
 
 def manifests_of(dataset):

@@ -4,7 +4,7 @@
 
 rule featurize:
     input:
-        shard="results/datasets/{dataset}/shards/shard-{shard}.parquet",
+        shards="results/datasets/{dataset}/shards",  # the shard rule's folder; this job reads one file
     output:
         manifest="results/features/{dataset}/shard-{shard}.parquet",
         rejects="results/features/{dataset}/rejects-{shard}.parquet",

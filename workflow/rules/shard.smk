@@ -1,9 +1,11 @@
-# Fixed-size shards of the standardized rows. A checkpoint: the per-shard jobs downstream fan
-# out over the shard files it writes. The pretraining dataset's shards leave out every molecule
-# of the finetuning datasets (holdouts), so its shard job waits for their standardization.
+# Fixed-size shards of the standardized rows. Not a checkpoint: the number of shards follows from
+# the config (mmsa.plan.datasets.n_shards) and every shard file is written, an empty shard as an
+# empty table, so the per-shard jobs downstream are known before it runs (and can be grouped on a
+# cluster). The pretraining dataset's shards leave out every molecule of the finetuning datasets
+# (holdouts), so its shard job waits for their standardization.
 
 
-checkpoint shard:
+rule shard:
     input:
         parts="results/datasets/{dataset}/standardized",
         holdouts=lambda wc: expand(

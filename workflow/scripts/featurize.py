@@ -1,5 +1,6 @@
 """Snakemake adapter of the featurize rule (all logic in mmsa.stages.featurize)."""
 
+from mmsa.data.shard import shard_path
 from mmsa.plan.config_slices import placement
 from mmsa.runtime.logs import stage_logging
 from mmsa.stages.featurize import featurize
@@ -10,7 +11,7 @@ if __name__ == "__main__":
     with stage_logging(sm.log[0]):
         featurize(
             sm.params.config,
-            sm.input.shard,
+            shard_path(sm.input.shards, int(sm.wildcards.shard)),
             sm.output.manifest,
             sm.output.rejects,
             threads=sm.threads,
