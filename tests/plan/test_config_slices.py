@@ -80,3 +80,11 @@ def test_the_feature_cache_keys_on_every_feature_setting_and_not_on_the_work_spl
     featurize = {path[1] for path in FEATURES if path[0] == "featurize"}
     assert featurize == {f.name for f in fields(FeatureSettings)}
     assert "chunk_size" not in featurize and ("cache_dir",) in FEATURES
+
+
+def test_the_report_is_handed_every_setting_its_table_names(config):
+    """The dry-run test cannot see it (the report reruns for its inputs first), so here: a changed
+    finetuning or pretraining setting reaches the report job's declared config."""
+    part = stage_config(config, "report")
+    assert part["finetune"]["settings"]["rf_trees"] == 7 and part["finetune"]["settings"]["lr"] == 0.01
+    assert "hypergraph_k" in part["finetune"] and "model" in part["pretrain"]["settings"]
