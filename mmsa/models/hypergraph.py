@@ -103,9 +103,12 @@ def knn_hyperedges(
             sim[torch.arange(len(centres), device=x.device), centres] = float("inf")  # centre first
             top = sim.topk(k_eff, dim=1)
             blocks.append(top.indices)
-            values.append(top.values)
-        nodes, similarity = torch.cat(blocks), torch.cat(values)  # (c, k_eff) each
-        similarity[:, 0] = 1.0  # the centre, whose entry was set to infinity to put it first
+            if with_similarity:  # not on the training path, which rebuilds a hypergraph every step
+                values.append(top.values)
+        nodes = torch.cat(blocks)  # (c, k_eff)
+        similarity = torch.cat(values) if with_similarity else None
+        if similarity is not None:
+            similarity[:, 0] = 1.0  # the centre, whose entry was set to infinity to put it first
     edges = torch.arange(c, device=x.device).repeat_interleave(k_eff)
     index = torch.stack([nodes.reshape(-1), edges], dim=0)
     return (index, similarity) if with_similarity else index
