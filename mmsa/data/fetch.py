@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from mmsa.data.columns import FETCH_ERROR, RESERVED, ROW, SMILES, SOURCE_ROW
 from mmsa.data.download import FetchError
 from mmsa.data.registry import DatasetSpec
-from mmsa.data.row_limit import NO_LIMIT_PROVENANCE, RowLimit
+from mmsa.data.row_limit import RowLimit, limit_provenance
 from mmsa.data.sampling import chosen_blocks
 from mmsa.data.table_source import decompressed, open_table, verify_csv_checksum
 from mmsa.runtime.io import atomic_path
@@ -212,7 +212,7 @@ def _write_raw_table(
         numbers = [ROW, SOURCE_ROW] if limit and limit.how == "sample" else [ROW]
         strings = [*columns, FETCH_ERROR]
         schema = pa.schema([(n, pa.int64()) for n in numbers] + [(name, pa.string()) for name in strings])
-        provenance = {**spec.to_dict(), **(limit.provenance() if limit else NO_LIMIT_PROVENANCE)}
+        provenance = {**spec.to_dict(), **limit_provenance(limit)}
         schema = schema.with_metadata({"mmsa.source": json.dumps(provenance)})
         with pq.ParquetWriter(tmp, schema) as writer:
             for block, sources in chosen_blocks(reader, block_rows, limit):

@@ -32,13 +32,12 @@ class RowLimit:
         """How many rows are read from the top (None: to the end)."""
         return self.n if self.how == "first" else None
 
-    def provenance(self) -> dict[str, Any]:
-        """The limit as the fetched table's metadata records it."""
-        return {
-            "max_rows": self.first,
-            "sample_rows": self.n if self.how == "sample" else None,
-            "seed": self.seed,
-        }
 
-
-NO_LIMIT_PROVENANCE: dict[str, Any] = {"max_rows": None, "sample_rows": None, "seed": None}
+def limit_provenance(limit: RowLimit | None) -> dict[str, Any]:
+    """A row limit (None: every row) as the fetched table's metadata records it."""
+    sampled = limit is not None and limit.how == "sample"
+    return {
+        "max_rows": limit.first if limit else None,
+        "sample_rows": limit.n if sampled else None,
+        "seed": limit.seed if limit else None,
+    }
