@@ -102,13 +102,13 @@ def fresh_cache(root: str | os.PathLike, downloads: str | os.PathLike | None) ->
 
 
 def machine() -> str:
-    """One line on where the numbers were measured, with the load when they were printed."""
+    """One line on where the numbers were measured, with the load when they were printed (what
+    else ran beside a benchmark is for its results file to say: the load only hints at it)."""
     mem = psutil.virtual_memory().total / (1 << 30)
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     return (
         f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), {mem:.0f} GiB RAM; "
-        "a shared 2-core VM: other jobs ran beside this one (most at nice 19, some at nice 5; "
-        f"this one at nice 0); load average at the end {load} (1, 5, 15 min)"
+        f"load average at the end {load} (1, 5, 15 min)"
     )
 
 

@@ -6,11 +6,21 @@ One seed's 80/10/10 random split of ``--rows`` synthetic fused embeddings (``--d
 around 64 centres so that neighbourhoods exist), the default ``finetune.hypergraph_k``: the
 training hypergraph and the neighbour similarities of every part, as the stage computes them.
 Prints one table row; run it from a checkout of another commit (its ``PYTHONPATH``) to compare.
+
+``--centres C`` measures a size too large to search whole on a small machine (1M rows: an exact
+search of every row is over an hour on 2 cores): the stage's own searches run for the first ``C``
+molecules of each part against all training molecules, and the time is scaled to every molecule
+(exact kNN costs the same per query row, so the scaling is linear). The peak is the sampled run's;
+a whole run adds its outputs (the incidence, similarities and key table of every training
+molecule), printed beside it from their sizes. Commits before 513fdd2 computed the training
+molecules' similarities again in torch (``neighbour_cosine(..., exclude_self=True)``): the script
+runs what the checkout has.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import subprocess
 import time
@@ -20,8 +30,8 @@ import pandas as pd
 import torch
 from _common import PeakMemory, high_water_mark, machine, mib, table
 
-from mmsa.models.hypergraph import faiss_available
-from mmsa.stages.hypergraph import split_hypergraphs
+from mmsa.models.hypergraph import faiss_available, knn_hyperedges
+from mmsa.stages.hypergraph import CENTRE_BLOCK, neighbour_cosine, split_hypergraphs
 
 
 def embeddings(rows: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -30,11 +40,45 @@ def embeddings(rows: int, dim: int, seed: int = 0) -> np.ndarray:
     return centres[rng.integers(0, 64, rows)] + 0.5 * rng.standard_normal((rows, dim)).astype(np.float32)
 
 
+def sampled_searches(fused: np.ndarray, part: np.ndarray, k: int, centres: int) -> tuple[float, float, dict]:
+    """The stage's searches for the first ``centres`` molecules of each part against every
+    training molecule: seconds measured, seconds scaled to every molecule, mean similarity per part."""
+    x = torch.tensor(fused)
+    train = x[torch.from_numpy(part == "train")]
+    recompute = "exclude_self" in inspect.signature(neighbour_cosine).parameters  # before 513fdd2
+    measured = projected = 0.0
+    coverage = {}
+    for p in ("train", "valid", "test"):
+        rows = x[torch.from_numpy(part == p)]
+        c = min(centres, len(rows))
+        started = time.perf_counter()
+        if p == "train" and recompute:
+            knn_hyperedges(train, k, num_centres=c, chunk_rows=CENTRE_BLOCK)
+            similarity = neighbour_cosine(train[:c], train, k, exclude_self=True)
+        elif p == "train":
+            _, own = knn_hyperedges(train, k, num_centres=c, chunk_rows=CENTRE_BLOCK, with_similarity=True)
+            similarity = own[:, 1:].mean(1).numpy()
+        elif recompute:
+            similarity = neighbour_cosine(rows[:c], train, k, exclude_self=False)
+        else:
+            similarity = neighbour_cosine(rows[:c], train, k)
+        seconds = time.perf_counter() - started
+        measured += seconds
+        projected += seconds * len(rows) / c
+        coverage[p] = round(float(similarity.mean()), 4)
+    return measured, projected, coverage
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=93_087, help="molecules (default 93,087: MUV)")
     parser.add_argument("--k", type=int, default=10, help="neighbours per hyperedge (default 10)")
     parser.add_argument("--dim", type=int, default=256, help="embedding size (default 256, the paper's)")
+    parser.add_argument(
+        "--centres",
+        type=int,
+        help="search only the first CENTRES molecules of each part and scale the time (for 1M rows)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(2)
     fused = embeddings(args.rows, args.dim)
@@ -46,10 +90,18 @@ def main() -> None:
     ).stdout.strip()
     before = high_water_mark(os.getpid()) or 0  # the embeddings and the split are already held
     with PeakMemory() as peak:
-        started = time.perf_counter()
-        _, stats = split_hypergraphs(keys, fused, splits, args.k)
-        seconds = time.perf_counter() - started
+        if args.centres:
+            measured, seconds, coverage = sampled_searches(fused, part, args.k, args.centres)
+        else:
+            started = time.perf_counter()
+            _, stats = split_hypergraphs(keys, fused, splits, args.k)
+            seconds = measured = time.perf_counter() - started
+            coverage = stats["0"]["neighbour_cosine_by_part"]
     over = peak.main - before
+    n_train = int((part == "train").sum())
+    # a whole run's outputs, per member of a hyperedge (k + 1 per training molecule): two int64 ids
+    # and a float32 similarity from the search, then a seed and two key references in the table
+    outputs = n_train * (args.k + 1) * (8 + 8 + 4 + 8 + 8 + 8)
     print(machine())
     print(
         table(
@@ -58,7 +110,9 @@ def main() -> None:
                 "rows",
                 "k",
                 "faiss",
-                "seconds",
+                "centres searched per part",
+                "seconds measured",
+                "seconds for every molecule",
                 "peak MiB over the inputs",
                 "neighbour cosine (train / valid / test)",
             ],
@@ -68,16 +122,18 @@ def main() -> None:
                     f"{args.rows:,}",
                     args.k,
                     faiss_available(),
-                    f"{seconds:.1f}",
+                    f"{args.centres:,}" if args.centres else "all",
+                    f"{measured:.1f}",
+                    f"{seconds:.1f}" + (" (scaled)" if args.centres else ""),
                     mib(over),
-                    " / ".join(
-                        str(stats["0"]["neighbour_cosine_by_part"][p]) for p in ("train", "valid", "test")
-                    ),
+                    " / ".join(str(coverage[p]) for p in ("train", "valid", "test")),
                 ]
             ],
         )
     )
     print(f"(process peak {mib(peak.main)} MiB; before the stage {mib(before)} MiB)")
+    if args.centres:
+        print(f"(a whole run also holds its outputs: {mib(outputs)} MiB: incidence, similarities, key table)")
 
 
 if __name__ == "__main__":
