@@ -75,18 +75,38 @@ def _cell(record: list[str], position: int) -> str:
 
 
 class _CountingReader:
-    """A CSV reader that counts the data records it has yielded (blank lines are no records)."""
+    """A CSV reader that counts the data records it has yielded (blank lines are no records) and
+    turns a quoting error into a :class:`FetchError` naming the line where the broken record
+    starts.
 
-    def __init__(self, reader: Iterator[list[str]]) -> None:
-        self.reader, self.records = reader, 0
+    The reader is strict: a quote that never closes would otherwise swallow every later line
+    into one field (one rejected row standing for many lost ones), and a quote that closes in
+    the middle of a field would silently join lines. A quoted field holding a line break is
+    valid CSV and stays one record.
+    """
+
+    def __init__(self, reader: Iterator[list[str]], what: str, line: int) -> None:
+        self.reader, self.records, self.what, self.line = reader, 0, what, line
 
     def __iter__(self) -> _CountingReader:
         return self
 
     def __next__(self) -> list[str]:
-        record = next(self.reader)
+        try:
+            record = next(self.reader)
+        except csv.Error as err:
+            raise quoting_error(self.what, self.line + 1, err) from None
         self.records += bool(record)
+        self.line = self.reader.line_num  # type: ignore[attr-defined]
         return record
+
+
+def quoting_error(what: str, line: int, err: csv.Error) -> FetchError:
+    """The error for a record the strict CSV reader refused, starting at ``line`` (1-based)."""
+    return FetchError(
+        f"{what}: line {line}: a quoted field opens there and is not closed properly ({err}); no row "
+        'was read. Close the quote, or write a quote inside a quoted field as two ("")'
+    )
 
 
 def _check_rows(spec: DatasetSpec, where: str, found: int, first: int | None) -> None:
@@ -204,9 +224,13 @@ def _write_raw_table(
         # Undecodable bytes become U+FFFD, outside the SMILES alphabet, so such a row is
         # rejected with a reason instead of aborting the whole dataset.
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
-        records = csv.reader(text)
-        header = next(records, [])
-        reader = _CountingReader(records)
+        records = csv.reader(text, strict=True)
+        named = f"{what}, {where}" if where else what  # a quoting error names the file's line
+        try:
+            header = next(records, [])
+        except csv.Error as err:
+            raise quoting_error(named, 1, err) from None
+        reader = _CountingReader(records, named, records.line_num)
         columns = _select_columns(spec, header, what)
         positions = [header.index(src) for src in columns.values()]
         numbers = [ROW, SOURCE_ROW] if limit and limit.how == "sample" else [ROW]

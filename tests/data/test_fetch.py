@@ -146,6 +146,33 @@ def test_local_folder_source_with_row_limit(tmp_path):
     assert table["a"] == ["" if i % 3 else str(i % 5) for i in range(25)]
 
 
+@pytest.mark.parametrize(
+    ("text", "line", "error"),
+    [
+        ('smiles,y\nCCO,1\nCCN,0\n"CCC,1\nCO,0\nCCl,1\n', 4, "unexpected end of data"),  # never closes
+        ('smiles,y\n"CCO,1\nCCN,0\nCC"C,1\nCO,0\n', 2, "',' expected after '\"'"),  # closes mid-field
+        ('"smiles,y\nCCO,1\n', 1, "unexpected end of data"),  # in the header
+    ],
+    ids=["never-closed", "closed-inside-a-field", "header"],
+)
+def test_a_broken_quote_names_its_line_and_reads_no_row(tmp_path, text, line, error):
+    """A lenient reader would make one rejected row of every line after the quote: rows lost."""
+    (tmp_path / "q.csv").write_text(text)
+    spec = get_spec("q", {"source": "local", "smiles_column": "smiles", "task_type": "none"})
+    with pytest.raises(FetchError) as err:
+        fetch_dataset(spec, tmp_path / "q.parquet", tmp_path / "cache", tmp_path)
+    where = f"dataset q, {tmp_path / 'q.csv'}"
+    assert str(err.value).startswith(f"{where}: line {line}: a quoted field opens there")
+    assert error in str(err.value) and not (tmp_path / "q.parquet").exists()
+
+
+def test_a_quoted_line_break_is_valid_csv_and_one_record(tmp_path):
+    (tmp_path / "nl.csv").write_bytes(b'smiles,y\r\n"CC\nO",1\r\nCO,0\r\n')
+    spec = get_spec("nl", {"source": "local", "smiles_column": "smiles", "task_type": "none"})
+    assert fetch_dataset(spec, tmp_path / "nl.parquet", tmp_path / "cache", tmp_path) == 2
+    assert pq.read_table(tmp_path / "nl.parquet").column("smiles").to_pylist() == ["CC\nO", "CO"]
+
+
 def test_local_folder_content_checksum_is_checked(tmp_path):
     header = "smiles," + ",".join(REGISTRY["tox21"].tasks)
     (tmp_path / "tox21.csv").write_text(header + "\nCCO" + "," * 12 + "\n")
