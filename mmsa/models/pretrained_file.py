@@ -11,6 +11,7 @@ import torch
 
 from mmsa.models.mmsa import MMSAModel
 from mmsa.models.mmsa_config import MMSAConfig
+from mmsa.models.model_files import PRETRAINED, load_model_file
 from mmsa.runtime.io import save_torch
 
 
@@ -28,8 +29,9 @@ def save_pretrained(model: MMSAModel, path: str | os.PathLike, features: Mapping
 
 
 def load_pretrained(path: str | os.PathLike, device: torch.device | str = "cpu") -> MMSAModel:
-    """A model saved by :func:`save_pretrained`, in evaluation mode (no code is unpickled)."""
-    weights = torch.load(path, weights_only=True, map_location=device)
+    """A model saved by :func:`save_pretrained`, in evaluation mode (no code is unpickled); any
+    other file is a :class:`~mmsa.models.model_files.ModelFileError` saying what it is."""
+    weights = load_model_file(path, PRETRAINED)
     model = MMSAModel(MMSAConfig.from_dict(weights["model_config"]))
     model.load_state_dict(weights["state_dict"])
     return model.to(device).eval()

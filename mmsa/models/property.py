@@ -30,6 +30,7 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.nn import HypergraphConv
 
 from mmsa.models.graph import GINEncoder
+from mmsa.models.model_files import FINETUNED, load_model_file
 from mmsa.models.neighbour_labels import NeighbourLabels
 from mmsa.runtime.io import save_torch
 
@@ -216,8 +217,9 @@ def save_property_model(model: PropertyModel, meta: dict[str, Any], path: str | 
 
 
 def load_property_model(path: str | os.PathLike) -> tuple[PropertyModel, dict[str, Any]]:
-    """A model saved by :func:`save_property_model`, in evaluation mode, and its metadata."""
-    saved = torch.load(path, weights_only=True, map_location="cpu")
+    """A model saved by :func:`save_property_model`, in evaluation mode, and its metadata; any
+    other file is a :class:`~mmsa.models.model_files.ModelFileError` saying what it is."""
+    saved = load_model_file(path, FINETUNED)
     meta, state = saved["meta"], saved["state_dict"]
     structure: StructureContext | NeighbourLabels | None = None
     if "neighbour_labels" in meta:
