@@ -2,17 +2,24 @@
 
 Both standardize and featurize the file through the shared cache (bad rows are written to a
 rejects CSV beside the output, with reasons), then apply the pretrained or finetuned model.
-Problems with what the user gave (a missing file, a file without usable rows) raise
-:class:`mmsa.runtime.errors.InputError`, which the command line prints as one line.
+Problems with what the user gave (a missing file, a file without usable rows, a model file of the
+wrong kind, an output path that cannot be written) raise :class:`mmsa.runtime.errors.InputError`,
+which the command line prints as one line. Models are loaded and the output path checked before
+any molecule is featurized, and a failed command leaves no output behind: the output and its
+rejects file are written together at the end, or neither is.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import pandas as pd
+
+from mmsa.models.model_files import ModelFileError
 from mmsa.models.pretrained_file import load_pretrained
 from mmsa.models.property import (
     graph_data,
@@ -27,6 +34,7 @@ from mmsa.stages.embed import embed_molecules, write_embeddings
 from mmsa.stages.prepare_smiles import PreparedMolecules, prepare_smiles_file
 
 REJECTS_SUFFIX = ".rejects.csv"
+T = TypeVar("T")
 
 
 def rejects_path(out: str | os.PathLike) -> Path:
@@ -36,22 +44,50 @@ def rejects_path(out: str | os.PathLike) -> Path:
     return out.with_name(out.name + REJECTS_SUFFIX)
 
 
-def _model_file(path: str | os.PathLike, option: str) -> Path:
-    """``path`` if it is a file; otherwise an :class:`InputError` naming the option."""
-    if not Path(path).is_file():
-        raise InputError(f"{option} {path}: no such file")
-    return Path(path)
+def _loaded(option: str, load: Callable[[Path], T], path: str | os.PathLike) -> T:
+    """``load(path)``, a :class:`ModelFileError` naming ``option`` when it is no such model."""
+    try:
+        return load(Path(path))
+    except ModelFileError as err:
+        raise ModelFileError(f"{option} {err}") from None
 
 
-def _usable(prepared: PreparedMolecules, csv_path: str | os.PathLike, out: str | os.PathLike) -> None:
-    """Write the rejects; a file none of whose rows can be used is an :class:`InputError`
-    (no empty output is written, so a script cannot mistake it for a result)."""
-    write_csv(prepared.rejects, rejects_path(out))
+def _output_file(out: str | os.PathLike) -> Path:
+    """``out`` if a file can be written there (checked before any molecule is featurized)."""
+    if Path(out).is_dir():
+        raise InputError(f"--out {out}: a folder; give the name of the file to write")
+    return Path(out)
+
+
+def _usable(prepared: PreparedMolecules, csv_path: str | os.PathLike, out: Path) -> None:
+    """A file none of whose rows can be used is an :class:`InputError`; its rejects (the
+    reasons) are written, and no empty output, so a script cannot mistake it for a result."""
     if prepared.rows.empty:
+        _write(lambda path: write_csv(prepared.rejects, path), rejects_path(out))
         raise InputError(
             f"{csv_path}: none of its {len(prepared.rejects)} rows can be used; "
             f"reasons in {rejects_path(out)}"
         )
+
+
+def _write(write: Callable[[Path], None], path: Path) -> None:
+    """``write(path)``; a file system that refuses it (full, read-only) is an :class:`InputError`
+    naming the file (the write is atomic: nothing partial is left)."""
+    try:
+        write(path)
+    except OSError as err:
+        raise InputError(f"--out {path}: cannot be written ({err.strerror or err})") from None
+
+
+def _publish(write: Callable[[Path], None], rejects: pd.DataFrame, out: Path) -> None:
+    """The output, then its rejects file; when the second cannot be written the first is removed
+    again, so a failed command leaves neither behind."""
+    _write(write, out)
+    try:
+        _write(lambda path: write_csv(rejects, path), rejects_path(out))
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
 
 
 def embed_file(
@@ -63,13 +99,15 @@ def embed_file(
     threads: int = 1,
 ) -> dict[str, int]:
     """Embeddings (Parquet: row, key, fused) of every valid row."""
-    model_path = _model_file(model_path, "--model")
+    model = _loaded("--model", load_pretrained, model_path)
+    out = _output_file(out)
     with tempfile.TemporaryDirectory() as work:
         prepared = prepare_smiles_file(config, csv_path, smiles_column, work, threads)
         _usable(prepared, csv_path, out)
         keys = prepared.rows["key"].tolist()
-        fused = embed_molecules(load_pretrained(model_path), prepared.store, keys)
-    write_embeddings(keys, fused, out, rows=prepared.rows["row"].tolist())
+        fused = embed_molecules(model, prepared.store, keys)
+    rows = prepared.rows["row"].tolist()
+    _publish(lambda path: write_embeddings(keys, fused, path, rows=rows), prepared.rejects, out)
     return {
         "rows": len(prepared.rows) + len(prepared.rejects),
         "embedded": len(keys),
@@ -87,28 +125,30 @@ def predict_file(
     threads: int = 1,
 ) -> dict[str, int]:
     """Predictions (CSV: row, input, key, one column per task) of every valid row."""
-    model, meta = load_property_model(_model_file(finetuned_path, "--model"))
+    model, meta = _loaded("--model", load_property_model, finetuned_path)
     if reads_fused(model) and pretrained_path is None:
         raise InputError(
             f"{meta['model']} models need the pretrained model (--pretrained) to place "
             "new molecules among the training molecules"
         )
+    pretrained = None
     if pretrained_path is not None:
-        pretrained_path = _model_file(pretrained_path, "--pretrained")
+        pretrained = _loaded("--pretrained", load_pretrained, pretrained_path)
+    out = _output_file(out)
     with tempfile.TemporaryDirectory() as work:
         prepared = prepare_smiles_file(config, csv_path, smiles_column, work, threads)
         _usable(prepared, csv_path, out)
         keys = prepared.rows["key"].tolist()
         graphs = graph_data(prepared.store.get(keys))
         fused = None
-        if reads_fused(model) and keys:
-            fused = embed_molecules(load_pretrained(pretrained_path), prepared.store, keys)
+        if reads_fused(model) and pretrained is not None:
+            fused = embed_molecules(pretrained, prepared.store, keys)
     outputs = predict_outputs(model, graphs, fused, keys=keys)
     values = to_property_values(outputs, meta["task_type"], meta["target_mean"], meta["target_std"])
     table = prepared.rows[["row", "input", "key"]].copy()
     for i, task in enumerate(meta["tasks"]):
         table[task] = values[:, i]
-    write_csv(table, out)
+    _publish(lambda path: write_csv(table, path), prepared.rejects, out)
     return {
         "rows": len(table) + len(prepared.rejects),
         "predicted": len(table),
