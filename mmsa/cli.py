@@ -254,13 +254,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_cli_config(args)
     except ConfigError as err:
-        print(f"mmsa: {err}", file=sys.stderr)
-        return 2
+        print(f"mmsa {args.command}: {err}", file=sys.stderr)
+        return 1
     with stage_logging():
         try:
             args.func(args, config)
         except InputError as err:
             print(f"mmsa {args.command}: {err}", file=sys.stderr)
+            return 1
+        except OSError as err:  # a named file the system refused (permissions, a full disk)
+            if err.filename is None:
+                raise
+            print(f"mmsa {args.command}: {err.filename}: {err.strerror or err}", file=sys.stderr)
             return 1
     return 0
 

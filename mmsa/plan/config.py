@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -192,12 +193,36 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Read a YAML config file, apply ``overrides`` (deep-merged) and validate it."""
-    with open(path) as fh:
-        config = yaml.safe_load(fh) or {}
+    """Read a YAML config file, apply ``overrides`` (deep-merged) and validate it.
+
+    A file that is missing, unreadable or not plain YAML is a :class:`ConfigError` naming the file
+    (and the line, for YAML); tags that build Python objects (``!!python/...``) are refused by
+    the safe loader before anything is constructed.
+    """
+    config = yaml_file(path) or {}
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: the top level of a config file must be a mapping")
     return validate_config(deep_merge(config, overrides or {}))
+
+
+def yaml_file(path: str | os.PathLike) -> Any:
+    """The plain YAML data of ``path``, or a :class:`ConfigError` saying why there is none."""
+    if Path(path).is_dir():
+        raise ConfigError(f"{path}: a folder, not a config file")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot be read ({err})") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        if isinstance(err, yaml.constructor.ConstructorError):
+            problem += " (a config file holds plain YAML values, no tags that build objects)"
+        raise ConfigError(f"{path}: not a valid YAML config{where}: {problem}") from None
 
 
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
