@@ -1,17 +1,25 @@
 """An adversarial corpus of SMILES rows and a run of it through every path that reads SMILES:
-the pipeline's data stages and the ``mmsa embed`` and ``mmsa predict`` commands.
+the pipeline's data stages and the ``mmsa embed`` and ``mmsa predict`` commands; and the wrong
+things a user can hand those commands instead (a broken CSV, a damaged or wrong model file, an
+output path that cannot be written, a bad config file), each run as the real command.
 
-Used by ``tests/workflow/test_adversarial_corpus.py`` (which asserts that no row is lost and nothing
-crashes) and ``benchmarks/adversarial_corpus.py`` (which prints the table).
+Used by ``tests/workflow/test_adversarial_corpus.py`` (which asserts that no row is lost, nothing
+crashes, and every wrong input ends in one line and exit status 1 with no output left behind) and
+``benchmarks/adversarial_corpus.py`` (which prints both tables).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import os
 import re
+import shutil
+import subprocess
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -188,4 +196,190 @@ def table(results: dict[str, PathResult]) -> str:
     row("lost", [len(r.lost) for r in results.values()])
     row("tracebacks", [r.tracebacks for r in results.values()])
     row("exit code", [r.returncode for r in results.values()])
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- wrong things handed to a command
+
+VALID = ["CCO", "c1ccccc1", "CC(=O)O", "CCN", "CCCl"]
+UNBALANCED_QUOTE_LINE = 4  # of the file below: the header, two SMILES, then the opening quote
+UNBALANCED_QUOTE = "smiles\n" + "\n".join([VALID[0], VALID[1], '"CCO', *VALID[2:]]) + "\n"
+
+
+@dataclass
+class CommandCase:
+    """One wrong input: the command's arguments (``{config}``, ``{pretrained}``, ``{finetuned}``,
+    ``{csv}`` and ``{folder}`` filled in), how to make the input, and the end of the line the
+    command must print."""
+
+    name: str
+    args: list[str]
+    expected: str
+    make: Callable[[Path], None] = lambda folder: None
+
+
+def _truncated(folder: Path) -> None:
+    data = (folder / "finetuned.pt").read_bytes()
+    (folder / "truncated.pt").write_bytes(data[: len(data) // 2])
+
+
+def _random_bytes(folder: Path) -> None:
+    (folder / "random.pt").write_bytes(os.urandom(4096))
+
+
+def _text(name: str, text: str) -> Callable[[Path], None]:
+    return lambda folder: (folder / name).write_text(text)
+
+
+PREDICT = ["predict", "{csv}", "--config", "{config}"]
+EMBED = ["embed", "{csv}", "--config", "{config}"]
+FINETUNED_KIND = "a finetuned model (results/finetune/<dataset>/<model>/seed-<n>.pt)"
+PRETRAINED_KIND = "a pretrained model (the pretrain stage's results/pretrain/model.pt)"
+COMMAND_CASES = [
+    CommandCase(
+        "CSV: 5 valid SMILES and an unbalanced quote",
+        [*PREDICT, "--model", "{finetuned}", "--out", "out.csv"],
+        f"in.csv: line {UNBALANCED_QUOTE_LINE}: a quoted field opens there and is not closed properly "
+        "(unexpected end of data); no row was read. Close the quote, or write a quote inside a quoted "
+        'field as two ("")',
+        _text("in.csv", UNBALANCED_QUOTE),
+    ),
+    CommandCase(
+        "model: a truncated .pt",
+        [*PREDICT, "--model", "{folder}/truncated.pt", "--out", "out.csv"],
+        f"bytes: it starts as one, but its end is missing); expected {FINETUNED_KIND}",
+        _truncated,
+    ),
+    CommandCase(
+        "model: a .pt of random bytes",
+        [*PREDICT, "--model", "{folder}/random.pt", "--out", "out.csv"],
+        f"random.pt: not a model file (4,096 bytes that do not start as a torch file does); expected "
+        f"{FINETUNED_KIND}",
+        _random_bytes,
+    ),
+    CommandCase(
+        "model: the pretrained model as predict --model",
+        [*PREDICT, "--model", "{pretrained}", "--out", "out.csv"],
+        f"pretrained.pt: {PRETRAINED_KIND}, not {FINETUNED_KIND}",
+    ),
+    CommandCase(
+        "model: a finetuned model as embed --model",
+        [*EMBED, "--model", "{finetuned}", "--out", "out.parquet"],
+        f"finetuned.pt: {FINETUNED_KIND}, not {PRETRAINED_KIND}",
+    ),
+    CommandCase(
+        "model: a finetuned model as --pretrained",
+        [*PREDICT, "--model", "{finetuned}", "--pretrained", "{finetuned}", "--out", "out.csv"],
+        f"finetuned.pt: {FINETUNED_KIND}, not {PRETRAINED_KIND}",
+    ),
+    CommandCase(
+        "model: a folder as --model",
+        [*PREDICT, "--model", "{folder}/a-folder", "--out", "out.csv"],
+        f"a-folder: a folder, not a model file; expected {FINETUNED_KIND}",
+        lambda folder: (folder / "a-folder").mkdir(),
+    ),
+    CommandCase(
+        "output: --out an existing folder",
+        [*PREDICT, "--model", "{finetuned}", "--out", "a-folder-out"],
+        "--out a-folder-out: a folder; give the name of the file to write",
+        lambda folder: (folder / "a-folder-out").mkdir(),
+    ),
+    CommandCase(
+        "output: --out on a full disk",
+        [*PREDICT, "--model", "{finetuned}", "--out", "full/out.csv"],
+        "cannot be written (No space left on device)",
+    ),
+    CommandCase(
+        "config: malformed YAML",
+        [*PREDICT, "--config", "{folder}/broken.yaml", "--model", "{finetuned}", "--out", "out.csv"],
+        "broken.yaml: not a valid YAML config at line 2, column 1: expected ',' or ']', "
+        "but got '<stream end>'",
+        _text("broken.yaml", "featurize: [1\n"),
+    ),
+    CommandCase(
+        "config: a !!python tag",
+        [*PREDICT, "--config", "{folder}/tag.yaml", "--model", "{finetuned}", "--out", "out.csv"],
+        "python/object/apply:os.system' (a config file holds plain YAML values, no tags that build objects)",
+        _text("tag.yaml", 'seed: !!python/object/apply:os.system ["touch pwned"]\n'),
+    ),
+    CommandCase(
+        "config: a missing --config file",
+        [*PREDICT, "--config", "{folder}/missing.yaml", "--model", "{finetuned}", "--out", "out.csv"],
+        "missing.yaml: no such config file",
+    ),
+]
+
+
+FULL = "full"  # the folder a case's --out path starts with to be written on a full disk
+
+
+@contextlib.contextmanager
+def full_disk(folder: Path) -> Iterator[bool]:
+    """``folder`` as a file system with no space left (a small tmpfs, filled), if this process
+    may mount one (root); yields whether it could."""
+    folder.mkdir()
+    command = ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)]
+    if subprocess.run(command, capture_output=True).returncode != 0:
+        yield False
+        return
+    try:
+        fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(fd, b"\0" * 4096):
+                pass
+        except OSError:  # ENOSPC: the disk is full
+            pass
+        finally:
+            os.close(fd)
+        yield True
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@dataclass
+class CommandResult:
+    """What one wrong input made the command do."""
+
+    returncode: int
+    stderr: list[str]
+    left_behind: list[str]  # files in the case's folder that were not there before
+
+
+def run_command_cases(folder: Path) -> dict[str, CommandResult]:
+    """Every :data:`COMMAND_CASES` entry as the real ``mmsa`` command, each in a folder of its own
+    holding a valid SMILES file (``in.csv``) and a copy of the finetuned model. The full-disk case
+    is left out where no tmpfs can be mounted (not root)."""
+    config, pretrained, finetuned = tiny_models(folder / "models")
+    results = {}
+    for i, case in enumerate(COMMAND_CASES):
+        work = folder / f"case-{i}"
+        work.mkdir()
+        (work / "in.csv").write_text("smiles\n" + "\n".join(VALID) + "\n")
+        shutil.copy(finetuned, work / "finetuned.pt")
+        case.make(work)
+        values = {"config": config, "pretrained": pretrained, "finetuned": work / "finetuned.pt"}
+        args = [a.format(csv=work / "in.csv", folder=work, **values) for a in case.args]
+        disk = full_disk(work / FULL) if args[-1].startswith(f"{FULL}/") else contextlib.nullcontext(True)
+        with disk as writable_case:
+            if not writable_case:
+                continue
+            before = set(_files(work))
+            run = mmsa_cli(work, *args)
+            left = sorted(set(_files(work)) - before)
+        results[case.name] = CommandResult(run.returncode, run.stderr.strip().splitlines(), left)
+    return results
+
+
+def _files(folder: Path) -> list[str]:
+    return [str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.name != "filler"]
+
+
+def command_table(results: dict[str, CommandResult]) -> str:
+    """Markdown: each wrong input, the command's exit status and the line it printed."""
+    lines = ["| input | exit status | what it prints | left behind |", "|---|---:|---|---|"]
+    for name, r in results.items():
+        logged = f" (after {len(r.stderr) - 1} log lines)" if len(r.stderr) > 1 else ""
+        printed = r.stderr[-1].replace("|", "\\|") if r.stderr else ""
+        left = ", ".join(r.left_behind) or "nothing"
+        lines.append(f"| {name} | {r.returncode} | `{printed}`{logged} | {left} |")
     return "\n".join(lines)

@@ -1,9 +1,13 @@
 """The adversarial corpus (tests/adversarial.py) through the pipeline stages, ``mmsa embed`` and
-``mmsa predict``: rows in = featurized + rejected, every reject has a reason, no traceback."""
+``mmsa predict``: rows in = featurized + rejected, every reject has a reason, no traceback; and
+every wrong input handed to the commands: one line, exit status 1, nothing left behind."""
+
+import os
+import re
 
 import pytest
 
-from adversarial import CORPUS, run_corpus, table
+from adversarial import COMMAND_CASES, CORPUS, FULL, command_table, run_command_cases, run_corpus, table
 
 
 @pytest.fixture(scope="module")
@@ -35,3 +39,29 @@ def test_every_path_rejects_what_cannot_be_trusted(results):
     ]
     for result in results.values():
         assert set(misread) <= set(result.rejects["row"])
+
+
+LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (INFO|WARNING) ")
+
+
+@pytest.fixture(scope="module")
+def command_results(tmp_path_factory):
+    results = run_command_cases(tmp_path_factory.mktemp("commands"))
+    print(command_table(results))
+    return results
+
+
+def test_every_wrong_input_ends_in_one_line_and_status_1(command_results):
+    needs_root = {c.name for c in COMMAND_CASES if c.args[-1].startswith(f"{FULL}/")}
+    expected = {c.name for c in COMMAND_CASES} - (set() if os.geteuid() == 0 else needs_root)
+    assert set(command_results) == expected
+    for case in COMMAND_CASES:
+        if case.name not in command_results:
+            continue
+        result = command_results[case.name]
+        assert result.returncode == 1, (case.name, result.stderr)
+        # the command's log lines (INFO, for work done before a late failure) aside, one line
+        errors = [line for line in result.stderr if not LOG_LINE.match(line)]
+        assert len(errors) == 1 and errors[0] == result.stderr[-1], (case.name, result.stderr)
+        assert errors[0].startswith("mmsa ") and errors[0].endswith(case.expected), (case.name, errors)
+        assert result.left_behind == [], (case.name, result.left_behind)

@@ -145,7 +145,10 @@ def test_missing_files_are_named(models, tmp_path):
     assert run.returncode == 1 and run.stderr.strip().splitlines()[-1] == "mmsa embed: nope.csv: no such file"
     run = mmsa_cli(tmp_path, "predict", "in.csv", "--config", config, "--model", "no.pt", "--out", "o.csv")
     assert run.returncode == 1 and "Traceback" not in run.stderr
-    assert run.stderr.strip().splitlines()[-1] == "mmsa predict: --model no.pt: no such file"
+    assert run.stderr.strip().splitlines()[-1] == (
+        "mmsa predict: --model no.pt: no such file; expected a finetuned model "
+        "(results/finetune/<dataset>/<model>/seed-<n>.pt)"
+    )
 
 
 def test_an_undecodable_byte_or_a_huge_field_rejects_its_row_only(models, tmp_path):
