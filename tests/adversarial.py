@@ -273,9 +273,10 @@ COMMAND_CASES = [
         f"finetuned.pt: {FINETUNED_KIND}, not {PRETRAINED_KIND}",
     ),
     CommandCase(
-        "model: a folder as --model",
+        "model: a folder without seed models as --model",
         [*PREDICT, "--model", "{folder}/a-folder", "--out", "out.csv"],
-        f"a-folder: a folder, not a model file; expected {FINETUNED_KIND}",
+        f"a-folder: a folder without finetuned models (seed-*.pt); expected {FINETUNED_KIND} or the "
+        "folder of a dataset's model holding them",
         lambda folder: (folder / "a-folder").mkdir(),
     ),
     CommandCase(

@@ -25,6 +25,8 @@ KINDS = {
     PRETRAINED: "a pretrained model (the pretrain stage's results/pretrain/model.pt)",
     FINETUNED: "a finetuned model (results/finetune/<dataset>/<model>/seed-<n>.pt)",
 }
+# the finetune rule's weights (workflow/rules/finetune.smk), one per seed of a dataset's model folder
+SEED_WEIGHTS = "seed-*.pt"
 # The entries that tell the two kinds apart (save_pretrained and save_property_model write them).
 _MARKS = {PRETRAINED: {"model_config", "state_dict"}, FINETUNED: {"meta", "state_dict"}}
 

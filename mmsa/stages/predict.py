@@ -17,11 +17,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import pandas as pd
 
-from mmsa.models.model_files import ModelFileError
+from mmsa.models.model_files import FINETUNED, KINDS, SEED_WEIGHTS, ModelFileError
 from mmsa.models.pretrained_file import load_pretrained
 from mmsa.models.property import (
+    PropertyModel,
     graph_data,
     load_property_model,
     predict_outputs,
@@ -115,6 +117,29 @@ def embed_file(
     }
 
 
+def finetuned_models(path: str | os.PathLike) -> list[tuple[PropertyModel, dict[str, Any]]]:
+    """The finetuned model at ``path``, or every seed's model of a (dataset, model) folder of the
+    workflow (``results/finetune/<dataset>/<model>/``, its ``seed-<n>.pt`` files in seed order),
+    which must all predict the same tasks of the same dataset."""
+    path = Path(path)
+    if not path.is_dir():
+        return [_loaded("--model", load_property_model, path)]
+    files = sorted(path.glob(SEED_WEIGHTS), key=lambda p: int(p.stem.removeprefix("seed-")))
+    if not files:
+        raise ModelFileError(
+            f"--model {path}: a folder without finetuned models ({SEED_WEIGHTS}); expected "
+            f"{KINDS[FINETUNED]} or the folder of a dataset's model holding them"
+        )
+    models = [_loaded("--model", load_property_model, f) for f in files]
+    same = ("dataset", "model", "task_type", "tasks")
+    first = {k: models[0][1][k] for k in same}
+    for f, (_, meta) in zip(files[1:], models[1:], strict=True):
+        other = {k: meta[k] for k in same}
+        if other != first:
+            raise ModelFileError(f"--model {path}: {f.name} is {other}, {files[0].name} is {first}")
+    return models
+
+
 def predict_file(
     config: dict[str, Any],
     finetuned_path: str | os.PathLike,
@@ -124,9 +149,17 @@ def predict_file(
     pretrained_path: str | os.PathLike | None = None,
     threads: int = 1,
 ) -> dict[str, int]:
-    """Predictions (CSV: row, input, key, one column per task) of every valid row."""
-    model, meta = _loaded("--model", load_property_model, finetuned_path)
-    if reads_fused(model) and pretrained_path is None:
+    """Predictions (CSV: row, input, key, one column per task) of every valid row.
+
+    Given a folder of seed models (:func:`finetuned_models`), each task column holds the mean of
+    the seeds' predictions (probabilities, for classification) and ``<task>_std`` their standard
+    deviation over the seeds (ddof 1, as the report's): the seeds' disagreement, a first measure
+    of how sure the models are about a molecule.
+    """
+    models = finetuned_models(finetuned_path)
+    meta = models[0][1]
+    fused_needed = any(reads_fused(model) for model, _ in models)
+    if fused_needed and pretrained_path is None:
         raise InputError(
             f"{meta['model']} models need the pretrained model (--pretrained) to place "
             "new molecules among the training molecules"
@@ -141,16 +174,28 @@ def predict_file(
         keys = prepared.rows["key"].tolist()
         graphs = graph_data(prepared.store.get(keys))
         fused = None
-        if reads_fused(model) and pretrained is not None:
+        if fused_needed and pretrained is not None:
             fused = embed_molecules(pretrained, prepared.store, keys)
-    outputs = predict_outputs(model, graphs, fused, keys=keys)
-    values = to_property_values(outputs, meta["task_type"], meta["target_mean"], meta["target_std"])
+    values = np.stack(
+        [
+            to_property_values(
+                predict_outputs(model, graphs, fused if reads_fused(model) else None, keys=keys),
+                m["task_type"],
+                m["target_mean"],
+                m["target_std"],
+            )
+            for model, m in models
+        ]
+    )
     table = prepared.rows[["row", "input", "key"]].copy()
     for i, task in enumerate(meta["tasks"]):
-        table[task] = values[:, i]
+        table[task] = values[:, :, i].mean(0)
+        if len(models) > 1:
+            table[f"{task}_std"] = values[:, :, i].std(0, ddof=1)
     _publish(lambda path: write_csv(table, path), prepared.rejects, out)
     return {
         "rows": len(table) + len(prepared.rejects),
         "predicted": len(table),
         "rejected": len(prepared.rejects),
+        "models": len(models),
     }
