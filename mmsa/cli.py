@@ -19,6 +19,7 @@ from mmsa.runtime.kernels import pin_cpu_kernels
 
 DEFAULT_CONFIG = "config/default.yaml"
 CLUSTER_THREADS = "worker processes (default 1; unused when the config sets dask.scheduler_address)"
+NEIGHBOURS = 5  # nearest training molecules `mmsa predict` writes per molecule unless told otherwise
 SMILES_FILE_HELP = "CSV file (or .csv.gz) with a SMILES column; other columns, labels included, are not read"
 Command = Callable[[argparse.Namespace, dict[str, Any]], None]
 
@@ -134,6 +135,7 @@ def _cmd_predict(args: argparse.Namespace, config: dict[str, Any]) -> None:
                 args.out,
                 pretrained_path=args.pretrained,
                 threads=args.threads,
+                neighbours=args.neighbours,
             )
         )
     )
@@ -242,6 +244,15 @@ def _add_model_commands(add: AddCommand) -> None:
         "molecules among the training molecules",
     )
     p.add_argument("--out", required=True, help="output CSV file")
+    p.add_argument(
+        "--neighbours",
+        type=int,
+        default=NEIGHBOURS,
+        metavar="K",
+        help=f"nearest training molecules per molecule in <out>.neighbours.csv (default {NEIGHBOURS}; "
+        "0: none), with their labels and ECFP4 Tanimoto (and fused-space cosine for mmsa models); "
+        "the output gains max_ecfp_tanimoto (and max_fused_cosine)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

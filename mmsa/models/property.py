@@ -32,6 +32,7 @@ from torch_geometric.nn import HypergraphConv
 from mmsa.models.graph import GINEncoder
 from mmsa.models.model_files import FINETUNED, load_model_file
 from mmsa.models.neighbour_labels import NeighbourLabels
+from mmsa.models.training_reference import TrainingReference
 from mmsa.runtime.io import save_torch
 
 # Molecules per forward pass without gradients (predictions, embeddings): no activations are
@@ -194,8 +195,15 @@ def to_property_values(outputs: np.ndarray, task_type: str, mean: np.ndarray, st
     return outputs * np.asarray(std) + np.asarray(mean)
 
 
-def save_property_model(model: PropertyModel, meta: dict[str, Any], path: str | os.PathLike) -> None:
-    """Weights and the metadata :func:`load_property_model` needs (a weights-only file).
+def save_property_model(
+    model: PropertyModel,
+    meta: dict[str, Any],
+    path: str | os.PathLike,
+    reference: TrainingReference | None = None,
+) -> None:
+    """Weights and the metadata :func:`load_property_model` needs (a weights-only file), and the
+    training molecules (``reference``) that ``mmsa predict`` shows as each new molecule's
+    nearest known molecules.
 
     ``meta`` must hold ``arch``, ``dropout``, ``tasks``, ``task_type``, ``target_mean`` and
     ``target_std``; the structure head's settings are added here (for a label context, the
@@ -213,11 +221,15 @@ def save_property_model(model: PropertyModel, meta: dict[str, Any], path: str | 
             "k": s.k,
             "uses_anchors": s.use_anchors,
         }
-    save_torch({"meta": meta, "state_dict": model.state_dict()}, path)
+    saved = {"meta": meta, "state_dict": model.state_dict()}
+    if reference is not None:
+        saved["reference"] = reference.to_saved()
+    save_torch(saved, path)
 
 
 def load_property_model(path: str | os.PathLike) -> tuple[PropertyModel, dict[str, Any]]:
-    """A model saved by :func:`save_property_model`, in evaluation mode, and its metadata; any
+    """A model saved by :func:`save_property_model`, in evaluation mode, and its metadata (with
+    ``reference``, its :class:`TrainingReference`, or None for a file saved without one); any
     other file is a :class:`~mmsa.models.model_files.ModelFileError` saying what it is."""
     saved = load_model_file(path, FINETUNED)
     meta, state = saved["meta"], saved["state_dict"]
@@ -245,4 +257,6 @@ def load_property_model(path: str | os.PathLike) -> tuple[PropertyModel, dict[st
         )
     model = PropertyModel(build_gin(meta["arch"], meta["dropout"]), len(meta["tasks"]), structure)
     model.load_state_dict(state)
+    reference = saved.get("reference")
+    meta = {**meta, "reference": None if reference is None else TrainingReference.from_saved(reference)}
     return model.eval(), meta

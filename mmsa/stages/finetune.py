@@ -128,12 +128,19 @@ def dataset_inputs(
 def _save_weights(
     model: Any, result: dict[str, Any], data: DatasetInputs, dropout: float, path: str | os.PathLike
 ) -> None:
-    """A seed's best-epoch network with what ``mmsa predict`` needs to rebuild and use it."""
+    """A seed's best-epoch network with what ``mmsa predict`` needs to rebuild and use it, and
+    the seed's training molecules (keys, labels, fused embeddings where the model reads them) for
+    the nearest known molecules that ``mmsa predict`` shows."""
+    from mmsa.eval.split import split_positions
     from mmsa.models.property import save_property_model
+    from mmsa.models.training_reference import TrainingReference
 
     meta = {key: result[key] for key in ("model", "dataset", "task_type", "target_mean", "target_std")}
     meta.update(arch=data.arch, dropout=dropout, tasks=data.tasks)
-    save_property_model(model, meta, path)
+    train = split_positions(data.splits, data.frame["row"].to_numpy(), result["seed"])[0]
+    fused = None if data.fused is None else data.fused[train]
+    reference = TrainingReference(data.frame["key"].iloc[train].tolist(), data.labels[train], fused)
+    save_property_model(model, meta, path, reference)
 
 
 def gin_architecture(config: dict[str, Any]) -> dict[str, Any]:

@@ -30,12 +30,14 @@ from mmsa.models.property import (
     reads_fused,
     to_property_values,
 )
+from mmsa.models.training_reference import merged, nearest_training
 from mmsa.runtime.errors import InputError
 from mmsa.runtime.io import write_csv
 from mmsa.stages.embed import embed_molecules, write_embeddings
 from mmsa.stages.prepare_smiles import PreparedMolecules, prepare_smiles_file
 
 REJECTS_SUFFIX = ".rejects.csv"
+NEIGHBOURS_SUFFIX = ".neighbours.csv"
 T = TypeVar("T")
 
 
@@ -44,6 +46,12 @@ def rejects_path(out: str | os.PathLike) -> Path:
     name with a suffix added, so distinct outputs (``p.v1.csv``, ``p.v2.csv``) never share one."""
     out = Path(out)
     return out.with_name(out.name + REJECTS_SUFFIX)
+
+
+def neighbours_path(out: str | os.PathLike) -> Path:
+    """Where ``mmsa predict`` writes each molecule's nearest training molecules: ``<out>.neighbours.csv``."""
+    out = Path(out)
+    return out.with_name(out.name + NEIGHBOURS_SUFFIX)
 
 
 def _loaded(option: str, load: Callable[[Path], T], path: str | os.PathLike) -> T:
@@ -81,14 +89,19 @@ def _write(write: Callable[[Path], None], path: Path) -> None:
         raise InputError(f"--out {path}: cannot be written ({err.strerror or err})") from None
 
 
-def _publish(write: Callable[[Path], None], rejects: pd.DataFrame, out: Path) -> None:
-    """The output, then its rejects file; when the second cannot be written the first is removed
-    again, so a failed command leaves neither behind."""
+def _publish(write: Callable[[Path], None], out: Path, tables: dict[Path, pd.DataFrame]) -> None:
+    """The output, then the tables beside it (its rejects, its neighbours); when one of those
+    cannot be written, every file written so far is removed again, so a failed command leaves
+    none of them behind."""
     _write(write, out)
+    written = [out]
     try:
-        _write(lambda path: write_csv(rejects, path), rejects_path(out))
+        for path, frame in tables.items():
+            _write(lambda p, frame=frame: write_csv(frame, p), path)
+            written.append(path)
     except BaseException:
-        out.unlink(missing_ok=True)
+        for path in written:
+            path.unlink(missing_ok=True)
         raise
 
 
@@ -109,7 +122,11 @@ def embed_file(
         keys = prepared.rows["key"].tolist()
         fused = embed_molecules(model, prepared.store, keys)
     rows = prepared.rows["row"].tolist()
-    _publish(lambda path: write_embeddings(keys, fused, path, rows=rows), prepared.rejects, out)
+    _publish(
+        lambda path: write_embeddings(keys, fused, path, rows=rows),
+        out,
+        {rejects_path(out): prepared.rejects},
+    )
     return {
         "rows": len(prepared.rows) + len(prepared.rejects),
         "embedded": len(keys),
@@ -148,8 +165,16 @@ def predict_file(
     out: str | os.PathLike,
     pretrained_path: str | os.PathLike | None = None,
     threads: int = 1,
+    neighbours: int = 0,
 ) -> dict[str, int]:
     """Predictions (CSV: row, input, key, one column per task) of every valid row.
+
+    With ``neighbours`` > 0 (the command's ``--neighbours``) each molecule's ``neighbours``
+    nearest training molecules go to ``<out>.neighbours.csv`` (``row`` of the molecule, ``rank``,
+    ``neighbour`` key, its label for each task, ``ecfp_tanimoto`` and, for models that read the
+    fused space, ``fused_cosine``; :func:`~mmsa.models.training_reference.nearest_training`), and
+    the output gains each molecule's largest similarity of each kind (``max_ecfp_tanimoto``,
+    ``max_fused_cosine``). A model file saved without its training molecules gets neither.
 
     Given a folder of seed models (:func:`finetuned_models`), each task column holds the mean of
     the seeds' predictions (probabilities, for classification) and ``<task>_std`` their standard
@@ -192,7 +217,15 @@ def predict_file(
         table[task] = values[:, :, i].mean(0)
         if len(models) > 1:
             table[f"{task}_std"] = values[:, :, i].std(0, ddof=1)
-    _publish(lambda path: write_csv(table, path), prepared.rejects, out)
+    tables = {rejects_path(out): prepared.rejects}
+    references = [m["reference"] for _, m in models]
+    if neighbours > 0 and all(r is not None for r in references):
+        near, largest = nearest_training(merged(references), meta["tasks"], keys, fused, neighbours)
+        near.insert(0, "row", table["row"].to_numpy()[near.pop("query").to_numpy()])
+        fused_columns = ["fused_cosine", "max_fused_cosine"] if fused is None else []
+        tables[neighbours_path(out)] = near.drop(columns=fused_columns[:1])
+        table = pd.concat([table, largest.drop(columns=fused_columns[1:]).set_index(table.index)], axis=1)
+    _publish(lambda path: write_csv(table, path), out, tables)
     return {
         "rows": len(table) + len(prepared.rejects),
         "predicted": len(table),

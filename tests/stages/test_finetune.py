@@ -7,6 +7,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import torch
+from rdkit import Chem, DataStructs
+from rdkit.Chem import rdFingerprintGenerator
 from sklearn.metrics import roc_auc_score
 
 from helpers import TINY_MODEL, run_chain, toy_config
@@ -159,6 +161,56 @@ def test_reported_mmsa_test_predictions_equal_mmsa_predict(prepared, tmp_path, m
         assert counts["predicted"] == len(test) and predicted["key"].tolist() == test["key"].tolist()
         # the same code scores both; only float32 rounding of the embeddings may differ
         np.testing.assert_allclose(predicted["has_n"], test["has_n"], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("model", ["mmsa", "no-pretrain"])
+def test_predict_names_each_molecule_nearest_training_molecules(prepared, tmp_path, model):
+    """The saved model keeps its seed's training molecules; ``mmsa predict`` lists each new
+    molecule's nearest ones with their labels, ECFP4 Tanimoto (checked against RDKit's own
+    TanimotoSimilarity) and, for mmsa, the fused-space cosine that ranks them."""
+    config, tmp, d, _ = prepared
+    _, _, weights = run_model(prepared, model, "neighbours")
+    splits = pd.read_parquet(tmp / "split.parquet")
+    labels = pd.read_parquet(d / "shards" / "shard-00000.parquet").set_index("key")["has_n"]
+    train = splits.query("seed == 0 and part == 'train'")["key"].tolist()
+    reference = load_property_model(weights[0])[1]["reference"]
+    assert reference.keys == [k for k in load_labelled_keys(d) if k in set(train)]
+    np.testing.assert_array_equal(reference.labels[:, 0], labels[reference.keys].to_numpy())
+    assert (reference.fused is not None) == (model == "mmsa")
+    queries = [train[0], "CC(C)Cc1ccc(C(C)C(=O)O)cc1", "c1ccncc1"]  # a training molecule first
+    pd.DataFrame({"smiles": queries}).to_csv(tmp_path / "q.csv", index=False)
+    pretrained = tmp / "model.pt" if model == "mmsa" else None
+    predict_file(
+        config, weights[0], tmp_path / "q.csv", "smiles", tmp_path / "p.csv", pretrained, neighbours=3
+    )
+    predicted = pd.read_csv(tmp_path / "p.csv")
+    near = pd.read_csv(tmp_path / "p.csv.neighbours.csv")
+    fused_columns = ["fused_cosine"] if model == "mmsa" else []
+    assert list(near.columns) == ["row", "rank", "neighbour", "has_n", "ecfp_tanimoto", *fused_columns]
+    assert near["row"].tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2] and near["rank"].tolist() == [1, 2, 3] * 3
+    assert set(near["neighbour"]) <= set(train)
+    assert near["has_n"].tolist() == labels[near["neighbour"]].tolist()
+    fingerprints = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
+    fp = {s: fingerprints.GetFingerprint(Chem.MolFromSmiles(s)) for s in [*train, *predicted["key"]]}
+    for row, query in enumerate(predicted["key"]):
+        mine = near[near["row"] == row]
+        expected = [DataStructs.TanimotoSimilarity(fp[query], fp[n]) for n in mine["neighbour"]]
+        np.testing.assert_allclose(mine["ecfp_tanimoto"], expected, atol=1e-6)
+        best = max(DataStructs.BulkTanimotoSimilarity(fp[query], [fp[t] for t in train]))
+        assert predicted["max_ecfp_tanimoto"].iloc[row] == pytest.approx(best, abs=1e-6)
+        ranked_by = mine["fused_cosine"] if model == "mmsa" else mine["ecfp_tanimoto"]
+        assert ranked_by.is_monotonic_decreasing
+    assert near.iloc[0]["neighbour"] == train[0] and near.iloc[0]["ecfp_tanimoto"] == pytest.approx(1.0)
+    assert ("max_fused_cosine" in predicted) == (model == "mmsa")
+    if model == "mmsa":
+        assert predicted["max_fused_cosine"].iloc[0] == pytest.approx(1.0, abs=1e-5)
+
+
+def load_labelled_keys(d):
+    """The dataset's featurized keys in the finetuning frame's (source row) order."""
+    return load_labelled(sorted((d / "shards").glob("shard-*.parquet")), [d / "man-0.parquet"])[
+        "key"
+    ].tolist()
 
 
 def test_the_embed_stage_writes_each_molecule_fused_embedding_once(prepared):
