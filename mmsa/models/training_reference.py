@@ -21,6 +21,15 @@ import torch
 import torch.nn.functional as F
 
 BLOCK = 2048  # query molecules per similarity block: BLOCK x n_train floats at a time
+DOMAIN_COVERAGE = 0.8
+"""Share of a seed's validation molecules inside the applicability domain its threshold draws.
+
+The threshold is the (1 - coverage) quantile of the validation molecules' largest ECFP4 Tanimoto
+similarity to the training molecules: a new molecule is out of domain when it lies further from
+everything the model was trained on than the least similar fifth of the validation molecules did.
+Under a scaffold split the validation molecules are themselves new scaffolds, so the threshold
+measures "as new as the molecules the model was selected on", from validation only.
+"""
 
 
 @dataclass
@@ -62,6 +71,17 @@ def merged(references: list[TrainingReference]) -> TrainingReference:
         dim = references[0].fused.shape[1]
         fused = np.array([references[r].fused[i] for r, i in first.values()]).reshape(len(first), dim)
     return TrainingReference(list(first), labels, fused)
+
+
+def domain_threshold(
+    reference: TrainingReference, valid_keys: list[str], coverage: float = DOMAIN_COVERAGE
+) -> float:
+    """The ``max_ecfp_tanimoto`` below which a molecule is out of the applicability domain
+    (:data:`DOMAIN_COVERAGE`); 0 (every molecule inside) without validation molecules."""
+    if not valid_keys or not reference.keys:
+        return 0.0
+    _, largest = nearest_training(reference, [], valid_keys, None, 1)
+    return float(np.quantile(largest["max_ecfp_tanimoto"].to_numpy(), 1 - coverage))
 
 
 def ecfp4_bits(smiles: list[str]) -> torch.Tensor:

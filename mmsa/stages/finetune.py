@@ -130,16 +130,23 @@ def _save_weights(
 ) -> None:
     """A seed's best-epoch network with what ``mmsa predict`` needs to rebuild and use it, and
     the seed's training molecules (keys, labels, fused embeddings where the model reads them) for
-    the nearest known molecules that ``mmsa predict`` shows."""
+    the nearest known molecules that ``mmsa predict`` shows, and the applicability domain's
+    threshold calibrated on the seed's validation molecules."""
     from mmsa.eval.split import split_positions
     from mmsa.models.property import save_property_model
-    from mmsa.models.training_reference import TrainingReference
+    from mmsa.models.training_reference import DOMAIN_COVERAGE, TrainingReference, domain_threshold
 
     meta = {key: result[key] for key in ("model", "dataset", "task_type", "target_mean", "target_std")}
     meta.update(arch=data.arch, dropout=dropout, tasks=data.tasks)
-    train = split_positions(data.splits, data.frame["row"].to_numpy(), result["seed"])[0]
+    train, valid, _ = split_positions(data.splits, data.frame["row"].to_numpy(), result["seed"])
     fused = None if data.fused is None else data.fused[train]
     reference = TrainingReference(data.frame["key"].iloc[train].tolist(), data.labels[train], fused)
+    threshold = domain_threshold(reference, data.frame["key"].iloc[valid].tolist())
+    meta["domain"] = {
+        "max_ecfp_tanimoto": threshold,
+        "coverage": DOMAIN_COVERAGE,
+        "valid_molecules": len(valid),
+    }
     save_property_model(model, meta, path, reference)
 
 

@@ -174,7 +174,10 @@ def predict_file(
     ``neighbour`` key, its label for each task, ``ecfp_tanimoto`` and, for models that read the
     fused space, ``fused_cosine``; :func:`~mmsa.models.training_reference.nearest_training`), and
     the output gains each molecule's largest similarity of each kind (``max_ecfp_tanimoto``,
-    ``max_fused_cosine``). A model file saved without its training molecules gets neither.
+    ``max_fused_cosine``) and ``in_domain``: ``max_ecfp_tanimoto`` at least the model's
+    applicability threshold, calibrated on its validation molecules
+    (:func:`~mmsa.models.training_reference.domain_threshold`; for seed models, the median of
+    theirs). A model file saved without its training molecules gets none of these.
 
     Given a folder of seed models (:func:`finetuned_models`), each task column holds the mean of
     the seeds' predictions (probabilities, for classification) and ``<task>_std`` their standard
@@ -225,6 +228,9 @@ def predict_file(
         fused_columns = ["fused_cosine", "max_fused_cosine"] if fused is None else []
         tables[neighbours_path(out)] = near.drop(columns=fused_columns[:1])
         table = pd.concat([table, largest.drop(columns=fused_columns[1:]).set_index(table.index)], axis=1)
+        thresholds = [m["domain"]["max_ecfp_tanimoto"] for _, m in models if "domain" in m]
+        if len(thresholds) == len(models):  # seeds disagree a little: their median threshold
+            table["in_domain"] = table["max_ecfp_tanimoto"] >= float(np.median(thresholds))
     _publish(lambda path: write_csv(table, path), out, tables)
     return {
         "rows": len(table) + len(prepared.rejects),

@@ -202,6 +202,19 @@ def test_predict_names_each_molecule_nearest_training_molecules(prepared, tmp_pa
         assert ranked_by.is_monotonic_decreasing
     assert near.iloc[0]["neighbour"] == train[0] and near.iloc[0]["ecfp_tanimoto"] == pytest.approx(1.0)
     assert ("max_fused_cosine" in predicted) == (model == "mmsa")
+    # the applicability domain: the threshold leaves the least similar fifth of the validation
+    # molecules outside (computed here with RDKit), and predict flags molecules against it
+    domain = load_property_model(weights[0])[1]["domain"]
+    valid = splits.query("seed == 0 and part == 'valid'")["key"].tolist()
+    fp |= {s: fingerprints.GetFingerprint(Chem.MolFromSmiles(s)) for s in valid}
+    valid_best = [max(DataStructs.BulkTanimotoSimilarity(fp[v], [fp[t] for t in train])) for v in valid]
+    assert domain["coverage"] == 0.8 and domain["valid_molecules"] == len(valid)
+    assert domain["max_ecfp_tanimoto"] == pytest.approx(np.quantile(valid_best, 0.2), abs=1e-6)
+    assert (
+        predicted["in_domain"].tolist()
+        == (predicted["max_ecfp_tanimoto"] >= domain["max_ecfp_tanimoto"]).tolist()
+    )
+    assert predicted["in_domain"].iloc[0]  # a training molecule is inside
     if model == "mmsa":
         assert predicted["max_fused_cosine"].iloc[0] == pytest.approx(1.0, abs=1e-5)
 
