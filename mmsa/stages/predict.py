@@ -237,4 +237,6 @@ def predict_file(
         "predicted": len(table),
         "rejected": len(prepared.rejects),
         "models": len(models),
+        "computed": prepared.computed,  # molecules featurized now; the others came from the cache
+        "reused": prepared.reused,
     }

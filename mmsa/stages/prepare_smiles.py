@@ -35,11 +35,14 @@ STAGES = ("standardize", "shard", "featurize")
 
 @dataclass
 class PreparedMolecules:
-    """Featurized rows (``row``, ``input``, ``key``), rejected rows, and their features."""
+    """Featurized rows (``row``, ``input``, ``key``), rejected rows, and their features; with
+    ``computed`` and ``reused``, how many molecules featurization computed and found in the cache."""
 
     rows: pd.DataFrame
     rejects: pd.DataFrame
     store: FeatureStore
+    computed: int = 0
+    reused: int = 0
 
 
 def input_config(config: dict[str, Any], smiles_column: str) -> dict[str, Any]:
@@ -80,7 +83,7 @@ def prepare_smiles_file(
     fetch_file(csv_path, dataset_spec(config, INPUT), work / "raw.parquet")
     standardize(config, INPUT, work / "raw.parquet", work / "standardized", rejects["standardize"], threads)
     shard(config, INPUT, work / "standardized", work / "shards", rejects["shard"], threads)
-    featurize(config, shard_file, work / "manifest.parquet", rejects["featurize"], threads)
+    counts = featurize(config, shard_file, work / "manifest.parquet", rejects["featurize"], threads)
     account(
         str(csv_path),
         work / "raw.parquet",
@@ -94,4 +97,5 @@ def prepare_smiles_file(
     rows = pq.read_table(shard_file, columns=["row", "input", "key"]).to_pandas()
     rows = rows[rows["row"].isin(set(manifest["row"]))].sort_values("row").reset_index(drop=True)
     rejected = pd.concat([pq.read_table(p).to_pandas() for p in rejects.values()], ignore_index=True)
-    return PreparedMolecules(rows, rejected.sort_values("row").reset_index(drop=True), store)
+    rejected = rejected.sort_values("row").reset_index(drop=True)
+    return PreparedMolecules(rows, rejected, store, counts["computed"], counts["reused"])
