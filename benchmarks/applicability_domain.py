@@ -23,6 +23,7 @@ import pandas as pd
 from _common import machine, table
 
 from mmsa.eval.metrics import metric_value
+from mmsa.models.model_files import seed_weight_files
 from mmsa.models.property import load_property_model
 from mmsa.models.training_reference import DOMAIN_COVERAGE
 from mmsa.plan.config import load_config
@@ -46,7 +47,7 @@ def seed_rows(config: dict, results: Path, dataset: str, model: str, pretrained:
     shards = sorted((results / "datasets" / dataset / "shards").glob("shard-*.parquet"))
     labels = pd.concat([pd.read_parquet(s) for s in shards]).drop_duplicates("key").set_index("key")
     records = []
-    for weights in sorted(folder.glob("seed-*.pt"), key=lambda p: int(p.stem.removeprefix("seed-"))):
+    for weights in seed_weight_files(folder):
         _, meta = load_property_model(weights)
         held_out = pd.read_parquet(weights.with_suffix(".predictions.parquet"))
         test = held_out[held_out["part"] == "test"]

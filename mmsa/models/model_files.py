@@ -29,13 +29,16 @@ KINDS = {
 SEED_WEIGHTS = "seed-*.pt"
 # The entries that tell the two kinds apart (save_pretrained and save_property_model write them).
 _MARKS = {PRETRAINED: {"model_config", "state_dict"}, FINETUNED: {"meta", "state_dict"}}
-
-
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
 
 
 class ModelFileError(InputError):
     """A path given as a model is not a model file of the expected kind."""
+
+
+def seed_weight_files(folder: str | os.PathLike) -> list[Path]:
+    """The seed models of a dataset's model folder (:data:`SEED_WEIGHTS`), in seed order."""
+    return sorted(Path(folder).glob(SEED_WEIGHTS), key=lambda p: int(p.stem.removeprefix("seed-")))
 
 
 def model_kind(saved: Any) -> str | None:

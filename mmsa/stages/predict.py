@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from mmsa.models.model_files import FINETUNED, KINDS, SEED_WEIGHTS, ModelFileError
+from mmsa.models.model_files import FINETUNED, KINDS, SEED_WEIGHTS, ModelFileError, seed_weight_files
 from mmsa.models.pretrained_file import load_pretrained
 from mmsa.models.property import (
     PropertyModel,
@@ -41,17 +41,21 @@ NEIGHBOURS_SUFFIX = ".neighbours.csv"
 T = TypeVar("T")
 
 
-def rejects_path(out: str | os.PathLike) -> Path:
-    """Where the rejected rows of an output file go: ``<out>.rejects.csv``, the output's whole
-    name with a suffix added, so distinct outputs (``p.v1.csv``, ``p.v2.csv``) never share one."""
+def _beside(out: str | os.PathLike, suffix: str) -> Path:
+    """A table written beside an output file: the output's whole name with ``suffix`` added, so
+    distinct outputs (``p.v1.csv``, ``p.v2.csv``) never share one."""
     out = Path(out)
-    return out.with_name(out.name + REJECTS_SUFFIX)
+    return out.with_name(out.name + suffix)
+
+
+def rejects_path(out: str | os.PathLike) -> Path:
+    """Where the rejected rows of an output file go: ``<out>.rejects.csv``."""
+    return _beside(out, REJECTS_SUFFIX)
 
 
 def neighbours_path(out: str | os.PathLike) -> Path:
     """Where ``mmsa predict`` writes each molecule's nearest training molecules: ``<out>.neighbours.csv``."""
-    out = Path(out)
-    return out.with_name(out.name + NEIGHBOURS_SUFFIX)
+    return _beside(out, NEIGHBOURS_SUFFIX)
 
 
 def _loaded(option: str, load: Callable[[Path], T], path: str | os.PathLike) -> T:
@@ -141,7 +145,7 @@ def finetuned_models(path: str | os.PathLike) -> list[tuple[PropertyModel, dict[
     path = Path(path)
     if not path.is_dir():
         return [_loaded("--model", load_property_model, path)]
-    files = sorted(path.glob(SEED_WEIGHTS), key=lambda p: int(p.stem.removeprefix("seed-")))
+    files = seed_weight_files(path)
     if not files:
         raise ModelFileError(
             f"--model {path}: a folder without finetuned models ({SEED_WEIGHTS}); expected "
@@ -225,9 +229,10 @@ def predict_file(
     if neighbours > 0 and all(r is not None for r in references):
         near, largest = nearest_training(merged(references), meta["tasks"], keys, fused, neighbours)
         near.insert(0, "row", table["row"].to_numpy()[near.pop("query").to_numpy()])
-        fused_columns = ["fused_cosine", "max_fused_cosine"] if fused is None else []
-        tables[neighbours_path(out)] = near.drop(columns=fused_columns[:1])
-        table = pd.concat([table, largest.drop(columns=fused_columns[1:]).set_index(table.index)], axis=1)
+        if fused is None:  # no fused space to compare in: no columns for it
+            near, largest = near.drop(columns="fused_cosine"), largest.drop(columns="max_fused_cosine")
+        tables[neighbours_path(out)] = near
+        table = pd.concat([table, largest.set_index(table.index)], axis=1)
         thresholds = [m["domain"]["max_ecfp_tanimoto"] for _, m in models if "domain" in m]
         if len(thresholds) == len(models):  # seeds disagree a little: their median threshold
             table["in_domain"] = table["max_ecfp_tanimoto"] >= float(np.median(thresholds))
