@@ -10,6 +10,10 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
+# the front page of `snakemake --report report.html`; every figure's caption is in workflow/report/
+report: "workflow/report/workflow.rst"
+
+
 if not workflow.config_settings.configfiles:
 
     configfile: os.path.join(workflow.basedir, "config/default.yaml")
@@ -35,6 +39,8 @@ include: "workflow/rules/embed.smk"
 include: "workflow/rules/hypergraph.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/baseline.smk"
+include: "workflow/rules/held_out.smk"
+include: "workflow/rules/reliability.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/coverage.smk"
 

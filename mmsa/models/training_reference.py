@@ -73,15 +73,31 @@ def merged(references: list[TrainingReference]) -> TrainingReference:
     return TrainingReference(list(first), labels, fused)
 
 
+def coverage_threshold(similarity: np.ndarray, coverage: float = DOMAIN_COVERAGE) -> float:
+    """The (1 - ``coverage``) quantile of validation molecules' largest similarities to the
+    training molecules: the applicability domain's threshold; 0 (every molecule inside) without
+    validation molecules."""
+    similarity = np.asarray(similarity, dtype=np.float64)
+    return float(np.quantile(similarity, 1 - coverage)) if len(similarity) else 0.0
+
+
+def max_training_tanimoto(training_keys: list[str], keys: list[str]) -> np.ndarray:
+    """Each of ``keys``' largest ECFP4 Tanimoto similarity to any of ``training_keys``."""
+    if not keys or not training_keys:
+        return np.full(len(keys), np.nan)
+    reference = TrainingReference(list(training_keys), np.zeros((len(training_keys), 0)))
+    _, largest = nearest_training(reference, [], keys, None, 1)
+    return largest["max_ecfp_tanimoto"].to_numpy(dtype=np.float64)
+
+
 def domain_threshold(
     reference: TrainingReference, valid_keys: list[str], coverage: float = DOMAIN_COVERAGE
 ) -> float:
     """The ``max_ecfp_tanimoto`` below which a molecule is out of the applicability domain
-    (:data:`DOMAIN_COVERAGE`); 0 (every molecule inside) without validation molecules."""
-    if not valid_keys or not reference.keys:
+    (:func:`coverage_threshold` of the validation molecules)."""
+    if not reference.keys:
         return 0.0
-    _, largest = nearest_training(reference, [], valid_keys, None, 1)
-    return float(np.quantile(largest["max_ecfp_tanimoto"].to_numpy(), 1 - coverage))
+    return coverage_threshold(max_training_tanimoto(reference.keys, valid_keys), coverage)
 
 
 def ecfp4_bits(smiles: list[str]) -> torch.Tensor:

@@ -138,6 +138,7 @@ READS: dict[str, Callable[[dict[str, Any], Any, Any], list[ConfigPath]]] = {
     "split": lambda c, d, m: [*_source(d), ("finetune", "seeds"), *_finetune_settings(SPLIT_SETTINGS)],
     "hypergraph": lambda c, d, m: [("finetune", "hypergraph_k")],
     "finetune": _finetune,
+    "held_out": lambda c, d, m: [*_source(d), ("finetune", "seeds")],
     "coverage": lambda c, d, m: [("pretrain", "dataset"), ("finetune", "datasets")],
     "report": lambda c, d, m: [
         ("pretrain",),

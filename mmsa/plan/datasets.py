@@ -81,3 +81,9 @@ def holdout_datasets(config: dict[str, Any], name: str) -> list[str]:
     if name != config["pretrain"]["dataset"]:
         return []
     return [d for d in config["finetune"]["datasets"] if d != name]
+
+
+def classification_datasets(config: dict[str, Any]) -> list[str]:
+    """The finetuning datasets with classification tasks: the ones a reliability diagram is drawn for."""
+    datasets = config["finetune"]["datasets"]
+    return [d for d in datasets if dataset_spec(config, d).task_type == "classification"]

@@ -48,6 +48,8 @@ MEASURED: dict[str, Measured] = {
     "hypergraph": Measured(564, 7.7),
     "finetune": Measured(578, 334.5),
     "baseline": Measured(206, 46.9),
+    "held_out": Measured(612, 12.5),  # both on config/default.yaml (split: scaffold)
+    "reliability": Measured(561, 6.5),  # both on config/default.yaml (split: scaffold)
     "report": Measured(491, 6.4),
     "coverage": Measured(197, 9.0),  # no benchmark file yet: a direct run on 10K ZINC, BBBP, BACE, ClinTox
 }

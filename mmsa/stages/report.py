@@ -177,6 +177,50 @@ def full_report(
     return "\n".join(text)
 
 
+def _interval(row: pd.Series, name: str) -> str:
+    """A paired difference of the held-out summary with its interval and p, or "-" without pairs."""
+    if not row[f"{name}_pairs"] or pd.isna(row[name]):
+        return "-"
+    return (
+        f"{_signed(row[name])} [{_signed(row[f'{name}_low'])}, {_signed(row[f'{name}_high'])}]"
+        f" p {_p(row[f'{name}_p'])}"
+    )
+
+
+def _number(value: float) -> str:
+    return "-" if pd.isna(value) else f"{value:.3f}"
+
+
+def held_out_markdown(summary: pd.DataFrame) -> str:
+    """The held-out summaries as one Markdown table: per (dataset, model) the seed-mean metric
+    beside the out-of-bag ensemble's (and the paired gain), calibration before and after
+    temperature scaling (classification), and the metric inside and outside the domain."""
+    lines = [
+        "Seed means; differences paired over seeds with their 95% interval and t-test p. "
+        "Members: seed models averaged per test molecule (those that held it out).\n",
+        "| dataset | model | metric | per seed | ensemble (members) | ensemble - per seed "
+        "| ECE | ECE, T-scaled | Brier | Brier, T-scaled | out of domain | inside | outside "
+        "| inside - outside |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for _, row in summary.iterrows():
+        cells = [
+            row["dataset"],
+            row["model"],
+            row["metric_name"],
+            _number(row["metric"]),
+            f"{_number(row['ensemble'])} ({row['members']:.2f})",
+            _interval(row, "ensemble_gain"),
+            *(_number(row.get(c, float("nan"))) for c in ("ece", "ece_scaled", "brier", "brier_scaled")),
+            f"{row['out_of_domain']:.0%}",
+            _number(row["inside"]),
+            _number(row["outside"]),
+            _interval(row, "domain_gap"),
+        ]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def plot_bars(table: pd.DataFrame, path: str | os.PathLike) -> None:
     """Grouped bars with std error bars: one panel per metric."""
     plt = pyplot()
@@ -246,6 +290,7 @@ def report(
     *,
     comparisons_path: str | os.PathLike,
     coverage: Sequence[str | os.PathLike] = (),
+    held_out: Sequence[str | os.PathLike] = (),
 ) -> str:
     """Write the results table (CSV, Markdown report with paired comparisons, split sizes,
     corpus coverage, settings and provenance), the paired comparisons (CSV) and both plots over
@@ -253,7 +298,8 @@ def report(
 
     ``split_stats`` are the split stage's JSON files, named ``<dataset>.json``; ``coverage`` the
     coverage rule's Markdown table (none when the model was pretrained elsewhere), shown as it is
-    so that a reader sees beside the scores whether a task lies inside the pretrained domain."""
+    so that a reader sees beside the scores whether a task lies inside the pretrained domain;
+    ``held_out`` the held-out rule's summaries (ensemble, calibration, applicability domain)."""
     jobs = collect(results)
     table = summarize(jobs)
     with atomic_path(csv_path) as tmp:
@@ -262,6 +308,9 @@ def report(
         comparisons(jobs).to_csv(tmp, index=False, float_format="%.6g")
     splits = {Path(p).stem: json.loads(Path(p).read_text()) for p in split_stats}
     text = full_report(jobs, config, splits)
+    if held_out:
+        text += "\n\n## Ensemble, calibration and applicability domain (test part)\n\n"
+        text += held_out_markdown(pd.concat([pd.read_csv(p) for p in held_out], ignore_index=True))
     for path in coverage:  # the table under the report's own heading, without the file's title
         table_md = Path(path).read_text()
         text += "\n\n## Pretraining corpus against the finetuning datasets\n\n"

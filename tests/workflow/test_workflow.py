@@ -274,3 +274,33 @@ def test_a_given_config_file_is_read_whole_and_the_default_only_without_one(tmp_
     assert alone.returncode == 0, alone.stderr[-3000:]
     assert default["pretrain"]["dataset"] == "corpus"  # the mixture, fetched from its sources in one job
     assert fetched_datasets(alone.stdout + alone.stderr) == {"corpus", *default["finetune"]["datasets"]}
+
+
+def test_the_held_out_analysis_and_the_html_report_have_a_category_per_dataset(tiny, tmp_path):
+    work, config = tiny
+    report_dir = work / "results" / "report"
+    results_md = (report_dir / "results.md").read_text()
+    for dataset in ("bbbp", "twotask"):
+        summary = pd.read_csv(report_dir / dataset / "held_out_summary.csv")
+        assert summary["model"].tolist() == list(MODEL_NAMES) and (summary["seeds"] == 2).all()
+        assert summary["out_of_domain"].between(0, 1).all() and (summary["members"] >= 1).all()
+        assert (report_dir / dataset / "reliability.png").read_bytes()[:4] == b"\x89PNG"
+        curve = pd.read_csv(report_dir / dataset / "error_vs_similarity.csv")
+        assert set(curve["part"]) == {"valid", "test"} and set(curve["model"]) == set(MODEL_NAMES)
+        for model in MODEL_NAMES:
+            assert f"| {dataset} | {model} | roc_auc |" in results_md
+    html = tmp_path / "report.html"
+    run = run_snakemake(work, config, "--report", str(html))
+    assert run.returncode == 0, run.stderr[-3000:]
+    text = html.read_text()
+    # one category per dataset with its error curve and reliability diagram, each with a caption
+    for dataset in ("bbbp", "twotask"):
+        category = re.search(rf'"{dataset}": \{{"Other": \[([^\]]*)\]', text)
+        assert category, dataset
+        files = set(re.findall(r'"([^"]+)"', category.group(1)))
+        assert files == {
+            f"results/report/{dataset}/{name}"
+            for name in ("error_vs_similarity.png", "held_out_summary.csv", "reliability.png")
+        }
+    assert text.count("Reliability diagram per model") == 2
+    assert "learns molecular representations from three views" in text  # the front page

@@ -10,7 +10,13 @@ os.environ.setdefault("MMSA_REPO", workflow.basedir)
 
 from mmsa.plan.compared_models import MODELS
 from mmsa.plan.config import ConfigError, validate_config
-from mmsa.plan.datasets import all_datasets, fetched_from, holdout_datasets, n_shards
+from mmsa.plan.datasets import (
+    all_datasets,
+    classification_datasets,
+    fetched_from,
+    holdout_datasets,
+    n_shards,
+)
 from mmsa.plan.config_slices import stage_config
 from mmsa.plan.job_resources import job_resources
 from mmsa.runtime.kernels import pin_cpu_kernels
@@ -28,6 +34,7 @@ pin_cpu_kernels(config["cpu_kernels"])
 
 DATASETS = all_datasets(config)
 SEEDS = config["finetune"]["seeds"]
+CLASSIFICATION = classification_datasets(config)
 NEURAL = [m.name for m in MODELS.values() if m.neural]
 CLASSICAL = [m.name for m in MODELS.values() if not m.neural]
 # the corpus-coverage table, in the report and the all target, when the corpus is built here

@@ -10,7 +10,12 @@ rule pretrain:
         model="results/pretrain/model.pt",
         config="results/pretrain/config.json",
         losses="results/pretrain/losses.csv",
-        curve=report("results/pretrain/loss_curve.png", category="Pretraining"),
+        curve=report(
+            "results/pretrain/loss_curve.png",
+            category="Pretraining",
+            caption="../report/loss_curve.rst",
+            labels={"figure": "loss curve"},
+        ),
         throughput="results/pretrain/throughput.json",
     log:
         "results/logs/pretrain/pretrain.log",

@@ -11,12 +11,36 @@ rule report:
         ),
         splits=expand("results/splits/{dataset}.json", dataset=config["finetune"]["datasets"]),
         coverage=COVERAGE,
+        held_out=expand(
+            "results/report/{dataset}/held_out_summary.csv", dataset=config["finetune"]["datasets"]
+        ),
+        reliability=expand("results/report/{dataset}/reliability.png", dataset=CLASSIFICATION),
     output:
-        csv=report("results/report/results.csv", category="Results"),
-        comparisons=report("results/report/comparisons.csv", category="Results"),
+        csv=report(
+            "results/report/results.csv",
+            category="Results",
+            caption="../report/results_table.rst",
+            labels={"figure": "results table"},
+        ),
+        comparisons=report(
+            "results/report/comparisons.csv",
+            category="Results",
+            caption="../report/comparisons.rst",
+            labels={"figure": "paired comparisons"},
+        ),
         md="results/report/results.md",
-        bars=report("results/report/results.png", category="Results"),
-        curves=report("results/report/finetune_curves.png", category="Finetuning"),
+        bars=report(
+            "results/report/results.png",
+            category="Results",
+            caption="../report/results_bars.rst",
+            labels={"figure": "test metric per dataset"},
+        ),
+        curves=report(
+            "results/report/finetune_curves.png",
+            category="Finetuning",
+            caption="../report/finetune_curves.rst",
+            labels={"figure": "validation curves"},
+        ),
     params:
         config=stage_config(config, "report"),
     log:

@@ -16,4 +16,5 @@ if __name__ == "__main__":
             sm.input.splits,
             comparisons_path=sm.output.comparisons,
             coverage=sm.input.coverage,
+            held_out=sm.input.held_out,
         )

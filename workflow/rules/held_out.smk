@@ -1,0 +1,48 @@
+# Per dataset: every model's held-out predictions against each seed's training molecules
+# (error against similarity, applicability domain, ensemble, calibration), one report category each.
+
+
+def held_out_predictions(wc):
+    """Every (model, seed) held-out predictions file of a dataset."""
+    return expand(
+        "results/finetune/{dataset}/{model}/seed-{seed}.predictions.parquet",
+        dataset=wc.dataset,
+        model=config["finetune"]["models"],
+        seed=SEEDS,
+    )
+
+
+rule held_out:
+    input:
+        shards="results/datasets/{dataset}/shards",
+        manifests=lambda wc: manifests_of(wc.dataset),
+        splits="results/splits/{dataset}.parquet",
+        predictions=held_out_predictions,
+    output:
+        table="results/report/{dataset}/held_out.parquet",
+        summary=report(
+            "results/report/{dataset}/held_out_summary.csv",
+            category="{dataset}",
+            caption="../report/held_out_summary.rst",
+            labels={"figure": "ensemble, calibration and domain (table)"},
+        ),
+        curve="results/report/{dataset}/error_vs_similarity.csv",
+        plot=report(
+            "results/report/{dataset}/error_vs_similarity.png",
+            category="{dataset}",
+            caption="../report/error_vs_similarity.rst",
+            labels={"figure": "error against similarity"},
+        ),
+    params:
+        config=lambda wc: stage_config(config, "held_out", wc.dataset),
+    log:
+        "results/logs/held_out/{dataset}.log",
+    benchmark:
+        "results/benchmarks/held_out/{dataset}.tsv",
+    resources:
+        **job_resources("held_out"),
+    conda:
+        "../../envs/mmsa.yaml"
+    script:
+        "../scripts/held_out.py"
+
