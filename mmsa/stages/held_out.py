@@ -1,5 +1,5 @@
 """The held-out stage: one dataset's validation and test predictions of every model and seed,
-read against each seed's training molecules (:mod:`mmsa.eval.held_out`), written as a table, a
+read against each seed's training molecules (:mod:`mmsa.train.held_out`), written as a table, a
 summary (ensemble, calibration, applicability domain) and two figures for the report: the error
 against the similarity to the training set, and (classification) the reliability diagram.
 """
@@ -17,7 +17,12 @@ import pandas as pd
 import pyarrow as pa
 
 from mmsa.eval.calibration import expected_calibration_error, reliability_bins
-from mmsa.eval.held_out import (
+from mmsa.models.training_reference import DOMAIN_COVERAGE
+from mmsa.plan.datasets import dataset_spec
+from mmsa.runtime.figures import pyplot, save_figure
+from mmsa.runtime.io import atomic_path, write_parquet
+from mmsa.stages.inputs import shard_files
+from mmsa.train.held_out import (
     LABEL_SUFFIX,
     error_curve,
     held_out_table,
@@ -27,11 +32,6 @@ from mmsa.eval.held_out import (
     task_names,
     with_scaled,
 )
-from mmsa.models.training_reference import DOMAIN_COVERAGE
-from mmsa.plan.datasets import dataset_spec
-from mmsa.runtime.figures import pyplot, save_figure
-from mmsa.runtime.io import atomic_path, write_parquet
-from mmsa.stages.inputs import shard_files
 
 log = logging.getLogger(__name__)
 
