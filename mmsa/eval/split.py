@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from mmsa.data.labelled_molecules import label_columns
 from mmsa.plan.split_fractions import check_fractions
 
 SPLIT_KINDS = ("scaffold", "scaffold_balanced", "random")
@@ -178,7 +179,7 @@ def split_positions(table: pd.DataFrame, rows: Sequence[int], seed: int) -> tupl
 def split_summary(table: pd.DataFrame, frame: pd.DataFrame, task_type: str) -> dict[str, dict]:
     """Per seed and part: molecules, present labels and, for classification, positive labels and
     the tasks that can be scored (both classes present), so a thin test part is visible."""
-    tasks = [c for c in frame.columns if c not in ("row", "input", "key")]
+    tasks = label_columns(frame)
     labels = frame.set_index("row")[tasks]
     summary: dict[str, dict] = {}
     for seed, mine in table.groupby("seed", sort=True):

@@ -36,9 +36,14 @@ class ModelFileError(InputError):
     """A path given as a model is not a model file of the expected kind."""
 
 
+def seed_of(path: str | os.PathLike) -> int:
+    """The seed of a finetuning job's file (``seed-<n>.pt``, ``seed-<n>.predictions.parquet``, ...)."""
+    return int(Path(path).name.split(".")[0].removeprefix("seed-"))
+
+
 def seed_weight_files(folder: str | os.PathLike) -> list[Path]:
     """The seed models of a dataset's model folder (:data:`SEED_WEIGHTS`), in seed order."""
-    return sorted(Path(folder).glob(SEED_WEIGHTS), key=lambda p: int(p.stem.removeprefix("seed-")))
+    return sorted(Path(folder).glob(SEED_WEIGHTS), key=seed_of)
 
 
 def model_kind(saved: Any) -> str | None:

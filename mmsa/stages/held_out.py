@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from mmsa.eval.calibration import expected_calibration_error, reliability_bins
+from mmsa.models.model_files import seed_of
 from mmsa.models.training_reference import DOMAIN_COVERAGE
 from mmsa.plan.datasets import dataset_spec
 from mmsa.runtime.figures import pyplot, save_figure
@@ -43,8 +44,7 @@ ERROR_NAMES = {
 
 def job_of(path: str | os.PathLike) -> tuple[str, int]:
     """(model, seed) of ``results/finetune/<dataset>/<model>/seed-<seed>.predictions.parquet``."""
-    p = Path(path)
-    return p.parent.name, int(p.name.split(".")[0].removeprefix("seed-"))
+    return Path(path).parent.name, seed_of(path)
 
 
 def held_out(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from mmsa.data.labelled_molecules import label_columns
 from mmsa.eval.calibration import brier, expected_calibration_error, fit_temperature, scaled
 from mmsa.eval.comparisons import paired_statistics
 from mmsa.eval.metrics import metric_of, metric_value
@@ -66,7 +67,7 @@ def held_out_table(
     """One row per (model, seed, held-out molecule): ``model``, ``seed``, ``part``, ``row``,
     ``key``, the similarity columns of :func:`seed_similarity`, ``<task>`` (prediction) and
     ``<task>_label``. ``predictions`` maps (model, seed) to that job's predictions file."""
-    tasks = [c for c in frame.columns if c not in ("row", "input", "key")]
+    tasks = label_columns(frame)
     labels = frame.set_index("row")[tasks].add_suffix(LABEL_SUFFIX)
     frames = []
     for (model, seed), held in predictions.items():
@@ -164,12 +165,13 @@ def seed_scores(table: pd.DataFrame, task_type: str) -> pd.DataFrame:
         }
         if task_type == "classification":
             t = fitted[(model, int(seed))]
+            q = scaled(p, t)
             row |= {
                 "temperature": t,
                 "brier": brier(y, p),
-                "brier_scaled": brier(y, scaled(p, t)),
+                "brier_scaled": brier(y, q),
                 "ece": expected_calibration_error(y, p),
-                "ece_scaled": expected_calibration_error(y, scaled(p, t)),
+                "ece_scaled": expected_calibration_error(y, q),
             }
         rows.append(row)
     return pd.DataFrame(rows)
