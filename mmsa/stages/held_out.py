@@ -22,6 +22,7 @@ from mmsa.models.training_reference import DOMAIN_COVERAGE
 from mmsa.plan.datasets import dataset_spec
 from mmsa.runtime.figures import pyplot, save_figure
 from mmsa.runtime.io import atomic_path, write_parquet
+from mmsa.runtime.tables import MISSING, number, p_value, signed, write_html_tables
 from mmsa.stages.inputs import shard_files
 from mmsa.train.held_out import (
     LABEL_SUFFIX,
@@ -42,6 +43,64 @@ ERROR_NAMES = {
 }
 
 
+HELD_OUT_TEXT = (
+    "Per model, seed means on the test part: the metric of one seed model beside the out-of-bag "
+    "seed ensemble's (members: the seed models averaged per test molecule, those that held it "
+    "out), calibration before and after temperature scaling fitted on validation "
+    "(classification), the share of test molecules outside the applicability domain and the "
+    "metric inside and outside it. Differences are paired over seeds, with their 95% interval "
+    "and t-test p."
+)
+# the grid's columns: three that name the row, then the numbers (right-aligned)
+HELD_OUT_NAMES = ("dataset", "model", "metric")
+HELD_OUT_NUMBERS = (
+    "per seed",
+    "ensemble (members)",
+    "ensemble − per seed",
+    "ECE",
+    "ECE, T-scaled",
+    "Brier",
+    "Brier, T-scaled",
+    "out of domain",
+    "inside",
+    "outside",
+    "inside − outside",
+)
+
+
+def _interval(row: pd.Series, name: str) -> str:
+    """A paired difference of the summary with its interval and p, or nothing without pairs."""
+    if not row[f"{name}_pairs"] or pd.isna(row[name]):
+        return MISSING
+    return (
+        f"{signed(row[name])} [{signed(row[f'{name}_low'])}, {signed(row[f'{name}_high'])}]"
+        f" p {p_value(row[f'{name}_p'])}"
+    )
+
+
+def held_out_grid(summary: pd.DataFrame) -> pd.DataFrame:
+    """The held-out summaries as people read them: per (dataset, model) the seed-mean metric
+    beside the out-of-bag ensemble's (and the paired gain), calibration before and after
+    temperature scaling (classification), and the metric inside and outside the domain."""
+    rows = [
+        [
+            row["dataset"],
+            row["model"],
+            row["metric_name"],
+            number(row["metric"]),
+            f"{number(row['ensemble'])} ({row['members']:.2f})",
+            _interval(row, "ensemble_gain"),
+            *(number(row.get(c, float("nan"))) for c in ("ece", "ece_scaled", "brier", "brier_scaled")),
+            f"{row['out_of_domain']:.0%}",
+            number(row["inside"]),
+            number(row["outside"]),
+            _interval(row, "domain_gap"),
+        ]
+        for _, row in summary.iterrows()
+    ]
+    return pd.DataFrame(rows, columns=[*HELD_OUT_NAMES, *HELD_OUT_NUMBERS])
+
+
 def job_of(path: str | os.PathLike) -> tuple[str, int]:
     """(model, seed) of ``results/finetune/<dataset>/<model>/seed-<seed>.predictions.parquet``."""
     return Path(path).parent.name, seed_of(path)
@@ -58,9 +117,10 @@ def held_out(
     summary_path: str | os.PathLike,
     curve_path: str | os.PathLike,
     plot_path: str | os.PathLike,
+    page_path: str | os.PathLike,
 ) -> pd.DataFrame:
-    """Write the held-out table (Parquet), the per-model summary and the error curve (CSV) and
-    its plot; return the summary."""
+    """Write the held-out table (Parquet), the per-model summary (CSV, and as a page for the
+    report), the error curve (CSV) and its plot; return the summary."""
     from mmsa.data.labelled_molecules import load_labelled
 
     task_type = dataset_spec(config, dataset).task_type
@@ -71,6 +131,9 @@ def held_out(
     result = summary(seed_scores(table, task_type), dataset, task_type)
     with atomic_path(summary_path) as tmp:
         result.to_csv(tmp, index=False, float_format="%.6g")
+    title = f"{dataset}: ensemble, calibration and applicability domain"
+    sections = [("Test part", HELD_OUT_TEXT, held_out_grid(result), HELD_OUT_NUMBERS)]
+    write_html_tables(title, sections, page_path)
     curve = error_curve(table, task_type)
     with atomic_path(curve_path) as tmp:
         curve.to_csv(tmp, index=False, float_format="%.6g")

@@ -22,6 +22,7 @@ import pandas as pd
 from mmsa.eval.comparisons import (
     AVERAGED,
     BY_NAME,
+    CLASSIFICATION_AVERAGE,
     CONFIDENCE,
     WILCOXON_MIN_PAIRS,
     collect,
@@ -31,6 +32,8 @@ from mmsa.eval.comparisons import (
 from mmsa.plan.compared_models import MODEL_NAMES, MODELS
 from mmsa.runtime.figures import pyplot, save_figure
 from mmsa.runtime.io import atomic_path, write_text
+from mmsa.runtime.tables import markdown_table, p_value, signed, write_html_tables
+from mmsa.stages.held_out import HELD_OUT_NUMBERS, HELD_OUT_TEXT, held_out_grid
 
 log = logging.getLogger(__name__)
 
@@ -40,73 +43,87 @@ def _cell(mean: float, std: float) -> str:
     return "n/a" if np.isnan(mean) else f"{mean:.3f} ± {std:.3f}"
 
 
-def markdown(table: pd.DataFrame) -> str:
-    """Datasets as rows, models as columns, ``mean ± std``; plus the classification average."""
+def results_grid(table: pd.DataFrame) -> pd.DataFrame:
+    """The results table as people read it: datasets as rows, models as columns, ``mean ± std``
+    cells, and the classification average (of the per-dataset means) as the last row."""
     models = [m for m in MODEL_NAMES if m in set(table["model"])]
-    lines = ["| dataset | metric | " + " | ".join(models) + " |", "|---|---|" + "---:|" * len(models)]
+    rows = []
     for (dataset, metric), part in table.groupby(["dataset", "metric"], sort=False):
         cells = part.set_index("model")
         row = [_cell(cells.loc[m, "mean"], cells.loc[m, "std"]) if m in cells.index else "—" for m in models]
-        lines.append(f"| {dataset} | {metric} {BY_NAME[metric].arrow} | " + " | ".join(row) + " |")
+        rows.append([dataset, f"{metric} {BY_NAME[metric].arrow}", *row])
     cls = table[table["task_type"] == "classification"]
     if not cls.empty:
         means = cls.groupby("model")["mean"].mean()
         cells = [
             ("n/a" if np.isnan(means[m]) else f"{means[m]:.3f}") if m in means.index else "—" for m in models
         ]
-        head = f"| **average (classification)** | {AVERAGED.name} {AVERAGED.arrow} | "
-        lines.append(head + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append([CLASSIFICATION_AVERAGE, f"{AVERAGED.name} {AVERAGED.arrow}", *cells])
+    return pd.DataFrame(rows, columns=["dataset", "metric", *models])
 
 
-def _signed(value: float) -> str:
-    return "—" if np.isnan(value) else f"{value:+.3f}"
+def markdown(table: pd.DataFrame) -> str:
+    """:func:`results_grid` as a Markdown table."""
+    grid = results_grid(table)
+    return markdown_table(grid, right=grid.columns[2:])
 
 
-def _p(value: float) -> str:
-    return "—" if np.isnan(value) else f"{value:.3f}" if value >= 0.001 else "<0.001"
+COMPARISON_NUMBERS = ("seeds (dropped)", "mean difference", "paired t p", "Wilcoxon p")
+
+
+def comparisons_grid(table: pd.DataFrame) -> pd.DataFrame:
+    """The paired comparisons as people read them, one row per (model, reference, dataset)."""
+    rows = [
+        [
+            f"{r.model} − {r.reference}",
+            r.dataset,
+            f"{r.metric} {BY_NAME[r.metric].arrow}",
+            f"{r.pairs}" + (f" ({r.dropped})" if r.dropped else ""),
+            signed(r.mean_difference),
+            f"[{signed(r.ci_low)}, {signed(r.ci_high)}]",
+            p_value(r.t_test_p),
+            p_value(r.wilcoxon_p),
+            r.verdict,
+        ]
+        for r in table.itertuples()
+    ]
+    columns = ["model − reference", "dataset", "metric", "seeds (dropped)", "mean difference"]
+    columns += [f"{CONFIDENCE:.0%} interval", "paired t p", "Wilcoxon p", "verdict"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def comparisons_markdown(table: pd.DataFrame) -> str:
-    """The paired comparisons as a Markdown table, one row per (model, reference, dataset)."""
-    lines = [
-        "| model − reference | dataset | metric | seeds (dropped) | mean difference | "
-        f"{CONFIDENCE:.0%} interval | paired t p | Wilcoxon p | verdict |",
-        "|---|---|---|---:|---:|---|---:|---:|---|",
-    ]
-    for r in table.itertuples():
-        lines.append(
-            f"| {r.model} − {r.reference} | {r.dataset} | {r.metric} {BY_NAME[r.metric].arrow} | "
-            f"{r.pairs}" + (f" ({r.dropped})" if r.dropped else "") + f" | {_signed(r.mean_difference)} | "
-            f"[{_signed(r.ci_low)}, {_signed(r.ci_high)}] | {_p(r.t_test_p)} | {_p(r.wilcoxon_p)} | "
-            f"{r.verdict} |"
-        )
-    return "\n".join(lines) + "\n"
+    """:func:`comparisons_grid` as a Markdown table."""
+    return markdown_table(comparisons_grid(table), right=COMPARISON_NUMBERS)
 
 
-def comparisons_section(table: pd.DataFrame, config: dict[str, Any] | None) -> str:
-    """What the paired comparisons mean, and their table."""
+def comparisons_text(config: dict[str, Any] | None) -> str:
+    """What the paired comparisons mean (one paragraph, the same in results.md and the HTML page)."""
     split = config["finetune"]["settings"]["split"] if config is not None else None
     scope = (
         " The deterministic scaffold split is one split: its seeds vary the initialization only, so "
-        "these intervals say nothing about other splits (`finetune.settings.split: "
-        "scaffold_balanced` draws one per seed)."
+        "these intervals say nothing about other splits (finetune.settings.split: "
+        "scaffold_balanced draws one per seed)."
         if split == "scaffold"
         else ""
     )
-    text = (
+    return (
         "Each row pairs two models seed by seed on the same split: the mean of model − reference "
         f"(in the metric's units; its arrow says which way is better), its {CONFIDENCE:.0%} t-interval, the "
         "two-sided paired t-test and, from "
         f"{WILCOXON_MIN_PAIRS} seeds on, the Wilcoxon signed-rank test. A row is resolved only "
         "where the interval excludes 0, and then names the better model; an interval that "
-        "contains 0 is **not resolved**: these seeds show no difference either way. Seeds where "
+        "contains 0 is not resolved: these seeds show no difference either way. Seeds where "
         "either metric is undefined (a single-class test part) are dropped from that pair and "
         "counted in brackets. The classification average is averaged over datasets per seed, then "
         "differenced; RMSE is compared per dataset only (each dataset has its own units). No "
-        "correction for the number of comparisons." + scope + "\n"
+        "correction for the number of comparisons." + scope
     )
-    return text + "\n" + comparisons_markdown(table)
+
+
+def comparisons_section(table: pd.DataFrame, config: dict[str, Any] | None) -> str:
+    """What the paired comparisons mean, and their table."""
+    return comparisons_text(config) + "\n\n" + comparisons_markdown(table)
 
 
 def settings_summary(config: dict[str, Any]) -> str:
@@ -177,48 +194,35 @@ def full_report(
     return "\n".join(text)
 
 
-def _interval(row: pd.Series, name: str) -> str:
-    """A paired difference of the held-out summary with its interval and p, or "-" without pairs."""
-    if not row[f"{name}_pairs"] or pd.isna(row[name]):
-        return "-"
-    return (
-        f"{_signed(row[name])} [{_signed(row[f'{name}_low'])}, {_signed(row[f'{name}_high'])}]"
-        f" p {_p(row[f'{name}_p'])}"
-    )
-
-
-def _number(value: float) -> str:
-    return "-" if pd.isna(value) else f"{value:.3f}"
-
-
 def held_out_markdown(summary: pd.DataFrame) -> str:
-    """The held-out summaries as one Markdown table: per (dataset, model) the seed-mean metric
-    beside the out-of-bag ensemble's (and the paired gain), calibration before and after
-    temperature scaling (classification), and the metric inside and outside the domain."""
-    lines = [
-        "Seed means; differences paired over seeds with their 95% interval and t-test p. "
-        "Members: seed models averaged per test molecule (those that held it out).\n",
-        "| dataset | model | metric | per seed | ensemble (members) | ensemble - per seed "
-        "| ECE | ECE, T-scaled | Brier | Brier, T-scaled | out of domain | inside | outside "
-        "| inside - outside |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for _, row in summary.iterrows():
-        cells = [
-            row["dataset"],
-            row["model"],
-            row["metric_name"],
-            _number(row["metric"]),
-            f"{_number(row['ensemble'])} ({row['members']:.2f})",
-            _interval(row, "ensemble_gain"),
-            *(_number(row.get(c, float("nan"))) for c in ("ece", "ece_scaled", "brier", "brier_scaled")),
-            f"{row['out_of_domain']:.0%}",
-            _number(row["inside"]),
-            _number(row["outside"]),
-            _interval(row, "domain_gap"),
-        ]
-        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    return "\n".join(lines) + "\n"
+    """The held-out summaries (every dataset's) as one Markdown table, after what it holds."""
+    return HELD_OUT_TEXT + "\n\n" + markdown_table(held_out_grid(summary), right=HELD_OUT_NUMBERS)
+
+
+def write_pages(
+    jobs: pd.DataFrame,
+    table: pd.DataFrame,
+    paired: pd.DataFrame,
+    config: dict[str, Any] | None,
+    table_page: str | os.PathLike,
+    comparisons_page: str | os.PathLike,
+) -> None:
+    """The results table and the paired comparisons as HTML tables (:mod:`mmsa.runtime.tables`):
+    the report's viewer shows them inline, and its front page shows the results table."""
+    grid = results_grid(table)
+    commits = ", ".join(sorted({str(c) for c in jobs["commit"]}))
+    text = (
+        f"Test metric (ROC-AUC for classification, RMSE for regression; the arrow says which way "
+        f"is better) at the best validation epoch, mean ± std over {jobs['seed'].nunique()} finetuning "
+        f"seeds; "
+        f"n/a where a test part holds one class. Commit {commits}."
+    )
+    write_html_tables("Results", [("", text, grid, grid.columns[2:])], table_page)
+    write_html_tables(
+        "Paired differences to the references",
+        [("Best validation epoch", comparisons_text(config), comparisons_grid(paired), COMPARISON_NUMBERS)],
+        comparisons_page,
+    )
 
 
 def plot_bars(table: pd.DataFrame, path: str | os.PathLike) -> None:
@@ -291,10 +295,13 @@ def report(
     comparisons_path: str | os.PathLike,
     coverage: Sequence[str | os.PathLike] = (),
     held_out: Sequence[str | os.PathLike] = (),
+    table_page: str | os.PathLike | None = None,
+    comparisons_page: str | os.PathLike | None = None,
 ) -> str:
     """Write the results table (CSV, Markdown report with paired comparisons, split sizes,
     corpus coverage, settings and provenance), the paired comparisons (CSV) and both plots over
-    every finetuning job; return the Markdown report.
+    every finetuning job; return the Markdown report. ``table_page`` and ``comparisons_page``
+    are the two tables as HTML for the report viewer (:func:`write_pages`).
 
     ``split_stats`` are the split stage's JSON files, named ``<dataset>.json``; ``coverage`` the
     coverage rule's Markdown table (none when the model was pretrained elsewhere), shown as it is
@@ -304,8 +311,11 @@ def report(
     table = summarize(jobs)
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
+    paired = comparisons(jobs)
     with atomic_path(comparisons_path) as tmp:
-        comparisons(jobs).to_csv(tmp, index=False, float_format="%.6g")
+        paired.to_csv(tmp, index=False, float_format="%.6g")
+    if table_page is not None and comparisons_page is not None:
+        write_pages(jobs, table, paired, config, table_page, comparisons_page)
     splits = {Path(p).stem: json.loads(Path(p).read_text()) for p in split_stats}
     text = full_report(jobs, config, splits)
     if held_out:

@@ -34,7 +34,7 @@ def test_report_table_has_mean_std_and_classification_average():
     assert row["mean"] == pytest.approx(0.7) and row["std"] == pytest.approx(0.1) and row["seeds"] == 2
     text = markdown(table)
     assert "| a | roc_auc ↑ | 0.700 ± 0.100 | 0.500 ± 0.000 |" in text
-    assert "| **average (classification)** | roc_auc ↑ | 0.700 | 0.700 |" in text
+    assert "| average (classification) | roc_auc ↑ | 0.700 | 0.700 |" in text
     assert "| r | rmse ↓ | 1.500 ± 0.000 | — |" in text
     undefined = summarize(jobs().assign(test=float("nan")))
     assert "| a | roc_auc ↑ | n/a | n/a |" in markdown(undefined)

@@ -4,6 +4,7 @@ import json
 import re
 import subprocess
 import sys
+from html import unescape
 from pathlib import Path
 
 import numpy as np
@@ -293,14 +294,33 @@ def test_the_held_out_analysis_and_the_html_report_have_a_category_per_dataset(t
     run = run_snakemake(work, config, "--report", str(html))
     assert run.returncode == 0, run.stderr[-3000:]
     text = html.read_text()
-    # one category per dataset with its error curve and reliability diagram, each with a caption
+    # one category per dataset with its error curve, its summary as a table (a page the viewer
+    # shows; a CSV it only offers for download) and its reliability diagram, each with a caption
     for dataset in ("bbbp", "twotask"):
         category = re.search(rf'"{dataset}": \{{"Other": \[([^\]]*)\]', text)
         assert category, dataset
         files = set(re.findall(r'"([^"]+)"', category.group(1)))
         assert files == {
             f"results/report/{dataset}/{name}"
-            for name in ("error_vs_similarity.png", "held_out_summary.csv", "reliability.png")
+            for name in ("error_vs_similarity.png", "held_out_summary.html", "reliability.png")
         }
+        page = (report_dir / dataset / "held_out_summary.html").read_text()
+        for model in MODEL_NAMES:
+            assert f"<td>{dataset}</td><td>{model}</td><td>roc_auc</td>" in page
+    results = re.search(r'"Results": \{"Other": \[([^\]]*)\]', text)
+    assert set(re.findall(r'"([^"]+)"', results.group(1))) == {
+        f"results/report/{name}" for name in ("results_table.html", "comparisons.html", "results.png")
+    }
     assert text.count("Reliability diagram per model") == 2
-    assert "learns molecular representations from three views" in text  # the front page
+    # the front page holds the results table itself: the same rows as results.md, as HTML cells
+    start = text.index("var workflow_desc = ") + len("var workflow_desc = ")
+    front, _ = json.JSONDecoder().raw_decode(text, start)
+    assert "learns molecular representations from three views" in front
+    best = results_md.split("## Test metric at the best validation epoch")[1].split("\n## ")[0]
+    rows = [line.strip("|").split(" | ") for line in best.splitlines() if line.startswith("| ")]
+    assert len(rows) == 4  # header, bbbp, twotask, the classification average
+    shown = [
+        [unescape(cell) for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row)]
+        for row in re.findall(r"<tr>(.*?)</tr>", front)
+    ]
+    assert shown == [[cell.strip() for cell in row] for row in rows]

@@ -20,8 +20,9 @@ rule held_out:
         predictions=held_out_predictions,
     output:
         table="results/report/{dataset}/held_out.parquet",
-        summary=report(
-            "results/report/{dataset}/held_out_summary.csv",
+        summary="results/report/{dataset}/held_out_summary.csv",
+        page=report(
+            "results/report/{dataset}/held_out_summary.html",
             category="{dataset}",
             caption="../report/held_out_summary.rst",
             labels={"figure": "ensemble, calibration and domain (table)"},

@@ -17,4 +17,5 @@ if __name__ == "__main__":
             sm.output.summary,
             sm.output.curve,
             sm.output.plot,
+            sm.output.page,
         )

@@ -17,4 +17,6 @@ if __name__ == "__main__":
             comparisons_path=sm.output.comparisons,
             coverage=sm.input.coverage,
             held_out=sm.input.held_out,
+            table_page=sm.output.table_page,
+            comparisons_page=sm.output.comparisons_page,
         )
