@@ -32,7 +32,7 @@ from mmsa.eval.comparisons import (
 from mmsa.plan.compared_models import MODEL_NAMES, MODELS
 from mmsa.runtime.figures import pyplot, save_figure
 from mmsa.runtime.io import atomic_path, write_text
-from mmsa.runtime.tables import markdown_table, p_value, signed, write_html_tables
+from mmsa.runtime.tables import MISSING, markdown_table, p_value, signed, write_html_tables
 from mmsa.stages.held_out import HELD_OUT_NUMBERS, HELD_OUT_TEXT, held_out_grid
 
 log = logging.getLogger(__name__)
@@ -50,13 +50,16 @@ def results_grid(table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (dataset, metric), part in table.groupby(["dataset", "metric"], sort=False):
         cells = part.set_index("model")
-        row = [_cell(cells.loc[m, "mean"], cells.loc[m, "std"]) if m in cells.index else "—" for m in models]
+        row = [
+            _cell(cells.loc[m, "mean"], cells.loc[m, "std"]) if m in cells.index else MISSING for m in models
+        ]
         rows.append([dataset, f"{metric} {BY_NAME[metric].arrow}", *row])
     cls = table[table["task_type"] == "classification"]
     if not cls.empty:
         means = cls.groupby("model")["mean"].mean()
         cells = [
-            ("n/a" if np.isnan(means[m]) else f"{means[m]:.3f}") if m in means.index else "—" for m in models
+            ("n/a" if np.isnan(means[m]) else f"{means[m]:.3f}") if m in means.index else MISSING
+            for m in models
         ]
         rows.append([CLASSIFICATION_AVERAGE, f"{AVERAGED.name} {AVERAGED.arrow}", *cells])
     return pd.DataFrame(rows, columns=["dataset", "metric", *models])
@@ -151,22 +154,27 @@ def settings_summary(config: dict[str, Any]) -> str:
 def split_sizes_table(splits: dict[str, dict[str, Any]]) -> str:
     """Molecules (and positive labels) per part of each dataset's first split: a test part with a
     handful of positives makes its ROC-AUC a coarse number, and the reader should see that."""
-    lines = ["| dataset | train | valid | test |", "|---|---:|---:|---:|"]
+    rows = []
     for dataset, stats in splits.items():
         parts = next(iter(stats.values()))
         cells = [
             f"{p['molecules']}" + (f" ({p['positives']} positive labels)" if "positives" in p else "")
             for p in (parts["train"], parts["valid"], parts["test"])
         ]
-        lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append([dataset, *cells])
+    numbers = ("train", "valid", "test")
+    return markdown_table(pd.DataFrame(rows, columns=["dataset", *numbers]), right=numbers)
 
 
 def full_report(
-    jobs: pd.DataFrame, config: dict[str, Any] | None = None, splits: dict[str, dict[str, Any]] | None = None
+    jobs: pd.DataFrame,
+    config: dict[str, Any] | None = None,
+    splits: dict[str, dict[str, Any]] | None = None,
+    paired: pd.DataFrame | None = None,
 ) -> str:
-    """The Markdown report: provenance, best-validation-epoch table, its paired comparisons,
-    last-epoch table, split sizes and settings."""
+    """The Markdown report: provenance, best-validation-epoch table, its paired comparisons
+    (``paired``, computed here when the caller has not), last-epoch table, split sizes and
+    settings."""
     commits = sorted({str(c) for c in jobs["commit"]})
     threads = sorted({str(t) for t in jobs["torch_threads"]})
     text = [
@@ -175,7 +183,7 @@ def full_report(
         "## Test metric at the best validation epoch (mean ± std over seeds)\n",
         markdown(summarize(jobs, "test")),
     ]
-    paired = comparisons(jobs)
+    paired = comparisons(jobs) if paired is None else paired
     if not paired.empty:
         text += [
             "\n## Paired differences to the references (best validation epoch)\n",
@@ -214,8 +222,7 @@ def write_pages(
     text = (
         f"Test metric (ROC-AUC for classification, RMSE for regression; the arrow says which way "
         f"is better) at the best validation epoch, mean ± std over {jobs['seed'].nunique()} finetuning "
-        f"seeds; "
-        f"n/a where a test part holds one class. Commit {commits}."
+        f"seeds; n/a where a test part holds one class. Commit {commits}."
     )
     write_html_tables("Results", [("", text, grid, grid.columns[2:])], table_page)
     write_html_tables(
@@ -295,8 +302,8 @@ def report(
     comparisons_path: str | os.PathLike,
     coverage: Sequence[str | os.PathLike] = (),
     held_out: Sequence[str | os.PathLike] = (),
-    table_page: str | os.PathLike | None = None,
-    comparisons_page: str | os.PathLike | None = None,
+    table_page: str | os.PathLike,
+    comparisons_page: str | os.PathLike,
 ) -> str:
     """Write the results table (CSV, Markdown report with paired comparisons, split sizes,
     corpus coverage, settings and provenance), the paired comparisons (CSV) and both plots over
@@ -314,10 +321,9 @@ def report(
     paired = comparisons(jobs)
     with atomic_path(comparisons_path) as tmp:
         paired.to_csv(tmp, index=False, float_format="%.6g")
-    if table_page is not None and comparisons_page is not None:
-        write_pages(jobs, table, paired, config, table_page, comparisons_page)
+    write_pages(jobs, table, paired, config, table_page, comparisons_page)
     splits = {Path(p).stem: json.loads(Path(p).read_text()) for p in split_stats}
-    text = full_report(jobs, config, splits)
+    text = full_report(jobs, config, splits, paired)
     if held_out:
         text += "\n\n## Ensemble, calibration and applicability domain (test part)\n\n"
         text += held_out_markdown(pd.concat([pd.read_csv(p) for p in held_out], ignore_index=True))
