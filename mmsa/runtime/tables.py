@@ -46,6 +46,11 @@ def signed(value: float) -> str:
     return MISSING if pd.isna(value) else f"{value:+.3f}"
 
 
+def interval(low: float, high: float) -> str:
+    """A confidence interval of a difference, ``[low, high]`` with signs."""
+    return f"[{signed(low)}, {signed(high)}]"
+
+
 def p_value(value: float) -> str:
     """A p-value to three decimals, or ``<0.001``."""
     return MISSING if pd.isna(value) else f"{value:.3f}" if value >= 0.001 else "<0.001"

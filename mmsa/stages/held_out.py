@@ -22,7 +22,7 @@ from mmsa.models.training_reference import DOMAIN_COVERAGE
 from mmsa.plan.datasets import dataset_spec
 from mmsa.runtime.figures import pyplot, save_figure
 from mmsa.runtime.io import atomic_path, write_parquet
-from mmsa.runtime.tables import MISSING, number, p_value, signed, write_html_tables
+from mmsa.runtime.tables import MISSING, interval, number, p_value, signed, write_html_tables
 from mmsa.stages.inputs import shard_files
 from mmsa.train.held_out import (
     LABEL_SUFFIX,
@@ -72,10 +72,8 @@ def _interval(row: pd.Series, name: str) -> str:
     """A paired difference of the summary with its interval and p, or nothing without pairs."""
     if not row[f"{name}_pairs"] or pd.isna(row[name]):
         return MISSING
-    return (
-        f"{signed(row[name])} [{signed(row[f'{name}_low'])}, {signed(row[f'{name}_high'])}]"
-        f" p {p_value(row[f'{name}_p'])}"
-    )
+    spread = interval(row[f"{name}_low"], row[f"{name}_high"])
+    return f"{signed(row[name])} {spread} p {p_value(row[f'{name}_p'])}"
 
 
 def held_out_grid(summary: pd.DataFrame) -> pd.DataFrame:

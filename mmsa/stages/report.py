@@ -32,7 +32,7 @@ from mmsa.eval.comparisons import (
 from mmsa.plan.compared_models import MODEL_NAMES, MODELS
 from mmsa.runtime.figures import pyplot, save_figure
 from mmsa.runtime.io import atomic_path, write_text
-from mmsa.runtime.tables import MISSING, markdown_table, p_value, signed, write_html_tables
+from mmsa.runtime.tables import MISSING, interval, markdown_table, p_value, signed, write_html_tables
 from mmsa.stages.held_out import HELD_OUT_NUMBERS, HELD_OUT_TEXT, held_out_grid
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,19 @@ log = logging.getLogger(__name__)
 def _cell(mean: float, std: float) -> str:
     """``mean ± std``, or ``n/a`` where the metric is undefined (a single-class test split)."""
     return "n/a" if np.isnan(mean) else f"{mean:.3f} ± {std:.3f}"
+
+
+RESULT_NAMES = ("dataset", "metric")  # the results grid's columns that name a row; models follow
+
+
+def _commits(jobs: pd.DataFrame) -> str:
+    """The commits that produced the finetuning jobs, as the report names them."""
+    return ", ".join(sorted({str(c) for c in jobs["commit"]}))
+
+
+def _model_columns(grid: pd.DataFrame) -> list[str]:
+    """The results grid's number columns: one per model, after the columns that name a row."""
+    return [c for c in grid.columns if c not in RESULT_NAMES]
 
 
 def results_grid(table: pd.DataFrame) -> pd.DataFrame:
@@ -62,13 +75,13 @@ def results_grid(table: pd.DataFrame) -> pd.DataFrame:
             for m in models
         ]
         rows.append([CLASSIFICATION_AVERAGE, f"{AVERAGED.name} {AVERAGED.arrow}", *cells])
-    return pd.DataFrame(rows, columns=["dataset", "metric", *models])
+    return pd.DataFrame(rows, columns=[*RESULT_NAMES, *models])
 
 
 def markdown(table: pd.DataFrame) -> str:
     """:func:`results_grid` as a Markdown table."""
     grid = results_grid(table)
-    return markdown_table(grid, right=grid.columns[2:])
+    return markdown_table(grid, right=_model_columns(grid))
 
 
 COMPARISON_NUMBERS = ("seeds (dropped)", "mean difference", "paired t p", "Wilcoxon p")
@@ -83,7 +96,7 @@ def comparisons_grid(table: pd.DataFrame) -> pd.DataFrame:
             f"{r.metric} {BY_NAME[r.metric].arrow}",
             f"{r.pairs}" + (f" ({r.dropped})" if r.dropped else ""),
             signed(r.mean_difference),
-            f"[{signed(r.ci_low)}, {signed(r.ci_high)}]",
+            interval(r.ci_low, r.ci_high),
             p_value(r.t_test_p),
             p_value(r.wilcoxon_p),
             r.verdict,
@@ -175,11 +188,10 @@ def full_report(
     """The Markdown report: provenance, best-validation-epoch table, its paired comparisons
     (``paired``, computed here when the caller has not), last-epoch table, split sizes and
     settings."""
-    commits = sorted({str(c) for c in jobs["commit"]})
     threads = sorted({str(t) for t in jobs["torch_threads"]})
     text = [
         "# Results\n",
-        f"Commit {', '.join(commits)}; torch threads per finetuning job: {', '.join(threads)}.\n",
+        f"Commit {_commits(jobs)}; torch threads per finetuning job: {', '.join(threads)}.\n",
         "## Test metric at the best validation epoch (mean ± std over seeds)\n",
         markdown(summarize(jobs, "test")),
     ]
@@ -218,13 +230,12 @@ def write_pages(
     """The results table and the paired comparisons as HTML tables (:mod:`mmsa.runtime.tables`):
     the report's viewer shows them inline, and its front page shows the results table."""
     grid = results_grid(table)
-    commits = ", ".join(sorted({str(c) for c in jobs["commit"]}))
     text = (
         f"Test metric (ROC-AUC for classification, RMSE for regression; the arrow says which way "
         f"is better) at the best validation epoch, mean ± std over {jobs['seed'].nunique()} finetuning "
-        f"seeds; n/a where a test part holds one class. Commit {commits}."
+        f"seeds; n/a where a test part holds one class. Commit {_commits(jobs)}."
     )
-    write_html_tables("Results", [("", text, grid, grid.columns[2:])], table_page)
+    write_html_tables("Results", [("", text, grid, _model_columns(grid))], table_page)
     write_html_tables(
         "Paired differences to the references",
         [("Best validation epoch", comparisons_text(config), comparisons_grid(paired), COMPARISON_NUMBERS)],
