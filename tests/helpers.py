@@ -33,7 +33,7 @@ from mmsa.stages.data_stages import run_data_stages
 # --------------------------------------------------------------------------- data stages
 
 
-SMALL_FEATURES = {"image_size": 32, "conformer": {"timeout_s": 5, "optimize_steps": 100}}  # fast
+SMALL_FEATURES = {"image_size": 32, "conformer": {"optimize_steps": 100}}  # fast
 
 
 def toy_config(tmp: Path, names: list[str], tasks: dict[str, str], **data: Any) -> dict[str, Any]:

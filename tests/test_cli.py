@@ -61,7 +61,7 @@ def stages(tmp_path_factory):
             },
             "shard_size": 5,  # two shards
         },
-        "featurize": {"image_size": 32, "conformer": {"timeout_s": 5, "optimize_steps": 100}},
+        "featurize": {"image_size": 32, "conformer": {"optimize_steps": 100}},
         "pretrain": {"dataset": "mini"},
         "finetune": {"datasets": ["mini"]},
     }

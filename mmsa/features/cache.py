@@ -78,7 +78,7 @@ class FeatureCache:
         self.packs_dir.mkdir(parents=True, exist_ok=True)
         settings_file = self.root / "settings.json"
         if not settings_file.exists():
-            write_text(json.dumps(settings.to_dict(), indent=1), settings_file)
+            write_text(json.dumps(settings.record(), indent=1), settings_file)  # what the name digests
         self._damaged: dict[str, str] = {}  # pack name -> why it is skipped (reported once)
         self._intact: set[str] = set()
 

@@ -1,19 +1,22 @@
 """3D conformers: RDKit ETKDGv3 embedding, then MMFF94 optimization with a UFF fallback.
 
-A molecule whose embedding fails or times out is not dropped: it gets no coordinates, a
-``False`` conformer mask and a reason, and the 3D encoder leaves it out of its terms.
-Coordinates are those of the heavy atoms, in the graph's atom order (``AddHs`` appends the
-hydrogens after the heavy atoms, so the first ``n`` atoms of the embedded molecule are
-exactly the graph's atoms).
+A molecule whose embedding fails is not dropped: it gets no coordinates, a ``False`` conformer
+mask and a reason, and the 3D encoder leaves it out of its terms. Coordinates are those of the
+heavy atoms, in the graph's atom order (``AddHs`` appends the hydrogens after the heavy atoms,
+so the first ``n`` atoms of the embedded molecule are exactly the graph's atoms).
 
-The result depends on the molecule and the options only, never on how busy the machine is:
-embedding is bounded by a number of attempts (``max_iterations``), run in fixed blocks of
-:data:`ATTEMPTS_PER_CALL` with a seed per block. RDKit's own ``timeout`` is wall-clock and
-discards an attempt that ran too long, so with it a loaded machine would get a random-coordinates
-conformer, or none, where an idle one got the ETKDG conformer. The guard against pathological
-molecules, ``timeout_s``, is counted in CPU seconds of the embedding thread (checked between
-blocks) and only ever ends in a failure with reason "timeout", never in a different conformer.
-CPU rather than wall-clock seconds, so that the guard itself does not depend on the load.
+The result is a function of the molecule and the options alone, never of the machine's speed or
+load: the work is bounded by counts. Embedding makes at most ``max_iterations`` attempts per mode
+(ETKDG, then random starting coordinates), in fixed blocks of :data:`ATTEMPTS_PER_CALL` with a
+seed per block; the force field runs at most ``optimize_steps`` steps; a molecule of more than
+``max_atoms`` heavy atoms gets no conformer (reason "too large"). RDKit's own ``timeout`` is
+wall-clock and discards an attempt that ran too long, so it stays off.
+
+``timeout_s`` is a last resort, not a bound: CPU seconds of one molecule's embedding after which
+:class:`ConformerTimeout` stops the featurize job, naming the molecule. It never changes a
+feature quietly (an earlier version turned it into a missing conformer, and with it which
+molecules had one depended on the host: 9 on one machine, 13 on another), so it is not part of
+the feature settings' fingerprint.
 """
 
 from __future__ import annotations
@@ -37,15 +40,18 @@ class ConformerOptions:
     """Conformer generation settings; part of the feature cache's fingerprint."""
 
     seed: int = 0
-    timeout_s: int = 10  # guard: CPU seconds of embedding per molecule (0 = none); exceeded -> failure
-    max_iterations: int = 0  # embedding attempts per mode; 0 = 10 per atom (hydrogens included)
+    max_iterations: int = 100  # embedding attempts per mode: what bounds the work
+    max_atoms: int = 200  # heavy atoms; a larger molecule gets no conformer
     force_field: str = "mmff"
     optimize_steps: int = 500
     random_coords_fallback: bool = True
+    timeout_s: int = 600  # last resort: CPU seconds of embedding, then ConformerTimeout (0 = none)
 
     def __post_init__(self) -> None:
         if self.force_field not in FORCE_FIELDS:
             raise ValueError(f"force_field must be one of {FORCE_FIELDS}, got {self.force_field!r}")
+        if self.max_iterations < 1:
+            raise ValueError(f"max_iterations must be at least 1, got {self.max_iterations}")
 
     @classmethod
     def from_dict(cls, cfg: Mapping[str, Any] | None) -> ConformerOptions:
@@ -53,6 +59,11 @@ class ConformerOptions:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def feature_dict(self) -> dict[str, Any]:
+        """The settings that decide a conformer (for the feature cache's fingerprint): all but the
+        last-resort ``timeout_s``, which can stop a job but never change a feature."""
+        return {k: v for k, v in self.to_dict().items() if k != "timeout_s"}
 
 
 @dataclass(frozen=True)
@@ -67,22 +78,33 @@ class ConformerResult:
         return self.coords is not None
 
 
+class ConformerTimeout(RuntimeError):
+    """One molecule's embedding used more CPU time than the last-resort ``timeout_s``: the bounds
+    by count did not bound it, and a feature must not depend on the time, so featurization stops."""
+
+
 ATTEMPTS_PER_CALL = 10
-"""Embedding attempts per RDKit call: how often the CPU-time guard is looked at. Part of
-``FEATURIZER_VERSION``: it decides the seeds, and so the conformers of hard molecules."""
-EMBEDDED, FAILED, TIMED_OUT = "embedded", "failed", "timeout"
+"""Embedding attempts per RDKit call, each call seeded on its own: how often the last-resort
+guard is looked at. Part of ``FEATURIZER_VERSION``: it decides the seeds, and so the conformers
+of hard molecules."""
 
 
-def _embed(mol_h: Chem.Mol, options: ConformerOptions, random_coords: bool, started: float) -> str:
-    """Embed ``mol_h`` in place within ``options.max_iterations`` attempts.
+def _embed(mol_h: Chem.Mol, options: ConformerOptions, random_coords: bool, started: float) -> bool:
+    """Embed ``mol_h`` in place within ``options.max_iterations`` attempts; whether it worked.
 
     Block ``b`` of attempts is seeded with ``seed + b``, so the outcome depends on the attempts
     made, never on time; ``started`` is the thread's CPU time when the molecule began.
     """
-    attempts = options.max_iterations or 10 * mol_h.GetNumAtoms()
+    attempts = options.max_iterations
     for block, first in enumerate(range(0, attempts, ATTEMPTS_PER_CALL)):
-        if options.timeout_s and time.thread_time() - started > options.timeout_s:
-            return TIMED_OUT
+        used = time.thread_time() - started
+        if options.timeout_s and used > options.timeout_s:
+            smiles = Chem.MolToSmiles(Chem.RemoveHs(mol_h))
+            raise ConformerTimeout(
+                f"conformer of {smiles}: embedding used {used:.0f} s of CPU time after {first} attempts, "
+                f"over featurize.conformer.timeout_s ({options.timeout_s}); lower max_iterations or "
+                f"max_atoms so that counts bound it, or raise timeout_s"
+            )
         params = rdDistGeom.ETKDGv3()
         params.randomSeed = options.seed + block
         params.maxIterations = min(ATTEMPTS_PER_CALL, attempts - first)
@@ -90,8 +112,8 @@ def _embed(mol_h: Chem.Mol, options: ConformerOptions, random_coords: bool, star
         params.numThreads = 1
         params.useRandomCoords = random_coords
         if rdDistGeom.EmbedMolecule(mol_h, params) >= 0:
-            return EMBEDDED
-    return FAILED
+            return True
+    return False
 
 
 def _optimize(mol_h: Chem.Mol, options: ConformerOptions) -> str:
@@ -113,24 +135,31 @@ def generate_conformer(mol: Chem.Mol, options: ConformerOptions) -> ConformerRes
     RDKit raises on some inputs that it accepts as molecules (a ring of dummy atoms ``*1**1``
     fails an invariant inside ETKDG, an empty molecule has no atoms to embed); such an error
     costs this molecule its conformer, with the error as the reason, and not the whole shard.
+    Only :class:`ConformerTimeout` passes through: it must stop the job.
     """
     try:
         return _generate(mol, options)
+    except ConformerTimeout:
+        raise
     except Exception as err:  # RDKit's C++ errors arrive as RuntimeError, ValueError, ...
         message = " ".join(str(err).split())[:240]
         return ConformerResult(None, f"RDKit error in conformer generation: {type(err).__name__}: {message}")
 
 
 def _generate(mol: Chem.Mol, options: ConformerOptions) -> ConformerResult:
+    if mol.GetNumAtoms() > options.max_atoms:
+        return ConformerResult(
+            None, f"too large: {mol.GetNumAtoms()} heavy atoms, over max_atoms ({options.max_atoms})"
+        )
     mol_h = Chem.AddHs(mol)
     started = time.thread_time()
-    outcome = _embed(mol_h, options, False, started)
-    if outcome == FAILED and options.random_coords_fallback:
-        outcome = _embed(mol_h, options, True, started)
-    if outcome == TIMED_OUT:
-        return ConformerResult(None, f"timeout: embedding used over {options.timeout_s} s of CPU time")
-    if outcome == FAILED:
-        return ConformerResult(None, "ETKDG embedding failed (no valid 3D geometry found)")
+    embedded = _embed(mol_h, options, False, started)
+    if not embedded and options.random_coords_fallback:
+        embedded = _embed(mol_h, options, True, started)
+    if not embedded:
+        return ConformerResult(
+            None, f"ETKDG embedding failed (no valid 3D geometry in {options.max_iterations} attempts)"
+        )
     try:
         detail = _optimize(mol_h, options)
     except Exception as err:  # force-field set-up errors are RDKit-internal and varied

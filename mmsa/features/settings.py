@@ -19,7 +19,8 @@ from mmsa.plan.config_slices import WORK_KEYS
 from mmsa.runtime.from_mapping import from_mapping
 from mmsa.runtime.hashing import settings_digest
 
-FEATURIZER_VERSION = 3  # 2: packs list their file sizes; 3: embedding bounded by attempts, not seconds
+FEATURIZER_VERSION = 4  # 2: packs list their file sizes; 3: embedding bounded by attempts, not seconds;
+# 4: a fixed number of attempts per mode and no time-out failures (the feature is a function of counts)
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,11 @@ class FeatureSettings:
         }
 
     def record(self) -> dict[str, Any]:
-        """The settings, the featurizer version and the RDKit version: everything the features
-        depend on, which a pretrained model records to be checked against (mmsa.plan.given_weights)."""
-        return {**self.to_dict(), "featurizer_version": FEATURIZER_VERSION, "rdkit": rdBase.rdkitVersion}
+        """The settings (less the conformer's last-resort guard), the featurizer version and the
+        RDKit version: everything the features depend on, which a pretrained model records to be
+        checked against (mmsa.plan.given_weights)."""
+        features = {**self.to_dict(), "conformer": self.conformer.feature_dict()}
+        return {**features, "featurizer_version": FEATURIZER_VERSION, "rdkit": rdBase.rdkitVersion}
 
     def fingerprint(self) -> str:
         """Digest of :meth:`record`."""

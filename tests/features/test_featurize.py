@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -9,7 +10,8 @@ from torch_geometric.data import Batch
 
 from helpers import run_chain, toy_config
 from mmsa.features.cache import INDEX, FeatureCache
-from mmsa.features.conformer import ConformerOptions, generate_conformer
+from mmsa.features.conformer import ConformerOptions, ConformerTimeout, generate_conformer
+from mmsa.features.featurize import compute_pack
 from mmsa.features.graph import BOND_TYPE_MASK, atom_feature_dims, bond_feature_dims, mol_to_graph
 from mmsa.features.image import render_image
 from mmsa.features.loader import FeatureStore, MissingFeatures, read_manifests
@@ -286,7 +288,7 @@ def test_conformer_bytes_do_not_depend_on_cpu_load():
     import sys
 
     mol = Chem.MolFromSmiles(MACROCYCLE)
-    options = ConformerOptions(timeout_s=1, force_field="none")  # 1 s: RDKit's shortest wall-clock cut
+    options = ConformerOptions(force_field="none")
     quiet = generate_conformer(mol, options)
     busy = [
         subprocess.Popen([sys.executable, "-c", "while True: pass"])
@@ -302,12 +304,37 @@ def test_conformer_bytes_do_not_depend_on_cpu_load():
     assert quiet.coords.tobytes() == loaded.coords.tobytes()
 
 
-def test_conformer_guard_is_a_failure_named_timeout():
+def test_the_last_resort_guard_stops_the_job_naming_the_molecule_and_never_changes_a_feature(tmp_path):
+    """Hitting ``timeout_s`` raises (through the featurize pack, so the job fails) instead of
+    turning into a missing conformer that a faster machine would have had."""
     result = generate_conformer(
         Chem.MolFromSmiles(MACROCYCLE), ConformerOptions(max_iterations=30, timeout_s=1)
     )
     assert result.ok  # one attempt embeds it: the guard is looked at only between blocks of attempts
-    stuck = generate_conformer(
-        Chem.MolFromSmiles(UNEMBEDDABLE), ConformerOptions(max_iterations=10**6, timeout_s=1)
-    )
-    assert not stuck.ok and stuck.detail.startswith("timeout")
+    endless = {"max_iterations": 10**6, "timeout_s": 1}
+    named = re.escape(Chem.CanonSmiles(UNEMBEDDABLE))
+    with pytest.raises(ConformerTimeout, match=f"conformer of {named}: embedding used 1 s of CPU time"):
+        generate_conformer(Chem.MolFromSmiles(UNEMBEDDABLE), ConformerOptions(**endless))
+    cache = FeatureCache(tmp_path, FeatureSettings.from_dict({"image_size": 32, "conformer": endless}))
+    with pytest.raises(ConformerTimeout, match=named):
+        compute_pack(cache, ["CCO", Chem.CanonSmiles(UNEMBEDDABLE)], workers=1, chunk_size=1)
+    assert cache.pack_names() == []  # nothing half-written
+
+
+def test_counts_bound_the_work_and_name_the_bound_in_the_reason():
+    unembeddable = Chem.MolFromSmiles(UNEMBEDDABLE)
+    failed = generate_conformer(unembeddable, ConformerOptions(max_iterations=20))
+    assert failed.detail == "ETKDG embedding failed (no valid 3D geometry in 20 attempts)"
+    large = generate_conformer(Chem.MolFromSmiles(MACROCYCLE), ConformerOptions(max_atoms=59))
+    assert (large.coords, large.detail) == (None, "too large: 60 heavy atoms, over max_atoms (59)")
+    assert generate_conformer(Chem.MolFromSmiles(MACROCYCLE), ConformerOptions(max_atoms=60)).ok
+    with pytest.raises(ValueError, match="max_iterations must be at least 1"):
+        ConformerOptions(max_iterations=0)
+
+
+def test_the_guard_is_not_part_of_the_feature_fingerprint_but_the_bounds_are():
+    base = FeatureSettings.from_dict({})
+    assert FeatureSettings.from_dict({"conformer": {"timeout_s": 5}}).fingerprint() == base.fingerprint()
+    assert FeatureSettings.from_dict({"conformer": {"timeout_s": 5}}).conformer.timeout_s == 5  # still used
+    for bound in ({"max_iterations": 50}, {"max_atoms": 100}, {"optimize_steps": 100}):
+        assert FeatureSettings.from_dict({"conformer": bound}).fingerprint() != base.fingerprint()
