@@ -21,6 +21,8 @@ from pathlib import Path
 
 import psutil
 
+from mmsa.runtime.kernels import cpu_flags
+
 MIB = 1 << 20
 
 
@@ -106,8 +108,11 @@ def machine() -> str:
     else ran beside a benchmark is for its results file to say: the load only hints at it)."""
     mem = psutil.virtual_memory().total / (1 << 30)
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    found = cpu_flags()
+    model = found[0] if found else platform.processor() or platform.machine()
+    avx512 = " with AVX-512" if found and "avx512f" in found[1] else ""
     return (
-        f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), {mem:.0f} GiB RAM; "
+        f"{os.cpu_count()} CPUs ({model}{avx512}), {mem:.0f} GiB RAM; "
         f"load average at the end {load} (1, 5, 15 min)"
     )
 

@@ -19,9 +19,14 @@ values from the outer environment, since those are what differs between machines
 leaves everything to the machine (faster where it has wider vectors, not reproducible across
 CPUs). This module does not import torch, so the Snakefile's process can use it.
 
-A CPU without the pinned instruction set cannot run those kernels (ATen silently falls back to
-a narrower one): :func:`check_cpu_kernels`, called by every torch stage, stops the run with an
-error instead of writing results that another machine would not reproduce.
+A CPU without the pinned instruction set cannot run those kernels: ATen falls back to a narrower
+set, and MKL or oneDNN may execute an instruction the CPU lacks and kill the process (``Illegal
+instruction``, seen with the avx512 pin on an AMD EPYC without AVX-512). So :func:`pin_cpu_kernels`
+first reads the CPU's instruction flags (Linux's ``/proc/cpuinfo``) and refuses a pin the CPU
+cannot run with one line (:class:`CpuKernelsError`), before torch is imported; and
+:func:`check_cpu_kernels`, called by every torch stage, stops a run whose torch runs other
+kernels than the pinned ones (where the flags could not be read, or a variable was changed
+after the pin) instead of writing results that another machine would not reproduce.
 """
 
 from __future__ import annotations
@@ -29,7 +34,10 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
+
+from mmsa.runtime.errors import InputError
 
 NATIVE = "native"
 # What each setting pins. ``default`` is ATen's non-vectorized build and the oldest branches of
@@ -44,6 +52,14 @@ PINS: dict[str, dict[str, str]] = {
     },
 }
 CHOICES: tuple[str, ...] = (*PINS, NATIVE)
+# The CPU flags (as /proc/cpuinfo names them) each pin's kernels execute: ATen's AVX2 kernels are
+# built with AVX2 and FMA, its AVX-512 ones need the F, BW, VL and DQ subsets (torch's own check).
+REQUIRED_FLAGS: dict[str, tuple[str, ...]] = {
+    "default": (),
+    "avx2": ("avx2", "fma"),
+    "avx512": ("avx512f", "avx512bw", "avx512vl", "avx512dq"),
+}
+CPUINFO = Path("/proc/cpuinfo")
 VARIABLES: tuple[str, ...] = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
 SETTING_VARIABLE = "MMSA_CPU_KERNELS"  # the pinned setting, for the checks and the provenance
 
@@ -58,12 +74,48 @@ def kernel_env(setting: str) -> dict[str, str]:
     return {**pins, "DNNL_MAX_CPU_ISA": pins["ONEDNN_MAX_CPU_ISA"], SETTING_VARIABLE: setting}
 
 
+class CpuKernelsError(InputError):
+    """The configured ``cpu_kernels`` needs instructions this CPU does not have."""
+
+
+def cpu_flags(cpuinfo: Path | None = None) -> tuple[str, frozenset[str]] | None:
+    """This CPU's model name and instruction flags, read from Linux's cpuinfo (:data:`CPUINFO`
+    unless given); None where there is no such file or it lists no flags (another system or
+    architecture)."""
+    try:
+        lines = (cpuinfo or CPUINFO).read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    fields = dict(line.split(":", 1) for line in lines if ":" in line)  # the last CPU's, all alike
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    if "flags" not in fields:
+        return None
+    return fields.get("model name", "unknown model"), frozenset(fields["flags"].split())
+
+
+def check_cpu_flags(setting: str, cpuinfo: Path | None = None) -> None:
+    """Raise :class:`CpuKernelsError` if the CPU lacks an instruction ``setting`` runs (one line,
+    naming the CPU and what to choose instead); pass where the flags cannot be read."""
+    found = cpu_flags(cpuinfo)
+    if found is None:
+        return
+    model, flags = found
+    missing = [flag for flag in REQUIRED_FLAGS.get(setting, ()) if flag not in flags]
+    if missing:
+        raise CpuKernelsError(
+            f"cpu_kernels {setting!r} needs the {', '.join(missing)} instructions, which this CPU "
+            f"({model}) does not have: set cpu_kernels to 'default' (runs on every x86-64 CPU) or "
+            f"{NATIVE!r}; results then differ from runs under {setting!r}"
+        )
+
+
 def pin_cpu_kernels(setting: str) -> None:
     """Set (overriding) the variables that choose torch's CPU kernels, for this process and its
-    children. In a process that imported torch already (``mmsa.cli.main`` called from Python),
-    its kernels may be chosen: it warns and changes nothing, and the provenance then records no
-    setting."""
+    children, after checking that the CPU can run them (:func:`check_cpu_flags`). In a process
+    that imported torch already (``mmsa.cli.main`` called from Python), its kernels may be
+    chosen: it warns and changes nothing, and the provenance then records no setting."""
     env = kernel_env(setting)
+    check_cpu_flags(setting)
     if "torch" in sys.modules and any(os.environ.get(k) != v for k, v in env.items()):
         warnings.warn(f"torch is imported already: cpu_kernels {setting!r} not pinned", stacklevel=2)
         return

@@ -19,7 +19,7 @@ from mmsa.plan.datasets import (
 )
 from mmsa.plan.config_slices import stage_config
 from mmsa.plan.job_resources import job_resources
-from mmsa.runtime.kernels import pin_cpu_kernels
+from mmsa.runtime.kernels import CpuKernelsError, pin_cpu_kernels
 
 try:
     # the --configfile files (config/default.yaml when none is given) with --config merged on top
@@ -29,8 +29,13 @@ except ConfigError as err:
 config.clear()
 config.update(_validated)
 # Every job (a child of this process, or of a cluster job's own Snakemake) and torchrun rank
-# inherits the pinned kernel variables; they must be set before a job imports torch.
-pin_cpu_kernels(config["cpu_kernels"])
+# inherits the pinned kernel variables; they must be set before a job imports torch. A pin the
+# CPU cannot run stops the run here, with one line, before any job starts (on a cluster, each
+# job's own Snakemake checks its node's CPU).
+try:
+    pin_cpu_kernels(config["cpu_kernels"])
+except CpuKernelsError as err:
+    raise WorkflowError(str(err)) from None
 
 DATASETS = all_datasets(config)
 SEEDS = config["finetune"]["seeds"]
