@@ -1,4 +1,4 @@
-"""Pretraining speed by ``cpu_kernels`` setting: what pinning the float kernels costs.
+"""Pretraining and finetuning speed by ``cpu_kernels`` setting: what pinning the float kernels costs.
 
 Featurizes the first ``--molecules`` molecules of a SMILES CSV (any real molecules: the
 committed run used the development machine's shared Tox21 file) with config/default.yaml's
@@ -9,7 +9,9 @@ turn, so that a change in the machine's load hits every setting alike. Prints a 
 molecules per second (the stage's own ``throughput.json``, which excludes start-up; median and
 range over the rounds), the training's CPU time per molecule (all threads; less disturbed than
 wall time by other jobs on a shared machine) and its ratio to ``native``, the kernels torch ran
-and the weights' hashes:
+and the weights' hashes; then the seconds per epoch of finetuning ``no-pretrain`` (the GIN the
+neural models share) on the same molecules for ``--finetune-epochs`` epochs on one thread, as
+the workflow's finetuning jobs run:
 
     PYTHONPATH=$PWD python benchmarks/cpu_kernels.py --smiles FILE.csv [--molecules 256] [--epochs 2]
 
@@ -32,7 +34,7 @@ import numpy as np
 import pandas as pd
 from _common import machine, table
 
-from mmsa.plan.config import deep_merge, load_config
+from mmsa.plan.config import deep_merge, load_config, validate_config
 from mmsa.runtime.kernels import CHOICES
 from mmsa.stages.data_stages import run_data_stages
 
@@ -43,19 +45,32 @@ RUN = textwrap.dedent(
     from mmsa.runtime.kernels import kernel_provenance, pin_cpu_kernels
     pin_cpu_kernels(sys.argv[4])
     from mmsa.runtime.reproducible import configure_torch
+    from mmsa.stages.finetune import finetune
     from mmsa.stages.pretrain import pretrain
+    from mmsa.stages.split import split
     config, manifests, out = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
     configure_torch(config["torch_threads"])
     cpu = time.process_time()
     pretrain(config, manifests, out, out + "/checkpoint.pt")
-    print(json.dumps({**kernel_provenance(), "cpu_seconds": time.process_time() - cpu}))
+    cpu = time.process_time() - cpu
+    configure_torch(1)  # a finetuning job's one thread
+    shards = sys.argv[5]
+    split(config, "bench", shards, manifests, out + "/split.parquet", out + "/split.json")
+    ft = [out + "/ft-" + part for part in ("seed.json", "seed.parquet", "seed.pt")]
+    started = time.perf_counter()
+    finetune(config, "bench", "no-pretrain", shards, manifests, out + "/split.parquet", *([p] for p in ft))
+    finetune_s = time.perf_counter() - started
+    print(json.dumps({**kernel_provenance(), "cpu_seconds": cpu, "finetune_seconds": finetune_s}))
     """
 )
 
 
 def corpus(smiles_csv: Path, molecules: int, folder: Path) -> tuple[dict, list[str]]:
-    """The default config on a local dataset of the CSV's first rows, and its manifests."""
-    rows = pd.read_csv(smiles_csv, usecols=["smiles"]).head(molecules).assign(y=0)
+    """The default config on a local dataset of the CSV's first rows (labels alternate 0, 1 so
+    that finetuning has two classes), and its manifests."""
+    rows = pd.read_csv(smiles_csv, usecols=["smiles"]).head(molecules)
+    rows["y"] = range(len(rows))
+    rows["y"] %= 2
     rows.to_csv(folder / "bench.csv", index=False)
     custom = {"source": "local", "smiles_column": "smiles", "task_type": "classification"}
     custom["tasks"] = {"y": "y"}
@@ -70,9 +85,11 @@ def corpus(smiles_csv: Path, molecules: int, folder: Path) -> tuple[dict, list[s
 
 
 def run(config: dict, manifests: list[str], setting: str, out: Path) -> dict:
-    """One pretraining under ``setting`` in a new process: its throughput and kernels."""
+    """One pretraining and one finetuning under ``setting`` in a new process: throughput,
+    finetuning seconds per epoch and kernels."""
+    shards = str(Path(manifests[0]).parent / "shards")
     done = subprocess.run(
-        [sys.executable, "-c", RUN, json.dumps(config), json.dumps(manifests), str(out), setting],
+        [sys.executable, "-c", RUN, json.dumps(config), json.dumps(manifests), str(out), setting, shards],
         capture_output=True,
         text=True,
         check=True,
@@ -86,6 +103,7 @@ def run(config: dict, manifests: list[str], setting: str, out: Path) -> dict:
         "molecules/s": throughput["molecules_per_second"],
         "cpu ms/molecule": 1000 * kernels["cpu_seconds"] / throughput["molecules"],
         "model.pt": hashlib.sha256((out / "model.pt").read_bytes()).hexdigest()[:12],
+        "finetune s/epoch": kernels["finetune_seconds"] / config["finetune"]["settings"]["epochs"],
     }
 
 
@@ -95,12 +113,21 @@ def main() -> None:
     parser.add_argument("--molecules", type=int, default=256)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--finetune-epochs", type=int, default=5)
     settings = ["native", "avx512", "avx2", "default"]
     parser.add_argument("--settings", nargs="+", default=settings, choices=CHOICES)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         config, manifests = corpus(args.smiles, args.molecules, Path(tmp))
-        config = deep_merge(config, {"pretrain": {"settings": {"epochs": args.epochs}}})
+        config = validate_config(
+            deep_merge(
+                config,
+                {
+                    "pretrain": {"settings": {"epochs": args.epochs}},
+                    "finetune": {"seeds": 1, "settings": {"epochs": args.finetune_epochs}},
+                },
+            )
+        )
         runs = [
             run(config, manifests, s, Path(tmp) / f"{s}-{i}")
             for i in range(args.repeats)
@@ -112,6 +139,7 @@ def main() -> None:
         speeds = sorted(r["molecules/s"] for r in mine)
         cpu = float(np.median([r["cpu ms/molecule"] for r in mine]))
         hashes = sorted({r["model.pt"] for r in mine})
+        per_epoch = float(np.median([r["finetune s/epoch"] for r in mine]))
         rows.append(
             {
                 **{k: mine[0][k] for k in ("cpu_kernels", "capability", "steps")},
@@ -119,6 +147,7 @@ def main() -> None:
                 "range": f"{speeds[0]}-{speeds[-1]}",
                 "cpu ms/molecule (median)": round(cpu, 1),
                 "model.pt": ", ".join(hashes),
+                "finetune s/epoch (median)": round(per_epoch, 3),
             }
         )
     native = {r["cpu_kernels"]: r["cpu ms/molecule (median)"] for r in rows}.get("native")
@@ -128,7 +157,8 @@ def main() -> None:
     print(
         f"Pretraining config/default.yaml's model (batch {settings['batch_size']}, {args.epochs} epochs, "
         f"torch_threads {config['torch_threads']}) on the first {args.molecules} molecules of "
-        f"{args.smiles.name}, each setting in a fresh process, {args.repeats} rounds\n{machine()}\n"
+        f"{args.smiles.name}, then finetuning no-pretrain on them ({args.finetune_epochs} epochs, "
+        f"1 thread), each setting in a fresh process, {args.repeats} rounds\n{machine()}\n"
     )
     print(table(list(rows[0]), [list(r.values()) for r in rows]))
 

@@ -142,11 +142,12 @@ def outer_isas():
 
 
 def test_pinned_cpu_kernels_give_one_weight_file_under_every_outer_instruction_set(corpus, outer_isas):
-    """The pin overrides what the outer environment chose (as another CPU would choose), and
-    without it those choices change the weights, so this test can fail."""
+    """The project's default pin overrides what the outer environment chose (as another CPU would
+    choose), and without it those choices change the weights, so this test can fail."""
     config, manifests, tmp = corpus
+    pin = validate_config({})["cpu_kernels"]
     pinned = {
-        isa: pretrain_in_new_process(config, manifests, tmp / f"pin-{isa}", kernel_env(isa), pin="avx2")
+        isa: pretrain_in_new_process(config, manifests, tmp / f"pin-{isa}", kernel_env(isa), pin=pin)
         for isa in outer_isas
     }
     native = {
@@ -159,9 +160,9 @@ def test_pinned_cpu_kernels_give_one_weight_file_under_every_outer_instruction_s
     for isa in outer_isas:
         provenance = json.loads((tmp / f"pin-{isa}" / "throughput.json").read_text())["provenance"]
         assert provenance["cpu_kernels"] == {
-            "setting": "avx2",
-            "env": {**PINS["avx2"], "DNNL_MAX_CPU_ISA": "AVX2"},
-            "capability": "AVX2",
+            "setting": pin,
+            "env": {**PINS[pin], "DNNL_MAX_CPU_ISA": PINS[pin]["ONEDNN_MAX_CPU_ISA"]},
+            "capability": PINS[pin]["ATEN_CPU_CAPABILITY"].upper(),
         }
 
 
