@@ -30,6 +30,7 @@ import numpy as np
 from rdkit import Chem
 from rdkit.Chem import rdDistGeom, rdForceFieldHelpers
 
+from mmsa.plan.config_slices import CONFORMER_GUARDS
 from mmsa.runtime.from_mapping import from_mapping
 
 FORCE_FIELDS = ("mmff", "uff", "none")
@@ -63,7 +64,7 @@ class ConformerOptions:
     def feature_dict(self) -> dict[str, Any]:
         """The settings that decide a conformer (for the feature cache's fingerprint): all but the
         last-resort ``timeout_s``, which can stop a job but never change a feature."""
-        return {k: v for k, v in self.to_dict().items() if k != "timeout_s"}
+        return {k: v for k, v in self.to_dict().items() if k not in CONFORMER_GUARDS}
 
 
 @dataclass(frozen=True)

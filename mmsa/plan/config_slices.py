@@ -31,6 +31,9 @@ from mmsa.plan.schema import section_keys
 ConfigPath = tuple[str, ...]
 
 WORK_KEYS = ("chunk_size",)  # keys of the featurize section that split the work, not the features
+# featurize.conformer keys that can stop a featurize job but never change a feature (not part of
+# the feature cache's fingerprint, nor of what a pretrained model records)
+CONFORMER_GUARDS = ("timeout_s",)
 # What the feature cache keys on: its folder and every other featurize key of the schema.
 FEATURES: tuple[ConfigPath, ...] = (
     ("cache_dir",),

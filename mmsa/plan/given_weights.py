@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mmsa.plan.config_slices import FEATURES, GIN_KEYS
+from mmsa.plan.config_slices import CONFORMER_GUARDS, FEATURES, GIN_KEYS
 from mmsa.runtime.errors import InputError
 
 KEY = "pretrain.weights"
@@ -137,6 +137,8 @@ def config_settings(config: Mapping[str, Any]) -> dict[str, Any]:
     """What a validated config states of the settings a model records, without torch or RDKit:
     every feature setting (the schema fills them in), and the GIN settings it sets."""
     featurize = {p[1]: config["featurize"][p[1]] for p in FEATURES if p[0] == "featurize"}
+    conformer = featurize["conformer"]
+    featurize["conformer"] = {k: v for k, v in conformer.items() if k not in CONFORMER_GUARDS}
     return settings_of(featurize, config["pretrain"]["settings"]["model"])
 
 
