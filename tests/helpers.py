@@ -26,6 +26,7 @@ from rdkit.Chem import AllChem
 from rdkit.Chem.Scaffolds import MurckoScaffold
 from torch_geometric.data import Batch, Data
 
+from mmsa.features.descriptors import compute_descriptors
 from mmsa.features.graph import mol_to_graph
 from mmsa.plan.config import validate_config
 from mmsa.stages.data_stages import run_data_stages
@@ -50,6 +51,11 @@ def toy_config(tmp: Path, names: list[str], tasks: dict[str, str], **data: Any) 
             "finetune": {"datasets": names},
         }
     )
+
+
+def write_csv(path: Path, smiles: list[str]) -> None:
+    """A one-task classification CSV of ``smiles`` (labels alternate 0, 1)."""
+    path.write_text("smiles,y\n" + "".join(f"{s},{i % 2}\n" for i, s in enumerate(smiles)))
 
 
 def run_chain(config: dict[str, Any], name: str, out: Path, threads: int = 1) -> dict[str, Any]:
@@ -188,6 +194,7 @@ def molecule_data(
         conf_mask=torch.tensor([conf_ok]),
         image=image,
         img_mask=torch.tensor([image_ok]),
+        descriptors=torch.as_tensor(compute_descriptors(mol)).unsqueeze(0),
         num_nodes=graph.num_atoms,
     )
 

@@ -2,7 +2,8 @@
 
 Layout: ``<cache_dir>/features/<settings fingerprint>/packs/<pack id>/`` holding
 
-* ``index.parquet``: one row per molecule: key, graph arrays, conformer and image status;
+* ``index.parquet``: one row per molecule: key, graph arrays, conformer and image status, and
+  the raw RDKit descriptors (:mod:`mmsa.features.descriptors`, NaN where one failed);
 * ``features.zarr``: ``coords`` (total_atoms, 3) float32 with ``offsets`` (n + 1,) int64
   (Zarr has no ragged arrays), and ``images`` (n, 3, S, S) uint8 chunked along molecules.
 
@@ -238,5 +239,6 @@ INDEX_SCHEMA = pa.schema(
         ("conf_detail", pa.string()),
         ("image_ok", pa.bool_()),
         ("image_detail", pa.string()),
+        ("descriptors", pa.list_(pa.float64())),  # DESCRIPTOR_NAMES, raw; NaN = failed
     ]
 )

@@ -11,16 +11,18 @@ from typing import Any
 from rdkit import Chem
 
 from mmsa.features.conformer import generate_conformer
+from mmsa.features.descriptors import compute_descriptors
 from mmsa.features.graph import mol_to_graph
 from mmsa.features.image import render_image
 from mmsa.features.settings import FeatureSettings
 
 
 def featurize_molecule(key: str, settings: FeatureSettings) -> dict[str, Any]:
-    """All three views of one standardized molecule, or ``{"key", "error"}`` if impossible.
+    """All views of one standardized molecule (graph, conformer, image, descriptors), or
+    ``{"key", "error"}`` if impossible.
 
     Conformer and image failures are recorded as status, not errors: the molecule keeps its
-    other views.
+    other views; a failed descriptor is NaN.
     """
     try:
         mol = Chem.MolFromSmiles(key)
@@ -46,6 +48,7 @@ def featurize_molecule(key: str, settings: FeatureSettings) -> dict[str, Any]:
         "image": image,
         "image_ok": image is not None,
         "image_detail": image_detail,
+        "descriptors": compute_descriptors(mol).tolist(),
     }
 
 

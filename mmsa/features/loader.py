@@ -5,6 +5,7 @@ Each ``Data`` carries the three views and their masks:
 * ``x`` (n, A) long, ``edge_index`` (2, E) long, ``edge_attr`` (E, B) long: the graph;
 * ``pos`` (n, 3) float32 and ``conf_mask`` (1,) bool: the conformer (zeros when it failed);
 * ``image`` (1, 3, S, S) uint8 and ``img_mask`` (1,) bool: the depiction;
+* ``descriptors`` (1, D) float64: the raw RDKit descriptors, NaN where one failed;
 * ``key``: the molecule key.
 
 A pack's graphs and coordinates are small and are held in memory once opened (a bounded
@@ -45,6 +46,7 @@ class _Pack:
         self.atoms = index.column("atom_features").to_pylist()
         self.edges = index.column("edge_index").to_pylist()
         self.bonds = index.column("edge_features").to_pylist()
+        self.descriptors = np.asarray(index.column("descriptors").to_pylist(), dtype=np.float64)
         store = zarr.open_group(folder / STORE, mode="r")
         self.coords = store["coords"][:]
         self.offsets = store["offsets"][:]
@@ -63,6 +65,7 @@ class _Pack:
             conf_mask=torch.tensor([conf_ok]),
             image=torch.as_tensor(image).unsqueeze(0),
             img_mask=torch.tensor([image_ok]),
+            descriptors=torch.as_tensor(self.descriptors[row]).unsqueeze(0),
             key=key,
             num_nodes=n,
         )
@@ -103,12 +106,20 @@ class FeatureStore:
         self._open.move_to_end(name)
         return self._open[name]
 
-    def get(self, keys: Sequence[str]) -> list[Data]:
-        """``Data`` objects for ``keys``, in the same order."""
+    def _where(self, keys: Sequence[str]) -> list[tuple]:
         try:
-            where = [self.locations[k] for k in keys]
+            return [self.locations[k] for k in keys]
         except KeyError as err:
             raise MissingFeatures(f"no features listed for molecule {err.args[0]!r}") from None
+
+    def descriptors(self, keys: Sequence[str]) -> np.ndarray:
+        """The raw descriptors of ``keys`` as a float64 (n, D) matrix (NaN = failed), read from
+        the packs' indexes only (no image is read)."""
+        return np.stack([self._pack(pack).descriptors[row] for pack, row, *_ in self._where(keys)])
+
+    def get(self, keys: Sequence[str]) -> list[Data]:
+        """``Data`` objects for ``keys``, in the same order."""
+        where = self._where(keys)
         out: list[Data | None] = [None] * len(keys)
         by_pack: dict[str, list[int]] = {}
         for i, (pack, *_rest) in enumerate(where):

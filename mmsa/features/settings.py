@@ -19,8 +19,9 @@ from mmsa.plan.config_slices import WORK_KEYS
 from mmsa.runtime.from_mapping import from_mapping
 from mmsa.runtime.hashing import settings_digest
 
-FEATURIZER_VERSION = 4  # 2: packs list their file sizes; 3: embedding bounded by attempts, not seconds;
-# 4: a fixed number of attempts per mode and no time-out failures (the feature is a function of counts)
+FEATURIZER_VERSION = 5  # 2: packs list their file sizes; 3: embedding bounded by attempts, not seconds;
+# 4: a fixed number of attempts per mode and no time-out failures (the feature is a function of counts);
+# 5: packs hold the RDKit descriptors
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,9 @@ def _finetune(config: dict[str, Any], dataset: str, model: str | None) -> list[C
         paths += _finetune_settings(STRUCTURE_SETTINGS)
     if compared.neighbour_labels:
         paths += _finetune_settings(LABEL_SETTINGS)
-    if compared.trained == "forest":
+    if compared.descriptors and not compared.neural:  # descriptors from the feature cache, and the
+        paths += [*FEATURES]  # field's fixed forest (eval.baselines.PHYSCHEM_FOREST): no forest setting
+    elif compared.trained == "forest":
         paths += _finetune_settings(FOREST_SETTINGS)
     return paths
 

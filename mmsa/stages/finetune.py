@@ -109,16 +109,18 @@ def dataset_inputs(
         keys, embedded = read_embeddings(files.embeddings)
         position = {k: i for i, k in enumerate(keys)}
         fused = embedded[np.array([position[k] for k in frame["key"]])]
+    store = feature_store(config, files.manifests) if compared.neural or compared.descriptors else None
     return DatasetInputs(
         dataset,
         dataset_spec(config, dataset).task_type,
         frame,
         pd.read_parquet(files.splits),
-        store=feature_store(config, files.manifests) if compared.neural else None,
+        store=store if compared.neural else None,
         arch=arch,
         pretrained=pretrained,
         fused=fused,
         hypergraph=pd.read_parquet(files.hypergraph) if compared.hypergraph else None,
+        descriptors=store.descriptors(frame["key"].tolist()) if compared.descriptors else None,
         neighbours=config["finetune"]["hypergraph_k"]
         if compared.hypergraph or compared.neighbour_labels
         else None,

@@ -2,8 +2,8 @@
 
 ``cpu_kernels`` pins torch's CPU kernels so that every CPU gives the same weights; whether a CPU
 really does is a fact about that CPU, not about the code. This module computes a SHA-256 prefix
-per step, in pipeline order: the three featurized views of fixed molecules (RDKit conformers,
-cairo images, graphs), single torch kernels on seeded inputs (MKL matrix products, oneDNN and
+per step, in pipeline order: the featurized views of fixed molecules (RDKit conformers, cairo
+images, graphs, descriptors), single torch kernels on seeded inputs (MKL matrix products, oneDNN and
 ATen convolutions, MKL's vector maths, ATen's vectorized element-wise and reduction kernels, the
 random generators), one training-mode forward and backward of the config's MMSA model (each
 encoder's output, the fused embedding, the loss, each part's gradient), and a short fixed
@@ -75,6 +75,7 @@ def featurized(config: dict[str, Any], folder: Path) -> tuple[list[Any], dict[st
         "features: graph (RDKit)": digest(*(t for d in data for t in (d.x, d.edge_index, d.edge_attr))),
         "features: conformers (RDKit ETKDG + MMFF)": digest(*(d.pos for d in data)),
         "features: images (RDKit + cairo)": digest(*(d.image for d in data)),
+        "features: descriptors (RDKit)": digest(*(d.descriptors for d in data)),
     }
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from mmsa.data.labelled_molecules import label_columns
-from mmsa.eval.baselines import ecfp4, fit_predict_linear, fit_predict_rf
+from mmsa.eval.baselines import PHYSCHEM_FOREST, ecfp4, fit_predict_linear, fit_predict_rf, physchem_features
 from mmsa.eval.metrics import metric_of, metric_value
 from mmsa.eval.split import PARTS, split_positions
 from mmsa.features.loader import FeatureStore
@@ -47,6 +47,7 @@ class DatasetInputs:
     pretrained: MMSAModel | None = None
     fused: np.ndarray | None = None  # frozen fused MMSA embeddings, rows in ``frame`` order
     hypergraph: pd.DataFrame | None = None  # training hypergraphs: seed, hyperedge, member (keys)
+    descriptors: np.ndarray | None = None  # raw RDKit descriptors, rows in ``frame`` order (NaN = failed)
     # finetune.hypergraph_k: the training neighbours a held-out molecule's hyperedge holds (mmsa),
     # or the labelled neighbours of its context (mmsa-labels). Taken from the config: the
     # hypergraph's own hyperedges are smaller where a split trains on k or fewer molecules
@@ -185,10 +186,17 @@ def _classical(
             x[train], labels[train], x[valid], labels[valid], x[test], data.task_type
         )
         return {"valid": pred_valid, "test": pred_test}
-    x = ecfp4(data.frame["key"].tolist())
+    held_out = np.concatenate([valid, test])
+    keys = data.frame["key"].tolist()
+    if compared.descriptors:
+        if data.descriptors is None:
+            raise ValueError(f"{compared.name} needs the dataset's descriptors")
+        x = physchem_features(keys, data.descriptors)
+        pred = fit_predict_rf(x[train], labels[train], x[held_out], data.task_type, seed, **PHYSCHEM_FOREST)
+        return {"valid": pred[: len(valid)], "test": pred[len(valid) :]}
+    x = ecfp4(keys)
     if compared.embeddings:
         x = np.hstack([x.astype(np.float32), data.fused.astype(np.float32)])
-    held_out = np.concatenate([valid, test])
     pred = fit_predict_rf(x[train], labels[train], x[held_out], data.task_type, seed, settings.rf_trees)
     return {"valid": pred[: len(valid)], "test": pred[len(valid) :]}
 

@@ -6,7 +6,7 @@ from rdkit import Chem
 from sklearn.metrics import roc_auc_score
 
 from helpers import DRUG_LIKE, HU_FRACTIONS
-from mmsa.eval.baselines import ecfp4, fit_predict_linear, fit_predict_rf
+from mmsa.eval.baselines import count_morgan, ecfp4, fit_predict_linear, fit_predict_rf, physchem_features
 from mmsa.eval.split import scaffold_split
 
 
@@ -117,3 +117,21 @@ def test_linear_probe_regression_beats_the_mean() -> None:
     _, pred = fit_predict_linear(X[train], y[train, None], X[valid], y[valid, None], X[test], "regression")
     rmse = np.sqrt(np.mean((pred[:, 0] - y[test]) ** 2))
     assert rmse < np.sqrt(np.mean((y[train].mean() - y[test]) ** 2))
+
+
+def test_count_morgan_counts_repeated_environments_where_ecfp_sets_a_bit():
+    counts, bits = count_morgan(["CCCC"]), ecfp4(["CCCC"])
+    # butane is symmetric: four environments occur twice (CH3 and CH2 at radius 0 and 1), one once
+    assert counts.dtype == np.float32 and counts.shape == (1, 2048)
+    assert sorted(counts[0][counts[0] > 0].tolist()) == [1.0, 2.0, 2.0, 2.0, 2.0]
+    assert ((counts > 0) == (bits > 0)).all() and bits.max() == 1
+
+
+def test_physchem_features_read_a_failed_descriptor_as_zero_and_cap_huge_values():
+    descriptors = np.array([[np.nan, 3e40, -2.5], [1.0, -7e9, 0.5]])
+    x = physchem_features(["CCO", "c1ccccc1"], descriptors)
+    assert x.shape == (2, 2048 + 3) and x.dtype == np.float32
+    np.testing.assert_array_equal(x[:, 2048:], [[0.0, 1e6, -2.5], [1.0, -1e6, 0.5]])
+    np.testing.assert_array_equal(x[:, :2048], count_morgan(["CCO", "c1ccccc1"]))
+    with pytest.raises(ValueError, match="2 molecules but 1 rows of descriptors"):
+        physchem_features(["CCO", "CC"], descriptors[:1])

@@ -8,7 +8,7 @@ import torch
 from rdkit import Chem
 from torch_geometric.data import Batch
 
-from helpers import run_chain, toy_config
+from helpers import run_chain, toy_config, write_csv
 from mmsa.features.cache import INDEX, FeatureCache
 from mmsa.features.conformer import ConformerOptions, ConformerTimeout, generate_conformer
 from mmsa.features.featurize import compute_pack
@@ -111,10 +111,6 @@ def test_image_is_deterministic_rgb():
 SHARED = ["CCO", "c1ccccc1O", ASPIRIN, "CC(=O)Nc1ccc(O)cc1", "CN1CCC[C@H]1c1cccnc1"]
 ONLY_A = ["CCCCCC", "O=C(O)c1ccccc1"]
 ONLY_B = ["CCN(CC)CC", "Clc1ccccc1", "OC1CCCCC1"]
-
-
-def write_csv(path, smiles):
-    path.write_text("smiles,y\n" + "".join(f"{s},{i % 2}\n" for i, s in enumerate(smiles)))
 
 
 def test_second_dataset_reuses_shared_molecules(tmp_path):

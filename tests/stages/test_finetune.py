@@ -133,6 +133,37 @@ def test_reported_metric_is_the_metric_of_the_saved_predictions(prepared, model)
     assert all(p.exists() for p in weights) == (model in neural)
 
 
+def test_the_physchem_forest_is_count_morgan_and_rdkit_descriptors_in_500_log2_trees(prepared):
+    """rf-physchem's saved predictions equal a forest built here from RDKit and scikit-learn alone
+    on the same split: the definition the field uses (Burns et al. 2025), not mmsa's code."""
+    from rdkit.Chem import Descriptors
+    from sklearn.ensemble import RandomForestClassifier
+
+    config, tmp, d, _ = prepared
+    _, predictions, _ = run_model(prepared, "rf-physchem", "physchem")
+    labels = pd.read_parquet(d / "shards" / "shard-00000.parquet").set_index("key")["has_n"]
+    morgan = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
+
+    def features(keys):
+        rows = []
+        for key in keys:
+            mol = Chem.MolFromSmiles(key)
+            values = np.array(list(Descriptors.CalcMolDescriptors(mol).values()), dtype=np.float64)
+            values = np.clip(np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0), -1e6, 1e6)
+            rows.append(np.concatenate([morgan.GetCountFingerprintAsNumPy(mol), values]))
+        return np.asarray(rows, dtype=np.float32)
+
+    splits = pd.read_parquet(tmp / "split.parquet")
+    for seed, path in zip(SEEDS, predictions, strict=True):
+        parts = splits[splits["seed"] == seed]
+        train = parts.loc[parts["part"] == "train", "key"].tolist()
+        held_out = pd.read_parquet(path)
+        forest = RandomForestClassifier(n_estimators=500, max_features="log2", random_state=seed)
+        forest.fit(features(train), labels[train].to_numpy())
+        expected = forest.predict_proba(features(held_out["key"].tolist()))[:, 1]
+        np.testing.assert_allclose(held_out["has_n"].to_numpy(), expected, rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize(
     "model, space",
     [("mmsa", None), ("mmsa-labels", "fused"), ("mmsa-labels", "ecfp")],
