@@ -10,7 +10,8 @@ conformer belong to which graph. This script measures, for one or more ``model.p
   batch, the accuracy an encoder that only counts atoms could reach;
 * ``R2 heavy atoms`` / ``R2 rings``: how well a ridge regression on the frozen GIN embedding
   predicts the heavy-atom count (composition) and the ring count (structure), on held-out
-  molecules;
+  molecules; ``R2 <descriptor>`` the same for a few RDKit descriptors that the descriptor term
+  (``descriptors: true``) predicts and no other term asks for (:data:`PROBED_DESCRIPTORS`);
 * ``GIN grad <term>``: the norm of each weighted loss term's gradient at the GIN's parameters
   (model in training mode), i.e. what each objective contributes to the encoder finetuning reuses.
 
@@ -33,12 +34,14 @@ from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import cross_val_score
 from torch_geometric.data import Batch
 
+from mmsa.features.descriptors import DESCRIPTOR_NAMES
 from mmsa.models.mmsa import MMSAModel
 from mmsa.models.pretrained_file import load_pretrained
 from mmsa.plan.config import load_config
 from mmsa.stages.inputs import feature_store
 
 BATCH = 64
+PROBED_DESCRIPTORS = ("MolLogP", "TPSA", "FractionCSP3", "NumHDonors", "qed")
 
 
 def retrieval(model: MMSAModel, batch: Batch, mask_rate: float) -> dict[str, float]:
@@ -86,18 +89,22 @@ def composition_unique(keys: list[str]) -> float:
     return float(np.mean([counts[s] == 1 for s in signatures]))
 
 
-def probe_r2(embeddings: np.ndarray, keys: list[str]) -> dict[str, float]:
-    """Cross-validated R2 of ridge regressions from the GIN embedding to atom and ring counts."""
+def probe_r2(embeddings: np.ndarray, keys: list[str], descriptors: np.ndarray) -> dict[str, float]:
+    """Cross-validated R2 of ridge regressions from the GIN embedding to atom and ring counts and
+    to :data:`PROBED_DESCRIPTORS` (``descriptors``: the keys' rows of the descriptor view)."""
     mols = [Chem.MolFromSmiles(k) for k in keys]
     targets = {
-        "heavy atoms": [m.GetNumHeavyAtoms() for m in mols],
-        "rings": [m.GetRingInfo().NumRings() for m in mols],
+        "heavy atoms": np.array([m.GetNumHeavyAtoms() for m in mols]),
+        "rings": np.array([m.GetRingInfo().NumRings() for m in mols]),
     }
+    for name in PROBED_DESCRIPTORS:
+        targets[name] = descriptors[:, DESCRIPTOR_NAMES.index(name)]
     ridge = RidgeCV(alphas=np.logspace(-3, 3, 7))
-    return {
-        name: float(cross_val_score(ridge, embeddings, y, cv=5, scoring="r2").mean())
-        for name, y in targets.items()
-    }
+    scores = {}
+    for name, y in targets.items():
+        known = np.isfinite(y)
+        scores[name] = float(cross_val_score(ridge, embeddings[known], y[known], cv=5, scoring="r2").mean())
+    return scores
 
 
 @torch.no_grad()
@@ -123,7 +130,8 @@ def diagnose(path: str, store, keys: list[str], batches: int) -> dict[str, float
         graph_embeddings.append(model.embed(batch)[1].numpy())
         probe_keys += chosen
     summary = {name: float(np.mean(values)) for name, values in rows.items()}
-    summary.update({f"R2 {k}": v for k, v in probe_r2(np.concatenate(graph_embeddings), probe_keys).items()})
+    probed = probe_r2(np.concatenate(graph_embeddings), probe_keys, store.descriptors(probe_keys))
+    summary.update({f"R2 {k}": v for k, v in probed.items()})
     return summary
 
 

@@ -16,7 +16,9 @@ coordinates with ``conf_mask``, depictions with ``img_mask``) and
 5. aligns the fused embeddings with the memory bank's anchors and, in training, moves the
    anchors by momentum (term ``memory``) (:mod:`.memory`);
 6. optionally augments the graph view in training (atom masking, bond dropping) and predicts
-   the masked atom types from the GIN's node states (term ``masking``) (:mod:`.augment`).
+   the masked atom types from the GIN's node states (term ``masking``) (:mod:`.augment`);
+7. optionally predicts the molecule's standardized RDKit descriptors from the GIN's pooled
+   embedding, on a random share of them per step (term ``descriptors``) (:mod:`.descriptor_term`).
 
 Every switch that is off removes its module and its entry in ``losses``; ``loss`` is the
 weighted sum of the entries present. The GIN is exposed as ``graph_encoder`` so that
@@ -37,9 +39,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmsa.features.descriptors import DESCRIPTOR_NAMES
 from mmsa.features.graph import ATOM_TYPE_UNKNOWN
 from mmsa.models.augment import GraphView, augment_graph
 from mmsa.models.comenet import ComENetEncoder
+from mmsa.models.descriptor_term import DescriptorTerm
 from mmsa.models.fusion import AttentionFusion, ProjectionHead, reconstruction_loss
 from mmsa.models.geometry import ConformerEncoder, SchNetEncoder, atomic_numbers
 from mmsa.models.graph import GINEncoder
@@ -105,6 +109,11 @@ class MMSAModel(nn.Module):
         if self.graph_encoder is not None and cfg.graph_mask_rate > 0:
             # predicts the atom type (atomic number - 1, or unknown) of masked atoms
             self.atom_head = nn.Linear(self.graph_encoder.out_dim, ATOM_TYPE_UNKNOWN + 1)
+        self.descriptor_term: DescriptorTerm | None = None
+        if self.graph_encoder is not None and cfg.descriptors:
+            self.descriptor_term = DescriptorTerm(
+                self.graph_encoder.out_dim, len(DESCRIPTOR_NAMES), cfg.descriptor_rate, cfg.descriptor_clip
+            )
         self.projections = nn.ModuleDict(
             {m: ProjectionHead(self._encoder(m).out_dim, cfg.embed_dim) for m in self.modalities}
         )
@@ -235,11 +244,15 @@ class MMSAModel(nn.Module):
         with local:
             feats, masks, masking = self.encode(batch, augment, global_batch)
             proj = {m: self.projections[m](feats[m]) for m in self.modalities}
+            if self.descriptor_term is not None:  # its random targets are this rank's
+                descriptor_sums = self.descriptor_term.sums(feats["graph"], batch.descriptors)
         if global_batch is not None:
             proj, masks = gather_views(global_batch, proj, masks)
         losses: dict[str, Tensor] = {}
         if masking is not None:
             losses["masking"] = masking
+        if self.descriptor_term is not None:
+            losses["descriptors"] = mean_over(descriptor_sums, global_batch)
         pairs: dict[str, Tensor] = {}
         if cfg.contrastive and len(self.modalities) >= 2:
             pair_losses = pairwise_info_nce(proj, masks, cfg.contrastive_temperature)
@@ -280,6 +293,15 @@ class MMSAModel(nn.Module):
         feats, masks, _ = self.encode(batch)
         proj = {m: self.projections[m](feats[m]) for m in self.modalities}
         return self.fusion(proj, masks).fused, feats.get("graph")
+
+
+def mean_over(sums: tuple[Tensor, Tensor], global_batch: GlobalBatch | None) -> Tensor:
+    """A summed loss over its count (at least 1): this batch's, or the global batch's, as one
+    process would take it."""
+    total, count = sums
+    if global_batch is not None:
+        total, count = global_batch.total(torch.stack([total, count]))
+    return total / count.clamp(min=1.0)
 
 
 def gather_views(

@@ -14,7 +14,7 @@ from mmsa.features.graph import GRAPH_FEATURE_SETS
 from mmsa.runtime.from_mapping import from_mapping
 
 MODALITIES = ("graph", "image", "geometry")
-LOSS_TERMS = ("contrastive", "reconstruction", "hypergraph", "memory", "masking")
+LOSS_TERMS = ("contrastive", "reconstruction", "hypergraph", "memory", "masking", "descriptors")
 GEO_ENCODERS = ("schnet", "comenet")
 
 
@@ -77,12 +77,18 @@ class MMSAConfig:
     sinkhorn_epsilon: float = 0.05
     sinkhorn_iterations: int = 3
     memory_seed: int = 0
+    # descriptor term (mmsa.models.descriptor_term): the GIN's pooled embedding predicts the
+    # standardized RDKit descriptors, on a random descriptor_rate of them per step; off = the paper
+    descriptors: bool = False
+    descriptor_rate: float = 0.15
+    descriptor_clip: float = 6.0  # standardized targets are clipped at +- this many sigma
     # loss weights
     weight_contrastive: float = 1.0
     weight_reconstruction: float = 1.0
     weight_hypergraph: float = 0.5
     weight_memory: float = 0.5
     weight_masking: float = 1.0
+    weight_descriptors: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_layers", [int(n) for n in self.image_layers])  # YAML gives any ints
@@ -94,6 +100,8 @@ class MMSAConfig:
             raise ValueError("enable at least one of use_graph, use_image, use_geometry")
         if self.embed_dim % self.fusion_heads:
             raise ValueError("embed_dim must be divisible by fusion_heads")
+        if self.descriptors and not self.use_graph:
+            raise ValueError("the descriptor term reads the GIN's embedding: it needs use_graph")
 
     @property
     def modalities(self) -> list[str]:

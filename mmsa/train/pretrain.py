@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from mmsa.features.cache import FeatureCache
-from mmsa.features.loader import manifest_digest
+from mmsa.features.loader import FeatureStore, manifest_digest, read_manifests
 from mmsa.models.batchnorm import global_batchnorm
 from mmsa.models.mmsa import MMSAModel
 from mmsa.models.mmsa_config import MMSAConfig
@@ -55,11 +55,27 @@ log = logging.getLogger(__name__)
 # independent repeats would share their dropout and augmentation draws. The stride, a prime
 # above any epoch count, keeps (seed, epoch) -> torch seed one-to-one.
 EPOCH_SEED_STRIDE = 100_003
+SCALING_MOLECULES = 65_536  # corpus molecules whose descriptors set the descriptor term's scaling
 
 
 def build_model(settings: PretrainSettings, feature_set: str) -> MMSAModel:
     """The MMSA model for graph features of ``feature_set``."""
     return MMSAModel(MMSAConfig.from_dict({"feature_set": feature_set, **settings.model}))
+
+
+def corpus_descriptors(
+    manifests: list[str | os.PathLike], cache: FeatureCache, seed: int, limit: int = SCALING_MOLECULES
+) -> Any:
+    """The raw descriptors of the corpus's molecules (of a seeded sample of ``limit`` of them on
+    a larger corpus): what the descriptor term's standardization is fitted on."""
+    import numpy as np
+
+    store = FeatureStore(cache, read_manifests(manifests))
+    keys = sorted(store.keys)
+    if len(keys) > limit:
+        chosen = np.random.default_rng(seed).choice(len(keys), size=limit, replace=False)
+        keys = [keys[i] for i in sorted(chosen)]
+    return store.descriptors(keys)
 
 
 def _autocast(device: torch.device, settings: PretrainSettings) -> torch.autocast:
@@ -239,7 +255,10 @@ def train_mmsa(
     ranks = ranks or Ranks()
     device = rank_device(settings.device, ranks)
     torch.manual_seed(seed)
-    model = build_model(settings, cache.settings.graph_features).to(device)
+    model = build_model(settings, cache.settings.graph_features)
+    if model.descriptor_term is not None:  # saved with the model; a resumed run loads the same
+        model.descriptor_term.set_scaling(corpus_descriptors(manifests, cache, seed))
+    model = model.to(device)
     trainee = distributed_model(model, device) if ranks.distributed else model
     dataset = _stream(manifests, cache, settings, seed, ranks)
     steps_per_epoch = dataset.batches_per_epoch(settings.loader_workers)

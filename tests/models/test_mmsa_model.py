@@ -28,6 +28,7 @@ SMALL: dict[str, Any] = {
     "memory_momentum": 0.9,
     "graph_mask_rate": 0.3,
     "graph_drop_bond_rate": 0.2,
+    "descriptors": True,
 }
 
 
@@ -63,6 +64,8 @@ def test_forward_outputs_and_config_round_trip() -> None:
         MMSAConfig(use_graph=False, use_image=False, use_geometry=False)
     with pytest.raises(ValueError, match="unknown geo_encoder 'dimenet'; use one of"):
         MMSAConfig.from_dict({"geo_encoder": "dimenet"})
+    with pytest.raises(ValueError, match="the descriptor term reads the GIN's embedding"):
+        MMSAConfig(use_graph=False, descriptors=True)
 
 
 def test_comenet_geometry_encoder_trains_in_the_model() -> None:
@@ -87,6 +90,7 @@ def test_comenet_geometry_encoder_trains_in_the_model() -> None:
         ({"hypergraph": False}, {"hypergraph"}),
         ({"memory": False}, {"memory"}),
         ({"graph_mask_rate": 0.0}, {"masking"}),
+        ({"descriptors": False}, {"descriptors"}),
         ({"use_image": False, "use_geometry": False}, {"contrastive"}),  # one view: no pairs
         (
             {
@@ -95,6 +99,7 @@ def test_comenet_geometry_encoder_trains_in_the_model() -> None:
                 "hypergraph": False,
                 "memory": False,
                 "graph_mask_rate": 0.0,
+                "descriptors": False,
             },
             set(LOSS_TERMS),
         ),
@@ -110,11 +115,15 @@ def test_switches_remove_their_terms(overrides: dict[str, Any], absent: set[str]
         assert torch.equal(out["structure_embedding"], out["embedding"])
     if not overrides.get("memory", True):
         assert model.memory is None
+    if not overrides.get("descriptors", True):  # off: not one parameter or buffer of it
+        assert model.descriptor_term is None
+        assert not any("descriptor" in name for name in model.state_dict())
 
 
 @pytest.mark.parametrize("modality", ["graph", "image", "geometry"])
 def test_modality_switches(modality: str) -> None:
-    model = small_model(**{f"use_{modality}": False})
+    without = {f"use_{modality}": False} | ({"descriptors": False} if modality == "graph" else {})
+    model = small_model(**without)
     assert getattr(model, f"{modality}_encoder") is None
     assert modality not in model.projections
     out = model(molecule_batch(["aspirin", "caffeine", "nicotine"]))

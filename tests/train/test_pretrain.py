@@ -211,3 +211,29 @@ def test_truncated_checkpoint_is_not_resumed(corpus):
     restarted = train_mmsa(manifests, cache, settings(), 0, tmp / "z", tmp / "z" / "ckpt.pt")
     fresh = train_mmsa(manifests, cache, settings(), 0, tmp / "w", tmp / "w" / "ckpt.pt")
     assert restarted.final_loss == fresh.final_loss and restarted.steps == fresh.steps
+
+
+def test_the_descriptor_term_is_fitted_on_the_corpus_and_saved_with_the_model(corpus):
+    """Its standardization is the corpus's median and IQR of each RDKit descriptor, computed
+    here from RDKit on the corpus's molecules; the pretrained file carries it."""
+    import numpy as np
+    from rdkit import Chem
+    from rdkit.Chem import Descriptors
+
+    manifests, cache, tmp = corpus
+    run = settings(epochs=1, model={**TINY_MODEL, "descriptors": True})
+    train_mmsa(manifests, cache, run, 0, tmp / "desc", tmp / "desc" / "ckpt.pt")
+    weights = torch.load(tmp / "desc" / "model.pt", weights_only=True)
+    keys = sorted({k for m in manifests for k in pq.read_table(m, columns=["key"])["key"].to_pylist()})
+    raw = np.array(
+        [
+            list(Descriptors.CalcMolDescriptors(Chem.MolFromSmiles(k), missingVal=np.nan).values())
+            for k in keys
+        ],
+        dtype=np.float64,
+    )
+    raw[~np.isfinite(raw)] = np.nan
+    centre = weights["state_dict"]["descriptor_term.centre"].numpy()
+    np.testing.assert_allclose(centre, np.nan_to_num(np.nanmedian(raw, axis=0), nan=0.0), rtol=1e-12)
+    header = (tmp / "desc" / "losses.csv").read_text().splitlines()[0].split(",")
+    assert "descriptors" in header and weights["model_config"]["descriptors"] is True
