@@ -47,34 +47,47 @@ def robust_scaling(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return centre, scale
 
 
-class DescriptorTerm(nn.Module):
-    """Head and loss of the descriptor term; ``centre`` and ``scale`` are set from the corpus
-    (:meth:`set_scaling`) before training and saved with the model."""
+def standardized(raw: Tensor, centre: Tensor, scale: Tensor, clip: float) -> tuple[Tensor, Tensor]:
+    """Raw descriptors (B, D) as standardized, clipped float32 values, a failed one (NaN) read as
+    the centre (0), and which of them were valid."""
+    z = (raw.to(centre.dtype) - centre) / scale
+    valid = torch.isfinite(z)
+    return torch.nan_to_num(z, nan=0.0).clamp(-clip, clip).float(), valid
 
-    def __init__(self, in_dim: int, n_descriptors: int, rate: float, clip: float) -> None:
+
+class DescriptorScaler(nn.Module):
+    """A robust standardization (:func:`robust_scaling`) held as buffers, so a saved model carries
+    the statistics it was fitted with."""
+
+    def __init__(self, n_descriptors: int, clip: float) -> None:
         super().__init__()
-        self.head = nn.Sequential(nn.Linear(in_dim, in_dim), nn.ReLU(), nn.Linear(in_dim, n_descriptors))
-        self.rate, self.clip = rate, clip
+        self.clip = clip
         self.register_buffer("centre", torch.zeros(n_descriptors, dtype=torch.float64))
         self.register_buffer("scale", torch.ones(n_descriptors, dtype=torch.float64))
 
     def set_scaling(self, raw: np.ndarray) -> None:
-        """Standardize with the statistics of ``raw`` (the pretraining corpus's descriptors)."""
+        """Standardize with the statistics of ``raw`` (molecules x descriptors)."""
         centre, scale = robust_scaling(raw)
         self.centre.copy_(torch.as_tensor(centre))
         self.scale.copy_(torch.as_tensor(scale))
 
-    def targets(self, raw: Tensor) -> tuple[Tensor, Tensor]:
-        """Standardized, clipped targets (float32) and which of them are valid (not NaN)."""
-        z = (raw.to(self.centre.dtype) - self.centre) / self.scale
-        valid = torch.isfinite(z)
-        z = torch.nan_to_num(z, nan=0.0).clamp(-self.clip, self.clip)
-        return z.float(), valid
+    def standardize(self, raw: Tensor) -> tuple[Tensor, Tensor]:
+        return standardized(raw, self.centre, self.scale, self.clip)
+
+
+class DescriptorTerm(DescriptorScaler):
+    """Head and loss of the descriptor term; its scaling is set from the corpus
+    (:meth:`set_scaling`) before training and saved with the model."""
+
+    def __init__(self, in_dim: int, n_descriptors: int, rate: float, clip: float) -> None:
+        super().__init__(n_descriptors, clip)
+        self.head = nn.Sequential(nn.Linear(in_dim, in_dim), nn.ReLU(), nn.Linear(in_dim, n_descriptors))
+        self.rate = rate
 
     def sums(self, embedding: Tensor, raw: Tensor) -> tuple[Tensor, Tensor]:
         """Sum of squared errors over the chosen targets, and their count: a random ``rate`` of
         the valid ones in training (from torch's generator), all of them otherwise."""
-        z, chosen = self.targets(raw)
+        z, chosen = self.standardize(raw)
         if self.training:
             chosen = chosen & (torch.rand(z.shape, device=z.device) < self.rate)
         error = (self.head(embedding).float() - z).square()

@@ -5,6 +5,9 @@ plain linear layer on the pooled GIN embedding, with dropout inside the GIN only
 module. The ``mmsa`` model adds :class:`StructureContext` and concatenates its output to the
 GIN embedding before the linear layer; ``mmsa-labels`` concatenates
 :class:`~mmsa.models.neighbour_labels.NeighbourLabels` instead (its training neighbours' labels).
+With ``finetune.settings.descriptor_inputs`` every neural model also concatenates the molecule's
+RDKit descriptors, standardized with its training part's statistics (as chemprop's extra
+molecule features are), the scaling kept in the model for ``mmsa predict``.
 
 The structure-aware head is inductive. It holds the pretrained fused embeddings of the
 *training* molecules and their kNN hypergraph (one hyperedge per training molecule: itself and
@@ -29,6 +32,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 from torch_geometric.nn import HypergraphConv
 
+from mmsa.models.descriptor_term import DescriptorScaler
 from mmsa.models.graph import GINEncoder
 from mmsa.models.model_files import FINETUNED, load_model_file
 from mmsa.models.neighbour_labels import NeighbourLabels
@@ -104,14 +108,20 @@ class StructureContext(nn.Module):
 
 
 class PropertyModel(nn.Module):
-    """GIN graph embedding (+ structure context) -> linear task head (Hu et al.'s protocol)."""
+    """GIN graph embedding (+ structure context) (+ standardized descriptors) -> linear task head
+    (Hu et al.'s protocol)."""
 
     def __init__(
-        self, gin: GINEncoder, num_tasks: int, structure: StructureContext | NeighbourLabels | None = None
+        self,
+        gin: GINEncoder,
+        num_tasks: int,
+        structure: StructureContext | NeighbourLabels | None = None,
+        descriptors: DescriptorScaler | None = None,
     ) -> None:
         super().__init__()
-        self.gin, self.structure = gin, structure
+        self.gin, self.structure, self.descriptors = gin, structure, descriptors
         width = gin.out_dim + (structure.out_dim if structure is not None else 0)
+        width += len(descriptors.centre) if descriptors is not None else 0
         self.head = nn.Linear(width, num_tasks)
 
     def forward(self, batch: Any, context: Tensor | None = None) -> Tensor:
@@ -120,6 +130,8 @@ class PropertyModel(nn.Module):
         _, h = self.gin(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.num_graphs)
         if self.structure is not None:
             h = torch.cat([h, self.structure(batch.idx) if context is None else context], dim=-1)
+        if self.descriptors is not None:
+            h = torch.cat([h, self.descriptors.standardize(batch.descriptors)[0]], dim=-1)
         return self.head(h)
 
 
@@ -135,12 +147,19 @@ def build_gin(arch: dict[str, Any], dropout: float, pretrained: GINEncoder | Non
 
 
 def graph_data(graphs: list[Data]) -> list[Data]:
-    """Graph-only copies of featurized molecules, numbered by position (``idx``).
+    """Graph and descriptor copies of featurized molecules, numbered by position (``idx``).
 
-    The finetuned GIN reads only the graph; dropping images and coordinates keeps batches small.
+    The finetuned model reads the graph (and, with descriptor inputs, the descriptors); dropping
+    images and coordinates keeps batches small.
     """
     return [
-        Data(x=d.x, edge_index=d.edge_index, edge_attr=d.edge_attr, idx=torch.tensor([i]))
+        Data(
+            x=d.x,
+            edge_index=d.edge_index,
+            edge_attr=d.edge_attr,
+            descriptors=d.descriptors,
+            idx=torch.tensor([i]),
+        )
         for i, d in enumerate(graphs)
     ]
 
@@ -221,6 +240,8 @@ def save_property_model(
             "k": s.k,
             "uses_anchors": s.use_anchors,
         }
+    if model.descriptors is not None:
+        meta["descriptor_inputs"] = {"n": len(model.descriptors.centre), "clip": model.descriptors.clip}
     saved = {"meta": meta, "state_dict": model.state_dict()}
     if reference is not None:
         saved["reference"] = reference.to_saved()
@@ -255,7 +276,12 @@ def load_property_model(path: str | os.PathLike) -> tuple[PropertyModel, dict[st
             s["temperature"],
             s["k"],
         )
-    model = PropertyModel(build_gin(meta["arch"], meta["dropout"]), len(meta["tasks"]), structure)
+    descriptors = None
+    if "descriptor_inputs" in meta:
+        descriptors = DescriptorScaler(meta["descriptor_inputs"]["n"], meta["descriptor_inputs"]["clip"])
+    model = PropertyModel(
+        build_gin(meta["arch"], meta["dropout"]), len(meta["tasks"]), structure, descriptors
+    )
     model.load_state_dict(state)
     reference = saved.get("reference")
     meta = {**meta, "reference": None if reference is None else TrainingReference.from_saved(reference)}

@@ -22,7 +22,9 @@ from mmsa.data.labelled_molecules import label_columns
 from mmsa.eval.baselines import PHYSCHEM_FOREST, ecfp4, fit_predict_linear, fit_predict_rf, physchem_features
 from mmsa.eval.metrics import metric_of, metric_value
 from mmsa.eval.split import PARTS, split_positions
+from mmsa.features.descriptors import DESCRIPTOR_NAMES
 from mmsa.features.loader import FeatureStore
+from mmsa.models.descriptor_term import DescriptorScaler
 from mmsa.models.mmsa import MMSAModel
 from mmsa.models.neighbour_labels import NeighbourLabels
 from mmsa.models.property import PropertyModel, StructureContext, build_gin, graph_data, reads_fused
@@ -65,7 +67,13 @@ class DatasetInputs:
 def loop_settings(settings: FinetuneSettings) -> LoopSettings:
     """What the training loop reads of the finetuning settings."""
     return LoopSettings(
-        settings.epochs, settings.batch_size, settings.lr, settings.weight_decay, settings.patience
+        settings.epochs,
+        settings.batch_size,
+        settings.lr,
+        settings.weight_decay,
+        settings.patience,
+        settings.freeze_epochs,
+        settings.encoder_lr,
     )
 
 
@@ -133,7 +141,11 @@ def _neural(
         )
     elif compared.neighbour_labels:
         structure = _neighbour_labels(data, split[0], settings.label_space)
-    model = PropertyModel(gin, len(data.tasks), structure)
+    descriptors = None
+    if settings.descriptor_inputs:  # standardized with the training part's statistics only
+        descriptors = DescriptorScaler(len(DESCRIPTOR_NAMES), settings.descriptor_clip)
+        descriptors.set_scaling(data.store.descriptors([keys[i] for i in split[0]]))
+    model = PropertyModel(gin, len(data.tasks), structure, descriptors)
     fused = reads_fused(model)
     parts = [
         Part(

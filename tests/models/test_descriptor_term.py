@@ -39,7 +39,7 @@ def test_targets_are_standardized_clipped_and_a_failed_descriptor_is_masked():
     term = DescriptorTerm(4, 3, rate=0.5, clip=6.0)
     term.centre.copy_(torch.tensor([10.0, 0.0, 0.0], dtype=torch.float64))
     term.scale.copy_(torch.tensor([2.0, 1.0, 1.0], dtype=torch.float64))
-    z, valid = term.targets(torch.tensor([[14.0, 1e30, float("nan")]], dtype=torch.float64))
+    z, valid = term.standardize(torch.tensor([[14.0, 1e30, float("nan")]], dtype=torch.float64))
     assert z.tolist() == [[2.0, 6.0, 0.0]] and valid.tolist() == [[True, True, False]]
     assert z.dtype == torch.float32
 

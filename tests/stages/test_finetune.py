@@ -194,6 +194,56 @@ def test_reported_mmsa_test_predictions_equal_mmsa_predict(prepared, tmp_path, m
         np.testing.assert_allclose(predicted["has_n"], test["has_n"], rtol=0, atol=1e-6)
 
 
+def test_descriptor_inputs_are_scaled_on_the_training_part_and_predict_reads_them(prepared, tmp_path):
+    """With descriptor_inputs the head reads the RDKit descriptors beside the GIN embedding,
+    standardized by the training part's medians (computed here from RDKit); ``mmsa predict``
+    gives the reported test predictions from the saved model alone."""
+    from rdkit.Chem import Descriptors
+
+    config, tmp, _, _ = prepared
+    settings = {"descriptor_inputs": True, "freeze_epochs": 1, "encoder_lr": 0.5}
+    _, predictions, weights = run_model(prepared, "no-pretrain", "descriptor-inputs", settings)
+    splits = pd.read_parquet(tmp / "split.parquet")
+    for seed, prediction_path, weight_path in zip(SEEDS, predictions, weights, strict=True):
+        model, _ = load_property_model(weight_path)
+        train = splits.query(f"seed == {seed} and part == 'train'")["key"].tolist()
+        raw = np.array(
+            [
+                list(Descriptors.CalcMolDescriptors(Chem.MolFromSmiles(k), missingVal=np.nan).values())
+                for k in train
+            ]
+        )
+        raw[~np.isfinite(raw)] = np.nan
+        expected = np.nan_to_num(np.nanmedian(raw, axis=0), nan=0.0)
+        np.testing.assert_allclose(model.descriptors.centre.numpy(), expected, rtol=1e-12)
+        assert model.head.in_features == model.gin.out_dim + raw.shape[1]
+        test = pd.read_parquet(prediction_path).query("part == 'test'")
+        pd.DataFrame({"smiles": test["key"]}).to_csv(tmp_path / "test.csv", index=False)
+        predict_file(config, weight_path, tmp_path / "test.csv", "smiles", tmp_path / "p.csv", None)
+        predicted = pd.read_csv(tmp_path / "p.csv")
+        np.testing.assert_allclose(predicted["has_n"], test["has_n"], rtol=0, atol=1e-6)
+
+
+def test_a_frozen_encoder_keeps_every_weight_and_statistic_while_the_head_learns(prepared):
+    from mmsa.models.property import PropertyModel, build_gin, graph_data
+    from mmsa.train.loop import LoopSettings, Part, fit
+
+    data = dataset_inputs(prepared, pretrained=False)
+    keys, labels = data.frame["key"].tolist(), data.labels
+    parts = [Part(graph_data(data.store.get(keys)), labels) for _ in range(3)]
+    torch.manual_seed(0)
+    model = PropertyModel(build_gin(data.arch, 0.5), len(data.tasks))
+    gin_before = {k: v.clone() for k, v in model.gin.state_dict().items()}
+    head_before = model.head.weight.detach().clone()
+    settings = LoopSettings(2, 8, 1e-2, 0.0, 0, freeze_epochs=2, encoder_lr=0.5)
+    fit(model, *parts, "classification", settings, 0, torch.device("cpu"))
+    assert all(torch.equal(gin_before[k], v) for k, v in model.gin.state_dict().items())
+    assert not torch.equal(head_before, model.head.weight)
+    thawed = LoopSettings(3, 8, 1e-2, 0.0, 0, freeze_epochs=1, encoder_lr=0.5)
+    fit(model, *parts, "classification", thawed, 0, torch.device("cpu"))
+    assert not all(torch.equal(gin_before[k], v) for k, v in model.gin.state_dict().items())
+
+
 @pytest.mark.parametrize("model", ["mmsa", "no-pretrain"])
 def test_predict_names_each_molecule_nearest_training_molecules(prepared, tmp_path, model):
     """The saved model keeps its seed's training molecules; ``mmsa predict`` lists each new
