@@ -35,30 +35,30 @@ DESCRIPTOR_CLIP = 1e6  # |value| cap for the forest: a few descriptors (Ipc) spa
 log = logging.getLogger(__name__)
 
 
-def ecfp4(smiles: Sequence[str], n_bits: int = 2048) -> np.ndarray:
-    """ECFP4 bit vectors (Morgan, radius 2) as a uint8 [n, n_bits] matrix of 0/1."""
+def _morgan(smiles: Sequence[str], n_bits: int, counts: bool) -> np.ndarray:
+    """Morgan fingerprints (radius 2) of ``smiles``, [n, n_bits]: counts as float32, or bits as
+    uint8 0/1."""
     generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=n_bits)
-    rows = np.zeros((len(smiles), n_bits), dtype=np.uint8)
+    rows = np.zeros((len(smiles), n_bits), dtype=np.float32 if counts else np.uint8)
     for i, smi in enumerate(smiles):
         try:
             mol = parse_molecule(smi)
         except RejectedMolecule as err:
             raise ValueError(f"molecule {i} ({smi!r}) cannot be parsed: {err}") from err
-        rows[i] = generator.GetFingerprintAsNumPy(mol)
+        rows[i] = (
+            generator.GetCountFingerprintAsNumPy(mol) if counts else generator.GetFingerprintAsNumPy(mol)
+        )
     return rows
+
+
+def ecfp4(smiles: Sequence[str], n_bits: int = 2048) -> np.ndarray:
+    """ECFP4 bit vectors (Morgan, radius 2) as a uint8 [n, n_bits] matrix of 0/1."""
+    return _morgan(smiles, n_bits, counts=False)
 
 
 def count_morgan(smiles: Sequence[str], n_bits: int = 2048) -> np.ndarray:
     """Count Morgan fingerprints (radius 2) as a float32 [n, n_bits] matrix of counts."""
-    generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=n_bits)
-    rows = np.zeros((len(smiles), n_bits), dtype=np.float32)
-    for i, smi in enumerate(smiles):
-        try:
-            mol = parse_molecule(smi)
-        except RejectedMolecule as err:
-            raise ValueError(f"molecule {i} ({smi!r}) cannot be parsed: {err}") from err
-        rows[i] = generator.GetCountFingerprintAsNumPy(mol)
-    return rows
+    return _morgan(smiles, n_bits, counts=True)
 
 
 def physchem_features(smiles: Sequence[str], descriptors: np.ndarray) -> np.ndarray:

@@ -38,7 +38,8 @@ FORCE_FIELDS = ("mmff", "uff", "none")
 
 @dataclass(frozen=True)
 class ConformerOptions:
-    """Conformer generation settings; part of the feature cache's fingerprint."""
+    """Conformer generation settings; all but the last-resort guard are part of the feature cache's
+    fingerprint."""
 
     seed: int = 0
     max_iterations: int = 100  # embedding attempts per mode: what bounds the work

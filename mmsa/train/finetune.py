@@ -204,12 +204,13 @@ def _classical(
         if data.descriptors is None:
             raise ValueError(f"{compared.name} needs the dataset's descriptors")
         x = physchem_features(keys, data.descriptors)
-        pred = fit_predict_rf(x[train], labels[train], x[held_out], data.task_type, seed, **PHYSCHEM_FOREST)
-        return {"valid": pred[: len(valid)], "test": pred[len(valid) :]}
-    x = ecfp4(keys)
-    if compared.embeddings:
-        x = np.hstack([x.astype(np.float32), data.fused.astype(np.float32)])
-    pred = fit_predict_rf(x[train], labels[train], x[held_out], data.task_type, seed, settings.rf_trees)
+        forest: dict[str, Any] = PHYSCHEM_FOREST
+    else:
+        x = ecfp4(keys)
+        if compared.embeddings:
+            x = np.hstack([x.astype(np.float32), data.fused.astype(np.float32)])
+        forest = {"n_estimators": settings.rf_trees}
+    pred = fit_predict_rf(x[train], labels[train], x[held_out], data.task_type, seed, **forest)
     return {"valid": pred[: len(valid)], "test": pred[len(valid) :]}
 
 
