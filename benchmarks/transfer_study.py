@@ -12,6 +12,14 @@ the study checks that every variant's split tables are byte-identical to the bas
 it pairs them. Then the report's own :func:`mmsa.eval.comparisons.collect` and
 :func:`mmsa.eval.comparisons.comparisons` pair each pretrained model with the references seed by seed.
 
+Issue 32's screen runs the opt-in objective variants on validation scores only, then confirms the
+chosen one on splits no screen used::
+
+    python benchmarks/transfer_study.py --out screen-a --models mmsa --screen \
+        --variants default-e5 desc-default-e5 desconly-default-e5
+    python benchmarks/transfer_study.py --out confirm --models mmsa --first-seed 1000 --seeds 30 \
+        --variants <the chosen one>
+
 Variants (``--variants``; ``all`` adds the opt-in ones):
 
 ========================  ===============================================================
@@ -22,6 +30,8 @@ Variants (``--variants``; ``all`` adds the opt-in ones):
 ``mix10k-e20``            the 10K mixture pretrained 4x longer
 ``graph-mix10k-e5``       graph-only ablation: masked-atom prediction alone, no image, no 3D
 ``mix50k-e20``            opt-in (``all``): the 50K mixture, 20 epochs (about 2 h pretraining)
+``desc-default-e5``       opt-in: the default mixture, 5 epochs, the paper's losses + the descriptor term
+``desconly-default-e5``   opt-in: the default mixture, 5 epochs, the descriptor term alone (GIN only)
 ========================  ===============================================================
 
 Expected time on 2 CPU cores (``--dry-run`` prints the estimate from the README's measured
@@ -81,6 +91,7 @@ import pandas as pd
 import yaml
 
 from mmsa.eval.comparisons import CLASSIFICATION_AVERAGE, CONFIDENCE, collect, comparisons
+from mmsa.plan.compared_models import REFERENCES
 from mmsa.plan.config import deep_merge, load_config
 from mmsa.runtime.figures import pyplot, save_figure
 
@@ -90,7 +101,7 @@ DEFAULT_CONFIG = REPO / "config" / "default.yaml"
 TEST_CONFIG = REPO / "config" / "test.yaml"
 
 PRETRAINED = ("mmsa", "mmsa-labels", "mmsa-graph")
-BASELINES = ("no-pretrain", "ecfp-rf")
+BASELINES = REFERENCES  # no-pretrain, ecfp-rf, rf-physchem: they read nothing pretrained
 DATASETS = ("bbbp", "bace", "clintox")
 BASELINE = "baseline"  # the run folder of the references
 # Scores compared: test is the study's result; valid is what may choose a default (corpus,
@@ -123,6 +134,10 @@ GRAPH_ONLY = {
     "hypergraph": False,
     "memory": False,
 }
+# Issue 32's objectives: the paper's losses plus the descriptor term, and the descriptor term
+# alone (the GIN predicting standardized RDKit descriptors, CheMeleon's objective; no masking).
+WITH_DESCRIPTORS = {"descriptors": True}
+DESCRIPTORS_ONLY = {**GRAPH_ONLY, "graph_mask_rate": 0.0, "graph_drop_bond_rate": 0.0, "descriptors": True}
 
 
 @dataclass(frozen=True)
@@ -135,6 +150,7 @@ class Variant:
     epochs: int = 5
     graph_only: bool = False
     default: bool = True  # in the study unless --variants names it (or all)
+    model: dict[str, Any] | None = None  # pretraining model settings over config/default.yaml's
 
     def corpus_size(self, tiny: bool) -> int:
         """Molecules asked for (before de-duplication and the removal of finetuning molecules)."""
@@ -162,6 +178,8 @@ class Variant:
             pretrain["corpus"] = {k: _scaled(n, tiny) for k, n in self.corpus.items()}
         if self.graph_only:
             pretrain["settings"]["model"] = dict(GRAPH_ONLY)
+        if self.model:
+            pretrain["settings"]["model"] = {**pretrain["settings"].get("model", {}), **self.model}
         return {"data": data, "pretrain": pretrain} if data else {"pretrain": pretrain}
 
 
@@ -181,6 +199,21 @@ VARIANTS: dict[str, Variant] = {
             "graph-mix10k-e5", "10K mixture, 5 epochs, graph-only (masking alone)", MIX_10K, graph_only=True
         ),
         Variant("mix50k-e20", "50K mixture, 20 epochs", MIX_50K, epochs=20, default=False),
+        # issue 32, screen stage A (the objective, on the default corpus): default-e5 and these two
+        Variant(
+            "desc-default-e5",
+            "default mixture, 5 epochs, the paper's losses + the descriptor term",
+            DEFAULT_CORPUS,
+            default=False,
+            model=WITH_DESCRIPTORS,
+        ),
+        Variant(
+            "desconly-default-e5",
+            "default mixture, 5 epochs, the descriptor term alone (GIN only)",
+            DEFAULT_CORPUS,
+            default=False,
+            model=DESCRIPTORS_ONLY,
+        ),
     )
 }
 
@@ -200,7 +233,11 @@ def base_overlay(args: argparse.Namespace, models: tuple[str, ...]) -> dict[str,
         PROTOCOL,
         {
             "cache_dir": str(args.cache_dir),
-            "finetune": {"datasets": list(args.datasets), "models": list(models), "seeds": args.seeds},
+            "finetune": {
+                "datasets": list(args.datasets),
+                "models": list(models),
+                "seeds": list(range(args.first_seed, args.first_seed + args.seeds)),
+            },
         },
     )
     if not args.tiny:
@@ -593,9 +630,10 @@ def study_scores(
     return scores, hashes
 
 
-# The last commit that changed what a finetuning seed computes (the GIN's dropout mask is drawn
-# uniformly since then): results from before it and after it are not paired.
-FINETUNE_CODE = "e7f20fb672003543c8f08c93ffc836e18dfe6cdf"
+# The last commit that changed what a finetuning seed computes (the float kernels are pinned to
+# `default` since then; before, e7f20fb drew the GIN's dropout mask uniformly): results from
+# before it and after it are not paired.
+FINETUNE_CODE = "1c282e65ea5f25017948fda6448bbbd2003f2cb3"
 
 
 def after_finetune_code(commit: str) -> bool | None:
@@ -775,8 +813,21 @@ def write_outputs(
         + ", ".join(sorted(set(table["commit"]) | set(table["baseline_commit"])))
         + ".\n"
     )
-    md = [head, "## Pretrained models − no-pretrain\n", markdown_table(table, "no-pretrain"), final + "\n"]
-    md += ["\n## Pretrained models − ecfp-rf\n", markdown_table(table, "ecfp-rf")]
+    md = [head]
+    if not args.screen:
+        md += ["## Pretrained models − no-pretrain\n", markdown_table(table, "no-pretrain"), final + "\n"]
+        for reference in BASELINES[1:]:
+            md += [f"\n## Pretrained models − {reference}\n", markdown_table(table, reference)]
+    else:
+        md += [
+            "A screen: only validation scores are shown (`--screen`); the test parts of these splits "
+            "stay unread, and the chosen variant is confirmed on other splits (`--first-seed`).\n"
+        ]
+        for reference in BASELINES[1:]:
+            md += [
+                f"\n## Validation: pretrained models − {reference}\n",
+                markdown_table(table, reference, "valid"),
+            ]
     md += [
         "\n## Validation: pretrained models − no-pretrain (what chooses a default)\n",
         "The same pairs on the validation part of each split (the score that picked each "
@@ -788,15 +839,19 @@ def write_outputs(
     for name, overlay in overlays.items():
         md.append(f"### {name}\n\n```yaml\n{yaml.safe_dump(overlay, sort_keys=False)}```\n")
     (args.out / "transfer_study.md").write_text("\n".join(md))
-    table.to_csv(args.out / "transfer_study.csv", index=False, float_format="%.6g")
+    shown = table[table["score"] == "valid"] if args.screen else table
+    shown.to_csv(args.out / "transfer_study.csv", index=False, float_format="%.6g")
     write_scores(args.out, scores)
     (args.out / "study.json").write_text(
         json.dumps(
             {"git": state, "args": {k: str(v) for k, v in vars(args).items()}, "overlays": overlays}, indent=2
         )
     )
-    plot(table, args.models, args.out / "transfer_study.png")
-    print("\n" + markdown_table(table, "no-pretrain") + "\n" + final)
+    if args.screen:
+        print("\n" + markdown_table(table, "no-pretrain", "valid"))
+    else:
+        plot(table, args.models, args.out / "transfer_study.png")
+        print("\n" + markdown_table(table, "no-pretrain") + "\n" + final)
     print(f"\nwritten: {args.out}/transfer_study.md, .csv, .png, scores.csv, study.json")
 
 
@@ -814,6 +869,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--seeds", type=int, default=None, help="scaffold_balanced splits per dataset (default 10; --tiny 2)"
+    )
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="the first split seed (seeds first..first+N-1): a confirmation runs on splits no screen used",
+    )
+    parser.add_argument(
+        "--screen",
+        action="store_true",
+        help="write and print validation scores only (a screen that chooses a variant must not read test)",
     )
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument(
