@@ -32,6 +32,9 @@ Variants (``--variants``; ``all`` adds the opt-in ones):
 ``mix50k-e20``            opt-in (``all``): the 50K mixture, 20 epochs (about 2 h pretraining)
 ``desc-default-e5``       opt-in: the default mixture, 5 epochs, the paper's losses + the descriptor term
 ``desconly-default-e5``   opt-in: the default mixture, 5 epochs, the descriptor term alone (GIN only)
+``inputs-default-e5``     opt-in: default-e5 finetuned with the descriptors beside the embedding
+``inputs-freeze-...``     opt-in: the same, the GIN frozen 5 epochs, then at 0.1 x lr
+                          (each with a baseline run of the references on the same finetuning inputs)
 ========================  ===============================================================
 
 Expected time on 2 CPU cores (``--dry-run`` prints the estimate from the README's measured
@@ -138,6 +141,7 @@ GRAPH_ONLY = {
 # alone (the GIN predicting standardized RDKit descriptors, CheMeleon's objective; no masking).
 WITH_DESCRIPTORS = {"descriptors": True}
 DESCRIPTORS_ONLY = {**GRAPH_ONLY, "graph_mask_rate": 0.0, "graph_drop_bond_rate": 0.0, "descriptors": True}
+DESCRIPTOR_INPUTS = {"descriptor_inputs": True}  # finetuning: the descriptors beside the embedding
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,9 @@ class Variant:
     graph_only: bool = False
     default: bool = True  # in the study unless --variants names it (or all)
     model: dict[str, Any] | None = None  # pretraining model settings over config/default.yaml's
+    # finetuning settings over the study's protocol; its references run on the same settings, in a
+    # baseline of their own (baseline_of), so mmsa and no-pretrain always see the same inputs
+    finetune: dict[str, Any] | None = None
 
     def corpus_size(self, tiny: bool) -> int:
         """Molecules asked for (before de-duplication and the removal of finetuning molecules)."""
@@ -180,7 +187,10 @@ class Variant:
             pretrain["settings"]["model"] = dict(GRAPH_ONLY)
         if self.model:
             pretrain["settings"]["model"] = {**pretrain["settings"].get("model", {}), **self.model}
-        return {"data": data, "pretrain": pretrain} if data else {"pretrain": pretrain}
+        overlay: dict[str, Any] = {"data": data, "pretrain": pretrain} if data else {"pretrain": pretrain}
+        if self.finetune:
+            overlay["finetune"] = {"settings": dict(self.finetune)}
+        return overlay
 
 
 VARIANTS: dict[str, Variant] = {
@@ -214,8 +224,39 @@ VARIANTS: dict[str, Variant] = {
             default=False,
             model=DESCRIPTORS_ONLY,
         ),
+        # issue 32, screen stage B (the finetuning inputs) on the paper's objective; if stage A
+        # chooses another objective, the same two with its model settings
+        Variant(
+            "inputs-default-e5",
+            "default-e5 finetuned with the descriptors beside the embedding",
+            DEFAULT_CORPUS,
+            default=False,
+            finetune=DESCRIPTOR_INPUTS,
+        ),
+        Variant(
+            "inputs-freeze-default-e5",
+            "default-e5 finetuned with the descriptors, the GIN frozen 5 epochs, then at 0.1 x lr",
+            DEFAULT_CORPUS,
+            default=False,
+            finetune={**DESCRIPTOR_INPUTS, "freeze_epochs": 5, "encoder_lr": 0.1},
+        ),
     )
 }
+
+
+def baseline_of(variant: Variant | None) -> str:
+    """The run folder of the references ``variant`` is paired with: the study's baseline, or for
+    a variant with finetuning settings of its own, a baseline run on those settings (one per
+    distinct settings, shared by the variants that have them)."""
+    if variant is None or not variant.finetune:
+        return BASELINE
+    return (
+        f"{BASELINE}-{hashlib.sha256(json.dumps(variant.finetune, sort_keys=True).encode()).hexdigest()[:8]}"
+    )
+
+
+def is_baseline(name: str) -> bool:
+    return name == BASELINE or name.startswith(f"{BASELINE}-")
 
 
 def _scaled(n: int, tiny: bool) -> int:
@@ -247,7 +288,7 @@ def base_overlay(args: argparse.Namespace, models: tuple[str, ...]) -> dict[str,
     for key in ("cache_dir", "data"):
         tiny.pop(key)
     for key in ("dataset", "corpus"):  # each variant names its own corpus
-        tiny["pretrain"].pop(key)
+        tiny["pretrain"].pop(key, None)
     tiny["finetune"].pop("datasets")
     tiny["finetune"].pop("seeds")
     # a seeded sample: the first rows of ClinTox hold one class only (FDA_APPROVED all 1)
@@ -258,6 +299,11 @@ def base_overlay(args: argparse.Namespace, models: tuple[str, ...]) -> dict[str,
 def run_overlays(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """Every run's overlay on config/default.yaml: the baseline's, then each variant's."""
     overlays = {BASELINE: base_overlay(args, BASELINES)}
+    for name in args.variants:
+        variant = VARIANTS[name]
+        if variant.finetune:
+            inputs = {"finetune": {"settings": dict(variant.finetune)}}
+            overlays.setdefault(baseline_of(variant), deep_merge(base_overlay(args, BASELINES), inputs))
     for name in args.variants:
         overlays[name] = deep_merge(base_overlay(args, tuple(args.models)), VARIANTS[name].overlay(args.tiny))
     return overlays
@@ -285,7 +331,7 @@ def sha256_text(text: str) -> str:
 def targets(name: str, config: dict[str, Any]) -> list[str]:
     """The baseline asks for its result files only (no corpus, no pretraining); a variant runs
     the workflow's default target (its own report and coverage table included)."""
-    if name != BASELINE:
+    if not is_baseline(name):
         return []
     fine = config["finetune"]
     return [
@@ -591,7 +637,7 @@ def run_scores(
     here = collect(paths).assign(run=name) if paths else pd.DataFrame()
     if not here.empty:
         here["split_sha256"] = here["dataset"].map(hashes)
-        here["corpus_molecules"] = corpus_molecules(run_dir, config) if name != BASELINE else None
+        here["corpus_molecules"] = None if is_baseline(name) else corpus_molecules(run_dir, config)
     old = prior[(prior["run"] == name) & prior["dataset"].isin(datasets)] if not prior.empty else prior
     if not old.empty:
         same = old["dataset"].map(hashes).fillna(old["split_sha256"]) == old["split_sha256"]
@@ -624,7 +670,7 @@ def study_scores(
 ) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, str]]]:
     """Every run's per-seed results (this study's, completed from ``--prior``) and split hashes."""
     scores, hashes = {}, {}
-    for name in [BASELINE, *args.variants]:
+    for name in configs:  # the baselines, then the variants
         scores[name], hashes[name] = run_scores(name, args.out / "runs" / name, configs[name], prior)
     check_one_finetuning_code(scores)
     return scores, hashes
@@ -672,14 +718,14 @@ def study_table(
 ) -> pd.DataFrame:
     """Every variant's pretrained models against the references, one row per (variant, model,
     reference, dataset), with the commits and the overlay each row came from."""
-    base = scores[BASELINE]
+    base_of = {name: baseline_of(VARIANTS[name]) for name in args.variants}
     frames = []
     for name in args.variants:
-        runs = scores[name]
+        runs, base = scores[name], scores[base_of[name]]
         if runs.empty or base.empty:
             print(f"{name}: no results yet, left out of the table")
             continue
-        bad = sorted(d for d, h in hashes[name].items() if hashes[BASELINE].get(d, h) != h)
+        bad = sorted(d for d, h in hashes[name].items() if hashes[base_of[name]].get(d, h) != h)
         if bad:
             print(f"{name}: split tables differ from the baseline's on {bad}; not paired")
             continue
@@ -696,6 +742,7 @@ def study_table(
         table.insert(2, "corpus_molecules", _first(runs["corpus_molecules"]))
         table.insert(3, "epochs", configs[name]["pretrain"]["settings"]["epochs"])
         table.insert(4, "graph_only", variant.graph_only)
+        table.insert(5, "baseline", base_of[name])
         table["commit"] = ",".join(commits)
         table["baseline_commit"] = ",".join(sorted({str(c) for c in base["commit"]}))
         table["overlay"] = f"configs/{name}.yaml"
@@ -802,14 +849,15 @@ def write_outputs(
     state = git_state()
     final = smallest_resolved(table)
     head = (
-        f"# Transfer study (issue 15){' — TINY smoke scale, not a result' if args.tiny else ''}\n\n"
+        f"# Transfer study{' — TINY smoke scale, not a result' if args.tiny else ''}\n\n"
         f"Study run from commit {state['commit']}{' (uncommitted changes)' if state['dirty'] else ''}, "
         f"{datetime.datetime.now().isoformat(timespec='seconds')}; {args.seeds} seeds of "
-        f"scaffold_balanced splits; datasets {', '.join(args.datasets)}. Test ROC-AUC at the best "
+        f"scaffold_balanced splits from seed {args.first_seed}; datasets {', '.join(args.datasets)}. "
+        f"{'Validation' if args.screen else 'Test'} ROC-AUC at the best "
         "validation epoch; each row pairs a pretrained model with the reference seed by seed on the "
         "same split (mmsa.eval.comparisons.comparisons): the mean difference, its 95% t-interval, the paired "
         "t-test and the Wilcoxon signed-rank test; resolved where the interval excludes 0. The "
-        "references ran once, in runs/baseline. Results' commits: "
+        "references ran once per finetuning setting, in runs/baseline*. Results' commits: "
         + ", ".join(sorted(set(table["commit"]) | set(table["baseline_commit"])))
         + ".\n"
     )
@@ -852,7 +900,8 @@ def write_outputs(
     else:
         plot(table, args.models, args.out / "transfer_study.png")
         print("\n" + markdown_table(table, "no-pretrain") + "\n" + final)
-    print(f"\nwritten: {args.out}/transfer_study.md, .csv, .png, scores.csv, study.json")
+    figure = "" if args.screen else ", .png"
+    print(f"\nwritten: {args.out}/transfer_study.md, .csv{figure}, scores.csv, study.json")
 
 
 # ---------------------------------------------------------------------------------------------
