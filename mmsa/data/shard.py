@@ -32,8 +32,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mmsa.data.labelled_molecules import label_columns
+from mmsa.data.stage_tables import standardized_parts
 from mmsa.data.standardize import reject_frame
-from mmsa.data.standardize_stage import read_parts
 from mmsa.runtime.hashing import shard_of
 from mmsa.runtime.io import write_parquet
 from mmsa.runtime.parallel import compute
@@ -143,7 +143,9 @@ def holdout_keys(folders: dict[str, str | os.PathLike]) -> dict[str, str]:
     owners: dict[str, list[str]] = {}
     for name, folder in sorted(folders.items()):
         keys = {
-            k for part in read_parts(folder) for k in pq.read_table(part, columns=["key"])["key"].to_pylist()
+            k
+            for part in standardized_parts(folder, f"holdout {name}:")
+            for k in pq.read_table(part, columns=["key"])["key"].to_pylist()
         }
         for key in keys:
             owners.setdefault(key, []).append(name)
@@ -215,12 +217,11 @@ def run_shard(
         raise ValueError(f"n_shards must be at least 1, got {n_shards}")
     if duplicates is not None and duplicates not in DUPLICATE_POLICIES:
         raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES} or None, got {duplicates!r}")
-    parts = read_parts(standardized_dir)
-    if not parts:
-        raise FileNotFoundError(f"no standardized part files in {standardized_dir}")
+    held = holdout_keys(holdouts or {})  # first: a wrong hold-out folder stops the job before any work
+    parts = standardized_parts(standardized_dir)
     out_dir = Path(out_dir)
     held_keys: list[dict[str, str]] = [{} for _ in range(n_shards)]
-    for key, owners in holdout_keys(holdouts or {}).items():
+    for key, owners in held.items():
         held_keys[shard_of(key, n_shards)][key] = owners  # each shard task gets its own keys
     results = _split_and_gather(parts, out_dir, n_shards, duplicates, held_keys, workers, scheduler_address)
     all_rejects = pd.concat([reject_frame([]), *(r for r, _ in results)], ignore_index=True)

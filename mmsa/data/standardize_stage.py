@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from mmsa.data.columns import RESERVED
 from mmsa.data.registry import DatasetSpec
+from mmsa.data.stage_tables import RAW, RAW_COLUMNS, checked_table
 from mmsa.data.standardize import StandardizeOptions, reject_frame, standardize_frame
 from mmsa.runtime.io import atomic_path, write_parquet
 from mmsa.runtime.parallel import compute
@@ -54,7 +55,7 @@ def run_standardize(
     and task type say how labels are read); return ``{"rows": .., "kept": .., "rejected": ..}``.
     Row groups run on ``workers`` local processes, or on the Dask cluster at
     ``scheduler_address`` (whose workers write the part files, so they must see ``out_dir``)."""
-    tasks = task_columns(raw_path)
+    tasks = task_columns(checked_table(raw_path, RAW_COLUMNS, RAW))
     groups = pq.ParquetFile(raw_path).num_row_groups
     with atomic_path(out_dir) as tmp:
         tmp.mkdir(parents=True)
@@ -84,8 +85,3 @@ def run_standardize(
         options.to_dict(),
     )
     return counts
-
-
-def read_parts(folder: str | os.PathLike) -> list[Path]:
-    """The part files of a standardized folder, in order."""
-    return sorted(Path(folder).glob("part-*.parquet"))

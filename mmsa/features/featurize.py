@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mmsa.data.stage_tables import KEYED_COLUMNS, SHARD, checked_table
 from mmsa.data.standardize import reject_frame
 from mmsa.features.cache import CacheHit, FeatureCache, PackWriter
 from mmsa.features.compute import featurize_chunk
@@ -115,7 +116,8 @@ def run_featurize(
     write its manifest and rejects; return counts. With
     ``scheduler_address`` the molecules are computed on that Dask cluster, not ``workers``
     local processes (the bytes written are the same)."""
-    shard = pq.read_table(shard_path, columns=["row", "input", "key"]).to_pandas()
+    shard = pq.read_table(checked_table(shard_path, KEYED_COLUMNS, SHARD), columns=list(KEYED_COLUMNS))
+    shard = shard.to_pandas()
     cache = FeatureCache(cache_dir, settings)
     cache.remove_stale_temporaries()
     unique = list(dict.fromkeys(shard["key"]))
