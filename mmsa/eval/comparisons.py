@@ -69,6 +69,7 @@ def collect(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
         rows.append(
             {
                 **{k: result[k] for k in JOB_FIELDS},
+                "test_undefined": result.get("test_undefined"),  # why test is NaN; absent before 33
                 "commit": prov.get("commit"),
                 "torch_threads": prov.get("torch_threads"),
             }

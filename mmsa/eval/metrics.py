@@ -142,3 +142,17 @@ def metric_value(y_true: np.ndarray, y_pred: np.ndarray, task_type: str) -> floa
         return float(evaluate(y_true, y_pred, task_type)["value"])
     except ValueError:
         return float("nan")
+
+
+def undefined_reason(y_true: np.ndarray, y_pred: np.ndarray, task_type: str) -> str | None:
+    """Why the headline metric of ``y_pred`` is undefined, for the report to name; ``None`` when
+    it is defined. Predictions that are not finite numbers (a training run that diverged) are
+    told apart from labels that allow no metric (a test part of one class)."""
+    try:
+        evaluate(y_true, y_pred, task_type)
+    except ValueError as err:
+        true, pred = _matching(y_true, y_pred)
+        if not np.isfinite(pred[~np.isnan(true)]).all():
+            return "its predictions are not finite numbers (training diverged; a smaller lr?)"
+        return str(err).split(";")[0]
+    return None

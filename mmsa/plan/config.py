@@ -8,6 +8,7 @@ naming the offending key path, before any stage runs.
 from __future__ import annotations
 
 import copy
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,21 @@ def _row_limit_errors(config: dict[str, Any]) -> list[str]:
     ]
 
 
+def _non_finite(value: Any, where: str) -> list[str]:
+    """The places under ``value`` that hold NaN or an infinity (YAML's ``.nan``, ``.inf``)."""
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _non_finite(v, f"{where}.{k}" if where else str(k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _non_finite(v, f"{where}.{i}")]
+    return [where] if isinstance(value, float) and not math.isfinite(value) else []
+
+
+def _finite_errors(config: dict[str, Any]) -> list[str]:
+    """No setting is NaN or infinite: the schema's bounds let ``.inf`` through, and a learning
+    rate of ``.inf`` gives a run of NaN losses and no metric at all."""
+    return [f"  - at '{where}': not a finite number" for where in _non_finite(config, "")]
+
+
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     """Return a validated copy of ``config`` with every default filled in.
 
@@ -179,6 +195,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         if isinstance(seeds, int):  # a count: stages and rules always see the list
             filled["finetune"]["seeds"] = list(range(seeds))
         checks = (
+            _finite_errors,
             _row_limit_errors,
             _model_errors,
             _corpus_errors,

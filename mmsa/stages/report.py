@@ -39,8 +39,21 @@ log = logging.getLogger(__name__)
 
 
 def _cell(mean: float, std: float) -> str:
-    """``mean ± std``, or ``n/a`` where the metric is undefined (a single-class test split)."""
+    """``mean ± std``, or ``n/a`` where the metric is undefined (:func:`undefined_note` says why)."""
     return "n/a" if np.isnan(mean) else f"{mean:.3f} ± {std:.3f}"
+
+
+def undefined_note(jobs: pd.DataFrame) -> str:
+    """Which seeds have no test metric and why (each job's ``test_undefined``), one sentence per
+    (dataset, model, reason); empty when every seed has one."""
+    if "test_undefined" not in jobs:
+        return ""
+    missing = jobs[jobs["test_undefined"].notna()]
+    groups = missing.groupby(["dataset", "model", "test_undefined"], sort=False)["seed"]
+    return " ".join(
+        f"No test metric for {dataset} {model} (seeds {', '.join(map(str, sorted(seeds)))}): {reason}."
+        for (dataset, model, reason), seeds in groups
+    )
 
 
 RESULT_NAMES = ("dataset", "metric")  # the results grid's columns that name a row; models follow
@@ -195,6 +208,8 @@ def full_report(
         "## Test metric at the best validation epoch (mean ± std over seeds)\n",
         markdown(summarize(jobs, "test")),
     ]
+    if note := undefined_note(jobs):
+        text += ["", note]
     paired = comparisons(jobs) if paired is None else paired
     if not paired.empty:
         text += [
@@ -233,8 +248,10 @@ def write_pages(
     text = (
         f"Test metric (ROC-AUC for classification, RMSE for regression; the arrow says which way "
         f"is better) at the best validation epoch, mean ± std over {jobs['seed'].nunique()} finetuning "
-        f"seeds; n/a where a test part holds one class. Commit {_commits(jobs)}."
+        f"seeds; n/a where no seed has a test metric. Commit {_commits(jobs)}."
     )
+    if note := undefined_note(jobs):
+        text += " " + note
     write_html_tables("Results", [("", text, grid, _model_columns(grid))], table_page)
     write_html_tables(
         "Paired differences to the references",

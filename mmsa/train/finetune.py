@@ -20,7 +20,7 @@ import torch
 
 from mmsa.data.labelled_molecules import label_columns
 from mmsa.eval.baselines import PHYSCHEM_FOREST, ecfp4, fit_predict_linear, fit_predict_rf, physchem_features
-from mmsa.eval.metrics import metric_of, metric_value
+from mmsa.eval.metrics import metric_of, metric_value, undefined_reason
 from mmsa.eval.split import PARTS, split_positions
 from mmsa.features.descriptors import DESCRIPTOR_NAMES
 from mmsa.features.loader import FeatureStore
@@ -248,6 +248,7 @@ def run_seed(model_name: str, data: DatasetInputs, settings: FinetuneSettings, s
             test_last=test_value,
             curve=[],
         )
+    result["test_undefined"] = undefined_reason(labels[split[2]], predictions["test"], data.task_type)
     log.info(
         "%s %s seed %d: valid %s %.4f, test %.4f (best epoch %s; last epoch %s: test %.4f)",
         data.name,

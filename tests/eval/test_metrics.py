@@ -7,7 +7,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from mmsa.eval.metrics import evaluate, masked_loss, mean_roc_auc, rmse, roc_auc_per_task
+from mmsa.eval.metrics import evaluate, masked_loss, mean_roc_auc, rmse, roc_auc_per_task, undefined_reason
 
 NAN = float("nan")
 
@@ -117,3 +117,16 @@ def test_every_labelled_task_type_has_a_metric_and_only_those():
     assert tuple(METRICS) == LABELLED_TASK_TYPES == TASK_TYPES
     with pytest.raises(ValueError, match="'none'"):
         check_task_type("none")  # an unlabelled corpus is a dataset type, not a scored one
+
+
+def test_an_undefined_metric_names_its_cause() -> None:
+    labels = np.array([[1.0], [0.0], [1.0], [np.nan]])
+    assert undefined_reason(labels, np.array([[0.9], [0.1], [0.8], [0.5]]), "classification") is None
+    diverged = np.array([[np.nan], [np.nan], [np.nan], [0.5]])
+    expected = "its predictions are not finite numbers (training diverged; a smaller lr?)"
+    assert undefined_reason(labels, diverged, "classification") == expected
+    assert undefined_reason(np.array([[1.0], [1.0]]), np.array([[np.inf], [1.0]]), "regression") == expected
+    one_class = np.array([[1.0], [1.0], [np.nan]])
+    assert undefined_reason(one_class, np.array([[0.2], [0.3], [0.4]]), "classification") == (
+        "no task has both classes among its labelled rows"
+    )

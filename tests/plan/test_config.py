@@ -240,3 +240,29 @@ def test_seeds_are_a_list_or_a_count_and_the_validated_config_holds_the_list():
     ]:
         with pytest.raises(ConfigError, match=re.escape(message)):
             validate_config({"finetune": {"seeds": seeds}})
+
+
+@pytest.mark.parametrize(
+    ("override", "where"),
+    [
+        ({"finetune": {"settings": {"lr": float("inf")}}}, "finetune.settings.lr"),
+        ({"pretrain": {"settings": {"lr": float("nan")}}}, "pretrain.settings.lr"),
+        (
+            {"finetune": {"settings": {"split_fractions": [0.8, 0.1, float("nan")]}}},
+            "finetune.settings.split_fractions.2",
+        ),
+    ],
+)
+def test_a_setting_that_is_not_a_finite_number_is_named(override, where):
+    """The schema's bounds let YAML's .inf and .nan through: lr .inf used to give NaN losses and a
+    report without a metric."""
+    with pytest.raises(ConfigError) as err:
+        validate_config(override)
+    assert f"at '{where}': not a finite number" in str(err.value)
+
+
+@pytest.mark.parametrize("override", [{"seed": -1}, {"featurize": {"conformer": {"seed": -1}}}])
+def test_a_negative_seed_is_refused(override):
+    """RDKit reads a conformer seed of -1 as 'seed from the clock': features would change per run."""
+    with pytest.raises(ConfigError, match="-1 is less than the minimum of 0"):
+        validate_config(override)

@@ -49,6 +49,23 @@ def test_full_report_adds_last_epoch_of_networks_and_provenance():
     assert "| a | roc_auc ↑ | 0.600 ± 0.100 |" in last and "| r | rmse ↓ | 1.700 ± 0.000 |" in last
 
 
+def test_the_report_says_why_a_seed_has_no_test_metric():
+    """lr .inf used to show n/a blamed on "a single-class test part", on a regression dataset."""
+    frame = jobs().assign(test_undefined=None)
+    diverged = "its predictions are not finite numbers (training diverged; a smaller lr?)"
+    frame.loc[frame["dataset"] == "r", ["test", "test_undefined"]] = [float("nan"), diverged]
+    frame.loc[(frame["dataset"] == "a") & (frame["model"] == "mmsa"), ["test", "test_undefined"]] = [
+        float("nan"),
+        "no task has both classes among its labelled rows",
+    ]
+    text = full_report(frame)
+    assert (
+        "No test metric for a mmsa (seeds 0, 1): no task has both classes among its labelled rows. "
+        f"No test metric for r mmsa (seeds 0): {diverged}."
+    ) in text
+    assert "No test metric" not in full_report(jobs().assign(test_undefined=None))
+
+
 def test_split_sizes_show_positives_of_classification_parts():
     stats = {
         "toy": {
