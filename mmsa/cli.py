@@ -21,6 +21,7 @@ DEFAULT_CONFIG = "config/default.yaml"
 CLUSTER_THREADS = "worker processes (default 1; unused when the config sets dask.scheduler_address)"
 NEIGHBOURS = 5  # nearest training molecules `mmsa predict` writes per molecule unless told otherwise
 SMILES_FILE_HELP = "CSV file (or .csv.gz) with a SMILES column; other columns, labels included, are not read"
+INTERRUPTED = 130  # the shell's status for a command ended by SIGINT (128 + 2)
 Command = Callable[[argparse.Namespace, dict[str, Any]], None]
 
 
@@ -270,6 +271,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     with stage_logging():
         try:
             args.func(args, config)
+        except KeyboardInterrupt:  # every output is written whole at its end, or not at all
+            print(
+                f"mmsa {args.command}: interrupted (Ctrl-C); no output of this run was written",
+                file=sys.stderr,
+            )
+            return INTERRUPTED
         except InputError as err:
             print(f"mmsa {args.command}: {err}", file=sys.stderr)
             return 1

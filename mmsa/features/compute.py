@@ -14,6 +14,7 @@ from mmsa.features.conformer import generate_conformer
 from mmsa.features.descriptors import compute_descriptors
 from mmsa.features.graph import mol_to_graph
 from mmsa.features.image import render_image
+from mmsa.features.interrupts import raise_if_interrupted, watched_rdkit
 from mmsa.features.settings import FeatureSettings
 
 
@@ -53,6 +54,12 @@ def featurize_molecule(key: str, settings: FeatureSettings) -> dict[str, Any]:
 
 
 def featurize_chunk(keys: list[str], settings: dict[str, Any]) -> list[dict[str, Any]]:
-    """Featurize a list of keys (one Dask task)."""
+    """Featurize a list of keys (one Dask task); a Ctrl-C that RDKit caught stops it
+    (:mod:`mmsa.features.interrupts`)."""
     parsed = FeatureSettings.from_dict(settings)
-    return [featurize_molecule(key, parsed) for key in keys]
+    features = []
+    with watched_rdkit():
+        for key in keys:
+            features.append(featurize_molecule(key, parsed))
+            raise_if_interrupted()
+    return features

@@ -30,6 +30,7 @@ import numpy as np
 from rdkit import Chem
 from rdkit.Chem import rdDistGeom, rdForceFieldHelpers
 
+from mmsa.features.interrupts import raise_if_interrupted
 from mmsa.plan.config_slices import CONFORMER_GUARDS
 from mmsa.runtime.from_mapping import from_mapping
 
@@ -115,6 +116,7 @@ def _embed(mol_h: Chem.Mol, options: ConformerOptions, random_coords: bool, star
         params.useRandomCoords = random_coords
         if rdDistGeom.EmbedMolecule(mol_h, params) >= 0:
             return True
+        raise_if_interrupted()  # -1 may be RDKit's swallowed Ctrl-C: not a failed attempt
     return False
 
 
