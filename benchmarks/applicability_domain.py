@@ -23,10 +23,10 @@ import pandas as pd
 from _common import machine, table
 
 from mmsa.eval.metrics import metric_value
-from mmsa.models.model_files import seed_weight_files
 from mmsa.models.property import load_property_model
 from mmsa.models.training_reference import DOMAIN_COVERAGE
 from mmsa.plan.config import load_config
+from mmsa.plan.model_paths import seed_weight_files
 from mmsa.stages.predict import predict_file
 
 HEADER = [

@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from mmsa import __version__
 from mmsa.runtime.kernels import pin_cpu_kernels
+from mmsa.runtime.write_failures import write_failure
 
 DEFAULT_CONFIG = "config/default.yaml"
 CLUSTER_THREADS = "worker processes (default 1; unused when the config sets dask.scheduler_address)"
@@ -108,7 +110,10 @@ def _cmd_featurize(args: argparse.Namespace, config: dict[str, Any]) -> None:
 
 
 def _cmd_embed(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    from mmsa.stages.command_files import embed_outputs
+
     pin_cpu_kernels(config["cpu_kernels"])  # before torch is imported
+    embed_outputs(args.smiles, args.model, args.out, args.config)  # before torch: a wrong path costs no wait
     from mmsa.runtime.reproducible import configure_torch
     from mmsa.stages.predict import embed_file
 
@@ -121,7 +126,10 @@ def _cmd_embed(args: argparse.Namespace, config: dict[str, Any]) -> None:
 
 
 def _cmd_predict(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    from mmsa.stages.command_files import predict_outputs
+
     pin_cpu_kernels(config["cpu_kernels"])  # before torch is imported
+    predict_outputs(args.smiles, args.model, args.out, args.pretrained, args.config)  # before torch
     from mmsa.runtime.reproducible import configure_torch
     from mmsa.stages.predict import predict_file
 
@@ -140,6 +148,23 @@ def _cmd_predict(args: argparse.Namespace, config: dict[str, Any]) -> None:
             )
         )
     )
+
+
+def _at_least(smallest: int) -> Callable[[str], int]:
+    """An argparse type: a whole number no smaller than ``smallest`` (argparse prints the
+    refusal as one line naming the option)."""
+
+    def number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < smallest:
+            raise argparse.ArgumentTypeError(f"{value} is less than {smallest}")
+        return value
+
+    number.__name__ = f"a whole number of at least {smallest}"
+    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,13 +210,13 @@ def _add_data_stages(add: AddCommand) -> None:
     p.add_argument("--raw", required=True, help="raw Parquet from `mmsa fetch`")
     p.add_argument("--out", required=True, help="output folder of part files")
     p.add_argument("--rejects", required=True, help="output rejects Parquet")
-    p.add_argument("--threads", type=int, default=1, help=CLUSTER_THREADS)
+    p.add_argument("--threads", type=_at_least(1), default=1, help=CLUSTER_THREADS)
     p = add("shard", _cmd_shard, "Split standardized rows into shards by a stable hash of the key.")
     p.add_argument("dataset")
     p.add_argument("--standardized", required=True, help="folder from `mmsa standardize`")
     p.add_argument("--out", required=True, help="output folder of shard files")
     p.add_argument("--rejects", required=True, help="output rejects Parquet (duplicates)")
-    p.add_argument("--threads", type=int, default=1, help=CLUSTER_THREADS)
+    p.add_argument("--threads", type=_at_least(1), default=1, help=CLUSTER_THREADS)
     p.add_argument(
         "--holdout",
         action="append",
@@ -208,14 +233,14 @@ def _add_data_stages(add: AddCommand) -> None:
     p.add_argument("shard", help="a shard Parquet file from `mmsa shard`")
     p.add_argument("--manifest", required=True, help="output manifest Parquet")
     p.add_argument("--rejects", required=True, help="output rejects Parquet")
-    p.add_argument("--threads", type=int, default=1, help=CLUSTER_THREADS)
+    p.add_argument("--threads", type=_at_least(1), default=1, help=CLUSTER_THREADS)
 
 
 def _add_smiles_input(p: argparse.ArgumentParser) -> None:
     """The SMILES file that embed and predict read, and how it is featurized."""
     p.add_argument("smiles", help=SMILES_FILE_HELP)
     p.add_argument("--smiles-column", default="smiles", help="name of the SMILES column (default smiles)")
-    p.add_argument("--threads", type=int, default=1, help="featurization worker processes (default 1)")
+    p.add_argument("--threads", type=_at_least(1), default=1, help="featurization processes (default 1)")
 
 
 def _add_model_commands(add: AddCommand) -> None:
@@ -247,13 +272,22 @@ def _add_model_commands(add: AddCommand) -> None:
     p.add_argument("--out", required=True, help="output CSV file")
     p.add_argument(
         "--neighbours",
-        type=int,
+        type=_at_least(0),
         default=NEIGHBOURS,
         metavar="K",
         help=f"nearest training molecules per molecule in <out>.neighbours.csv (default {NEIGHBOURS}; "
         "0: none), with their labels and ECFP4 Tanimoto (and fused-space cosine for mmsa models); "
         "the output gains max_ecfp_tanimoto (and max_fused_cosine)",
     )
+
+
+def _writes(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, str]:
+    """Where a command writes: the feature cache, the temporary folder and its outputs' folder."""
+    places = {"the feature cache": config["cache_dir"], "the temporary folder": tempfile.gettempdir()}
+    out = getattr(args, "out", None)
+    if out is not None:
+        places["the output folder"] = str(Path(out).parent)
+    return places
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -280,10 +314,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         except InputError as err:
             print(f"mmsa {args.command}: {err}", file=sys.stderr)
             return 1
-        except OSError as err:  # a named file the system refused (permissions, a full disk)
-            if err.filename is None:
+        except OSError as err:  # a file the system refused (permissions, a full disk)
+            line = (
+                f"{err.filename}: {err.strerror or err}"
+                if err.filename
+                else write_failure(err, _writes(args, config))
+            )
+            if line is None:
                 raise
-            print(f"mmsa {args.command}: {err.filename}: {err.strerror or err}", file=sys.stderr)
+            print(f"mmsa {args.command}: {line}", file=sys.stderr)
             return 1
     return 0
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import os
@@ -24,9 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
 
 from cli import mmsa_cli, tiny_models
-from helpers import run_chain, toy_config
+from helpers import SMALL_FEATURES, run_chain, toy_config
 
 DATASET = "adversarial"
 
@@ -216,6 +220,7 @@ class CommandCase:
     args: list[str]
     expected: str
     make: Callable[[Path], None] = lambda folder: None
+    mount: str | None = None  # FULL or READ_ONLY: a folder of that name in the case's folder is one
 
 
 def _truncated(folder: Path) -> None:
@@ -231,6 +236,8 @@ def _text(name: str, text: str) -> Callable[[Path], None]:
     return lambda folder: (folder / name).write_text(text)
 
 
+FULL = "full"  # a case's mount: a folder of that name is a full disk
+READ_ONLY = "ro"  # ... is a read-only file system
 PREDICT = ["predict", "{csv}", "--config", "{config}"]
 EMBED = ["embed", "{csv}", "--config", "{config}"]
 FINETUNED_KIND = "a finetuned model (results/finetune/<dataset>/<model>/seed-<n>.pt)"
@@ -287,8 +294,119 @@ COMMAND_CASES = [
     ),
     CommandCase(
         "output: --out on a full disk",
-        [*PREDICT, "--model", "{finetuned}", "--out", "full/out.csv"],
+        [*PREDICT, "--model", "{finetuned}", "--out", f"{FULL}/out.csv"],
         "cannot be written (No space left on device)",
+        mount=FULL,
+    ),
+    CommandCase(
+        "output: --out the input CSV",
+        [*PREDICT, "--model", "{finetuned}", "--out", "in.csv"],
+        "in.csv, an input of the command; name a new file",
+    ),
+    CommandCase(
+        "output: --out a link to the input CSV",
+        [*PREDICT, "--model", "{finetuned}", "--out", "link.csv"],
+        "in.csv, an input of the command; name a new file",
+        lambda folder: (folder / "link.csv").symlink_to(folder / "in.csv"),
+    ),
+    CommandCase(
+        "output: --out the model file",
+        [*EMBED, "--model", "{folder}/pretrained.pt", "--out", "pretrained.pt"],
+        "pretrained.pt, an input of the command; name a new file",
+    ),
+    CommandCase(
+        "output: --out a model file under another name",
+        [*EMBED, "--model", "{folder}/pretrained.pt", "--out", "model.parquet"],
+        "model.parquet: holds a model (a torch archive); mmsa does not overwrite models",
+        lambda folder: shutil.copy(folder / "finetuned.pt", folder / "model.parquet"),
+    ),
+    CommandCase(
+        "output: --out /dev/null",
+        [*PREDICT, "--model", "{finetuned}", "--out", "/dev/null"],
+        "--out /dev/null: a character device, not a regular file; mmsa writes regular files",
+    ),
+    CommandCase(
+        "output: --out x.csv from embed (which writes Parquet)",
+        [*EMBED, "--model", "{folder}/pretrained.pt", "--out", "x.csv"],
+        "--out x.csv: the name says CSV, but this command writes Parquet; give a name ending in .parquet",
+    ),
+    CommandCase(
+        "output: --out a new folder's name (trailing slash)",
+        [*PREDICT, "--model", "{finetuned}", "--out", "newfolder/"],
+        "--out newfolder/: names a folder; give the name of the file to write",
+    ),
+    CommandCase(
+        "output: --out in a read-only folder",
+        [*PREDICT, "--model", "{finetuned}", "--out", f"{READ_ONLY}/out.csv"],
+        "cannot be written (Read-only file system)",
+        mount=READ_ONLY,
+    ),
+    CommandCase(
+        "cache: cache_dir on a full disk",
+        [
+            "embed",
+            "{csv}",
+            "--config",
+            "{folder}/full-cache.yaml",
+            "--model",
+            "{folder}/pretrained.pt",
+            "--out",
+            "e.parquet",
+        ],
+        "Free space there, or set cache_dir or TMPDIR to another disk",
+        lambda folder: (folder / "full-cache.yaml").write_text(
+            yaml.safe_dump({"cache_dir": str(folder / FULL / "cache"), "featurize": SMALL_FEATURES})
+        ),
+        mount=FULL,
+    ),
+    CommandCase(
+        "input: an empty SMILES file",
+        ["predict", "{folder}/empty.csv", "--config", "{config}", "--model", "{finetuned}", "--out", "o.csv"],
+        "empty.csv: empty file (no header line)",
+        _text("empty.csv", ""),
+    ),
+    CommandCase(
+        "input: a SMILES file that is a link loop",
+        ["predict", "{folder}/loop.csv", "--config", "{config}", "--model", "{finetuned}", "--out", "o.csv"],
+        "loop.csv: too many levels of symbolic links",
+        lambda folder: (folder / "loop.csv").symlink_to(folder / "loop.csv"),
+    ),
+    CommandCase(
+        "standardize: --raw a CSV file",
+        ["standardize", "bbbp", "--raw", "in.csv", "--out", "std", "--rejects", "r.parquet"],
+        "in.csv: not a Parquet table (Parquet magic bytes not found in footer); expected a raw table "
+        "from `mmsa fetch`",
+    ),
+    CommandCase(
+        "shard: --standardized a folder without part files",
+        ["shard", "bbbp", "--standardized", "a-folder", "--out", "sh", "--rejects", "r.parquet"],
+        "a-folder: holds no part-*.parquet files; expected a standardized folder from `mmsa standardize` "
+        "(part-*.parquet files)",
+        lambda folder: (folder / "a-folder").mkdir(),
+    ),
+    CommandCase(
+        "shard: --holdout a folder that does not exist",
+        [
+            "shard",
+            "bbbp",
+            "--standardized",
+            "a-folder",
+            "--out",
+            "sh",
+            "--rejects",
+            "r.parquet",
+            "--holdout",
+            "bace=nope",
+        ],
+        "holdout bace: nope: no such folder; expected a standardized folder from `mmsa standardize` "
+        "(part-*.parquet files)",
+        lambda folder: (folder / "a-folder").mkdir(),
+    ),
+    CommandCase(
+        "featurize: a Parquet table that is no shard",
+        ["featurize", "{folder}/other.parquet", "--manifest", "m.parquet", "--rejects", "r.parquet"],
+        "other.parquet: no column row, input, key; expected a shard file from `mmsa shard` (shard-*.parquet)",
+        lambda folder: pq.write_table(pa.table({"x": [1, 2]}), folder / "other.parquet"),
     ),
     CommandCase(
         "config: malformed YAML",
@@ -311,30 +429,35 @@ COMMAND_CASES = [
 ]
 
 
-FULL = "full"  # the folder a case's --out path starts with to be written on a full disk
-
-
 @contextlib.contextmanager
-def full_disk(folder: Path) -> Iterator[bool]:
-    """``folder`` as a file system with no space left (a small tmpfs, filled), if this process
-    may mount one (root); yields whether it could."""
+def special_folder(folder: Path, kind: str) -> Iterator[bool]:
+    """``folder`` as a file system with no space left (:data:`FULL`: a small tmpfs, filled) or a
+    read-only one (:data:`READ_ONLY`), if this process may mount one (root); yields whether it
+    could."""
     folder.mkdir()
-    command = ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)]
+    options = "size=64k" if kind == FULL else "ro,size=64k"
+    command = ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)]
     if subprocess.run(command, capture_output=True).returncode != 0:
         yield False
         return
     try:
-        fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
-        try:
-            while os.write(fd, b"\0" * 4096):
+        if kind == FULL:
+            fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
+            try:
+                while os.write(fd, b"\0" * 4096):
+                    pass
+            except OSError:  # ENOSPC: the disk is full
                 pass
-        except OSError:  # ENOSPC: the disk is full
-            pass
-        finally:
-            os.close(fd)
+            finally:
+                os.close(fd)
         yield True
     finally:
         subprocess.run(["umount", str(folder)], check=True)
+
+
+def needs_root(case: CommandCase) -> bool:
+    """Whether a case writes into a mounted folder (:func:`special_folder`)."""
+    return case.mount is not None
 
 
 @dataclass
@@ -344,12 +467,14 @@ class CommandResult:
     returncode: int
     stderr: list[str]
     left_behind: list[str]  # files in the case's folder that were not there before
+    changed: list[str]  # files in the case's folder whose bytes (SHA-256) the command changed
+    target: tuple[str, str] | None = None  # SHA-256 of the file --out names, before and after
 
 
 def run_command_cases(folder: Path) -> dict[str, CommandResult]:
     """Every :data:`COMMAND_CASES` entry as the real ``mmsa`` command, each in a folder of its own
-    holding a valid SMILES file (``in.csv``) and a copy of the finetuned model. The full-disk case
-    is left out where no tmpfs can be mounted (not root)."""
+    holding a valid SMILES file (``in.csv``) and copies of the models. The cases that write into
+    a mounted folder are left out where none can be mounted (not root)."""
     config, pretrained, finetuned = tiny_models(folder / "models")
     results = {}
     for i, case in enumerate(COMMAND_CASES):
@@ -357,30 +482,53 @@ def run_command_cases(folder: Path) -> dict[str, CommandResult]:
         work.mkdir()
         (work / "in.csv").write_text("smiles\n" + "\n".join(VALID) + "\n")
         shutil.copy(finetuned, work / "finetuned.pt")
+        shutil.copy(pretrained, work / "pretrained.pt")
         case.make(work)
         values = {"config": config, "pretrained": pretrained, "finetuned": work / "finetuned.pt"}
         args = [a.format(csv=work / "in.csv", folder=work, **values) for a in case.args]
-        disk = full_disk(work / FULL) if args[-1].startswith(f"{FULL}/") else contextlib.nullcontext(True)
-        with disk as writable_case:
+        disk = special_folder(work / case.mount, case.mount) if case.mount else None
+        with disk or contextlib.nullcontext(True) as writable_case:
             if not writable_case:
                 continue
-            before = set(_files(work))
+            before = _digests(work)
             run = mmsa_cli(work, *args)
-            left = sorted(set(_files(work)) - before)
-        results[case.name] = CommandResult(run.returncode, run.stderr.strip().splitlines(), left)
+            after = _digests(work)
+        changed = sorted(name for name, sha in before.items() if after.get(name) != sha)
+        left = sorted(set(after) - set(before))
+        out = args[args.index("--out") + 1] if "--out" in args else None
+        target = (before[out], after.get(out, "")) if out in before else None
+        lines = run.stderr.strip().splitlines()
+        results[case.name] = CommandResult(run.returncode, lines, left, changed, target)
     return results
 
 
+def _digests(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``folder`` (through links: a link's target's bytes)."""
+    return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in _files(folder)}
+
+
 def _files(folder: Path) -> list[str]:
-    return [str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.name != "filler"]
+    """The files under ``folder`` (a link that loops or leads nowhere is no file)."""
+    found = []
+    for p in folder.rglob("*"):
+        try:
+            if p.is_file() and p.name != "filler":
+                found.append(str(p.relative_to(folder)))
+        except OSError:  # a link that loops
+            pass
+    return found
 
 
 def command_table(results: dict[str, CommandResult]) -> str:
     """Markdown: each wrong input, the command's exit status and the line it printed."""
-    lines = ["| input | exit status | what it prints | left behind |", "|---|---:|---|---|"]
+    lines = [
+        "| input | exit status | what it prints | left behind | --out's file, SHA-256 before / after |",
+        "|---|---:|---|---|---|",
+    ]
     for name, r in results.items():
         logged = f" (after {len(r.stderr) - 1} log lines)" if len(r.stderr) > 1 else ""
         printed = r.stderr[-1].replace("|", "\\|") if r.stderr else ""
-        left = ", ".join(r.left_behind) or "nothing"
-        lines.append(f"| {name} | {r.returncode} | `{printed}`{logged} | {left} |")
+        left = ", ".join(r.left_behind + [f"{c} changed" for c in r.changed]) or "nothing"
+        target = f"`{r.target[0][:12]}` / `{r.target[1][:12]}`" if r.target else "(a new path)"
+        lines.append(f"| {name} | {r.returncode} | `{printed}`{logged} | {left} | {target} |")
     return "\n".join(lines)

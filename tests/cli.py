@@ -44,6 +44,11 @@ def tiny_models(folder: Path) -> tuple[Path, Path, Path]:
         "arch": arch,
         "dropout": 0.5,
         "tasks": ["y"],
+        # what the finetune stage records of where a model came from (mmsa.stages.finetune)
+        "seed": 0,
+        "features": FeatureSettings.from_dict(SMALL_FEATURES).record(),
+        "pretrained_sha256": None,
+        "run": "tiny",
     }
     save_property_model(PropertyModel(build_gin(arch, 0.5), 1), meta, folder / "finetuned.pt")
     return config, folder / "pretrained.pt", folder / "finetuned.pt"

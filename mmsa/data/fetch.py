@@ -11,11 +11,13 @@ rejects table.
 from __future__ import annotations
 
 import csv
+import errno
 import gzip
 import io
 import json
 import logging
 import os
+import stat
 import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -256,9 +258,24 @@ def _write_raw_table(
 
 def fetch_file(path: str | os.PathLike, spec: DatasetSpec, out_path: str | os.PathLike) -> int:
     """A user's SMILES file (CSV, or gzipped CSV) as the fetched table of ``spec``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FetchError(f"{path}: {'not a file' if path.exists() else 'no such file'}")
+    path = readable_file(path)
     with ExitStack() as stack:
         stream = decompressed(stack, stack.enter_context(open(path, "rb")))
         return write_raw_table(stream, spec, out_path, str(path))
+
+
+def readable_file(path: str | os.PathLike) -> Path:
+    """``path`` if it is a regular file with content; otherwise a :class:`FetchError` saying what
+    it is (missing, a folder or device, a link that loops, an empty file), checked before any
+    work (``mmsa embed`` and ``mmsa predict`` check it before torch is imported)."""
+    path = Path(path)
+    try:
+        status = path.stat()
+    except OSError as err:
+        reason = "no such file" if err.errno == errno.ENOENT else (err.strerror or str(err)).lower()
+        raise FetchError(f"{path}: {reason}") from None
+    if not stat.S_ISREG(status.st_mode):
+        raise FetchError(f"{path}: not a file")
+    if status.st_size == 0:
+        raise FetchError(f"{path}: empty file (no header line)")
+    return path

@@ -28,10 +28,14 @@ def save_pretrained(model: MMSAModel, path: str | os.PathLike, features: Mapping
     save_torch(weights, path)
 
 
-def load_pretrained(path: str | os.PathLike, device: torch.device | str = "cpu") -> MMSAModel:
-    """A model saved by :func:`save_pretrained`, in evaluation mode (no code is unpickled); any
-    other file is a :class:`~mmsa.models.model_files.ModelFileError` saying what it is."""
-    weights = load_model_file(path, PRETRAINED)
+def pretrained_model(weights: Mapping[str, Any], device: torch.device | str = "cpu") -> MMSAModel:
+    """The model of a pretrained file's contents (:func:`load_model_file`), in evaluation mode."""
     model = MMSAModel(MMSAConfig.from_dict(weights["model_config"]))
     model.load_state_dict(weights["state_dict"])
     return model.to(device).eval()
+
+
+def load_pretrained(path: str | os.PathLike, device: torch.device | str = "cpu") -> MMSAModel:
+    """A model saved by :func:`save_pretrained`, in evaluation mode (no code is unpickled); any
+    other file is a :class:`~mmsa.plan.model_paths.ModelFileError` saying what it is."""
+    return pretrained_model(load_model_file(path, PRETRAINED), device)

@@ -251,7 +251,7 @@ def save_property_model(
 def load_property_model(path: str | os.PathLike) -> tuple[PropertyModel, dict[str, Any]]:
     """A model saved by :func:`save_property_model`, in evaluation mode, and its metadata (with
     ``reference``, its :class:`TrainingReference`, or None for a file saved without one); any
-    other file is a :class:`~mmsa.models.model_files.ModelFileError` saying what it is."""
+    other file is a :class:`~mmsa.plan.model_paths.ModelFileError` saying what it is."""
     saved = load_model_file(path, FINETUNED)
     meta, state = saved["meta"], saved["state_dict"]
     structure: StructureContext | NeighbourLabels | None = None

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from mmsa.plan.datasets import dataset_spec
 from mmsa.runtime.io import write_parquet, write_text
-from mmsa.stages.inputs import feature_store, shard_files
+from mmsa.stages.inputs import feature_settings, feature_store, shard_files
 
 if TYPE_CHECKING:  # torch is imported inside the functions, when a job runs them
     from mmsa.plan.compared_models import ComparedModel
@@ -62,12 +62,14 @@ def finetune(
     record = provenance(str(pick_device(settings.device)) if compared.neural else "cpu")
     if model_path is not None:  # names the pretrained model behind the result
         record["pretrained_sha256"] = sha256_file(model_path)
+    # only networks are saved, and only their slice holds the feature settings
+    trained_on = _trained_on(config, splits, record.get("pretrained_sha256")) if compared.neural else {}
     out = []
     for i, seed in enumerate(seeds):
         run = run_seed(model_name, data, settings, seed)
         result = {**run.result, "provenance": record}
         if run.model is not None:
-            _save_weights(run.model, result, data, settings.dropout, weights[i])
+            _save_weights(run.model, result, data, settings.dropout, weights[i], trained_on)
         write_parquet(pa.Table.from_pandas(run.predictions, preserve_index=False), predictions[i])
         write_text(json.dumps(result, indent=1) + "\n", results[i])
         out.append(result)
@@ -127,19 +129,45 @@ def dataset_inputs(
     )
 
 
+def _trained_on(
+    config: dict[str, Any], splits: str | os.PathLike, pretrained_sha256: str | None
+) -> dict[str, Any]:
+    """What a finetuned model records of where it came from, for ``mmsa predict`` to check what
+    it is handed against: the features it read (so new molecules are featurized alike), the
+    SHA-256 of the pretrained model it was finetuned from (``None`` without one: ``--pretrained``
+    must be that file), and ``run``, a digest of the finetuning settings, the split table and
+    those two, which every seed model of one run shares (a seed folder mixing runs is refused)."""
+    from mmsa.runtime.hashing import settings_digest, sha256_file
+
+    features = feature_settings(config).record()
+    run = {
+        "settings": config["finetune"].get("settings", {}),
+        "splits_sha256": sha256_file(splits),
+        "pretrained_sha256": pretrained_sha256,
+        "features": features,
+    }
+    return {"features": features, "pretrained_sha256": pretrained_sha256, "run": settings_digest(run)}
+
+
 def _save_weights(
-    model: Any, result: dict[str, Any], data: DatasetInputs, dropout: float, path: str | os.PathLike
+    model: Any,
+    result: dict[str, Any],
+    data: DatasetInputs,
+    dropout: float,
+    path: str | os.PathLike,
+    trained_on: dict[str, Any],
 ) -> None:
-    """A seed's best-epoch network with what ``mmsa predict`` needs to rebuild and use it, and
-    the seed's training molecules (keys, labels, fused embeddings where the model reads them) for
-    the nearest known molecules that ``mmsa predict`` shows, and the applicability domain's
-    threshold calibrated on the seed's validation molecules."""
+    """A seed's best-epoch network with what ``mmsa predict`` needs to rebuild and use it and to
+    check its inputs against (:func:`_trained_on`, and the seed), the seed's training molecules
+    (keys, labels, fused embeddings where the model reads them) for the nearest known molecules
+    that ``mmsa predict`` shows, and the applicability domain's threshold calibrated on the
+    seed's validation molecules."""
     from mmsa.eval.split import split_positions
     from mmsa.models.property import save_property_model
     from mmsa.models.training_reference import DOMAIN_COVERAGE, TrainingReference, domain_threshold
 
     meta = {key: result[key] for key in ("model", "dataset", "task_type", "target_mean", "target_std")}
-    meta.update(arch=data.arch, dropout=dropout, tasks=data.tasks)
+    meta.update(arch=data.arch, dropout=dropout, tasks=data.tasks, seed=result["seed"], **trained_on)
     train, valid, _ = split_positions(data.splits, data.frame["row"].to_numpy(), result["seed"])
     fused = None if data.fused is None else data.fused[train]
     reference = TrainingReference(data.frame["key"].iloc[train].tolist(), data.labels[train], fused)

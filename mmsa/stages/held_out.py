@@ -17,9 +17,9 @@ import pandas as pd
 import pyarrow as pa
 
 from mmsa.eval.calibration import expected_calibration_error, reliability_bins
-from mmsa.models.model_files import seed_of
 from mmsa.models.training_reference import DOMAIN_COVERAGE
 from mmsa.plan.datasets import dataset_spec
+from mmsa.plan.model_paths import seed_of
 from mmsa.runtime.figures import pyplot, save_figure
 from mmsa.runtime.io import atomic_path, write_parquet
 from mmsa.runtime.tables import MISSING, interval, number, p_value, signed, write_html_tables

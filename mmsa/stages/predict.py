@@ -4,13 +4,16 @@ Both standardize and featurize the file through the shared cache (bad rows are w
 rejects CSV beside the output, with reasons), then apply the pretrained or finetuned model.
 Problems with what the user gave (a missing file, a file without usable rows, a model file of the
 wrong kind, an output path that cannot be written) raise :class:`mmsa.runtime.errors.InputError`,
-which the command line prints as one line. Models are loaded and the output path checked before
-any molecule is featurized, and a failed command leaves no output behind: the output and its
-rejects file are written together at the end, or neither is.
+which the command line prints as one line. The output set is checked
+(:mod:`mmsa.stages.command_files`) and the models loaded and checked against each other before
+any molecule is featurized, as the models' training molecules were
+(:mod:`mmsa.stages.model_features`); the output and the tables beside it are published together
+at the end (:meth:`OutputSet.publish <mmsa.runtime.output_set.OutputSet.publish>`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import Callable
@@ -20,8 +23,8 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from mmsa.models.model_files import FINETUNED, KINDS, SEED_WEIGHTS, ModelFileError, seed_weight_files
-from mmsa.models.pretrained_file import load_pretrained
+from mmsa.models.model_files import load_model_file
+from mmsa.models.pretrained_file import pretrained_model
 from mmsa.models.property import (
     PropertyModel,
     graph_data,
@@ -31,31 +34,27 @@ from mmsa.models.property import (
     to_property_values,
 )
 from mmsa.models.training_reference import merged, nearest_training
+from mmsa.plan.model_paths import (
+    FINETUNED,
+    KINDS,
+    PRETRAINED,
+    SEED_WEIGHTS,
+    ModelFileError,
+    seed_of,
+    seed_weight_files,
+)
 from mmsa.runtime.errors import InputError
+from mmsa.runtime.hashing import sha256_file
 from mmsa.runtime.io import write_csv
+from mmsa.runtime.output_set import OutputSet
+from mmsa.stages.command_files import NEIGHBOURS_SUFFIX, REJECTS_SUFFIX, embed_outputs
+from mmsa.stages.command_files import predict_outputs as predict_outputs_of
 from mmsa.stages.embed import embed_molecules, write_embeddings
+from mmsa.stages.model_features import featurized_as
 from mmsa.stages.prepare_smiles import PreparedMolecules, prepare_smiles_file
 
-REJECTS_SUFFIX = ".rejects.csv"
-NEIGHBOURS_SUFFIX = ".neighbours.csv"
 T = TypeVar("T")
-
-
-def _beside(out: str | os.PathLike, suffix: str) -> Path:
-    """A table written beside an output file: the output's whole name with ``suffix`` added, so
-    distinct outputs (``p.v1.csv``, ``p.v2.csv``) never share one."""
-    out = Path(out)
-    return out.with_name(out.name + suffix)
-
-
-def rejects_path(out: str | os.PathLike) -> Path:
-    """Where the rejected rows of an output file go: ``<out>.rejects.csv``."""
-    return _beside(out, REJECTS_SUFFIX)
-
-
-def neighbours_path(out: str | os.PathLike) -> Path:
-    """Where ``mmsa predict`` writes each molecule's nearest training molecules: ``<out>.neighbours.csv``."""
-    return _beside(out, NEIGHBOURS_SUFFIX)
+log = logging.getLogger(__name__)
 
 
 def _loaded(option: str, load: Callable[[Path], T], path: str | os.PathLike) -> T:
@@ -66,47 +65,16 @@ def _loaded(option: str, load: Callable[[Path], T], path: str | os.PathLike) -> 
         raise ModelFileError(f"{option} {err}") from None
 
 
-def _output_file(out: str | os.PathLike) -> Path:
-    """``out`` if a file can be written there (checked before any molecule is featurized)."""
-    if Path(out).is_dir():
-        raise InputError(f"--out {out}: a folder; give the name of the file to write")
-    return Path(out)
-
-
-def _usable(prepared: PreparedMolecules, csv_path: str | os.PathLike, out: Path) -> None:
+def _usable(prepared: PreparedMolecules, csv_path: str | os.PathLike, outputs: OutputSet) -> None:
     """A file none of whose rows can be used is an :class:`InputError`; its rejects (the
-    reasons) are written, and no empty output, so a script cannot mistake it for a result."""
+    reasons) are written, and no output (an earlier one is removed with the rest of its set), so
+    a script cannot mistake an old or empty one for a result."""
     if prepared.rows.empty:
-        _write(lambda path: write_csv(prepared.rejects, path), rejects_path(out))
+        rejects = outputs.side(REJECTS_SUFFIX)
+        outputs.publish({rejects: lambda path: write_csv(prepared.rejects, path)})
         raise InputError(
-            f"{csv_path}: none of its {len(prepared.rejects)} rows can be used; "
-            f"reasons in {rejects_path(out)}"
+            f"{csv_path}: none of its {len(prepared.rejects)} rows can be used; reasons in {rejects}"
         )
-
-
-def _write(write: Callable[[Path], None], path: Path) -> None:
-    """``write(path)``; a file system that refuses it (full, read-only) is an :class:`InputError`
-    naming the file (the write is atomic: nothing partial is left)."""
-    try:
-        write(path)
-    except OSError as err:
-        raise InputError(f"--out {path}: cannot be written ({err.strerror or err})") from None
-
-
-def _publish(write: Callable[[Path], None], out: Path, tables: dict[Path, pd.DataFrame]) -> None:
-    """The output, then the tables beside it (its rejects, its neighbours); when one of those
-    cannot be written, every file written so far is removed again, so a failed command leaves
-    none of them behind."""
-    _write(write, out)
-    written = [out]
-    try:
-        for path, frame in tables.items():
-            _write(lambda p, frame=frame: write_csv(frame, p), path)
-            written.append(path)
-    except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
 
 
 def embed_file(
@@ -117,19 +85,23 @@ def embed_file(
     out: str | os.PathLike,
     threads: int = 1,
 ) -> dict[str, int]:
-    """Embeddings (Parquet: row, key, fused) of every valid row."""
-    model = _loaded("--model", load_pretrained, model_path)
-    out = _output_file(out)
+    """Embeddings (Parquet: row, key, fused) of every valid row, featurized as the model's
+    training molecules were (:func:`~mmsa.stages.model_features.featurized_as`)."""
+    outputs = embed_outputs(csv_path, model_path, out)
+    weights = _loaded("--model", lambda p: load_model_file(p, PRETRAINED), model_path)
+    model = pretrained_model(weights)
+    config = featurized_as(config, weights.get("features"), f"--model {model_path}")
     with tempfile.TemporaryDirectory() as work:
         prepared = prepare_smiles_file(config, csv_path, smiles_column, work, threads)
-        _usable(prepared, csv_path, out)
+        _usable(prepared, csv_path, outputs)
         keys = prepared.rows["key"].tolist()
         fused = embed_molecules(model, prepared.store, keys)
     rows = prepared.rows["row"].tolist()
-    _publish(
-        lambda path: write_embeddings(keys, fused, path, rows=rows),
-        out,
-        {rejects_path(out): prepared.rejects},
+    outputs.publish(
+        {
+            outputs.out: lambda path: write_embeddings(keys, fused, path, rows=rows),
+            outputs.side(REJECTS_SUFFIX): lambda path: write_csv(prepared.rejects, path),
+        }
     )
     return {
         "rows": len(prepared.rows) + len(prepared.rejects),
@@ -141,7 +113,10 @@ def embed_file(
 def finetuned_models(path: str | os.PathLike) -> list[tuple[PropertyModel, dict[str, Any]]]:
     """The finetuned model at ``path``, or every seed's model of a (dataset, model) folder of the
     workflow (``results/finetune/<dataset>/<model>/``, its ``seed-<n>.pt`` files in seed order),
-    which must all predict the same tasks of the same dataset."""
+    which must all predict the same tasks of the same dataset, come from one finetuning run
+    (the ``run`` they record) and be distinct seeds: the seed their file names must be the one
+    recorded in it, and no two files may be copies of one model, whose zero spread would read as
+    perfect agreement."""
     path = Path(path)
     if not path.is_dir():
         return [_loaded("--model", load_property_model, path)]
@@ -152,13 +127,55 @@ def finetuned_models(path: str | os.PathLike) -> list[tuple[PropertyModel, dict[
             f"{KINDS[FINETUNED]} or the folder of a dataset's model holding them"
         )
     models = [_loaded("--model", load_property_model, f) for f in files]
-    same = ("dataset", "model", "task_type", "tasks")
-    first = {k: models[0][1][k] for k in same}
+    same = ("dataset", "model", "task_type", "tasks", "run")
+    first = {k: models[0][1].get(k) for k in same}
     for f, (_, meta) in zip(files[1:], models[1:], strict=True):
-        other = {k: meta[k] for k in same}
+        other = {k: meta.get(k) for k in same}
         if other != first:
-            raise ModelFileError(f"--model {path}: {f.name} is {other}, {files[0].name} is {first}")
+            differ = ", ".join(f"{k} {other[k]!r} vs {first[k]!r}" for k in same if other[k] != first[k])
+            raise ModelFileError(
+                f"--model {path}: {f.name} and {files[0].name} come from different finetuning runs ({differ})"
+            )
+    for f, (_, meta) in zip(files, models, strict=True):
+        if meta.get("seed", seed_of(f)) != seed_of(f):
+            raise ModelFileError(f"--model {path}: {f.name} holds the model of seed {meta['seed']}")
+    digests: dict[str, str] = {}
+    for f in files:
+        twin = digests.setdefault(sha256_file(f), f.name)
+        if twin != f.name:
+            raise ModelFileError(f"--model {path}: {f.name} is a copy of {twin} (same bytes), not a seed")
     return models
+
+
+def _pretrained_for(
+    models: list[tuple[PropertyModel, dict[str, Any]]], path: str | os.PathLike | None
+) -> dict[str, Any] | None:
+    """The contents of the ``--pretrained`` file, which must be the file the finetuned models were
+    trained from (the SHA-256 they record): another pretraining's fused space would place new
+    molecules among the training molecules by a geometry the models never saw. ``None`` when not
+    given or not used (models finetuned without one); an error when models that read the fused
+    space need it."""
+    meta = models[0][1]
+    if path is None:
+        if any(reads_fused(model) for model, _ in models):
+            raise InputError(
+                f"{meta['model']} models need the pretrained model (--pretrained) to place "
+                "new molecules among the training molecules"
+            )
+        return None
+    weights = _loaded("--pretrained", lambda p: load_model_file(p, PRETRAINED), path)
+    wanted = meta.get("pretrained_sha256")
+    if wanted is None and "run" in meta:
+        log.warning("--pretrained %s: not used (%s models are finetuned without one)", path, meta["model"])
+        return None
+    if wanted is None:  # saved by an mmsa from before models recorded it
+        log.warning("--model records no pretrained model to check --pretrained %s against", path)
+    elif (digest := sha256_file(path)) != wanted:
+        raise InputError(
+            f"--pretrained {path}: SHA-256 {digest[:12]}..., not the pretrained model the finetuned "
+            f"models were trained from ({wanted[:12]}...); give that model.pt"
+        )
+    return weights
 
 
 def predict_file(
@@ -188,21 +205,17 @@ def predict_file(
     deviation over the seeds (ddof 1, as the report's): the seeds' disagreement, a first measure
     of how sure the models are about a molecule.
     """
+    outputs = predict_outputs_of(csv_path, finetuned_path, out, pretrained_path)
     models = finetuned_models(finetuned_path)
     meta = models[0][1]
     fused_needed = any(reads_fused(model) for model, _ in models)
-    if fused_needed and pretrained_path is None:
-        raise InputError(
-            f"{meta['model']} models need the pretrained model (--pretrained) to place "
-            "new molecules among the training molecules"
-        )
-    pretrained = None
-    if pretrained_path is not None:
-        pretrained = _loaded("--pretrained", load_pretrained, pretrained_path)
-    out = _output_file(out)
+    weights = _pretrained_for(models, pretrained_path)
+    pretrained = None if weights is None else pretrained_model(weights)
+    record = meta.get("features", None if weights is None else weights.get("features"))
+    config = featurized_as(config, record, f"--model {finetuned_path}")
     with tempfile.TemporaryDirectory() as work:
         prepared = prepare_smiles_file(config, csv_path, smiles_column, work, threads)
-        _usable(prepared, csv_path, out)
+        _usable(prepared, csv_path, outputs)
         keys = prepared.rows["key"].tolist()
         graphs = graph_data(prepared.store.get(keys))
         fused = None
@@ -224,19 +237,20 @@ def predict_file(
         table[task] = values[:, :, i].mean(0)
         if len(models) > 1:
             table[f"{task}_std"] = values[:, :, i].std(0, ddof=1)
-    tables = {rejects_path(out): prepared.rejects}
+    tables = {outputs.side(REJECTS_SUFFIX): prepared.rejects}
     references = [m["reference"] for _, m in models]
     if neighbours > 0 and all(r is not None for r in references):
         near, largest = nearest_training(merged(references), meta["tasks"], keys, fused, neighbours)
         near.insert(0, "row", table["row"].to_numpy()[near.pop("query").to_numpy()])
         if fused is None:  # no fused space to compare in: no columns for it
             near, largest = near.drop(columns="fused_cosine"), largest.drop(columns="max_fused_cosine")
-        tables[neighbours_path(out)] = near
+        tables[outputs.side(NEIGHBOURS_SUFFIX)] = near
         table = pd.concat([table, largest.set_index(table.index)], axis=1)
         thresholds = [m["domain"]["max_ecfp_tanimoto"] for _, m in models if "domain" in m]
         if len(thresholds) == len(models):  # seeds disagree a little: their median threshold
             table["in_domain"] = table["max_ecfp_tanimoto"] >= float(np.median(thresholds))
-    _publish(lambda path: write_csv(table, path), out, tables)
+    writers = {path: (lambda p, frame=frame: write_csv(frame, p)) for path, frame in tables.items()}
+    outputs.publish({outputs.out: lambda path: write_csv(table, path), **writers})
     return {
         "rows": len(table) + len(prepared.rejects),
         "predicted": len(table),

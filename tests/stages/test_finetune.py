@@ -22,6 +22,8 @@ from mmsa.plan.compared_models import MODEL_NAMES
 from mmsa.plan.config import deep_merge, validate_config
 from mmsa.plan.config_slices import stage_config
 from mmsa.plan.finetune_settings import FinetuneSettings
+from mmsa.runtime.errors import InputError
+from mmsa.runtime.hashing import sha256_file
 from mmsa.stages.embed import embed
 from mmsa.stages.finetune import finetune
 from mmsa.stages.hypergraph import hypergraph
@@ -192,6 +194,33 @@ def test_reported_mmsa_test_predictions_equal_mmsa_predict(prepared, tmp_path, m
         assert counts["predicted"] == len(test) and predicted["key"].tolist() == test["key"].tolist()
         # the same code scores both; only float32 rounding of the embeddings may differ
         np.testing.assert_allclose(predicted["has_n"], test["has_n"], rtol=0, atol=1e-6)
+
+
+def test_a_finetuned_model_records_its_origin_and_predict_takes_only_its_pretrained_model(prepared, tmp_path):
+    """The saved model names the pretrained file it was finetuned from (SHA-256), its seed, its
+    run and the features it read; ``mmsa predict`` refuses another pretraining's model.pt,
+    whose fused space would move every new molecule (issue 33: max_fused_cosine 0.995 -> 0.16)."""
+    config, tmp, _, _ = prepared
+    _, _, weights = run_model(prepared, "mmsa", "origin")
+    metas = [load_property_model(w)[1] for w in weights]
+    assert [m["seed"] for m in metas] == SEEDS
+    assert {m["pretrained_sha256"] for m in metas} == {sha256_file(tmp / "model.pt")}
+    assert metas[0]["features"] == feature_settings(config).record()
+    assert len({m["run"] for m in metas}) == 1
+    torch.manual_seed(1)
+    other = build_model(PretrainSettings.from_dict({"model": TINY_MODEL}), "hu")
+    save_pretrained(other, tmp_path / "other.pt", feature_settings(config).record())
+    (tmp_path / "new.csv").write_text("smiles\nCCN\n")
+    with pytest.raises(InputError) as refused:
+        predict_file(
+            config, weights[0], tmp_path / "new.csv", "smiles", tmp_path / "p.csv", tmp_path / "other.pt"
+        )
+    given, wanted = sha256_file(tmp_path / "other.pt")[:12], sha256_file(tmp / "model.pt")[:12]
+    assert str(refused.value) == (
+        f"--pretrained {tmp_path / 'other.pt'}: SHA-256 {given}..., not the pretrained model the "
+        f"finetuned models were trained from ({wanted}...); give that model.pt"
+    )
+    assert not (tmp_path / "p.csv").exists()
 
 
 def test_descriptor_inputs_are_scaled_on_the_training_part_and_predict_reads_them(prepared, tmp_path):

@@ -19,7 +19,13 @@ def seed_model(folder, seed, tasks=("y",), folder_out=None):
     model = PropertyModel(build_gin(meta["arch"], meta["dropout"]), len(tasks))
     folder_out = folder_out or folder / "toy" / "no-pretrain"
     folder_out.mkdir(parents=True, exist_ok=True)
-    meta = {**meta, "tasks": list(tasks), "target_mean": [0.0] * len(tasks), "target_std": [1.0] * len(tasks)}
+    meta = {
+        **meta,
+        "seed": seed,
+        "tasks": list(tasks),
+        "target_mean": [0.0] * len(tasks),
+        "target_std": [1.0] * len(tasks),
+    }
     save_property_model(model, meta, folder_out / f"seed-{seed}.pt")
     return folder_out / f"seed-{seed}.pt"
 
@@ -62,6 +68,73 @@ def test_seed_models_of_other_tasks_are_refused_in_one_line(seeds, tmp_path):
     run = mmsa_cli(folder, "predict", "in.csv", "--config", config, "--model", mixed, "--out", "m.csv")
     lines = run.stderr.strip().splitlines()
     assert run.returncode == 1 and len(lines) == 1, run.stderr
-    assert lines[0].startswith(f"mmsa predict: --model {mixed}: seed-1.pt is {{")
-    assert "'tasks': ['a', 'b']" in lines[0]
+    assert lines[0] == (
+        f"mmsa predict: --model {mixed}: seed-1.pt and seed-0.pt come from different finetuning runs "
+        "(tasks ['a', 'b'] vs ['y'])"
+    )
     assert not (folder / "m.csv").exists()
+
+
+def _folder_of(tmp_path, files):
+    """A seed folder holding ``files`` ({name: source model file})."""
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for name, source in files.items():
+        (folder / name).write_bytes(source.read_bytes())
+    return folder
+
+
+def _refusal(seeds, model, capsys):
+    folder, config, _ = seeds
+    args = ["predict", str(folder / "in.csv"), "--config", str(config), "--model", str(model)]
+    assert main([*args, "--out", str(folder / "refused.csv")]) == 1
+    assert not (folder / "refused.csv").exists()
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_a_copy_of_one_seed_s_model_is_not_another_seed(seeds, tmp_path, capsys):
+    """Two copies of one model agree perfectly: their zero spread would read as certainty."""
+    _, _, files = seeds
+    copies = _folder_of(tmp_path, {"seed-0.pt": files[0], "seed-1.pt": files[0]})
+    line = _refusal(seeds, copies, capsys)
+    assert line == f"mmsa predict: --model {copies}: seed-1.pt holds the model of seed 0"
+    model, meta = load_property_model(files[0])  # a file from before models recorded their seed
+    unrecorded = tmp_path / "unrecorded.pt"
+    save_property_model(model, {k: v for k, v in meta.items() if k not in ("seed", "reference")}, unrecorded)
+    twins = tmp_path / "twins"
+    twins.mkdir()
+    for name in ("seed-0.pt", "seed-1.pt"):
+        (twins / name).write_bytes(unrecorded.read_bytes())
+    line = _refusal(seeds, twins, capsys)
+    assert line == f"mmsa predict: --model {twins}: seed-1.pt is a copy of seed-0.pt (same bytes), not a seed"
+
+
+def test_a_seed_file_must_hold_the_model_of_its_seed_and_no_seed_twice(seeds, tmp_path, capsys):
+    _, _, files = seeds
+    renamed = _folder_of(tmp_path, {"seed-0.pt": files[0], "seed-7.pt": files[2]})
+    line = _refusal(seeds, renamed, capsys)
+    assert line == f"mmsa predict: --model {renamed}: seed-7.pt holds the model of seed 2"
+
+
+@pytest.mark.parametrize("stray", ["Seed-3.pt", "seed-1-copy.pt", "model.pt"])
+def test_a_model_file_not_named_like_a_seed_s_is_named_not_ignored(seeds, tmp_path, capsys, stray):
+    _, _, files = seeds
+    folder = _folder_of(tmp_path, {"seed-0.pt": files[0], stray: files[1]})
+    assert _refusal(seeds, folder, capsys) == (
+        f"mmsa predict: --model {folder}: holds {stray}, not named seed-<n>.pt like a seed's model; "
+        "move or rename it, or give one model file"
+    )
+
+
+def test_seed_models_of_two_finetuning_runs_are_not_averaged(seeds, tmp_path, capsys):
+    folder, _, files = seeds
+    _, meta = load_property_model(files[1])
+    model, _ = load_property_model(files[1])
+    other_run = tmp_path / "other-run.pt"
+    meta = {k: v for k, v in meta.items() if k != "reference"}
+    save_property_model(model, {**meta, "run": "another"}, other_run)
+    mixed = _folder_of(tmp_path, {"seed-0.pt": files[0], "seed-1.pt": other_run})
+    assert _refusal(seeds, mixed, capsys) == (
+        f"mmsa predict: --model {mixed}: seed-1.pt and seed-0.pt come from different finetuning runs "
+        "(run 'another' vs 'tiny')"
+    )

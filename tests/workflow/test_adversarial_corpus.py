@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from adversarial import COMMAND_CASES, CORPUS, FULL, command_table, run_command_cases, run_corpus, table
+from adversarial import COMMAND_CASES, CORPUS, command_table, needs_root, run_command_cases, run_corpus, table
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +52,8 @@ def command_results(tmp_path_factory):
 
 
 def test_every_wrong_input_ends_in_one_line_and_status_1(command_results):
-    needs_root = {c.name for c in COMMAND_CASES if c.args[-1].startswith(f"{FULL}/")}
-    expected = {c.name for c in COMMAND_CASES} - (set() if os.geteuid() == 0 else needs_root)
+    mounted = {c.name for c in COMMAND_CASES if needs_root(c)}
+    expected = {c.name for c in COMMAND_CASES} - (set() if os.geteuid() == 0 else mounted)
     assert set(command_results) == expected
     for case in COMMAND_CASES:
         if case.name not in command_results:
@@ -65,3 +65,14 @@ def test_every_wrong_input_ends_in_one_line_and_status_1(command_results):
         assert len(errors) == 1 and errors[0] == result.stderr[-1], (case.name, result.stderr)
         assert errors[0].startswith("mmsa ") and errors[0].endswith(case.expected), (case.name, errors)
         assert result.left_behind == [], (case.name, result.left_behind)
+        assert result.changed == [], (case.name, result.changed)  # no file's bytes changed
+
+
+def test_a_wrong_path_is_refused_before_any_work(command_results):
+    """Paths are checked before torch is imported or a molecule read: the refusal is the only
+    line (a read-only folder used to be found out after every molecule was featurized)."""
+    early = [c.name for c in COMMAND_CASES if c.name.split(":")[0] in ("output", "input")]
+    assert len(early) >= 10
+    for name in early:
+        if name in command_results:
+            assert len(command_results[name].stderr) == 1, (name, command_results[name].stderr)
