@@ -21,6 +21,7 @@ import stat
 import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
@@ -32,7 +33,7 @@ from mmsa.data.download import FetchError
 from mmsa.data.registry import DatasetSpec
 from mmsa.data.row_limit import RowLimit, limit_provenance
 from mmsa.data.sampling import chosen_blocks
-from mmsa.data.table_source import decompressed, open_table, verify_csv_checksum
+from mmsa.data.table_source import csv_digest, decompressed, open_table, verify_csv_checksum
 from mmsa.runtime.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -182,9 +183,53 @@ def fetch_dataset(
     """
     cache_dir = Path(cache_dir)
     local = Path(local_dir) if local_dir else None
+    if spec.source == "local" and (spec.package or spec.url):
+        return _fetch_own_copy(spec, out_path, cache_dir, local, limit, block_rows)
     verify_csv_checksum(spec, cache_dir, local)
     with open_table(spec, cache_dir, local) as (stream, where):
         return write_raw_table(stream, spec, out_path, f"dataset {spec.name}", limit, block_rows, where)
+
+
+def _fetch_own_copy(
+    spec: DatasetSpec,
+    out_path: str | os.PathLike,
+    cache_dir: Path,
+    local: Path | None,
+    limit: RowLimit | None,
+    block_rows: int,
+) -> int:
+    """A registry dataset read from the user's own file (``data.sources: {name: local}``).
+
+    The file is theirs to choose: MoleculeNet's own ``clintox.csv`` has 1,478 rows where the
+    registry's copy has 1,484, and refusing it for that stopped the run. Its SHA-256 and row
+    count are recorded in the raw table's provenance instead, and one line says how it differs
+    from the registry's copy (the registry's checksum and count are not enforced on it)."""
+    own = replace(spec, csv_sha256=None, expected_rows=None)
+    digest = csv_digest(own, cache_dir, local)
+    with open_table(own, cache_dir, local) as (stream, where):
+        rows = write_raw_table(
+            stream,
+            own,
+            out_path,
+            f"dataset {spec.name}",
+            limit,
+            block_rows,
+            where,
+            {"local_csv_sha256": digest},
+        )
+    differ = []
+    if spec.csv_sha256 and digest != spec.csv_sha256:
+        differ.append(f"CSV SHA-256 {digest[:12]}..., the registry's {spec.csv_sha256[:12]}...")
+    if spec.expected_rows and limit is None and rows != spec.expected_rows:
+        differ.append(f"{rows:,} data rows, the registry's copy {spec.expected_rows:,}")
+    if differ:
+        log.warning(
+            "dataset %s: your file %s differs from the registry's copy (%s); read as it is",
+            spec.name,
+            where,
+            "; ".join(differ),
+        )
+    return rows
 
 
 def write_raw_table(
@@ -195,8 +240,10 @@ def write_raw_table(
     limit: RowLimit | None = None,
     block_rows: int = 50_000,
     where: str = "",
+    provenance: dict[str, str] | None = None,
 ) -> int:
-    """Write the CSV text of ``stream`` as the fetched table of ``spec`` (see :func:`fetch_dataset`).
+    """Write the CSV text of ``stream`` as the fetched table of ``spec`` (see :func:`fetch_dataset`);
+    ``provenance`` adds to what its metadata records.
 
     The one CSV reader of the project: pipeline datasets and the files given to ``mmsa embed``
     and ``mmsa predict`` are read alike. ``what`` names the table in errors (a dataset or a
@@ -205,7 +252,7 @@ def write_raw_table(
     ``expected_rows`` (``where`` names the file read, for that error).
     """
     try:
-        return _write_raw_table(stream, spec, out_path, what, limit, block_rows, where)
+        return _write_raw_table(stream, spec, out_path, what, limit, block_rows, where, provenance or {})
     except (gzip.BadGzipFile, EOFError, zlib.error) as err:
         raise FetchError(f"{what}: not a readable gzip file ({err})") from None
 
@@ -218,6 +265,7 @@ def _write_raw_table(
     limit: RowLimit | None,
     block_rows: int,
     where: str,
+    extra: dict[str, str],
 ) -> int:
     rows = 0
     with atomic_path(out_path) as tmp, _long_fields():
@@ -238,7 +286,7 @@ def _write_raw_table(
         numbers = [ROW, SOURCE_ROW] if limit and limit.how == "sample" else [ROW]
         strings = [*columns, FETCH_ERROR]
         schema = pa.schema([(n, pa.int64()) for n in numbers] + [(name, pa.string()) for name in strings])
-        provenance = {**spec.to_dict(), **limit_provenance(limit)}
+        provenance = {**spec.to_dict(), **limit_provenance(limit), **extra}
         schema = schema.with_metadata({"mmsa.source": json.dumps(provenance)})
         with pq.ParquetWriter(tmp, schema) as writer:
             for block, sources in chosen_blocks(reader, block_rows, limit):

@@ -126,16 +126,22 @@ def decompressed(stack: ExitStack, raw: IO[bytes]) -> IO[bytes]:
     return raw
 
 
-def verify_csv_checksum(spec: DatasetSpec, cache_dir: Path, local_dir: Path | None) -> None:
-    """Compare the decompressed CSV bytes with ``spec.csv_sha256`` where one is known."""
-    if not spec.csv_sha256:
-        return
+def csv_digest(spec: DatasetSpec, cache_dir: Path, local_dir: Path | None) -> str:
+    """SHA-256 of the dataset's decompressed CSV bytes."""
     digest = hashlib.sha256()
     with open_table(spec, cache_dir, local_dir) as (stream, _):
         while chunk := stream.read(1 << 20):
             digest.update(chunk)
-    if digest.hexdigest() != spec.csv_sha256:
+    return digest.hexdigest()
+
+
+def verify_csv_checksum(spec: DatasetSpec, cache_dir: Path, local_dir: Path | None) -> None:
+    """Compare the decompressed CSV bytes with ``spec.csv_sha256`` where one is known."""
+    if not spec.csv_sha256:
+        return
+    digest = csv_digest(spec, cache_dir, local_dir)
+    if digest != spec.csv_sha256:
         raise FetchError(
-            f"dataset {spec.name}: CSV content SHA-256 {digest.hexdigest()} differs from the "
+            f"dataset {spec.name}: CSV content SHA-256 {digest} differs from the "
             f"published {spec.csv_sha256}; a different version of the file?"
         )

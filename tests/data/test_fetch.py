@@ -173,11 +173,19 @@ def test_a_quoted_line_break_is_valid_csv_and_one_record(tmp_path):
     assert pq.read_table(tmp_path / "nl.parquet").column("smiles").to_pylist() == ["CC\nO", "CO"]
 
 
-def test_local_folder_content_checksum_is_checked(tmp_path):
+def test_local_folder_content_checksum_is_compared_and_named(tmp_path, caplog):
+    """A local copy of a registry dataset is the user's file (issue 33): its checksum is compared
+    with the published one and the difference said in one line, not refused."""
     header = "smiles," + ",".join(REGISTRY["tox21"].tasks)
-    (tmp_path / "tox21.csv").write_text(header + "\nCCO" + "," * 12 + "\n")
-    with pytest.raises(FetchError, match="differs from the published"):
+    text = header + "\nCCO" + "," * 12 + "\n"
+    (tmp_path / "tox21.csv").write_text(text)
+    with caplog.at_level("WARNING", logger="mmsa.data.fetch"):
         fetch_dataset(get_spec("tox21", {"source": "local"}), tmp_path / "t.parquet", tmp_path, tmp_path)
+    mine, published = hashlib.sha256(text.encode()).hexdigest(), REGISTRY["tox21"].csv_sha256
+    assert len(caplog.messages) == 1
+    assert (
+        f"(CSV SHA-256 {mine[:12]}..., the registry's {published[:12]}...; 1 data rows" in caplog.messages[0]
+    )
 
 
 def test_local_folder_missing_file_is_a_clear_error(tmp_path):
@@ -676,3 +684,22 @@ def test_an_over_long_field_rejects_its_row_not_the_table(tmp_path):
     )
     assert table["smiles"][1] == "C" * 80 + "..." and table["smiles"][4] == "CCCl"
     assert csv.field_size_limit() == 131_072  # the reader's limit is restored
+
+
+def test_a_registry_dataset_read_from_the_user_s_file_is_recorded_not_refused(tmp_path, caplog):
+    """``data.sources: {clintox: local}`` with MoleculeNet's own clintox.csv (1,478 rows, the
+    registry's copy 1,484) stopped the run: the file is the user's to choose. Its hash and count
+    go into the provenance and one line says how it differs."""
+    text = "smiles,FDA_APPROVED,CT_TOX\nCCO,1,0\nc1ccccc1,1,0\nCC(=O)O,0,1\n"
+    (tmp_path / "clintox.csv").write_text(text)
+    spec = get_spec("clintox", {"source": "local"})
+    with caplog.at_level("WARNING", logger="mmsa.data.fetch"):
+        rows = fetch_dataset(spec, tmp_path / "raw.parquet", tmp_path / "cache", tmp_path)
+    assert rows == 3
+    provenance = json.loads(pq.read_schema(tmp_path / "raw.parquet").metadata[b"mmsa.source"])
+    assert provenance["local_csv_sha256"] == hashlib.sha256(text.encode()).hexdigest()
+    assert provenance["expected_rows"] is None  # the registry's count is not this file's
+    assert caplog.messages == [
+        f"dataset clintox: your file {tmp_path / 'clintox.csv'} differs from the registry's copy "
+        "(3 data rows, the registry's copy 1,484); read as it is"
+    ]
