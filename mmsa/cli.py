@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mmsa import __version__
+from mmsa.data.columns import SMILES, SMILES_OPTION
 from mmsa.runtime.kernels import pin_cpu_kernels
 from mmsa.runtime.write_failures import write_failure
 
@@ -239,7 +240,7 @@ def _add_data_stages(add: AddCommand) -> None:
 def _add_smiles_input(p: argparse.ArgumentParser) -> None:
     """The SMILES file that embed and predict read, and how it is featurized."""
     p.add_argument("smiles", help=SMILES_FILE_HELP)
-    p.add_argument("--smiles-column", default="smiles", help="name of the SMILES column (default smiles)")
+    p.add_argument(SMILES_OPTION, default=SMILES, help=f"name of the SMILES column (default {SMILES})")
     p.add_argument("--threads", type=_at_least(1), default=1, help="featurization processes (default 1)")
 
 

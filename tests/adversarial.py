@@ -34,9 +34,10 @@ from helpers import SMALL_FEATURES, run_chain, toy_config
 
 DATASET = "adversarial"
 
-# (case, SMILES cell, label cell of the binary task y); every case is one CSV record.
+# (case, SMILES cell, label cell of the binary task y, or a tuple of every cell after the SMILES
+# cell: a record of another width than the header); every case is one CSV record.
 # Lone surrogates (\udcXX) are written as the raw, undecodable byte XX.
-CORPUS: list[tuple[str, str, str]] = [
+CORPUS: list[tuple[str, str, str | tuple[str, ...]]] = [
     ("valid: ethanol", "CCO", "1"),
     ("valid: aspirin", "CC(=O)Oc1ccccc1C(=O)O", "0"),
     ("valid: caffeine", "CN1C(=O)N(C)c2ncn(C)c2C1=O", "1"),
@@ -101,6 +102,10 @@ CORPUS: list[tuple[str, str, str]] = [
     ("not a molecule: SMARTS", "[#6]~[#7]", "1"),
     ("duplicate, same label", "OCC", "1"),
     ("duplicate, conflicting label", "C1=CC=CC=C1", "1"),
+    ("duplicate, the same cell text", "CCO", "1"),
+    ("duplicate of a rejected cell", "C1CC", "1"),
+    ("extra field: a comma in an unquoted cell", "C", ("1", "CCO")),
+    ("short record: no label cell", "CCCCCCCO", ()),
     ("label: not a number", "CCCN", "x"),
     ("label: 2", "CCCCN", "2"),
     ("label: -1", "CCCCCN", "-1"),
@@ -114,7 +119,7 @@ def write_corpus(path: Path) -> None:
     text = io.StringIO(newline="")
     writer = csv.writer(text)  # "\r\n" lines, so a cell holding "\r" or "\n" is quoted
     writer.writerow(["smiles", "y"])
-    writer.writerows([smiles, label] for _, smiles, label in CORPUS)
+    writer.writerows([smiles, *([cells] if isinstance(cells, str) else cells)] for _, smiles, cells in CORPUS)
     path.write_bytes(text.getvalue().encode("utf-8", "surrogateescape"))
 
 
@@ -242,6 +247,9 @@ PREDICT = ["predict", "{csv}", "--config", "{config}"]
 EMBED = ["embed", "{csv}", "--config", "{config}"]
 FINETUNED_KIND = "a finetuned model (results/finetune/<dataset>/<model>/seed-<n>.pt)"
 PRETRAINED_KIND = "a pretrained model (the pretrain stage's results/pretrain/model.pt)"
+COMMAS = (
+    "mmsa reads comma-separated CSV; save it as comma-separated CSV (a spreadsheet's 'CSV (comma delimited)')"
+)
 COMMAND_CASES = [
     CommandCase(
         "CSV: 5 valid SMILES and an unbalanced quote",
@@ -250,6 +258,31 @@ COMMAND_CASES = [
         "(unexpected end of data); no row was read. Close the quote, or write a quote inside a quoted "
         'field as two ("")',
         _text("in.csv", UNBALANCED_QUOTE),
+    ),
+    CommandCase(
+        "CSV: the SMILES column named in another case",
+        [*EMBED, "--model", "{pretrained}", "--out", "out.parquet"],
+        "in.csv: no SMILES column 'smiles' in the header ['SMILES', 'y']; pass --smiles-column SMILES",
+        _text("in.csv", "SMILES,y\nCCO,1\n"),
+    ),
+    CommandCase(
+        "CSV: delimited by ';'",
+        [*EMBED, "--model", "{pretrained}", "--out", "out.parquet"],
+        f"in.csv: the header is one field holding ';' (['smiles;y']): a file delimited by ';'? {COMMAS}",
+        _text("in.csv", "smiles;y\nCCO;1\n"),
+    ),
+    CommandCase(
+        "CSV: delimited by tabs",
+        [*PREDICT, "--model", "{finetuned}", "--out", "out.csv"],
+        f"in.csv: the header is one field holding tab (['smiles\\ty']): a file delimited by tab? {COMMAS}",
+        _text("in.csv", "smiles\ty\nCCO\t1\n"),
+    ),
+    CommandCase(
+        "CSV: two columns named smiles",
+        [*PREDICT, "--model", "{finetuned}", "--out", "out.csv"],
+        "in.csv: 2 columns named 'smiles' in the header (columns 1 and 3); which holds the SMILES cannot "
+        "be told: rename the others",
+        _text("in.csv", "smiles,name,smiles\nCCO,ethanol,OCC\n"),
     ),
     CommandCase(
         "model: a truncated .pt",

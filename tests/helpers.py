@@ -5,11 +5,13 @@
   groups of known sizes, for split tests), ``NAMED_SMILES`` (model unit tests);
 * ``TINY_MODEL``, a pretraining model small enough for CPU tests;
 * ``molecule_batch``: molecules in the loader's ``Data`` layout, with real ETKDG conformers;
-* ``run_snakemake`` and ``tiny_workflow_config``: real Snakemake runs of the tiny config.
+* ``run_snakemake`` and ``tiny_workflow_config``: real Snakemake runs of the tiny config;
+* ``Repeated``: a huge file made as it is read, for the readers' memory bounds.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -241,3 +243,34 @@ def tiny_workflow_config(work: Path, download_cache: Path) -> dict[str, Any]:
         download_cache / "downloads" / "pypi", target_is_directory=True
     )
     return config
+
+
+# --------------------------------------------------------------------------- huge inputs
+
+
+class Repeated(io.RawIOBase):
+    """``head``, then ``size`` bytes of ``fill`` over and over, made as they are read, then
+    ``tail``: a huge file that the test never holds."""
+
+    def __init__(self, head: bytes, fill: bytes, size: int, tail: bytes) -> None:
+        self.parts: list[bytes | None] = [head, None, tail]
+        self.fill, self.size, self.made = fill, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while self.parts:
+            part = self.parts[0]
+            if part is None and self.made < self.size:
+                n = min(len(buffer), self.size - self.made)
+                start = self.made % len(self.fill)
+                buffer[:n] = (self.fill * (n // len(self.fill) + 2))[start : start + n]
+                self.made += n
+                return n
+            if part:
+                n = min(len(buffer), len(part))
+                buffer[:n], self.parts[0] = part[:n], part[n:]
+                return n
+            self.parts.pop(0)
+        return 0

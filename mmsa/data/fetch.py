@@ -2,8 +2,10 @@
 to Parquet: the one CSV reader of the project (pipeline datasets and the files given to
 ``mmsa embed`` and ``mmsa predict`` alike).
 
-The source is opened by :mod:`mmsa.data.table_source` (downloads by :mod:`mmsa.data.download`)
-and the rows are chosen by :mod:`mmsa.data.sampling`, block by block. All label cells stay
+The source is opened by :mod:`mmsa.data.table_source` (downloads by :mod:`mmsa.data.download`),
+its text reaches the csv module through :mod:`mmsa.data.csv_lines` (no over-long cell held
+whole), the header's columns are chosen by :mod:`mmsa.data.csv_header`, and the rows are chosen
+by :mod:`mmsa.data.sampling`, block by block. All label cells stay
 strings here: :mod:`mmsa.data.standardize` converts them and sends unreadable ones to the
 rejects table.
 """
@@ -20,7 +22,7 @@ import os
 import stat
 import zlib
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import IO
@@ -28,7 +30,9 @@ from typing import IO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mmsa.data.columns import FETCH_ERROR, RESERVED, ROW, SMILES, SOURCE_ROW
+from mmsa.data.columns import FETCH_ERROR, ROW, SOURCE_ROW
+from mmsa.data.csv_header import select_columns
+from mmsa.data.csv_lines import BoundedLines, ClippedField
 from mmsa.data.download import FetchError
 from mmsa.data.registry import DatasetSpec
 from mmsa.data.row_limit import RowLimit, limit_provenance
@@ -41,40 +45,35 @@ log = logging.getLogger(__name__)
 MAX_FIELD_CHARS = 131_072
 """The longest SMILES or label cell read: the csv module's default ``field_size_limit``. A row
 with a longer cell is rejected with the reason instead of aborting the whole table (as the csv
-module would); the reader itself takes fields up to :data:`_READ_LIMIT` so that the record
-still ends where it should."""
-_READ_LIMIT = 2**31 - 1  # a C long on every platform; csv.field_size_limit rejects more on some
+module would); :class:`~mmsa.data.csv_lines.BoundedLines` cuts such a cell while it streams by, so
+that it costs no more memory than a cell at the limit, and the record still ends where it should."""
 _CLIPPED = 80  # characters of an over-long cell kept in the table, to identify the row
-
-
-def _shown(header: list[str], columns: int = 12, chars: int = 40) -> str:
-    """A header as an error message shows it: a binary file's "header" can be megabytes long."""
-    names = [name if len(name) <= chars else name[:chars] + "..." for name in header[:columns]]
-    return repr(names)[:-1] + (f", ... {len(header) - columns} more]" if len(header) > columns else "]")
-
-
-def _select_columns(spec: DatasetSpec, header: list[str], what: str) -> dict[str, str]:
-    """Output column name -> input column name (SMILES first, then the tasks)."""
-    if not header:
-        raise FetchError(f"{what}: empty file (no header line)")
-    if spec.smiles_column not in header:
-        raise FetchError(f"{what}: no SMILES column {spec.smiles_column!r} in the header {_shown(header)}")
-    tasks = dict(spec.tasks)
-    if spec.tasks_from_all:
-        skip = {spec.smiles_column, *spec.exclude_columns}
-        tasks = {col: col for col in header if col not in skip}
-    missing = sorted(set(tasks.values()) - set(header))
-    if missing:
-        raise FetchError(f"{what}: task columns {missing} not in the table's header")
-    reserved = sorted(set(RESERVED) & set(tasks))
-    if reserved:
-        raise FetchError(f"{what}: task names {reserved} are reserved for the fetched table")
-    return {SMILES: spec.smiles_column, **tasks}
 
 
 def _cell(record: list[str], position: int) -> str:
     """A field of a CSV record; a short (ragged) record reads as empty fields."""
     return record[position] if position < len(record) else ""
+
+
+def _fields(n: int) -> str:
+    return f"{n} field" if n == 1 else f"{n} fields"
+
+
+def _shape_error(fields: int, width: int, smiles_at: int, smiles: str) -> str | None:
+    """Why a record of ``fields`` fields under a header of ``width`` columns cannot be read, if
+    it cannot.
+
+    More fields than the header: one cell was cut in two (a comma inside an unquoted cell, as
+    in a name), so which field is the SMILES cannot be told and the row is rejected, not read
+    with its cells shifted. Fewer fields: the missing cells are trailing empty cells, as some
+    writers leave them out, and read as empty (a missing label); a record too short to hold the
+    SMILES cell is rejected with that reason rather than as an empty SMILES.
+    """
+    if fields > width:
+        return f"{_fields(fields)} under a {width}-column header: a comma inside an unquoted cell?"
+    if fields <= smiles_at:
+        return f"{_fields(fields)} under a {width}-column header: no {smiles} cell"
+    return None
 
 
 class _CountingReader:
@@ -85,11 +84,12 @@ class _CountingReader:
     The reader is strict: a quote that never closes would otherwise swallow every later line
     into one field (one rejected row standing for many lost ones), and a quote that closes in
     the middle of a field would silently join lines. A quoted field holding a line break is
-    valid CSV and stays one record.
+    valid CSV and stays one record. A field that ``lines`` cut (longer than
+    :data:`MAX_FIELD_CHARS`) comes as a :class:`~mmsa.data.csv_lines.ClippedField`.
     """
 
-    def __init__(self, reader: Iterator[list[str]], what: str, line: int) -> None:
-        self.reader, self.records, self.what, self.line = reader, 0, what, line
+    def __init__(self, reader: Iterator[list[str]], lines: BoundedLines, what: str, line: int) -> None:
+        self.reader, self.lines, self.records, self.what, self.line = reader, lines, 0, what, line
 
     def __iter__(self) -> _CountingReader:
         return self
@@ -101,6 +101,8 @@ class _CountingReader:
             raise quoting_error(self.what, self.line + 1, err) from None
         self.records += bool(record)
         self.line = self.reader.line_num  # type: ignore[attr-defined]
+        for position, length in self.lines.clipped.items():
+            record[position] = ClippedField(record[position], length)
         return record
 
 
@@ -132,34 +134,26 @@ def _check_rows(spec: DatasetSpec, where: str, found: int, first: int | None) ->
 
 
 def _block_columns(
-    block: list[list[str]], positions: list[int], names: list[str]
+    block: list[list[str]], positions: list[int], names: list[str], width: int
 ) -> tuple[list[list[str]], list[str | None]]:
     """The selected cells of ``block`` column by column, and each record's fetch error.
 
-    A cell over :data:`MAX_FIELD_CHARS` is clipped (what is left identifies the row) and its
-    record gets an error naming the column, so the row ends in the rejects table.
+    A record with another number of fields than the header's ``width`` may get an error
+    (:func:`_shape_error`); a cell that was cut (over :data:`MAX_FIELD_CHARS`) is clipped further
+    (what is left identifies the row) and its record gets an error naming the column. Either
+    way the row ends in the rejects table, with the reason.
     """
+    errors = [_shape_error(len(r), width, positions[0], names[0]) for r in block]
     columns = [[_cell(r, i) for r in block] for i in positions]
-    errors: list[str | None] = [None] * len(block)
     for name, cells in zip(names, columns, strict=True):
         for j, cell in enumerate(cells):
-            if len(cell) > MAX_FIELD_CHARS:
+            if isinstance(cell, ClippedField):
                 errors[j] = errors[j] or (
-                    f"{name} field of {len(cell):,} characters is longer than the CSV field limit "
+                    f"{name} field of {cell.length:,} characters is longer than the CSV field limit "
                     f"of {MAX_FIELD_CHARS:,}"
                 )
                 cells[j] = cell[:_CLIPPED] + "..."
     return columns, errors
-
-
-@contextmanager
-def _long_fields() -> Iterator[None]:
-    """Let the csv module read fields of any length (checked against MAX_FIELD_CHARS after)."""
-    previous = csv.field_size_limit(_READ_LIMIT)
-    try:
-        yield
-    finally:
-        csv.field_size_limit(previous)
 
 
 def fetch_dataset(
@@ -241,6 +235,7 @@ def write_raw_table(
     block_rows: int = 50_000,
     where: str = "",
     provenance: dict[str, str] | None = None,
+    smiles_option: str | None = None,
 ) -> int:
     """Write the CSV text of ``stream`` as the fetched table of ``spec`` (see :func:`fetch_dataset`);
     ``provenance`` adds to what its metadata records.
@@ -249,10 +244,14 @@ def write_raw_table(
     and ``mmsa predict`` are read alike. ``what`` names the table in errors (a dataset or a
     file); a table without a header, its SMILES column or any data row is an error, because no
     row of it could be accounted for, and so is another row count than the spec's
-    ``expected_rows`` (``where`` names the file read, for that error).
+    ``expected_rows`` (``where`` names the file read, for that error). ``smiles_option``: how
+    the caller lets the user name the SMILES column, for the hint of a header that nearly has it
+    (:func:`~mmsa.data.csv_header.select_columns`).
     """
     try:
-        return _write_raw_table(stream, spec, out_path, what, limit, block_rows, where, provenance or {})
+        return _write_raw_table(
+            stream, spec, out_path, what, limit, block_rows, where, provenance or {}, smiles_option
+        )
     except (gzip.BadGzipFile, EOFError, zlib.error) as err:
         raise FetchError(f"{what}: not a readable gzip file ({err})") from None
 
@@ -266,22 +265,24 @@ def _write_raw_table(
     block_rows: int,
     where: str,
     extra: dict[str, str],
+    smiles_option: str | None,
 ) -> int:
     rows = 0
-    with atomic_path(out_path) as tmp, _long_fields():
+    with atomic_path(out_path) as tmp:
         # Python's csv module: correct quoting, no reader threads, and stopping early at the
         # first rows is just leaving the loop.
         # Undecodable bytes become U+FFFD, outside the SMILES alphabet, so such a row is
         # rejected with a reason instead of aborting the whole dataset.
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
-        records = csv.reader(text, strict=True)
+        lines = BoundedLines(text, MAX_FIELD_CHARS)
+        records = csv.reader(lines, strict=True)
         named = f"{what}, {where}" if where else what  # a quoting error names the file's line
         try:
             header = next(records, [])
         except csv.Error as err:
             raise quoting_error(named, 1, err) from None
-        reader = _CountingReader(records, named, records.line_num)
-        columns = _select_columns(spec, header, what)
+        reader = _CountingReader(records, lines, named, records.line_num)
+        columns = select_columns(spec, header, what, smiles_option)
         positions = [header.index(src) for src in columns.values()]
         numbers = [ROW, SOURCE_ROW] if limit and limit.how == "sample" else [ROW]
         strings = [*columns, FETCH_ERROR]
@@ -293,7 +294,7 @@ def _write_raw_table(
                 arrays = [pa.array(range(rows, rows + len(block)), pa.int64())]
                 if sources is not None:
                     arrays.append(pa.array(sources, pa.int64()))
-                cells, errors = _block_columns(block, positions, list(columns.values()))
+                cells, errors = _block_columns(block, positions, list(columns.values()), len(header))
                 arrays += [pa.array(c, pa.string()) for c in [*cells, errors]]
                 writer.write_batch(pa.record_batch(arrays, schema=schema))
                 rows += len(block)
@@ -304,12 +305,15 @@ def _write_raw_table(
     return rows
 
 
-def fetch_file(path: str | os.PathLike, spec: DatasetSpec, out_path: str | os.PathLike) -> int:
-    """A user's SMILES file (CSV, or gzipped CSV) as the fetched table of ``spec``."""
+def fetch_file(
+    path: str | os.PathLike, spec: DatasetSpec, out_path: str | os.PathLike, smiles_option: str | None = None
+) -> int:
+    """A user's SMILES file (CSV, or gzipped CSV) as the fetched table of ``spec`` (``smiles_option``:
+    see :func:`write_raw_table`)."""
     path = readable_file(path)
     with ExitStack() as stack:
         stream = decompressed(stack, stack.enter_context(open(path, "rb")))
-        return write_raw_table(stream, spec, out_path, str(path))
+        return write_raw_table(stream, spec, out_path, str(path), smiles_option=smiles_option)
 
 
 def readable_file(path: str | os.PathLike) -> Path:

@@ -94,8 +94,9 @@ def embed_file(
     with tempfile.TemporaryDirectory() as work:
         prepared = prepare_smiles_file(config, csv_path, smiles_column, work, threads)
         _usable(prepared, csv_path, outputs)
-        keys = prepared.rows["key"].tolist()
-        fused = embed_molecules(model, prepared.store, keys)
+        distinct, at = prepared.distinct_keys()
+        fused = embed_molecules(model, prepared.store, distinct)[at]  # each molecule once
+    keys = prepared.rows["key"].tolist()
     rows = prepared.rows["row"].tolist()
     outputs.publish(
         {
@@ -216,7 +217,7 @@ def predict_file(
     with tempfile.TemporaryDirectory() as work:
         prepared = prepare_smiles_file(config, csv_path, smiles_column, work, threads)
         _usable(prepared, csv_path, outputs)
-        keys = prepared.rows["key"].tolist()
+        keys, at = prepared.distinct_keys()  # each molecule once; ``at``: each row's molecule
         graphs = graph_data(prepared.store.get(keys))
         fused = None
         if fused_needed and pretrained is not None:
@@ -231,7 +232,7 @@ def predict_file(
             )
             for model, m in models
         ]
-    )
+    )[:, at]
     table = prepared.rows[["row", "input", "key"]].copy()
     for i, task in enumerate(meta["tasks"]):
         table[task] = values[:, :, i].mean(0)
@@ -241,7 +242,9 @@ def predict_file(
     references = [m["reference"] for _, m in models]
     if neighbours > 0 and all(r is not None for r in references):
         near, largest = nearest_training(merged(references), meta["tasks"], keys, fused, neighbours)
-        near.insert(0, "row", table["row"].to_numpy()[near.pop("query").to_numpy()])
+        near = pd.DataFrame({"row": table["row"].to_numpy(), "query": at}).merge(near, on="query")
+        near = near.drop(columns="query")  # every row gets its molecule's neighbours
+        largest = largest.iloc[at]
         if fused is None:  # no fused space to compare in: no columns for it
             near, largest = near.drop(columns="fused_cosine"), largest.drop(columns="max_fused_cosine")
         tables[outputs.side(NEIGHBOURS_SUFFIX)] = near

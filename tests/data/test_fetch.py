@@ -9,6 +9,7 @@ import os
 import socket
 import tarfile
 import threading
+import tracemalloc
 import zipfile
 from dataclasses import dataclass, field
 from functools import partial
@@ -18,9 +19,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from helpers import Repeated
 from mmsa.data import download
 from mmsa.data.download import FetchError, download_registry_archive
-from mmsa.data.fetch import fetch_dataset
+from mmsa.data.fetch import fetch_dataset, fetch_file, write_raw_table
 from mmsa.data.registry import REGISTRY, DatasetSpec, get_spec
 from mmsa.data.row_limit import RowLimit
 from mmsa.data.sampling import uniform_sample
@@ -702,4 +704,94 @@ def test_a_registry_dataset_read_from_the_user_s_file_is_recorded_not_refused(tm
     assert caplog.messages == [
         f"dataset clintox: your file {tmp_path / 'clintox.csv'} differs from the registry's copy "
         "(3 data rows, the registry's copy 1,484); read as it is"
+    ]
+
+
+def test_a_record_of_another_width_than_the_header_is_read_as_it_can_be(tmp_path):
+    """More fields than the header: a comma cut a cell, the SMILES cannot be told, the row is
+    rejected (it was read as methane). Fewer: the missing cells are empty, and a record with no
+    SMILES cell is rejected saying so."""
+    (tmp_path / "w.csv").write_text("name,smiles,y\na,CCO,1\nfoo,C,CCO,1\nb,CCN\nc\n,,\n")
+    spec = get_spec(
+        "w", {"source": "local", "smiles_column": "smiles", "task_type": "regression", "tasks": {"y": "y"}}
+    )
+    assert fetch_dataset(spec, tmp_path / "w.parquet", tmp_path, tmp_path) == 5
+    table = pq.read_table(tmp_path / "w.parquet").to_pydict()
+    assert table["smiles"] == ["CCO", "C", "CCN", "", ""] and table["y"] == ["1", "CCO", "", "", ""]
+    assert table["fetch_error"] == [
+        None,
+        "4 fields under a 3-column header: a comma inside an unquoted cell?",
+        None,
+        "1 field under a 3-column header: no smiles cell",
+        None,  # three empty cells: an empty SMILES, which standardization rejects as such
+    ]
+
+
+@pytest.mark.parametrize(
+    ("header", "option", "message"),
+    [
+        (
+            "SMILES,y",
+            "--smiles-column",
+            "no SMILES column 'smiles' in the header ['SMILES', 'y']; pass --smiles-column SMILES",
+        ),
+        (" Smiles,y", "--smiles-column", "in the header [' Smiles', 'y']; pass --smiles-column ' Smiles'"),
+        (
+            "SMILES,y",
+            None,
+            "no SMILES column 'smiles' in the header ['SMILES', 'y']; "
+            "set data.custom.h.smiles_column to 'SMILES'",
+        ),
+        ("smile,y", "--smiles-column", "no SMILES column 'smiles' in the header ['smile', 'y']"),
+        (
+            "smiles;y",
+            None,
+            "the header is one field holding ';' (['smiles;y']): a file delimited by ';'? mmsa reads "
+            "comma-separated CSV; save it as comma-separated CSV (a spreadsheet's 'CSV (comma delimited)')",
+        ),
+        (
+            "SMILES\ty",
+            "--smiles-column",
+            "the header is one field holding tab (['SMILES\\ty']): a file delimited by tab? mmsa reads "
+            "comma-separated CSV; save it as comma-separated CSV (a spreadsheet's 'CSV (comma delimited)')",
+        ),
+        (
+            "smiles,name,smiles",
+            "--smiles-column",
+            "2 columns named 'smiles' in the header (columns 1 and 3); which holds the SMILES cannot be "
+            "told: rename the others",
+        ),
+    ],
+    ids=["case", "spaces", "case-in-a-pipeline", "no-near-miss", "semicolons", "tabs", "twice"],
+)
+def test_a_header_that_nearly_fits_says_what_to_pass(tmp_path, header, option, message):
+    (tmp_path / "h.csv").write_text(f"{header}\nCCO,1\n")
+    spec = get_spec("h", {"source": "local", "smiles_column": "smiles", "task_type": "none"})
+    with pytest.raises(FetchError) as err:
+        fetch_file(tmp_path / "h.csv", spec, tmp_path / "h.parquet", option)
+    assert str(err.value).startswith(f"{tmp_path / 'h.csv'}: ") and str(err.value).endswith(message)
+    assert not (tmp_path / "h.parquet").exists()
+
+
+def test_an_over_long_cell_costs_no_more_memory_than_one_at_the_limit(tmp_path):
+    """A 256 MiB cell was read whole (and held several times over) before its row was rejected;
+    now it is cut as it streams by: the row is still there, with the reason."""
+    size = 256 << 20
+    stream = io.BufferedReader(Repeated(b"smiles,y\nCCO,1\n", b"C", size, b',0\n"C\nN",1\n'))
+    spec = DatasetSpec(
+        name="big", source="local", smiles_column="smiles", task_type="regression", tasks={"y": "y"}
+    )
+    tracemalloc.start()
+    try:
+        assert write_raw_table(stream, spec, tmp_path / "big.parquet", "big") == 3
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 32 << 20, f"{peak / (1 << 20):.0f} MiB"
+    table = pq.read_table(tmp_path / "big.parquet").to_pydict()
+    assert table["smiles"] == ["CCO", "C" * 80 + "...", "C\nN"] and table["y"] == ["1", "0", "1"]
+    assert table["fetch_error"] == [
+        None,
+        "smiles field of 268,435,456 characters is longer than the CSV field limit of 131,072",
+        None,
     ]

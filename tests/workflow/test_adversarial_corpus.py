@@ -35,10 +35,27 @@ def test_every_path_rejects_what_cannot_be_trusted(results):
     misread = [
         i
         for i, (case, _, _) in enumerate(CORPUS)
-        if case.split(":")[0] in ("whitespace", "control", "unicode", "encoding", "CXSMILES")
+        if case.split(":")[0] in ("whitespace", "control", "unicode", "encoding", "CXSMILES", "extra field")
     ]
     for result in results.values():
         assert set(misread) <= set(result.rejects["row"])
+
+
+@pytest.mark.parametrize("path", ["mmsa embed", "mmsa predict"])
+def test_a_repeated_cell_gets_what_its_first_row_got(results, path):
+    """The commands take each distinct cell through the stages once: its later rows must still
+    be there, each on its own, kept or rejected as the first one was."""
+    result = results[path]
+    reasons = dict(zip(result.rejects["row"], result.rejects["reason"], strict=True))
+    first: dict[str, int] = {}
+    repeats = 0
+    for row, (_, smiles, cells) in enumerate(CORPUS):
+        if isinstance(cells, str) and first.setdefault(smiles, row) != row:
+            original = first[smiles]
+            assert (row in result.kept) == (original in result.kept), (path, smiles)
+            assert reasons.get(row) == reasons.get(original), (path, smiles)
+            repeats += 1
+    assert repeats >= 2
 
 
 LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (INFO|WARNING) ")
