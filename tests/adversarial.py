@@ -27,10 +27,16 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import torch
 import yaml
 
 from cli import mmsa_cli, tiny_models
-from helpers import SMALL_FEATURES, run_chain, toy_config
+from helpers import SMALL_FEATURES, TINY_MODEL, run_chain, toy_config
+from mmsa.features.settings import FeatureSettings
+from mmsa.models.pretrained_file import save_pretrained
+from mmsa.models.property import load_property_model, save_property_model
+from mmsa.train.pretrain import build_model
+from mmsa.train.pretrain_settings import PretrainSettings
 
 DATASET = "adversarial"
 
@@ -243,6 +249,34 @@ def _text(name: str, text: str) -> Callable[[Path], None]:
 
 FULL = "full"  # a case's mount: a folder of that name is a full disk
 READ_ONLY = "ro"  # ... is a read-only file system
+
+
+def _another_pretraining(folder: Path) -> None:
+    """``mmsa.pt``: the finetuned model as one finetuned from ``pretrained.pt`` (its SHA-256
+    recorded); ``other.pt``: a pretrained model of another run (other random weights)."""
+    model, meta = load_property_model(folder / "finetuned.pt")
+    sha = hashlib.sha256((folder / "pretrained.pt").read_bytes()).hexdigest()
+    save_property_model(model, {**_saved(meta), "pretrained_sha256": sha}, folder / "mmsa.pt")
+    torch.manual_seed(1)
+    other = build_model(PretrainSettings.from_dict({"model": TINY_MODEL}), "hu")
+    save_pretrained(other, folder / "other.pt", FeatureSettings.from_dict(SMALL_FEATURES).record())
+
+
+def _saved(meta: dict) -> dict:
+    """A loaded model's meta as save_property_model takes it (without the loaded reference)."""
+    return {k: v for k, v in meta.items() if k != "reference"}
+
+
+def _seed_folder(folder: Path, files: dict[str, str]) -> None:
+    """``seeds/``: each name a copy of a model file of the case's folder; ``another-run.pt`` is
+    the finetuned model as seed 1 of another finetuning run."""
+    model, meta = load_property_model(folder / "finetuned.pt")
+    save_property_model(model, {**_saved(meta), "seed": 1, "run": "another"}, folder / "another-run.pt")
+    (folder / "seeds").mkdir()
+    for name, source in files.items():
+        shutil.copy(folder / source, folder / "seeds" / name)
+
+
 PREDICT = ["predict", "{csv}", "--config", "{config}"]
 EMBED = ["embed", "{csv}", "--config", "{config}"]
 FINETUNED_KIND = "a finetuned model (results/finetune/<dataset>/<model>/seed-<n>.pt)"
@@ -318,6 +352,44 @@ COMMAND_CASES = [
         f"a-folder: a folder without finetuned models (seed-*.pt); expected {FINETUNED_KIND} or the "
         "folder of a dataset's model holding them",
         lambda folder: (folder / "a-folder").mkdir(),
+    ),
+    CommandCase(
+        "model: --pretrained of another pretraining run",
+        [*PREDICT, "--model", "{folder}/mmsa.pt", "--pretrained", "{folder}/other.pt", "--out", "o.csv"],
+        "...); give that model.pt",  # after both SHA-256 (tests/stages/test_finetune.py has the line)
+        lambda folder: _another_pretraining(folder),
+    ),
+    CommandCase(
+        "seed folder: the same model copied as seed-0.pt and seed-1.pt",
+        [*PREDICT, "--model", "{folder}/seeds", "--out", "o.csv"],
+        "seeds: seed-1.pt holds the model of seed 0",
+        lambda folder: _seed_folder(folder, {"seed-0.pt": "finetuned.pt", "seed-1.pt": "finetuned.pt"}),
+    ),
+    CommandCase(
+        "seed folder: Seed-3.pt beside seed-0.pt",
+        [*PREDICT, "--model", "{folder}/seeds", "--out", "o.csv"],
+        "seeds: holds Seed-3.pt, not named seed-<n>.pt like a seed's model; move or rename it, or give "
+        "one model file",
+        lambda folder: _seed_folder(folder, {"seed-0.pt": "finetuned.pt", "Seed-3.pt": "finetuned.pt"}),
+    ),
+    CommandCase(
+        "seed folder: seed-1-copy.pt beside seed-0.pt",
+        [*PREDICT, "--model", "{folder}/seeds", "--out", "o.csv"],
+        "seeds: holds seed-1-copy.pt, not named seed-<n>.pt like a seed's model; move or rename it, or "
+        "give one model file",
+        lambda folder: _seed_folder(folder, {"seed-0.pt": "finetuned.pt", "seed-1-copy.pt": "finetuned.pt"}),
+    ),
+    CommandCase(
+        "seed folder: seed models of two finetuning runs",
+        [*PREDICT, "--model", "{folder}/seeds", "--out", "o.csv"],
+        "seeds: seed-1.pt and seed-0.pt come from different finetuning runs (run 'another' vs 'tiny')",
+        lambda folder: _seed_folder(folder, {"seed-0.pt": "finetuned.pt", "seed-1.pt": "another-run.pt"}),
+    ),
+    CommandCase(
+        "config: a learning rate of .inf",
+        [*PREDICT, "--config", "{folder}/inf.yaml", "--model", "{finetuned}", "--out", "o.csv"],
+        "invalid configuration: at 'finetune.settings.lr': not a finite number",
+        _text("inf.yaml", "finetune:\n  settings:\n    lr: .inf\n"),
     ),
     CommandCase(
         "output: --out an existing folder",

@@ -204,6 +204,8 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
             weights_errors,  # given pretrained weights for other features or another GIN
         )
         lines = [line for check in checks for line in check(filled)]
+    if len(lines) == 1:  # one line for one mistake
+        raise ConfigError("invalid configuration: " + lines[0].removeprefix("  - "))
     if lines:
         raise ConfigError("invalid configuration:\n" + "\n".join(lines))
     return filled
