@@ -327,6 +327,18 @@ def test_predict_names_each_molecule_nearest_training_molecules(prepared, tmp_pa
     assert predicted["in_domain"].iloc[0]  # a training molecule is inside
     if model == "mmsa":
         assert predicted["max_fused_cosine"].iloc[0] == pytest.approx(1.0, abs=1e-5)
+    # a narrower rerun to the same --out leaves no neighbours of the earlier run beside its output
+    predict_file(
+        config, weights[0], tmp_path / "q.csv", "smiles", tmp_path / "p.csv", pretrained, neighbours=0
+    )
+    assert not (tmp_path / "p.csv.neighbours.csv").exists()
+    assert "max_ecfp_tanimoto" not in pd.read_csv(tmp_path / "p.csv")
+    # a file none of whose rows can be used leaves its rejects and no output of the earlier run
+    (tmp_path / "bad.csv").write_text("smiles\nC1CC\n")
+    with pytest.raises(InputError, match="none of its 1 rows can be used"):
+        predict_file(config, weights[0], tmp_path / "bad.csv", "smiles", tmp_path / "p.csv", pretrained)
+    assert not (tmp_path / "p.csv").exists()
+    assert pd.read_csv(tmp_path / "p.csv.rejects.csv")["reason"].str.contains("unclosed ring").all()
 
 
 def load_labelled_keys(d):
