@@ -1,6 +1,7 @@
 """The Snakefile's process plans jobs only: it must not need RDKit or torch, so that Snakemake
 runs (and `snakemake -n`) from an environment with only Snakemake and the config code."""
 
+import ast
 import json
 import re
 import subprocess
@@ -57,3 +58,36 @@ def test_validating_a_shipped_config_loads_no_rdkit_or_torch(repo, name):
         sorted(loaded & set(HEAVY)) or "none",
     )
     assert "mmsa" in loaded and not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+STAGE_MODULES = ("mmsa.stages", "mmsa.data.coverage")  # the coverage rule's work is a data function
+
+
+def stage_calls(script) -> list[ast.Call]:
+    """The calls of the functions a workflow script imports from mmsa (its stage)."""
+    tree = ast.parse(script.read_text())
+    imported = {
+        alias.asname or alias.name
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(STAGE_MODULES)
+        for alias in node.names
+    }
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in imported | {"start"}
+    ]
+
+
+SCRIPTS = sorted((REPO / "workflow" / "scripts").glob("*.py"))
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[s.stem for s in SCRIPTS])
+def test_every_workflow_script_hands_its_stage_keyword_arguments(script):
+    """A reordered stage signature must not silently swap files (report took seven positionally)."""
+    calls = stage_calls(script)
+    assert calls, f"{script.name} calls no stage"
+    for call in calls:
+        assert call.args == [], f"{script.name}: {ast.unparse(call)[:80]} passes arguments by position"

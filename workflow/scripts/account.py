@@ -7,10 +7,10 @@ if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
     with stage_logging(sm.log[0]):
         account(
-            sm.wildcards.dataset,
-            sm.input.raw,
-            sm.input.rejects,
-            sm.input.manifests,
-            sm.output.summary,
-            sm.output.rejects,
+            dataset=sm.wildcards.dataset,
+            raw=sm.input.raw,
+            rejects=sm.input.rejects,
+            manifests=sm.input.manifests,
+            summary=sm.output.summary,
+            rejects_csv=sm.output.rejects,
         )

@@ -7,8 +7,8 @@ if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
     with stage_logging(sm.log[0]):
         write_coverage(
-            sm.params.config["pretrain"]["dataset"],
-            dict(zip(sm.params.datasets, sm.input.shards, strict=True)),
-            sm.output.csv,
-            sm.output.md,
+            corpus=sm.params.config["pretrain"]["dataset"],
+            shards=dict(zip(sm.params.datasets, sm.input.shards, strict=True)),
+            csv_path=sm.output.csv,
+            md_path=sm.output.md,
         )

@@ -8,4 +8,6 @@ if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
     configure_torch(sm.params.config["torch_threads"])
     with stage_logging(sm.log[0]):
-        embed(sm.params.config, sm.input.model, sm.input.manifests, sm.output[0])
+        embed(
+            config=sm.params.config, model_path=sm.input.model, manifests=sm.input.manifests, out=sm.output[0]
+        )

@@ -10,10 +10,10 @@ if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
     with stage_logging(sm.log[0]):
         featurize(
-            sm.params.config,
-            shard_path(sm.input.shards, int(sm.wildcards.shard)),
-            sm.output.manifest,
-            sm.output.rejects,
+            config=sm.params.config,
+            shard_file=shard_path(sm.input.shards, int(sm.wildcards.shard)),
+            manifest=sm.output.manifest,
+            rejects=sm.output.rejects,
             threads=sm.threads,
             **placement(sm.config, "featurize"),  # not a param: see mmsa.plan.config_slices
         )

@@ -5,4 +5,8 @@ from mmsa.stages.fetch import fetch
 
 if __name__ == "__main__":
     with stage_logging(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
-        fetch(snakemake.params.config, snakemake.wildcards.dataset, snakemake.output.raw)  # noqa: F821
+        fetch(
+            config=snakemake.params.config,  # noqa: F821
+            dataset=snakemake.wildcards.dataset,  # noqa: F821
+            out=snakemake.output.raw,  # noqa: F821
+        )

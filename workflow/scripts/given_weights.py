@@ -8,4 +8,6 @@ from mmsa.stages.given_weights import place_weights
 if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
     with stage_logging(sm.log[0]):
-        place_weights(sm.params.config, sm.input.weights, os.path.dirname(sm.output.model))
+        place_weights(
+            config=sm.params.config, weights=sm.input.weights, out_dir=os.path.dirname(sm.output.model)
+        )

@@ -7,15 +7,15 @@ if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
     with stage_logging(sm.log[0]):
         held_out(
-            sm.params.config,
-            sm.wildcards.dataset,
-            sm.input.shards,
-            sm.input.manifests,
-            sm.input.splits,
-            sm.input.predictions,
-            sm.output.table,
-            sm.output.summary,
-            sm.output.curve,
-            sm.output.plot,
-            sm.output.page,
+            config=sm.params.config,
+            dataset=sm.wildcards.dataset,
+            shards_dir=sm.input.shards,
+            manifests=sm.input.manifests,
+            splits=sm.input.splits,
+            predictions=sm.input.predictions,
+            table_path=sm.output.table,
+            summary_path=sm.output.summary,
+            curve_path=sm.output.curve,
+            plot_path=sm.output.plot,
+            page_path=sm.output.page,
         )

@@ -7,5 +7,9 @@ if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
     with stage_logging(sm.log[0]):
         hypergraph(
-            sm.params.config, sm.input.embeddings, sm.input.splits, sm.output.incidence, sm.output.stats
+            config=sm.params.config,
+            embeddings=sm.input.embeddings,
+            splits=sm.input.splits,
+            out=sm.output.incidence,
+            stats_out=sm.output.stats,
         )

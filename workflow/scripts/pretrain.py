@@ -13,4 +13,10 @@ if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
     config, out_dir = sm.params.config, os.path.dirname(sm.output.model)
     start = launch if config["pretrain"]["processes"] > 1 else run_stage
-    start(config, sm.input.manifests, out_dir, sm.params.checkpoint, sm.log[0])
+    start(
+        config=config,
+        manifests=sm.input.manifests,
+        out_dir=out_dir,
+        checkpoint=sm.params.checkpoint,
+        log_file=sm.log[0],
+    )

@@ -6,4 +6,4 @@ from mmsa.stages.held_out import reliability
 if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
     with stage_logging(sm.log[0]):
-        reliability(sm.input.table, sm.wildcards.dataset, sm.output.plot)
+        reliability(table_path=sm.input.table, dataset=sm.wildcards.dataset, plot_path=sm.output.plot)

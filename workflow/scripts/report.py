@@ -7,13 +7,13 @@ if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
     with stage_logging(sm.log[0]):
         report(
-            sm.input.results,
-            sm.output.csv,
-            sm.output.md,
-            sm.output.bars,
-            sm.output.curves,
-            sm.params.config,
-            sm.input.splits,
+            results=sm.input.results,
+            csv_path=sm.output.csv,
+            md_path=sm.output.md,
+            bars=sm.output.bars,
+            curves=sm.output.curves,
+            config=sm.params.config,
+            split_stats=sm.input.splits,
             comparisons_path=sm.output.comparisons,
             coverage=sm.input.coverage,
             held_out=sm.input.held_out,

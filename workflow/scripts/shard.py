@@ -9,11 +9,11 @@ if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
     with stage_logging(sm.log[0]):
         shard(
-            sm.params.config,
-            sm.wildcards.dataset,
-            sm.input.parts,
-            sm.output.shards,
-            sm.output.rejects,
+            config=sm.params.config,
+            dataset=sm.wildcards.dataset,
+            standardized=sm.input.parts,
+            out_dir=sm.output.shards,
+            rejects=sm.output.rejects,
             threads=sm.threads,
             holdouts=dict(zip(sm.params.holdouts, sm.input.holdouts, strict=True)),
             **placement(sm.config, "shard"),  # not a param: see mmsa.plan.config_slices

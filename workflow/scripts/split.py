@@ -7,10 +7,10 @@ if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
     with stage_logging(sm.log[0]):
         split(
-            sm.params.config,
-            sm.wildcards.dataset,
-            sm.input.shards,
-            sm.input.manifests,
-            sm.output.table,
-            sm.output.stats,
+            config=sm.params.config,
+            dataset=sm.wildcards.dataset,
+            shards_dir=sm.input.shards,
+            manifests=sm.input.manifests,
+            out=sm.output.table,
+            stats_out=sm.output.stats,
         )

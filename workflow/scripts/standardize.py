@@ -9,11 +9,11 @@ if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
     with stage_logging(sm.log[0]):
         standardize(
-            sm.params.config,
-            sm.wildcards.dataset,
-            sm.input.raw,
-            sm.output.parts,
-            sm.output.rejects,
+            config=sm.params.config,
+            dataset=sm.wildcards.dataset,
+            raw=sm.input.raw,
+            out_dir=sm.output.parts,
+            rejects=sm.output.rejects,
             threads=sm.threads,
             **placement(sm.config, "standardize"),  # not a param: see mmsa.plan.config_slices
         )
