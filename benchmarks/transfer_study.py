@@ -142,6 +142,7 @@ GRAPH_ONLY = {
 WITH_DESCRIPTORS = {"descriptors": True}
 DESCRIPTORS_ONLY = {**GRAPH_ONLY, "graph_mask_rate": 0.0, "graph_drop_bond_rate": 0.0, "descriptors": True}
 DESCRIPTOR_INPUTS = {"descriptor_inputs": True}  # finetuning: the descriptors beside the embedding
+FROZEN_INPUTS = {**DESCRIPTOR_INPUTS, "freeze_epochs": 5, "encoder_lr": 0.1}  # ... the GIN frozen first
 
 
 @dataclass(frozen=True)
@@ -238,7 +239,23 @@ VARIANTS: dict[str, Variant] = {
             "default-e5 finetuned with the descriptors, the GIN frozen 5 epochs, then at 0.1 x lr",
             DEFAULT_CORPUS,
             default=False,
-            finetune={**DESCRIPTOR_INPUTS, "freeze_epochs": 5, "encoder_lr": 0.1},
+            finetune=FROZEN_INPUTS,
+        ),
+        # the same two on the other objectives of stage A, whichever it chooses
+        *(
+            Variant(
+                f"{prefix}-{objective}-default-e5",
+                f"{objective}-default-e5 finetuned with the descriptors{how}",
+                DEFAULT_CORPUS,
+                default=False,
+                model=model,
+                finetune=settings,
+            )
+            for objective, model in (("desc", WITH_DESCRIPTORS), ("desconly", DESCRIPTORS_ONLY))
+            for prefix, how, settings in (
+                ("inputs", "", DESCRIPTOR_INPUTS),
+                ("inputs-freeze", ", the GIN frozen 5 epochs, then at 0.1 x lr", FROZEN_INPUTS),
+            )
         ),
     )
 }
