@@ -180,3 +180,21 @@ def test_featurizing_a_shard_again_reuses_the_cache(stages):
         "r.parquet",
     )
     assert again["computed"] == 0 and again["reused"] == again["featurized"] == len(pd.read_parquet(shard))
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--neighbours", "-1", "argument --neighbours: -1 is less than 0"),
+        ("--threads", "0", "argument --threads: 0 is less than 1"),
+        ("--threads", "two", "argument --threads: 'two' is not a whole number"),
+    ],
+)
+def test_counts_that_can_only_mean_nothing_are_refused_by_the_parser(capsys, option, value, message):
+    """--neighbours -1 and --threads 0 were accepted (issue 33)."""
+    from mmsa.cli import main
+
+    with pytest.raises(SystemExit) as exit_status:
+        main(["predict", "in.csv", "--model", "m.pt", "--out", "o.csv", option, value])
+    assert exit_status.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"mmsa predict: error: {message}"
