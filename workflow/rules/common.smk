@@ -92,6 +92,16 @@ def finetune_inputs(wc):
     return inputs
 
 
+def held_out_predictions(wc):
+    """Every (model, seed) held-out predictions file of a dataset."""
+    return expand(
+        "results/finetune/{dataset}/{model}/seed-{seed}.predictions.parquet",
+        dataset=wc.dataset,
+        model=config["finetune"]["models"],
+        seed=SEEDS,
+    )
+
+
 def per_seed(pattern):
     """One output path per configured seed (``{seed}`` filled in, other wildcards kept)."""
     return [pattern.replace("{seed}", str(seed)) for seed in SEEDS]

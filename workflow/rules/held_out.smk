@@ -2,16 +2,6 @@
 # (error against similarity, applicability domain, ensemble, calibration), one report category each.
 
 
-def held_out_predictions(wc):
-    """Every (model, seed) held-out predictions file of a dataset."""
-    return expand(
-        "results/finetune/{dataset}/{model}/seed-{seed}.predictions.parquet",
-        dataset=wc.dataset,
-        model=config["finetune"]["models"],
-        seed=SEEDS,
-    )
-
-
 rule held_out:
     input:
         shards="results/datasets/{dataset}/shards",
