@@ -32,6 +32,7 @@ from rdkit.Chem import rdDistGeom, rdForceFieldHelpers
 
 from mmsa.features.interrupts import raise_if_interrupted
 from mmsa.plan.config_slices import CONFORMER_GUARDS
+from mmsa.runtime.errors import InputError
 from mmsa.runtime.from_mapping import from_mapping
 
 FORCE_FIELDS = ("mmff", "uff", "none")
@@ -81,9 +82,10 @@ class ConformerResult:
         return self.coords is not None
 
 
-class ConformerTimeout(RuntimeError):
+class ConformerTimeout(InputError):
     """One molecule's embedding used more CPU time than the last-resort ``timeout_s``: the bounds
-    by count did not bound it, and a feature must not depend on the time, so featurization stops."""
+    by count did not bound it, and a feature must not depend on the time, so featurization stops.
+    The config's bounds are the user's to mend (the message says which), so it is one line."""
 
 
 ATTEMPTS_PER_CALL = 10
