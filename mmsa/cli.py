@@ -111,10 +111,12 @@ def _cmd_featurize(args: argparse.Namespace, config: dict[str, Any]) -> None:
 
 
 def _cmd_embed(args: argparse.Namespace, config: dict[str, Any]) -> None:
-    from mmsa.stages.command_files import embed_outputs
+    from mmsa.stages.command_files import checked_embed_files
 
     pin_cpu_kernels(config["cpu_kernels"])  # before torch is imported
-    embed_outputs(args.smiles, args.model, args.out, args.config)  # before torch: a wrong path costs no wait
+    checked_embed_files(
+        args.smiles, args.model, args.out, args.config
+    )  # before torch: a wrong path costs no wait
     from mmsa.runtime.reproducible import configure_torch
     from mmsa.stages.predict import embed_file
 
@@ -127,10 +129,10 @@ def _cmd_embed(args: argparse.Namespace, config: dict[str, Any]) -> None:
 
 
 def _cmd_predict(args: argparse.Namespace, config: dict[str, Any]) -> None:
-    from mmsa.stages.command_files import predict_outputs
+    from mmsa.stages.command_files import checked_predict_files
 
     pin_cpu_kernels(config["cpu_kernels"])  # before torch is imported
-    predict_outputs(args.smiles, args.model, args.out, args.pretrained, args.config)  # before torch
+    checked_predict_files(args.smiles, args.model, args.out, args.pretrained, args.config)  # before torch
     from mmsa.runtime.reproducible import configure_torch
     from mmsa.stages.predict import predict_file
 

@@ -27,7 +27,7 @@ def _model(option: str, path: Path_, expected: str, folder_ok: bool = False) -> 
         raise ModelFileError(f"{option} {err}") from None
 
 
-def embed_outputs(smiles: Path_, model: Path_, out: Path_, config: Path_ | None = None) -> OutputSet:
+def checked_embed_files(smiles: Path_, model: Path_, out: Path_, config: Path_ | None = None) -> OutputSet:
     """The checked files of ``mmsa embed``: Parquet output and ``<out>.rejects.csv``."""
     readable_file(smiles)
     _model("--model", model, PRETRAINED)
@@ -35,7 +35,7 @@ def embed_outputs(smiles: Path_, model: Path_, out: Path_, config: Path_ | None 
     return output_set(out, ".parquet", (REJECTS_SUFFIX,), inputs)
 
 
-def predict_outputs(
+def checked_predict_files(
     smiles: Path_, model: Path_, out: Path_, pretrained: Path_ | None = None, config: Path_ | None = None
 ) -> OutputSet:
     """The checked files of ``mmsa predict``: CSV output, ``<out>.rejects.csv`` and

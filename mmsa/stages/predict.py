@@ -47,8 +47,12 @@ from mmsa.runtime.errors import InputError
 from mmsa.runtime.hashing import sha256_file
 from mmsa.runtime.io import write_csv
 from mmsa.runtime.output_set import OutputSet
-from mmsa.stages.command_files import NEIGHBOURS_SUFFIX, REJECTS_SUFFIX, embed_outputs
-from mmsa.stages.command_files import predict_outputs as predict_outputs_of
+from mmsa.stages.command_files import (
+    NEIGHBOURS_SUFFIX,
+    REJECTS_SUFFIX,
+    checked_embed_files,
+    checked_predict_files,
+)
 from mmsa.stages.embed import embed_molecules, write_embeddings
 from mmsa.stages.model_features import featurized_as
 from mmsa.stages.prepare_smiles import PreparedMolecules, prepare_smiles_file
@@ -87,7 +91,7 @@ def embed_file(
 ) -> dict[str, int]:
     """Embeddings (Parquet: row, key, fused) of every valid row, featurized as the model's
     training molecules were (:func:`~mmsa.stages.model_features.featurized_as`)."""
-    outputs = embed_outputs(csv_path, model_path, out)
+    outputs = checked_embed_files(csv_path, model_path, out)
     weights = _loaded("--model", lambda p: load_model_file(p, PRETRAINED), model_path)
     model = pretrained_model(weights)
     config = featurized_as(config, weights.get("features"), f"--model {model_path}")
@@ -206,7 +210,7 @@ def predict_file(
     deviation over the seeds (ddof 1, as the report's): the seeds' disagreement, a first measure
     of how sure the models are about a molecule.
     """
-    outputs = predict_outputs_of(csv_path, finetuned_path, out, pretrained_path)
+    outputs = checked_predict_files(csv_path, finetuned_path, out, pretrained_path)
     models = finetuned_models(finetuned_path)
     meta = models[0][1]
     fused_needed = any(reads_fused(model) for model, _ in models)
