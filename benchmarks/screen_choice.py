@@ -8,7 +8,7 @@ paired 95% t-interval of their per-split difference excludes 0 in its favour, an
 largest mean gain wins. Only the ``valid`` column of the screen's ``scores.csv`` is read: test
 scores never choose.
 
-    python benchmarks/screen_choice.py --scores SCREEN/scores.csv --variants A B C
+    python benchmarks/screen_choice.py --scores SCREEN/scores.csv [MORE/scores.csv] --variants A B C
 """
 
 from __future__ import annotations
@@ -78,12 +78,19 @@ def choose(scores: pd.DataFrame, variants: list[str]) -> tuple[str, pd.DataFrame
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scores", type=Path, required=True, help="the screen's scores.csv")
+    parser.add_argument(
+        "--scores",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="the screen's scores.csv (several: this stage's and the earlier stage's folders)",
+    )
     parser.add_argument(
         "--variants", nargs="+", required=True, help="the stage's variants, the current choice first"
     )
     args = parser.parse_args(argv)
-    scores = pd.read_csv(args.scores, usecols=COLUMNS)
+    scores = pd.concat([pd.read_csv(path, usecols=COLUMNS) for path in args.scores], ignore_index=True)
+    scores = scores.drop_duplicates(["run", "dataset", "model", "seed"])  # a baseline both folders hold
     chosen, table = choose(scores, args.variants)
     print(markdown_table(table, right=[c for c in table.columns if c != "variant"]))
     print(f"chosen: {chosen}")

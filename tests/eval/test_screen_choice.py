@@ -61,3 +61,18 @@ def test_a_variant_replaces_the_first_only_on_a_resolved_gain(screen):
 
 def test_only_validation_scores_are_read(screen):
     assert "test" not in screen.COLUMNS and "valid" in screen.COLUMNS
+
+
+def test_a_stage_in_another_folder_is_paired_with_the_earlier_choice(screen, tmp_path, capsys):
+    """Stage B's runs live in their own folder; the earlier choice's scores come from stage A's."""
+    rng = np.random.default_rng(1)
+    first = rng.normal(0.0, 0.01, 10)
+    frame = scores(
+        screen, {"default-e5": first, "inputs-default-e5": first + 0.03 + rng.normal(0, 0.002, 10)}
+    )
+    a, b = frame[frame["run"].isin(["default-e5", "baseline"])], frame[~frame["run"].isin(["default-e5"])]
+    a.to_csv(tmp_path / "a.csv", index=False)
+    b.to_csv(tmp_path / "b.csv", index=False)  # holds the shared baseline too
+    args = ["--scores", str(tmp_path / "a.csv"), str(tmp_path / "b.csv")]
+    assert screen.main([*args, "--variants", "default-e5", "inputs-default-e5"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "chosen: inputs-default-e5"
