@@ -94,7 +94,7 @@ import pandas as pd
 import yaml
 
 from mmsa.eval.comparisons import CLASSIFICATION_AVERAGE, CONFIDENCE, collect, comparisons
-from mmsa.plan.compared_models import REFERENCES
+from mmsa.plan.compared_models import MODELS, REFERENCES
 from mmsa.plan.config import deep_merge, load_config
 from mmsa.runtime.figures import pyplot, save_figure
 
@@ -103,7 +103,9 @@ SNAKEFILE = REPO / "Snakefile"
 DEFAULT_CONFIG = REPO / "config" / "default.yaml"
 TEST_CONFIG = REPO / "config" / "test.yaml"
 
-PRETRAINED = ("mmsa", "mmsa-labels", "mmsa-graph")
+# the models that read a variant's pretraining (its GIN, or its frozen embedding beside the
+# strongest forest's features)
+PRETRAINED = ("mmsa", "mmsa-labels", "mmsa-graph", "physchem-mmsa-rf")
 BASELINES = REFERENCES  # no-pretrain, ecfp-rf, rf-physchem: they read nothing pretrained
 DATASETS = ("bbbp", "bace", "clintox")
 BASELINE = "baseline"  # the run folder of the references
@@ -405,7 +407,7 @@ def planned_jobs(config: dict[str, Any], variant: Variant | None, tiny: bool) ->
     """Jobs the full run will have once every checkpoint is known (one finetune or baseline
     job runs every seed of a (dataset, model))."""
     fine = config["finetune"]
-    neural = [m for m in fine["models"] if m not in ("ecfp-rf", "ecfp-mmsa-rf", "mmsa-probe")]
+    neural = [m for m in fine["models"] if MODELS[m].neural]
     plan = {
         "finetune": len(fine["datasets"]) * len(neural),
         "baseline": len(fine["datasets"]) * (len(fine["models"]) - len(neural)),

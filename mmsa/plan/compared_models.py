@@ -24,7 +24,9 @@ Every model is trained and scored on the same split of the same molecules:
 * ``mmsa-probe``: a linear model on the frozen fused MMSA embedding (how much the pretrained
   representation holds, without finetuning);
 * ``ecfp-mmsa-rf``: the random forest on ECFP4 concatenated with the frozen MMSA embedding (what
-  the representation adds to fingerprints).
+  the representation adds to fingerprints);
+* ``physchem-mmsa-rf``: ``rf-physchem``'s forest on its features concatenated with the frozen
+  MMSA embedding (what the representation adds to the strongest classical reference).
 """
 
 from __future__ import annotations
@@ -78,6 +80,13 @@ MODELS: dict[str, ComparedModel] = {
         ComparedModel("mmsa-probe", "linear model on the frozen MMSA embedding", "linear", embeddings=True),
         ComparedModel(
             "ecfp-mmsa-rf", "random forest on ECFP4 + frozen MMSA embedding", "forest", embeddings=True
+        ),
+        ComparedModel(
+            "physchem-mmsa-rf",
+            "count Morgan + RDKit descriptors + frozen MMSA embedding + random forest",
+            "forest",
+            embeddings=True,
+            descriptors=True,
         ),
     )
 }

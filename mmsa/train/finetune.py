@@ -207,9 +207,9 @@ def _classical(
         forest: dict[str, Any] = PHYSCHEM_FOREST
     else:
         x = ecfp4(keys)
-        if compared.embeddings:
-            x = np.hstack([x.astype(np.float32), data.fused.astype(np.float32)])
         forest = {"n_estimators": settings.rf_trees}
+    if compared.embeddings:  # the frozen MMSA embedding beside the forest's own features
+        x = np.hstack([x.astype(np.float32), data.fused.astype(np.float32)])
     pred = fit_predict_rf(x[train], labels[train], x[held_out], data.task_type, seed, **forest)
     return {"valid": pred[: len(valid)], "test": pred[len(valid) :]}
 

@@ -30,7 +30,7 @@ def test_a_null_takes_a_key_default_back_where_the_schema_takes_no_null():
     )
     assert config["pretrain"]["corpus"] == {}
     assert config["finetune"]["settings"]["split"] == "scaffold"
-    assert len(config["finetune"]["models"]) == 8 and "rf-physchem" in config["finetune"]["models"]
+    assert len(config["finetune"]["models"]) == 9 and "physchem-mmsa-rf" in config["finetune"]["models"]
 
 
 @pytest.mark.parametrize(

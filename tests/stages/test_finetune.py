@@ -135,14 +135,17 @@ def test_reported_metric_is_the_metric_of_the_saved_predictions(prepared, model)
     assert all(p.exists() for p in weights) == (model in neural)
 
 
-def test_the_physchem_forest_is_count_morgan_and_rdkit_descriptors_in_500_log2_trees(prepared):
+@pytest.mark.parametrize("model", ["rf-physchem", "physchem-mmsa-rf"])
+def test_the_physchem_forest_is_count_morgan_and_rdkit_descriptors_in_500_log2_trees(prepared, model):
     """rf-physchem's saved predictions equal a forest built here from RDKit and scikit-learn alone
-    on the same split: the definition the field uses (Burns et al. 2025), not mmsa's code."""
+    on the same split: the definition the field uses (Burns et al. 2025), not mmsa's code; and
+    physchem-mmsa-rf's equal the same forest with the embed stage's frozen embedding beside."""
     from rdkit.Chem import Descriptors
     from sklearn.ensemble import RandomForestClassifier
 
     config, tmp, d, _ = prepared
-    _, predictions, _ = run_model(prepared, "rf-physchem", "physchem")
+    _, predictions, _ = run_model(prepared, model, "physchem")
+    embedded = pd.read_parquet(tmp / "emb.parquet").set_index("key")["fused"]
     labels = pd.read_parquet(d / "shards" / "shard-00000.parquet").set_index("key")["has_n"]
     morgan = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
 
@@ -152,7 +155,10 @@ def test_the_physchem_forest_is_count_morgan_and_rdkit_descriptors_in_500_log2_t
             mol = Chem.MolFromSmiles(key)
             values = np.array(list(Descriptors.CalcMolDescriptors(mol).values()), dtype=np.float64)
             values = np.clip(np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0), -1e6, 1e6)
-            rows.append(np.concatenate([morgan.GetCountFingerprintAsNumPy(mol), values]))
+            fused = np.asarray(embedded[key]) if model == "physchem-mmsa-rf" else []
+            rows.append(
+                np.concatenate([morgan.GetCountFingerprintAsNumPy(mol), values.astype(np.float32), fused])
+            )
         return np.asarray(rows, dtype=np.float32)
 
     splits = pd.read_parquet(tmp / "split.parquet")
