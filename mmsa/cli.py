@@ -18,7 +18,6 @@ from typing import Any
 from mmsa import __version__
 from mmsa.data.columns import SMILES, SMILES_OPTION
 from mmsa.runtime.kernels import pin_cpu_kernels
-from mmsa.runtime.write_failures import write_failure
 
 DEFAULT_CONFIG = "config/default.yaml"
 CLUSTER_THREADS = "worker processes (default 1; unused when the config sets dask.scheduler_address)"
@@ -298,6 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mmsa.plan.config import ConfigError
     from mmsa.runtime.errors import InputError
     from mmsa.runtime.logs import stage_logging
+    from mmsa.runtime.write_failures import write_failure
 
     args = build_parser().parse_args(argv)
     try:

@@ -122,6 +122,15 @@ def _newest_change(path: Path) -> float:
     return newest
 
 
+def existing_folder(path: str | os.PathLike) -> Path:
+    """``path`` or its nearest ancestor that exists (absolute): where a file under ``path`` would
+    land, for checking that folder's space and permissions before anything is written."""
+    folder = Path(path).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
 def remove_stale_temporaries(folder: str | os.PathLike, max_age_s: float) -> list[Path]:
     """Delete the ``.tmp-*`` entries of ``folder`` that nothing under has changed for ``max_age_s``.
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmsa.runtime.errors import InputError
-from mmsa.runtime.io import atomic_path
+from mmsa.runtime.io import atomic_path, existing_folder
 
 TORCH_ARCHIVE_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
 # Name endings that say what a file holds; an output may not claim another format than its own.
@@ -165,9 +165,7 @@ def _starts_with(path: Path, magic: bytes) -> bool:
 def _probe_folder(out: Path) -> None:
     """Write :data:`PROBE_BYTES` beside ``out`` (in its nearest existing folder) and remove them:
     a folder that takes no write fails here, before any work, not at the end."""
-    folder = out.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
+    folder = existing_folder(out.parent)
     try:
         fd, name = tempfile.mkstemp(prefix=".tmp-probe-", dir=folder)
     except OSError as err:

@@ -11,17 +11,15 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Mapping
-from pathlib import Path
+
+from mmsa.runtime.io import existing_folder
 
 WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}  # the disk, a quota, a read-only mount
 
 
 def _free(path: str | os.PathLike) -> str:
     """The space left on the file system holding ``path`` (its nearest existing folder)."""
-    folder = Path(path).absolute()
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    stats = os.statvfs(folder)
+    stats = os.statvfs(existing_folder(path))
     left = float(stats.f_bavail * stats.f_frsize)
     unit = "bytes"
     for bigger in ("KiB", "MiB", "GiB"):
