@@ -9,6 +9,9 @@ functions.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
 
 from mmsa.data.fetch import readable_file
 from mmsa.plan.model_paths import FINETUNED, PRETRAINED, ModelFileError, check_model_path
@@ -20,11 +23,20 @@ SMILES_FILE = "the SMILES file"
 Path_ = str | os.PathLike
 
 
-def _model(option: str, path: Path_, expected: str, folder_ok: bool = False) -> None:
+T = TypeVar("T")
+
+
+def given_as(option: str, read: Callable[[Path], T], path: Path_) -> T:
+    """``read(path)``; a :class:`ModelFileError` it raises names ``option`` (``--model``,
+    ``--pretrained``), so the line says which argument was wrong."""
     try:
-        check_model_path(path, expected, folder_ok)
+        return read(Path(path))
     except ModelFileError as err:
         raise ModelFileError(f"{option} {err}") from None
+
+
+def _model(option: str, path: Path_, expected: str, folder_ok: bool = False) -> None:
+    given_as(option, lambda p: check_model_path(p, expected, folder_ok), path)
 
 
 def checked_embed_files(smiles: Path_, model: Path_, out: Path_, config: Path_ | None = None) -> OutputSet:

@@ -16,9 +16,8 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,21 +51,13 @@ from mmsa.stages.command_files import (
     REJECTS_SUFFIX,
     checked_embed_files,
     checked_predict_files,
+    given_as,
 )
 from mmsa.stages.embed import embed_molecules, write_embeddings
 from mmsa.stages.model_features import featurized_as
 from mmsa.stages.prepare_smiles import PreparedMolecules, prepare_smiles_file
 
-T = TypeVar("T")
 log = logging.getLogger(__name__)
-
-
-def _loaded(option: str, load: Callable[[Path], T], path: str | os.PathLike) -> T:
-    """``load(path)``, a :class:`ModelFileError` naming ``option`` when it is no such model."""
-    try:
-        return load(Path(path))
-    except ModelFileError as err:
-        raise ModelFileError(f"{option} {err}") from None
 
 
 def _usable(prepared: PreparedMolecules, csv_path: str | os.PathLike, outputs: OutputSet) -> None:
@@ -92,7 +83,7 @@ def embed_file(
     """Embeddings (Parquet: row, key, fused) of every valid row, featurized as the model's
     training molecules were (:func:`~mmsa.stages.model_features.featurized_as`)."""
     outputs = checked_embed_files(csv_path, model_path, out)
-    weights = _loaded("--model", lambda p: load_model_file(p, PRETRAINED), model_path)
+    weights = given_as("--model", lambda p: load_model_file(p, PRETRAINED), model_path)
     model = pretrained_model(weights)
     config = featurized_as(config, weights.get("features"), f"--model {model_path}")
     with tempfile.TemporaryDirectory() as work:
@@ -124,14 +115,14 @@ def finetuned_models(path: str | os.PathLike) -> list[tuple[PropertyModel, dict[
     perfect agreement."""
     path = Path(path)
     if not path.is_dir():
-        return [_loaded("--model", load_property_model, path)]
+        return [given_as("--model", load_property_model, path)]
     files = seed_weight_files(path)
     if not files:
         raise ModelFileError(
             f"--model {path}: a folder without finetuned models ({SEED_WEIGHTS}); expected "
             f"{KINDS[FINETUNED]} or the folder of a dataset's model holding them"
         )
-    models = [_loaded("--model", load_property_model, f) for f in files]
+    models = [given_as("--model", load_property_model, f) for f in files]
     same = ("dataset", "model", "task_type", "tasks", "run")
     first = {k: models[0][1].get(k) for k in same}
     for f, (_, meta) in zip(files[1:], models[1:], strict=True):
@@ -168,7 +159,7 @@ def _pretrained_for(
                 "new molecules among the training molecules"
             )
         return None
-    weights = _loaded("--pretrained", lambda p: load_model_file(p, PRETRAINED), path)
+    weights = given_as("--pretrained", lambda p: load_model_file(p, PRETRAINED), path)
     wanted = meta.get("pretrained_sha256")
     if wanted is None and "run" in meta:
         log.warning("--pretrained %s: not used (%s models are finetuned without one)", path, meta["model"])
