@@ -1,0 +1,60 @@
+"""benchmarks/output_identity.py, the check that a refactoring kept every output: each kind of
+difference lands in its class, and a changed result fails the command."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def identity(repo):
+    spec = importlib.util.spec_from_file_location(
+        "output_identity", repo / "benchmarks" / "output_identity.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _write(root: Path, files: dict[str, bytes]) -> Path:
+    for name, data in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    return root
+
+
+def _record(seed: int, commit: str) -> bytes:
+    return json.dumps({"seed": seed, "test": 0.8, "provenance": {"commit": commit}}).encode()
+
+
+def test_each_difference_is_named_and_only_a_changed_result_fails(identity, tmp_path, capsys):
+    same = {"model.pt": b"\x80weights", "logs/a.log": b"started 09:00"}
+    before = _write(
+        tmp_path / "a", {**same, "seed-0.json": _record(0, "abc1234"), "results.md": b"Commit abc1234; x"}
+    )
+    after = _write(
+        tmp_path / "b",
+        {
+            **same,
+            "seed-0.json": _record(0, "def5678"),
+            "results.md": b"Commit None; x",
+            "logs/a.log": b"10:00",
+        },
+    )
+    assert identity.compare_folders(before, after) == {
+        Path("logs/a.log"): identity.TIMING,
+        Path("model.pt"): identity.SAME,
+        Path("results.md"): identity.PROVENANCE,
+        Path("seed-0.json"): identity.PROVENANCE,
+    }
+    assert identity.main([str(before), str(after)]) == 0
+
+    _write(after, {"seed-0.json": _record(1, "def5678"), "new.parquet": b"PAR1"})
+    classes = identity.compare_folders(before, after)
+    assert classes[Path("seed-0.json")] == identity.DIFFERENT  # a result, not its provenance
+    assert classes[Path("new.parquet")] == identity.ONLY
+    assert identity.main([str(before), str(after)]) == 1
+    out = capsys.readouterr().out
+    assert "| seed-0.json | different |" in out and "| new.parquet | only in one |" in out
