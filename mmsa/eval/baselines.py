@@ -27,9 +27,6 @@ from mmsa.data.standardize import RejectedMolecule, parse_molecule
 from mmsa.eval.metrics import check_task_type, metric_of, metric_value
 
 PROBE_STRENGTHS = (0.01, 0.1, 1.0, 10.0)  # inverse regularization (C) / ridge alpha = 1 / C
-# The physchem forest as the field runs it: 500 trees, log2(features) per split (fixed, not
-# tuned: it is the reference a learned representation must reach).
-PHYSCHEM_FOREST = {"n_estimators": 500, "max_features": "log2"}
 DESCRIPTOR_CLIP = 1e6  # |value| cap for the forest: a few descriptors (Ipc) span 1e30
 
 log = logging.getLogger(__name__)

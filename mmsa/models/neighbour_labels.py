@@ -23,12 +23,16 @@ predicted with it. The contexts have no parameters: the training molecules' is c
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmsa.eval.baselines import ecfp4
+from mmsa.models.head_inputs import HeadInputs
+from mmsa.plan.finetune_settings import FinetuneSettings
 
 SPACES = ("fused", "ecfp")
 ECFP_BITS = 2048  # ecfp4's default length; the saved reference holds them packed, 8 per byte
@@ -53,6 +57,9 @@ class NeighbourLabels(nn.Module):
         train_keys: their canonical keys (a training molecule's duplicates share its key).
         train_context: the training molecules' contexts, when already computed (a saved model).
     """
+
+    name: ClassVar[str] = "labels"  # its entry in mmsa.plan.compared_models.HEADS
+    meta_key: ClassVar[str] = "neighbour_labels"  # its settings' key in a saved model's metadata
 
     def __init__(
         self,
@@ -93,6 +100,44 @@ class NeighbourLabels(nn.Module):
         else:
             reference = torch.from_numpy(np.packbits(ecfp4(keys), axis=1))
         return cls(space, reference, torch.as_tensor(np.asarray(labels), dtype=torch.float32), k, keys)
+
+    @classmethod
+    def build(cls, inputs: HeadInputs, settings: FinetuneSettings) -> NeighbourLabels:
+        """The context over a seed's training molecules, in ``finetune.settings.label_space``,
+        ``finetune.hypergraph_k`` neighbours per molecule."""
+        if inputs.neighbours is None or (settings.label_space == "fused" and inputs.fused is None):
+            raise ValueError("mmsa-labels needs its neighbour count and, in the fused space, the embeddings")
+        return cls.from_training(
+            settings.label_space, inputs.keys, inputs.labels, inputs.neighbours, inputs.fused
+        )
+
+    @property
+    def reads_fused(self) -> bool:
+        """Whether new molecules are placed by their pretrained fused embeddings."""
+        return self.space == "fused"
+
+    def new_context(
+        self, fused: np.ndarray | None, keys: list[str] | None, device: torch.device | str
+    ) -> Tensor:
+        """:meth:`for_new` of molecules given as a prediction receives them (on the reference's
+        device)."""
+        return self.for_new(fused, keys)
+
+    def saved_meta(self) -> dict[str, Any]:
+        """What :meth:`from_saved` needs beside the buffers."""
+        return {"space": self.space, "k": self.k, "train_keys": self.train_keys}
+
+    @classmethod
+    def from_saved(cls, meta: dict[str, Any], state: dict[str, Tensor]) -> NeighbourLabels:
+        """The context of a saved model."""
+        return cls(
+            meta["space"],
+            state["structure.reference"],
+            state["structure.labels"],
+            meta["k"],
+            meta["train_keys"],
+            state["structure.train_context"],
+        )
 
     def forward(self, index: Tensor) -> Tensor:
         """Contexts of training molecules ``index`` (positions among the training molecules)."""

@@ -1,20 +1,16 @@
-"""The finetuned property predictor: a GIN, optionally MMSA's structure-aware head, a linear head.
+"""The finetuned property predictor: a GIN, optionally a head's context beside it, a linear layer.
 
 Hu et al.'s finetuning protocol (the reference every graph-pretraining paper follows) puts a
 plain linear layer on the pooled GIN embedding, with dropout inside the GIN only; so does this
-module. The ``mmsa`` model adds :class:`StructureContext` and concatenates its output to the
-GIN embedding before the linear layer; ``mmsa-labels`` concatenates
-:class:`~mmsa.models.neighbour_labels.NeighbourLabels` instead (its training neighbours' labels).
-With ``finetune.settings.descriptor_inputs`` every neural model also concatenates the molecule's
-RDKit descriptors, standardized with its training part's statistics (as chemprop's extra
-molecule features are), the scaling kept in the model for ``mmsa predict``.
-
-The structure-aware head is inductive. It holds the pretrained fused embeddings of the
-*training* molecules and their kNN hypergraph (one hyperedge per training molecule: itself and
-its nearest training molecules). A training molecule's context is its ``HypergraphConv`` output
-over that hypergraph; any other molecule (validation, test, or a new one in ``mmsa predict``)
-is attached by :meth:`StructureContext.for_new` with one hyperedge of its own, so what the
-reported test score measures is exactly what a user gets for a new molecule.
+module. A model with a head (:mod:`mmsa.models.heads`: ``mmsa``'s structure-aware
+:class:`~mmsa.models.structure_context.StructureContext`, ``mmsa-labels``'
+:class:`~mmsa.models.neighbour_labels.NeighbourLabels`) concatenates the head's context to the
+GIN embedding before the linear layer. Heads are inductive: built on the training molecules, they
+attach any other molecule (validation, test, or a new one in ``mmsa predict``) the same way, so the
+reported test score is the score of the model a user deploys. With
+``finetune.settings.descriptor_inputs`` every neural model also concatenates the molecule's RDKit
+descriptors, standardized with its training part's statistics (as chemprop's extra molecule
+features are), the scaling kept in the model for ``mmsa predict``.
 
 Saved models (:func:`save_property_model`) are weights-only files with the metadata needed to
 rebuild them; :func:`load_property_model` never unpickles code.
@@ -27,15 +23,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
-from torch_geometric.nn import HypergraphConv
 
 from mmsa.models.descriptor_term import DescriptorScaler
 from mmsa.models.graph import GINEncoder
+from mmsa.models.heads import HEAD_TYPES, Head
 from mmsa.models.model_files import FINETUNED, load_model_file
-from mmsa.models.neighbour_labels import NeighbourLabels
 from mmsa.models.training_reference import TrainingReference
 from mmsa.runtime.io import save_torch
 
@@ -44,78 +38,15 @@ from mmsa.runtime.io import save_torch
 INFERENCE_BATCH = 256
 
 
-class StructureContext(nn.Module):
-    """Structure-aware features from the pretrained space (fixed embeddings, trained convolution).
-
-    Args:
-        fused: pretrained fused embeddings of the training molecules (n, d).
-        hyperedge_index: their kNN hypergraph as PyG incidence (2, nnz): node ids, hyperedge ids.
-        anchors: the pretrained memory anchors (M, d), or None to leave them out.
-        out_dim: size of each projected part.
-        temperature: softmax temperature of the soft assignment to the anchors.
-        k: neighbours (training molecules) in the hyperedge of an attached molecule.
-    """
-
-    def __init__(
-        self,
-        fused: Tensor,
-        hyperedge_index: Tensor,
-        anchors: Tensor | None,
-        out_dim: int,
-        temperature: float,
-        k: int,
-    ) -> None:
-        super().__init__()
-        self.register_buffer("fused", fused.float())
-        self.register_buffer("hyperedge_index", hyperedge_index.long())
-        self.conv = HypergraphConv(fused.shape[1], out_dim)
-        self.use_anchors = anchors is not None
-        if anchors is not None:
-            self.register_buffer("anchors", F.normalize(anchors.float(), dim=-1))
-            self.anchor_proj = nn.Linear(anchors.shape[1], out_dim)
-        self.temperature, self.k = temperature, k
-        self.out_dim = out_dim * (2 if self.use_anchors else 1)
-
-    def forward(self, index: Tensor) -> Tensor:
-        """Context of training molecules ``index`` (positions in ``fused``)."""
-        context = F.relu(self.conv(self.fused, self.hyperedge_index))[index]
-        return self._with_anchors(context, self.fused[index])
-
-    def for_new(self, fused: Tensor) -> Tensor:
-        """Context of molecules outside the training set, from their pretrained fused embeddings.
-
-        Each new molecule gets one hyperedge: itself and its ``k`` most cosine-similar training
-        molecules. New molecules are never members of each other's hyperedges, and the training
-        hyperedges stay as they are, so one molecule's context does not depend on which other
-        molecules are predicted with it.
-        """
-        n, m = len(self.fused), len(fused)
-        base, new = F.normalize(self.fused, dim=-1), F.normalize(fused.float(), dim=-1)
-        neighbours = (new @ base.t()).topk(min(self.k, n), dim=1).indices  # (m, k)
-        edge_ids = torch.arange(n, n + m, device=fused.device)
-        members = torch.cat([edge_ids.unsqueeze(1), neighbours], dim=1)
-        extra = torch.stack([members.reshape(-1), edge_ids.repeat_interleave(members.shape[1])])
-        incidence = torch.cat([self.hyperedge_index, extra], dim=1)
-        context = F.relu(self.conv(torch.cat([self.fused, fused.float()]), incidence))[n:]
-        return self._with_anchors(context, fused.float())
-
-    def _with_anchors(self, context: Tensor, fused: Tensor) -> Tensor:
-        if not self.use_anchors:
-            return context
-        z = F.normalize(fused, dim=-1)
-        weights = torch.softmax(z @ self.anchors.t() / self.temperature, dim=-1)
-        return torch.cat([context, F.relu(self.anchor_proj(weights @ self.anchors))], dim=-1)
-
-
 class PropertyModel(nn.Module):
-    """GIN graph embedding (+ structure context) (+ standardized descriptors) -> linear task head
+    """GIN graph embedding (+ a head's context) (+ standardized descriptors) -> linear task head
     (Hu et al.'s protocol)."""
 
     def __init__(
         self,
         gin: GINEncoder,
         num_tasks: int,
-        structure: StructureContext | NeighbourLabels | None = None,
+        structure: Head | None = None,
         descriptors: DescriptorScaler | None = None,
     ) -> None:
         super().__init__()
@@ -167,9 +98,7 @@ def graph_data(graphs: list[Data]) -> list[Data]:
 def reads_fused(model: PropertyModel) -> bool:
     """Whether ``model`` places new molecules by their pretrained fused embeddings (the ``mmsa``
     head, and ``mmsa-labels`` with neighbours in the fused space)."""
-    if isinstance(model.structure, NeighbourLabels):
-        return model.structure.space == "fused"
-    return model.structure is not None
+    return model.structure is not None and model.structure.reads_fused
 
 
 @torch.no_grad()
@@ -191,13 +120,7 @@ def predict_outputs(
     num_tasks = model.head.out_features
     if not graphs:
         return np.zeros((0, num_tasks))
-    context = None
-    if isinstance(model.structure, NeighbourLabels):
-        context = model.structure.for_new(fused, keys)
-    elif model.structure is not None:
-        if fused is None:
-            raise ValueError("the structure-aware head needs the molecules' pretrained fused embeddings")
-        context = model.structure.for_new(torch.as_tensor(fused, device=device))
+    context = None if model.structure is None else model.structure.new_context(fused, keys, device)
     out = []
     for start in range(0, len(graphs), INFERENCE_BATCH):
         batch = Batch.from_data_list(graphs[start : start + INFERENCE_BATCH]).to(device)
@@ -225,21 +148,12 @@ def save_property_model(
     nearest known molecules.
 
     ``meta`` must hold ``arch``, ``dropout``, ``tasks``, ``task_type``, ``target_mean`` and
-    ``target_std``; the structure head's settings are added here (for a label context, the
-    training molecules' keys too: which molecules' labels the model holds).
+    ``target_std``; the head's settings are added here (for a label context, the training
+    molecules' keys too: which molecules' labels the model holds).
     """
     meta = dict(meta)
-    if isinstance(model.structure, NeighbourLabels):
-        s = model.structure
-        meta["neighbour_labels"] = {"space": s.space, "k": s.k, "train_keys": s.train_keys}
-    elif model.structure is not None:
-        s = model.structure
-        meta["structure"] = {
-            "out_dim": s.conv.out_channels,
-            "temperature": s.temperature,
-            "k": s.k,
-            "uses_anchors": s.use_anchors,
-        }
+    if model.structure is not None:
+        meta[model.structure.meta_key] = model.structure.saved_meta()
     if model.descriptors is not None:
         meta["descriptor_inputs"] = {"n": len(model.descriptors.centre), "clip": model.descriptors.clip}
     saved = {"meta": meta, "state_dict": model.state_dict()}
@@ -254,28 +168,8 @@ def load_property_model(path: str | os.PathLike) -> tuple[PropertyModel, dict[st
     other file is a :class:`~mmsa.plan.model_paths.ModelFileError` saying what it is."""
     saved = load_model_file(path, FINETUNED)
     meta, state = saved["meta"], saved["state_dict"]
-    structure: StructureContext | NeighbourLabels | None = None
-    if "neighbour_labels" in meta:
-        s = meta["neighbour_labels"]
-        structure = NeighbourLabels(
-            s["space"],
-            state["structure.reference"],
-            state["structure.labels"],
-            s["k"],
-            s["train_keys"],
-            state["structure.train_context"],
-        )
-    elif "structure" in meta:
-        s = meta["structure"]
-        anchors = state["structure.anchors"] if s["uses_anchors"] else None
-        structure = StructureContext(
-            state["structure.fused"],
-            state["structure.hyperedge_index"],
-            anchors,
-            s["out_dim"],
-            s["temperature"],
-            s["k"],
-        )
+    heads = [head for head in HEAD_TYPES.values() if head.meta_key in meta]
+    structure = heads[0].from_saved(meta[heads[0].meta_key], state) if heads else None
     descriptors = None
     if "descriptor_inputs" in meta:
         descriptors = DescriptorScaler(meta["descriptor_inputs"]["n"], meta["descriptor_inputs"]["clip"])

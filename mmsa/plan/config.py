@@ -148,7 +148,7 @@ def _finetune_errors(config: dict[str, Any]) -> list[str]:
         errors.append(f"  - at 'finetune.settings.split_fractions': {err}")
     if config["pretrain"]["settings"]["model"].get("use_graph") is False:
         models = [MODELS[m] for m in config["finetune"]["models"] if m in MODELS]  # others: _model_errors
-        need = [m.name for m in models if m.pretrained and m.neural]
+        need = [m.name for m in models if "weights" in m.reads]
         if need:
             errors.append(
                 f"  - at 'pretrain.settings.model.use_graph': finetune.models {need} finetune the "

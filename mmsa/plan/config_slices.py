@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_args
 
 from mmsa.data.registry import CORPUS
 from mmsa.plan.compared_models import compared_model
 from mmsa.plan.datasets import ROW_LIMITS
-from mmsa.plan.finetune_settings import settings_read_by
+from mmsa.plan.finetune_settings import Reader, settings_read_by
 from mmsa.plan.schema import section_keys
 
 ConfigPath = tuple[str, ...]
@@ -39,12 +39,8 @@ FEATURES: tuple[ConfigPath, ...] = (
     ("cache_dir",),
     *[("featurize", key) for key in section_keys("featurize") if key not in WORK_KEYS],
 )
-# What finetuning reads of finetune.settings, by how a model is trained (compared_models.py).
-NEURAL_SETTINGS = settings_read_by("neural")
-STRUCTURE_SETTINGS = settings_read_by("structure")
-LABEL_SETTINGS = settings_read_by("labels")
-FOREST_SETTINGS = settings_read_by("forest")
-SPLIT_SETTINGS = settings_read_by("split")
+# What finetuning reads of finetune.settings, by group (compared_models.ComparedModel.settings_read).
+SETTINGS_OF = {reader: settings_read_by(reader) for reader in get_args(Reader)}
 # The pretrained-model keys that shape a GIN (models/property.py build_gin).
 GIN_KEYS = ("gnn_layers", "gnn_dim", "gnn_jk", "gnn_pool")
 
@@ -99,19 +95,16 @@ def _finetune(config: dict[str, Any], dataset: str, model: str | None) -> list[C
     compared = compared_model(str(model))
     paths = [*_source(dataset), ("finetune", "seeds")]
     if compared.neural:
-        paths += [*FEATURES, *_finetune_settings(NEURAL_SETTINGS), ("cpu_kernels",)]
-        if not compared.pretrained:  # its GIN has the configured architecture
+        paths += [*FEATURES, *_finetune_settings(SETTINGS_OF["neural"]), ("cpu_kernels",)]
+        if "weights" not in compared.reads:  # its GIN has the configured architecture
             paths += [("pretrain", "settings", "model", key) for key in GIN_KEYS]
-    if compared.hypergraph or compared.neighbour_labels:  # k neighbours, as many as the hypergraph stage's
+    if compared.neighbours:  # k neighbours, as many as the hypergraph stage's
         paths += [("finetune", "hypergraph_k")]
-    if compared.hypergraph:
-        paths += _finetune_settings(STRUCTURE_SETTINGS)
-    if compared.neighbour_labels:
-        paths += _finetune_settings(LABEL_SETTINGS)
-    if compared.descriptors and not compared.neural:  # descriptors from the feature cache, and the
-        paths += [*FEATURES]  # field's fixed forest (eval.baselines.PHYSCHEM_FOREST): no forest setting
-    elif compared.trained == "forest":
-        paths += _finetune_settings(FOREST_SETTINGS)
+    if "descriptors" in compared.reads:  # a classical model's descriptors, from the feature cache
+        paths += [*FEATURES]
+    for group in compared.settings_read:
+        if group != "neural":
+            paths += _finetune_settings(SETTINGS_OF[group])
     return paths
 
 
@@ -140,7 +133,7 @@ READS: dict[str, Callable[[dict[str, Any], Any, Any], list[ConfigPath]]] = {
         *[p for p in FEATURES if p[0] == "featurize"],
         *[("pretrain", "settings", "model", key) for key in GIN_KEYS],
     ],
-    "split": lambda c, d, m: [*_source(d), ("finetune", "seeds"), *_finetune_settings(SPLIT_SETTINGS)],
+    "split": lambda c, d, m: [*_source(d), ("finetune", "seeds"), *_finetune_settings(SETTINGS_OF["split"])],
     "hypergraph": lambda c, d, m: [("finetune", "hypergraph_k")],
     "finetune": _finetune,
     "held_out": lambda c, d, m: [*_source(d), ("finetune", "seeds")],

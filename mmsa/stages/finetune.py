@@ -100,32 +100,31 @@ def dataset_inputs(
     from mmsa.stages.embed import read_embeddings
     from mmsa.train.finetune import DatasetInputs
 
+    reads = compared.reads
     frame = load_labelled(shard_files(files.shards_dir), files.manifests)
-    pretrained = load_pretrained(files.model_path) if compared.pretrained or compared.hypergraph else None
+    pretrained = load_pretrained(files.model_path) if {"weights", "anchors"} & set(reads) else None
     if pretrained is not None:
         arch = pretrained.config.to_dict()
     else:  # only a model without pretraining is handed (and reads) pretrain.settings
         arch = gin_architecture(config) if compared.neural else {}
     fused = None
-    if compared.embeddings:
+    if "embeddings" in reads:
         keys, embedded = read_embeddings(files.embeddings)
         position = {k: i for i, k in enumerate(keys)}
         fused = embedded[np.array([position[k] for k in frame["key"]])]
-    store = feature_store(config, files.manifests) if compared.neural or compared.descriptors else None
+    store = feature_store(config, files.manifests) if {"graphs", "descriptors"} & set(reads) else None
     return DatasetInputs(
         dataset,
         dataset_spec(config, dataset).task_type,
         frame,
         pd.read_parquet(files.splits),
-        store=store if compared.neural else None,
+        store=store if "graphs" in reads else None,
         arch=arch,
         pretrained=pretrained,
         fused=fused,
-        hypergraph=pd.read_parquet(files.hypergraph) if compared.hypergraph else None,
-        descriptors=store.descriptors(frame["key"].tolist()) if compared.descriptors else None,
-        neighbours=config["finetune"]["hypergraph_k"]
-        if compared.hypergraph or compared.neighbour_labels
-        else None,
+        hypergraph=pd.read_parquet(files.hypergraph) if "hypergraph" in reads else None,
+        descriptors=store.descriptors(frame["key"].tolist()) if "descriptors" in reads else None,
+        neighbours=config["finetune"]["hypergraph_k"] if compared.neighbours else None,
     )
 
 

@@ -4,7 +4,7 @@ The ``mmsa`` finetuning head propagates over molecules that are close in the pre
 space. Only training molecules form it: hyperedge e holds training molecule e and its ``k``
 most cosine-similar other training molecules (no labels are read). Validation and test
 molecules are not part of it; finetuning and ``mmsa predict`` attach each of them with one
-hyperedge of its own (:meth:`mmsa.models.property.StructureContext.for_new`), so no held-out
+hyperedge of its own (:meth:`mmsa.models.structure_context.StructureContext.for_new`), so no held-out
 molecule passes messages during training.
 
 The statistics say how well held-out molecules are covered: the mean cosine similarity of each

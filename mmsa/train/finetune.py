@@ -19,15 +19,16 @@ import pandas as pd
 import torch
 
 from mmsa.data.labelled_molecules import label_columns
-from mmsa.eval.baselines import PHYSCHEM_FOREST, ecfp4, fit_predict_linear, fit_predict_rf, physchem_features
+from mmsa.eval.baselines import ecfp4, fit_predict_linear, fit_predict_rf, physchem_features
 from mmsa.eval.metrics import metric_of, metric_value, undefined_reason
 from mmsa.eval.split import PARTS, split_positions
 from mmsa.features.descriptors import DESCRIPTOR_NAMES
 from mmsa.features.loader import FeatureStore
 from mmsa.models.descriptor_term import DescriptorScaler
+from mmsa.models.head_inputs import HeadInputs
+from mmsa.models.heads import HEAD_TYPES, Head
 from mmsa.models.mmsa import MMSAModel
-from mmsa.models.neighbour_labels import NeighbourLabels
-from mmsa.models.property import PropertyModel, StructureContext, build_gin, graph_data, reads_fused
+from mmsa.models.property import PropertyModel, build_gin, graph_data, reads_fused
 from mmsa.plan.compared_models import ComparedModel, compared_model
 from mmsa.plan.finetune_settings import FinetuneSettings
 from mmsa.runtime.device import pick_device
@@ -120,27 +121,9 @@ def _neural(
         pretrained = data.pretrained.graph_encoder
     gin = build_gin(data.arch, settings.dropout, pretrained)
     keys, labels = data.frame["key"].tolist(), data.labels
-    structure: StructureContext | NeighbourLabels | None = None
-    if compared.hypergraph:
-        if (
-            data.fused is None
-            or data.hypergraph is None
-            or data.pretrained is None
-            or data.neighbours is None
-        ):
-            raise ValueError("the mmsa model needs the pretrained model, embeddings and hypergraph")
-        train_keys = [keys[i] for i in split[0]]
-        memory = data.pretrained.memory
-        structure = StructureContext(
-            torch.as_tensor(data.fused[split[0]]),
-            seed_incidence(data.hypergraph, seed, train_keys),
-            memory.anchors if memory is not None else None,
-            settings.structure_dim,
-            settings.anchor_temperature,
-            k=data.neighbours,
-        )
-    elif compared.neighbour_labels:
-        structure = _neighbour_labels(data, split[0], settings.label_space)
+    structure: Head | None = None
+    if compared.head in HEAD_TYPES:
+        structure = HEAD_TYPES[compared.head].build(_head_inputs(data, split[0], seed), settings)
     descriptors = None
     if settings.descriptor_inputs:  # standardized with the training part's statistics only
         descriptors = DescriptorScaler(len(DESCRIPTOR_NAMES), settings.descriptor_clip)
@@ -165,20 +148,43 @@ def _neural(
     return result, predictions, model.cpu()
 
 
-def _neighbour_labels(data: DatasetInputs, train: np.ndarray, space: str) -> NeighbourLabels:
-    """The label context over ``train`` (positions in ``data.frame``): their labels in the units
-    the network is trained on (regression targets standardized as :func:`fit` does)."""
-    if data.neighbours is None or (space == "fused" and data.fused is None):
-        raise ValueError("mmsa-labels needs its neighbour count and, in the fused space, the embeddings")
+def _head_inputs(data: DatasetInputs, train: np.ndarray, seed: int) -> HeadInputs:
+    """What a head may be built from: the seed's training molecules (``train``: positions in
+    ``data.frame``), their labels in the units the network is trained on (regression targets
+    standardized as :func:`fit` does), and what the model read of the pretraining."""
+    keys = data.frame["key"].iloc[train].tolist()
     labels = data.labels[train]
     mean, std = target_scaling(labels, data.task_type)
-    return NeighbourLabels.from_training(
-        space,
-        data.frame["key"].iloc[train].tolist(),
+    memory = None if data.pretrained is None else data.pretrained.memory
+    return HeadInputs(
+        keys,
         (labels - mean) / std,
-        data.neighbours,
         None if data.fused is None else data.fused[train],
+        None if data.hypergraph is None else seed_incidence(data.hypergraph, seed, keys),
+        None if memory is None else memory.anchors,
+        data.neighbours,
     )
+
+
+def _fingerprints(data: DatasetInputs) -> np.ndarray:
+    return ecfp4(data.frame["key"].tolist())
+
+
+def _physchem(data: DatasetInputs) -> np.ndarray:
+    if data.descriptors is None:
+        raise ValueError("physchem features need the dataset's descriptors")
+    return physchem_features(data.frame["key"].tolist(), data.descriptors)
+
+
+def _embedding(data: DatasetInputs) -> np.ndarray:
+    if data.fused is None:
+        raise ValueError("embedding features need the dataset's MMSA embeddings")
+    return data.fused
+
+
+# A classical model's features by name (mmsa.plan.compared_models.FEATURE_SETS), rows in
+# ``data.frame`` order.
+FEATURE_SETS = {"ecfp": _fingerprints, "physchem": _physchem, "embedding": _embedding}
 
 
 def _classical(
@@ -190,26 +196,16 @@ def _classical(
 ) -> dict[str, np.ndarray]:
     train, valid, test = split
     labels = data.labels
-    if compared.embeddings and data.fused is None:
-        raise ValueError(f"{compared.name} needs the dataset's MMSA embeddings")
+    features = [FEATURE_SETS[name](data) for name in compared.features]
+    # one set as it is; several joined as float32 (what a forest reads them as)
+    x = features[0] if len(features) == 1 else np.hstack([f.astype(np.float32) for f in features])
     if compared.trained == "linear":
-        x = data.fused
         pred_valid, pred_test = fit_predict_linear(
             x[train], labels[train], x[valid], labels[valid], x[test], data.task_type
         )
         return {"valid": pred_valid, "test": pred_test}
     held_out = np.concatenate([valid, test])
-    keys = data.frame["key"].tolist()
-    if compared.descriptors:
-        if data.descriptors is None:
-            raise ValueError(f"{compared.name} needs the dataset's descriptors")
-        x = physchem_features(keys, data.descriptors)
-        forest: dict[str, Any] = PHYSCHEM_FOREST
-    else:
-        x = ecfp4(keys)
-        forest = {"n_estimators": settings.rf_trees}
-    if compared.embeddings:  # the frozen MMSA embedding beside the forest's own features
-        x = np.hstack([x.astype(np.float32), data.fused.astype(np.float32)])
+    forest = compared.forest_args(settings)
     pred = fit_predict_rf(x[train], labels[train], x[held_out], data.task_type, seed, **forest)
     return {"valid": pred[: len(valid)], "test": pred[len(valid) :]}
 

@@ -83,12 +83,11 @@ def finetune_inputs(wc):
         "manifests": manifests_of(wc.dataset),
         "splits": f"results/splits/{wc.dataset}.parquet",
     }
-    if model.pretrained or model.embeddings:  # embeddings: its hash goes into the provenance
+    if model.reads_pretrained:  # embeddings too: its hash goes into the provenance
         inputs["model"] = "results/pretrain/model.pt"
-    if model.embeddings:
-        inputs["embeddings"] = f"results/embeddings/{wc.dataset}.parquet"
-    if model.hypergraph:
-        inputs["hypergraph"] = f"results/hypergraph/{wc.dataset}.parquet"
+    for output in ("embeddings", "hypergraph"):
+        if output in model.reads:
+            inputs[output] = f"results/{output}/{wc.dataset}.parquet"
     return inputs
 
 
