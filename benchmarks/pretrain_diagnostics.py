@@ -49,8 +49,9 @@ def retrieval(model: MMSAModel, batch: Batch, mask_rate: float) -> dict[str, flo
     ``mask_rate``), as in training with augmentation."""
     torch.manual_seed(0)
     model.config = replace(model.config, graph_mask_rate=mask_rate, graph_drop_bond_rate=0.0)
-    feats, masks, _ = model.encode(batch, augment=mask_rate > 0)
-    proj = {m: F.normalize(model.projections[m](feats[m]), dim=-1) for m in model.modalities}
+    step = model.encode(batch, augment=mask_rate > 0)
+    masks = step.masks
+    proj = {m: F.normalize(model.projections[m](step.feats[m]), dim=-1) for m in model.modalities}
     out = {}
     for i, a in enumerate(model.modalities):
         for b in model.modalities[i + 1 :]:

@@ -13,7 +13,8 @@ from mmsa.models.image import ResNetEncoder
 from mmsa.models.losses import info_nce, pairwise_info_nce
 from mmsa.models.memory import MemoryBank, sinkhorn
 from mmsa.models.mmsa import MMSAModel
-from mmsa.models.mmsa_config import GEO_ENCODERS, LOSS_TERMS, MODALITIES, MMSAConfig
+from mmsa.models.mmsa_config import GEO_ENCODERS, MODALITIES, MMSAConfig
+from mmsa.models.objective import LOSS_TERMS
 
 __all__ = [
     "GEO_ENCODERS",

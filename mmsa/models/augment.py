@@ -22,9 +22,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+import torch.nn.functional as F
+from torch import Tensor, nn
 
-from mmsa.features.graph import ATOM_TYPE_MASK
+from mmsa.features.graph import ATOM_TYPE_MASK, ATOM_TYPE_UNKNOWN
+from mmsa.models.losses import zero_loss
+from mmsa.runtime.distributed import GlobalBatch
 
 
 @dataclass
@@ -56,3 +59,30 @@ def augment_graph(
         keep = (torch.rand(edge_index.size(1) // 2, device=x.device) >= drop_rate).repeat_interleave(2)
         edge_index, edge_attr = edge_index[:, keep], edge_attr[keep]
     return GraphView(x, edge_index, edge_attr, masked)
+
+
+def atom_type_head(node_dim: int) -> nn.Linear:
+    """The masked-atom head: node state -> atom type (atomic number - 1, or unknown)."""
+    return nn.Linear(node_dim, ATOM_TYPE_UNKNOWN + 1)
+
+
+def masked_atom_loss(
+    head: nn.Linear,
+    nodes: Tensor,
+    masked: Tensor,
+    atom_types: Tensor,
+    global_batch: GlobalBatch | None = None,
+) -> Tensor:
+    """Cross-entropy of the masked atoms' types predicted by ``head`` from their GIN node states
+    (the mean over the global batch's masked atoms with ``global_batch``, as one process would
+    take it)."""
+    if bool(masked.any()):
+        logits = head(nodes[masked]).float()
+        targets = atom_types[masked].long().clamp(max=ATOM_TYPE_UNKNOWN)
+        loss = F.cross_entropy(logits, targets, reduction="mean" if global_batch is None else "sum")
+    else:
+        loss = zero_loss(nodes, head.weight)
+    if global_batch is None:
+        return loss
+    totals = global_batch.total(torch.stack([loss, masked.sum().float()]))
+    return totals[0] / totals[1].clamp(min=1.0)

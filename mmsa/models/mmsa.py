@@ -20,10 +20,12 @@ coordinates with ``conf_mask``, depictions with ``img_mask``) and
 7. optionally predicts the molecule's standardized RDKit descriptors from the GIN's pooled
    embedding, on a random share of them per step (term ``descriptors``) (:mod:`.descriptor_term`).
 
-Every switch that is off removes its module and its entry in ``losses``; ``loss`` is the
-weighted sum of the entries present. The GIN is exposed as ``graph_encoder`` so that
-finetuning can reuse it on its own. Default sizes follow the usual baselines (GIN 5 x 300 as
-in Hu et al., ResNet-18, a 4-block SchNet); the loss weights are this implementation's choice.
+Each term is one class (:mod:`.loss_term`), listed in order in :mod:`.objective`; the model
+runs them and knows none by name. Every switch that is off removes its module and its entry in
+``losses``; ``loss`` is the weighted sum of the entries present. The GIN is exposed as
+``graph_encoder`` so that finetuning can reuse it on its own. Default sizes follow the usual
+baselines (GIN 5 x 300 as in Hu et al., ResNet-18, a 4-block SchNet); the loss weights are this
+implementation's choice.
 SchNet is the default 3D encoder (the lighter one on a CPU); ``geo_encoder: comenet`` selects
 ComENet, the 3D encoder of the MMSA paper. The sizes live in :class:`~mmsa.models.mmsa_config.MMSAConfig`,
 the saved file in :mod:`mmsa.models.pretrained_file`.
@@ -36,22 +38,21 @@ from contextlib import nullcontext
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mmsa.features.descriptors import DESCRIPTOR_NAMES
-from mmsa.features.graph import ATOM_TYPE_UNKNOWN
 from mmsa.models.augment import GraphView, augment_graph
 from mmsa.models.comenet import ComENetEncoder
 from mmsa.models.descriptor_term import DescriptorTerm
-from mmsa.models.fusion import AttentionFusion, ProjectionHead, reconstruction_loss
+from mmsa.models.fusion import AttentionFusion, ProjectionHead
 from mmsa.models.geometry import ConformerEncoder, SchNetEncoder, atomic_numbers
 from mmsa.models.graph import GINEncoder
-from mmsa.models.hypergraph import HypergraphEncoder, hypergraph_loss
+from mmsa.models.hypergraph import HypergraphEncoder
 from mmsa.models.image import ResNetEncoder
-from mmsa.models.losses import pairwise_info_nce, zero_loss
+from mmsa.models.loss_term import Phase, StepViews
+from mmsa.models.losses import zero_loss
 from mmsa.models.memory import MemoryBank
 from mmsa.models.mmsa_config import MMSAConfig
+from mmsa.models.objective import TERMS
 from mmsa.runtime.distributed import GlobalBatch
 
 
@@ -83,6 +84,12 @@ def geometry_encoder(cfg: MMSAConfig) -> ConformerEncoder:
 class MMSAModel(nn.Module):
     """Multi-modal pretraining model; see the module docstring for the pipeline and losses."""
 
+    # the terms' modules (mmsa.models.objective), None where a term is off
+    atom_head: nn.Linear | None
+    descriptor_term: DescriptorTerm | None
+    hypergraph: HypergraphEncoder | None
+    memory: MemoryBank | None
+
     def __init__(self, config: MMSAConfig | Mapping[str, Any] | None = None) -> None:
         super().__init__()
         if not isinstance(config, MMSAConfig):
@@ -105,18 +112,12 @@ class MMSAModel(nn.Module):
             self.image_encoder = ResNetEncoder(cfg.image_layers, cfg.image_width)
         if cfg.use_geometry:
             self.geometry_encoder = geometry_encoder(cfg)
-        self.atom_head: nn.Linear | None = None
-        if self.graph_encoder is not None and cfg.graph_mask_rate > 0:
-            # predicts the atom type (atomic number - 1, or unknown) of masked atoms
-            self.atom_head = nn.Linear(self.graph_encoder.out_dim, ATOM_TYPE_UNKNOWN + 1)
-        self.descriptor_term: DescriptorTerm | None = None
-        if self.graph_encoder is not None and cfg.descriptors:
-            self.descriptor_term = DescriptorTerm(
-                self.graph_encoder.out_dim, len(DESCRIPTOR_NAMES), cfg.descriptor_rate, cfg.descriptor_clip
-            )
+        self.terms = [term for term in TERMS if term.on(cfg)]
+        self._build_terms("local")
         self.projections = nn.ModuleDict(
             {m: ProjectionHead(self._encoder(m).out_dim, cfg.embed_dim) for m in self.modalities}
         )
+        self._build_terms("views")
         self.fusion = AttentionFusion(
             cfg.embed_dim,
             self.modalities,
@@ -125,22 +126,22 @@ class MMSAModel(nn.Module):
             cfg.fusion_dropout,
             reconstruction=cfg.fusion_reconstruction,
         )
-        self.hypergraph: HypergraphEncoder | None = None
-        if cfg.hypergraph:
-            self.hypergraph = HypergraphEncoder(
-                cfg.embed_dim, cfg.hypergraph_layers, cfg.hypergraph_k, cfg.hypergraph_dropout
-            )
-        self.memory: MemoryBank | None = None
-        if cfg.memory:
-            self.memory = MemoryBank(
-                cfg.num_anchors,
-                cfg.embed_dim,
-                cfg.memory_temperature,
-                cfg.memory_momentum,
-                cfg.sinkhorn_epsilon,
-                cfg.sinkhorn_iterations,
-                cfg.memory_seed,
-            )
+        self._build_terms("fused")
+
+    def _build_terms(self, phase: Phase) -> None:
+        """The modules of the terms that compute at ``phase`` (None for a term that is off)."""
+        dims = {m: self._encoder(m).out_dim for m in self.modalities}
+        for term in TERMS:
+            if term.phase == phase and term.attribute is not None:
+                setattr(self, term.attribute, term.module(self.config, dims) if term in self.terms else None)
+
+    def _losses(self, phase: Phase, step: StepViews) -> dict[str, Tensor]:
+        """The losses of the enabled terms that compute at ``phase``, in the terms' order."""
+        losses = {}
+        for term in self.terms:
+            if term.phase == phase and (value := term.compute(step)) is not None:
+                losses[term.name] = value
+        return losses
 
     def _encoder(self, modality: str) -> nn.Module:
         encoder = getattr(self, f"{modality}_encoder")
@@ -151,22 +152,19 @@ class MMSAModel(nn.Module):
     def embed_dim(self) -> int:
         return self.config.embed_dim
 
-    def encode(
-        self, batch: Any, augment: bool = False, global_batch: GlobalBatch | None = None
-    ) -> tuple[dict[str, Tensor], dict[str, Tensor | None], Tensor | None]:
-        """Raw per-modality embeddings (B, encoder dim), presence masks (None = all), and the
-        masked-atom loss when ``augment`` and atom masking are on (else None).
+    def encode(self, batch: Any, augment: bool = False, global_batch: GlobalBatch | None = None) -> StepViews:
+        """Raw per-modality embeddings (B, encoder dim) and presence masks (None = all), with the
+        graph view the GIN read (augmented when ``augment``) and its node states.
 
-        With ``global_batch`` (this rank's slice of a global batch) the embeddings stay per rank, the
-        masked-atom loss is the mean over the global batch's masked atoms, and the image encoder
-        runs even without a local image, because its batch norms sum over the ranks."""
+        With ``global_batch`` (this rank's slice of a global batch) the image encoder runs even
+        without a local image, because its batch norms sum over the ranks."""
         num_graphs = int(getattr(batch, "num_graphs", 1))
         atom_batch = getattr(batch, "batch", None)
         if atom_batch is None:
             atom_batch = torch.zeros(batch.x.size(0), dtype=torch.long, device=batch.x.device)
-        feats: dict[str, Tensor] = {}
-        masks: dict[str, Tensor | None] = {}
-        masking = None
+        modules = {t.name: getattr(self, t.attribute) for t in self.terms if t.attribute is not None}
+        step = StepViews(self.config, modules, batch, global_batch, augment)
+        feats, masks = step.feats, step.masks
         if self.graph_encoder is not None:
             cfg = self.config
             if augment:
@@ -177,12 +175,11 @@ class MMSAModel(nn.Module):
                 view = GraphView(
                     batch.x, batch.edge_index, batch.edge_attr, batch.x.new_zeros(0, dtype=torch.bool)
                 )
-            nodes, feats["graph"] = self.graph_encoder(
+            step.graph_view = view
+            step.nodes, feats["graph"] = self.graph_encoder(
                 view.x, view.edge_index, view.edge_attr, atom_batch, num_graphs
             )
             masks["graph"] = None
-            if augment and self.atom_head is not None:
-                masking = self._masking_loss(nodes, view.masked, batch.x[:, 0], global_batch)
         if self.image_encoder is not None:
             img_mask = batch.img_mask.bool().view(-1)
             feats["image"] = self._encode_images(batch.image, img_mask, always=global_batch is not None)
@@ -193,24 +190,7 @@ class MMSAModel(nn.Module):
                 atomic_numbers(batch.x), batch.pos, atom_batch, conf_mask, num_graphs
             )
             masks["geometry"] = conf_mask
-        return feats, masks, masking
-
-    def _masking_loss(
-        self, nodes: Tensor, masked: Tensor, atom_types: Tensor, global_batch: GlobalBatch | None = None
-    ) -> Tensor:
-        """Cross-entropy of the masked atoms' types predicted from their GIN node states (the
-        mean over the global batch's masked atoms with ``global_batch``, as one process would take it)."""
-        assert self.atom_head is not None
-        if bool(masked.any()):
-            logits = self.atom_head(nodes[masked]).float()
-            targets = atom_types[masked].long().clamp(max=ATOM_TYPE_UNKNOWN)
-            loss = F.cross_entropy(logits, targets, reduction="mean" if global_batch is None else "sum")
-        else:
-            loss = zero_loss(nodes, self.atom_head.weight)
-        if global_batch is None:
-            return loss
-        totals = global_batch.total(torch.stack([loss, masked.sum().float()]))
-        return totals[0] / totals[1].clamp(min=1.0)
+        return step
 
     def _encode_images(self, images: Tensor, mask: Tensor, always: bool = False) -> Tensor:
         """Runs the CNN on the present images only; absent ones get zeros. ``always`` runs it
@@ -242,47 +222,27 @@ class MMSAModel(nn.Module):
         augment = self.training and (cfg.graph_mask_rate > 0 or cfg.graph_drop_bond_rate > 0)
         local = nullcontext() if global_batch is None else global_batch.local_randomness(batch.x.device)
         with local:
-            feats, masks, masking = self.encode(batch, augment, global_batch)
-            proj = {m: self.projections[m](feats[m]) for m in self.modalities}
-            if self.descriptor_term is not None:  # its random targets are this rank's
-                descriptor_sums = self.descriptor_term.sums(feats["graph"], batch.descriptors)
+            step = self.encode(batch, augment, global_batch)
+            step.proj = {m: self.projections[m](step.feats[m]) for m in self.modalities}
+            losses = self._losses("local", step)  # their random numbers are this rank's
         if global_batch is not None:
-            proj, masks = gather_views(global_batch, proj, masks)
-        losses: dict[str, Tensor] = {}
-        if masking is not None:
-            losses["masking"] = masking
-        if self.descriptor_term is not None:
-            losses["descriptors"] = mean_over(descriptor_sums, global_batch)
-        pairs: dict[str, Tensor] = {}
-        if cfg.contrastive and len(self.modalities) >= 2:
-            pair_losses = pairwise_info_nce(proj, masks, cfg.contrastive_temperature)
-            losses["contrastive"] = torch.stack(list(pair_losses.values())).mean()
-            pairs = {k: v.detach() for k, v in pair_losses.items()}
-        fusion = self.fusion(proj, masks)
-        fused = fusion.fused
-        if cfg.fusion_reconstruction:
-            losses["reconstruction"] = reconstruction_loss(fusion.reconstructions, proj, masks)
-        structure = fused
-        if self.hypergraph is not None:
-            anchors = None
-            if self.memory is not None and cfg.hypergraph_anchor_nodes:
-                anchors = self.memory.anchors
-            structure = self.hypergraph(fused, anchors)
-            losses["hypergraph"] = hypergraph_loss(structure, fused, cfg.hypergraph_temperature)
-        if self.memory is not None:
-            losses["memory"], _ = self.memory(fused)  # momentum update happens in training
+            step.proj, step.masks = gather_views(global_batch, step.proj, step.masks)
+        losses |= self._losses("views", step)
+        step.fusion = self.fusion(step.proj, step.masks)
+        fused = step.fusion.fused
+        losses |= self._losses("fused", step)
         if losses:
             loss = sum(cfg.weight(name) * value.float() for name, value in losses.items())
         else:
             loss = zero_loss(fused)
         return {
             "embedding": fused,
-            "structure_embedding": structure,
-            "graph_embedding": feats.get("graph"),
-            "projections": proj,
-            "masks": masks,
+            "structure_embedding": fused if step.structure is None else step.structure,
+            "graph_embedding": step.feats.get("graph"),
+            "projections": step.proj,
+            "masks": step.masks,
             "losses": losses,
-            "contrastive_pairs": pairs,
+            "contrastive_pairs": step.pairs,
             "loss": loss,
         }
 
@@ -290,18 +250,9 @@ class MMSAModel(nn.Module):
     def embed(self, batch: Any) -> tuple[Tensor, Tensor | None]:
         """Fused embedding (B, embed_dim) and GIN graph embedding (or None), without losses,
         gradients or memory updates."""
-        feats, masks, _ = self.encode(batch)
-        proj = {m: self.projections[m](feats[m]) for m in self.modalities}
-        return self.fusion(proj, masks).fused, feats.get("graph")
-
-
-def mean_over(sums: tuple[Tensor, Tensor], global_batch: GlobalBatch | None) -> Tensor:
-    """A summed loss over its count (at least 1): this batch's, or the global batch's, as one
-    process would take it."""
-    total, count = sums
-    if global_batch is not None:
-        total, count = global_batch.total(torch.stack([total, count]))
-    return total / count.clamp(min=1.0)
+        step = self.encode(batch)
+        proj = {m: self.projections[m](step.feats[m]) for m in self.modalities}
+        return self.fusion(proj, step.masks).fused, step.feats.get("graph")
 
 
 def gather_views(

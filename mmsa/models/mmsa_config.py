@@ -14,7 +14,6 @@ from mmsa.features.graph import GRAPH_FEATURE_SETS
 from mmsa.runtime.from_mapping import from_mapping
 
 MODALITIES = ("graph", "image", "geometry")
-LOSS_TERMS = ("contrastive", "reconstruction", "hypergraph", "memory", "masking", "descriptors")
 GEO_ENCODERS = ("schnet", "comenet")
 
 
@@ -110,7 +109,7 @@ class MMSAConfig:
         return [m for m in MODALITIES if on[m]]
 
     def weight(self, term: str) -> float:
-        """Loss weight of ``term`` (one of :data:`LOSS_TERMS`)."""
+        """Loss weight of ``term`` (one of :data:`mmsa.models.objective.LOSS_TERMS`)."""
         return float(getattr(self, f"weight_{term}"))
 
     @classmethod

@@ -157,8 +157,7 @@ def model_digests(config: dict[str, Any], data: list[Any]) -> dict[str, str]:
     torch.manual_seed(0)
     model = MMSAModel(config["pretrain"]["settings"]["model"]).train()
     out: dict[str, str] = {"model: initial weights": digest(*model.state_dict().values())}
-    feats, _, _ = model.encode(batch)
-    for name, value in feats.items():
+    for name, value in model.encode(batch).feats.items():
         out[f"model: {name} encoder output"] = digest(value)
     result = model(batch)
     out["model: fused embedding"] = digest(result["embedding"])

@@ -1,7 +1,9 @@
-"""Tests of the assembled MMSA model: outputs, switches, masking of failed views, training."""
+"""Tests of the assembled MMSA model: outputs, switches, masking of failed views, training, and
+the objective's registry of loss terms (mmsa.models.objective)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -9,6 +11,8 @@ import torch
 
 from helpers import molecule_batch
 from mmsa.models import LOSS_TERMS, ComENetEncoder, GINEncoder, MMSAConfig, MMSAModel, SchNetEncoder
+from mmsa.models.loss_term import PHASES
+from mmsa.models.objective import TERMS
 
 SMALL: dict[str, Any] = {
     "embed_dim": 16,
@@ -208,3 +212,47 @@ def test_masking_term_is_the_cross_entropy_of_masked_atom_types_and_only_in_trai
     torch.testing.assert_close(out["losses"]["masking"], expected)
     model.eval()
     assert "masking" not in model(batch)["losses"]  # evaluation sees the whole graph
+
+
+def test_every_term_has_a_switch_and_a_weight_in_the_config_and_a_name_of_its_own():
+    config_fields = {f.name for f in dataclasses.fields(MMSAConfig)}  # the schema lists the same keys
+    assert len(set(LOSS_TERMS)) == len(TERMS)
+    for term in TERMS:
+        assert {term.switch, f"weight_{term.name}"} <= config_fields, term.name
+        assert term.phase in PHASES, term.name
+    # the order is part of every result (losses.csv's columns, the total's summation order)
+    assert LOSS_TERMS == ("masking", "descriptors", "contrastive", "reconstruction", "hypergraph", "memory")
+
+
+def test_losses_come_in_the_terms_order_and_each_switch_removes_its_module():
+    model = small_model()
+    out = model(molecule_batch(["aspirin", "caffeine", "nicotine", "dopamine"]))
+    assert tuple(out["losses"]) == LOSS_TERMS
+    total = torch.zeros((), dtype=torch.float32)
+    for name, value in out["losses"].items():  # summed in that order, as float32
+        total = total + model.config.weight(name) * value.float()
+    assert torch.equal(out["loss"], total)
+    for term in TERMS:
+        if term.attribute is None:
+            continue
+        assert getattr(model, term.attribute) is not None
+        off = small_model(**{term.switch: 0.0 if term.switch == "graph_mask_rate" else False})
+        assert getattr(off, term.attribute) is None, term.name
+        assert not any(name.startswith(f"{term.attribute}.") for name in off.state_dict()), term.name
+
+
+def test_parameters_are_registered_in_the_order_of_the_pipeline_and_its_terms():
+    """Encoders, local terms' modules, projections, fusion, fused terms' modules: the order the
+    random initial values are drawn in, so that a saved model keeps its bytes."""
+    children = [name for name, _ in small_model().named_children()]
+    assert children == [
+        "graph_encoder",
+        "image_encoder",
+        "geometry_encoder",
+        "atom_head",
+        "descriptor_term",
+        "projections",
+        "fusion",
+        "hypergraph",
+        "memory",
+    ]
