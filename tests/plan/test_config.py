@@ -221,6 +221,7 @@ def test_schema_default_models_are_the_compared_models_in_table_order():
 
     models = load_schema()["properties"]["finetune"]["properties"]["models"]
     assert models["default"] == list(MODEL_NAMES)
+    assert validate_config({})["finetune"]["models"] == list(MODEL_NAMES)
     with pytest.raises(ConfigError, match=r"at 'finetune.models': unknown model\(s\) \['mmsa-gin'\]"):
         validate_config({"finetune": {"models": ["mmsa", "mmsa-gin"]}})
 
