@@ -46,7 +46,7 @@ def code_digest() -> str:
     A checkpoint records it, so a run never resumes training with other code than the code that
     wrote the checkpoint (a git commit would miss uncommitted edits and installed copies).
     """
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent  # mmsa/, not this module's runtime/
     digest = hashlib.sha256()
     for path in sorted(package.rglob("*.py")):
         digest.update(path.relative_to(package).as_posix().encode("utf-8") + b"\0")

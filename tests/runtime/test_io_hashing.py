@@ -161,3 +161,23 @@ def test_a_killed_folder_replacement_never_leaves_a_half_deleted_folder(tmp_path
             partial.append(len(os.listdir(target)))
             shutil.rmtree(target)
     assert not partial, f"killed jobs left folders with {partial} of 1000 files"
+
+
+def test_the_code_digest_covers_every_module_of_the_package(repo, tmp_path):
+    """A checkpoint records it so that training never resumes under other code: an edit to a
+    model module, far from the runtime package, must change it."""
+    shutil.copytree(repo / "mmsa", tmp_path / "mmsa", ignore=shutil.ignore_patterns("__pycache__"))
+    probe = "import sys; from mmsa.runtime.hashing import code_digest; sys.stdout.write(code_digest())"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+
+    def digest() -> str:
+        run = subprocess.run(
+            [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        return run.stdout
+
+    before = digest()
+    with open(tmp_path / "mmsa" / "models" / "memory.py", "a") as fh:
+        fh.write("\n# an edit\n")
+    after = digest()
+    assert len(before) == 64 and before != after
