@@ -35,3 +35,36 @@ def test_a_retry_asks_for_more_memory_and_time():
     for attempt in (1, 2, 3):
         assert resources["mem_mb"]({}, attempt) == attempt * mem
         assert resources["runtime"]({}, attempt) == attempt * runtime
+
+
+def test_a_site_s_requests_come_from_its_own_run_s_largest_jobs(repo, tmp_path, capsys):
+    """benchmarks/job_resources.py: each rule's largest peak and longest job over every run given,
+    and a set-resources block with the committed margin and floors."""
+    import importlib.util
+    import sys
+
+    import yaml
+
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    jobs = {"a/benchmarks/pretrain/x.tsv": (3000.0, 700.0), "b/benchmarks/pretrain/x.tsv": (60.0, 2500.0)}
+    jobs["a/benchmarks/fetch/bbbp.tsv"] = (2.0, 150.0)
+    for path, (wall, rss) in jobs.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(header + f"{wall}\t0:00:01\t{rss}\t0\t0\t0\t0\t0\t0\t1\n")
+    sys.path.insert(0, str(repo / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "job_resources_script", repo / "benchmarks" / "job_resources.py"
+        )
+        script = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(script)
+        script.main([str(tmp_path / "a" / "benchmarks"), str(tmp_path / "b")])
+    finally:
+        sys.path.remove(str(repo / "benchmarks"))
+    out = capsys.readouterr().out
+    block = yaml.safe_load(out[out.index("set-resources:") :])["set-resources"]
+    # pretrain: 2500 MB (run b) and 3000 s (run a) -> 2 x, rounded up; fetch: the floors
+    assert block == {
+        "pretrain": {"mem_mb": 5000, "runtime": 100},
+        "fetch": {"mem_mb": MIN_MEM_MB, "runtime": MIN_RUNTIME_MIN},
+    }
