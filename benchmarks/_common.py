@@ -19,9 +19,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import pandas as pd
 import psutil
 
 from mmsa.runtime.kernels import cpu_flags
+from mmsa.runtime.tables import markdown_table
 
 MIB = 1 << 20
 
@@ -118,18 +120,11 @@ def machine() -> str:
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A Markdown table; the first column left-aligned, the others right-aligned."""
-    cells = [[str(c) for c in header], *[[str(c) for c in r] for r in rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-
-    def line(r: Sequence[str]) -> str:
-        pairs = enumerate(zip(r, widths, strict=True))
-        padded = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in pairs]
-        return "| " + " | ".join(padded) + " |"
-
-    rule = "|" + "|".join("-" * (w + 2) if i == 0 else "-" * (w + 1) + ":" for i, w in enumerate(widths))
-    rule += "|"
-    return "\n".join([line(cells[0]), rule, *[line(r) for r in cells[1:]]])
+    """A Markdown table (:func:`mmsa.runtime.tables.markdown_table`); the first column
+    left-aligned, the others right-aligned."""
+    return markdown_table(
+        pd.DataFrame([list(r) for r in rows], columns=list(header), dtype=object), header[1:]
+    ).rstrip("\n")
 
 
 def mib(nbytes: float) -> str:

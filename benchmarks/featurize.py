@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
+from _common import table
 from PIL import Image
 from rdkit import Chem
 from rdkit.Chem import rdDistGeom, rdForceFieldHelpers
@@ -94,13 +95,18 @@ def main() -> None:
 
     one = next((t for name, w, t in rows if name == "mmsa featurize" and w == 1), None)
     print(f"\n{len(keys)} ZINC molecules, image {args.image_size}px, {os.cpu_count()} CPUs\n")
-    print("| method           | workers | seconds |   mol/s | vs bare loop | speedup |")
-    print("|------------------|--------:|--------:|--------:|-------------:|--------:|")
-    for name, workers, seconds in rows:
-        ratio = seconds / bare
-        speedup = f"{one / seconds:.2f}" if one and name == "mmsa featurize" else ""
-        rate = len(keys) / seconds
-        print(f"| {name:16} | {workers:>7} | {seconds:7.1f} | {rate:7.1f} | {ratio:12.2f} | {speedup:>7} |")
+    cells = [
+        [
+            name,
+            workers,
+            f"{seconds:.1f}",
+            f"{len(keys) / seconds:.1f}",
+            f"{seconds / bare:.2f}",
+            f"{one / seconds:.2f}" if one and name == "mmsa featurize" else "",
+        ]
+        for name, workers, seconds in rows
+    ]
+    print(table(["method", "workers", "seconds", "mol/s", "vs bare loop", "speedup"], cells))
 
 
 if __name__ == "__main__":

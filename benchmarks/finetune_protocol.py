@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+
+from mmsa.runtime.tables import markdown_table
 
 # Published test ROC-AUC (%) of the GIN without pretraining, mean and std over seeds.
 PUBLISHED = {
@@ -105,7 +108,7 @@ def table(results: list[dict[str, Any]], datasets: list[str], sizes: dict[str, i
         *sources,
         "within 1 std of goal",
     ]
-    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 2) + "---|"]
+    rows = []
     for dataset in datasets:
         mine = [r for r in results if r["dataset"] == dataset]
         best = 100 * np.array([r["test"] for r in mine])
@@ -122,8 +125,8 @@ def table(results: list[dict[str, Any]], datasets: list[str], sizes: dict[str, i
             f"{last.mean():.1f} ± {last.std():.1f}",
             *published,
         ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append(cells)
+    return markdown_table(pd.DataFrame(rows, columns=head), head[1:-1])
 
 
 def main() -> None:

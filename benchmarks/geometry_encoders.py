@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import torch
+from _common import table
 from rdkit import Chem
 
 from mmsa.features.conformer import ConformerOptions, generate_conformer
@@ -91,19 +92,15 @@ def main() -> None:
             times[name].append(step(encoder, z, pos, batch))
     q, _ = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(0)))
     rotated = pos @ (q * torch.linalg.det(q)).t() + torch.tensor([3.0, -1.0, 2.0])
-    print(
-        "| encoder                              | parameters | edges | best ms | median ms | rotation error |"
-    )
-    print(
-        "|--------------------------------------|-----------:|------:|--------:|----------:|---------------:|"
-    )
+    cells = []
     for name, encoder in encoders.items():
         params = sum(p.numel() for p in encoder.parameters())
         edges = encoder.interaction_graph(pos, batch)[0].size(1)
         with torch.no_grad():
             error = float((encoder(z, rotated, batch) - encoder(z, pos, batch)).abs().max())
         best, median = 1000 * min(times[name][1:]), 1000 * statistics.median(times[name][1:])
-        print(f"| {name:36} | {params:10,} | {edges:5} | {best:7.0f} | {median:9.0f} | {error:14.1e} |")
+        cells.append([name, f"{params:,}", edges, f"{best:.0f}", f"{median:.0f}", f"{error:.1e}"])
+    print(table(["encoder", "parameters", "edges", "best ms", "median ms", "rotation error"], cells))
 
 
 if __name__ == "__main__":

@@ -164,10 +164,11 @@ def gpu_cpu_difference(folder: Path) -> tuple[int, float]:
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    head = list(rows[0])
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(str(r[k]) for k in head) + " |" for r in rows]
-    return "\n".join(lines)
+    import pandas as pd
+
+    from mmsa.runtime.tables import markdown_table
+
+    return markdown_table(pd.DataFrame(rows)).rstrip("\n")
 
 
 def main() -> int:

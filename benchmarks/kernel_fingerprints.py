@@ -38,9 +38,11 @@ def main() -> None:
         pin_cpu_kernels(setting)  # before torch is imported
     except CpuKernelsError as err:
         raise SystemExit(str(err)) from None
+    import pandas as pd
     import torch
 
     from mmsa.runtime.kernels import kernel_provenance
+    from mmsa.runtime.tables import markdown_table
     from mmsa.stages.kernel_fingerprints import fingerprints
 
     digests = fingerprints(config)
@@ -48,9 +50,9 @@ def main() -> None:
     cpu = found[0] if found else platform.processor()
     print(f"CPU {cpu} ({platform.machine()}), torch {torch.__version__}, cpu_kernels {setting}")
     print(f"provenance: {json.dumps(kernel_provenance())}\n")
-    print("| step | sha256 |\n|---|---|")
-    for name, value in digests.items():
-        print(f"| {name} | `{value}` |")
+    print(
+        markdown_table(pd.DataFrame({"step": list(digests), "sha256": [f"`{v}`" for v in digests.values()]}))
+    )
     if args.json:
         args.json.write_text(
             json.dumps({"cpu": cpu, "setting": setting, "digests": digests}, indent=1) + "\n"

@@ -34,7 +34,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
+
+from mmsa.runtime.tables import markdown_table
 
 SMILES = [
     "CCO", "c1ccccc1O", "CC(=O)Oc1ccccc1C(=O)O", "CC(=O)Nc1ccc(O)cc1", "CN1CCC[C@H]1c1cccnc1",
@@ -268,23 +271,26 @@ def kill_rerun_report(work: Path, kills: int, seed: int) -> list[dict[str, Any]]
 
 def format_report(results: list[dict[str, Any]]) -> str:
     """The summary table, then one line per kill point."""
-    lines = [
-        "| stage | kill points tried | killed while running | reruns matching |",
-        "|---|---|---|---|",
-    ]
-    lines += [
-        f"| {r['stage']} | {r['tried']} | {r['killed']} | {r['matching']}/{r['tried']} |" for r in results
-    ]
-    lines += [
-        "",
-        "| stage | kill at (s into the work) | the kill left | rerun matches |",
-        "|---|---|---|---|",
-    ]
-    for r in results:
-        for x in r["runs"]:
-            moment = f"{x['delay_s']} of {r['work_s']}" + ("" if x["killed"] else " (had finished)")
-            lines.append(f"| {r['stage']} | {moment} | {x['left']} | {'yes' if x['match'] else 'NO'} |")
-    return "\n".join(lines)
+    summary = pd.DataFrame(
+        [[r["stage"], r["tried"], r["killed"], f"{r['matching']}/{r['tried']}"] for r in results],
+        columns=["stage", "kill points tried", "killed while running", "reruns matching"],
+        dtype=object,
+    )
+    kills = pd.DataFrame(
+        [
+            [
+                r["stage"],
+                f"{x['delay_s']} of {r['work_s']}" + ("" if x["killed"] else " (had finished)"),
+                x["left"],
+                "yes" if x["match"] else "NO",
+            ]
+            for r in results
+            for x in r["runs"]
+        ],
+        columns=["stage", "kill at (s into the work)", "the kill left", "rerun matches"],
+        dtype=object,
+    )
+    return markdown_table(summary) + "\n" + markdown_table(kills).rstrip("\n")
 
 
 def main() -> None:

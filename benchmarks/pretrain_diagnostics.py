@@ -27,6 +27,7 @@ from collections import Counter
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from rdkit import Chem
@@ -38,6 +39,7 @@ from mmsa.features.descriptors import DESCRIPTOR_NAMES
 from mmsa.models.mmsa import MMSAModel
 from mmsa.models.pretrained_file import load_pretrained
 from mmsa.plan.config import load_config
+from mmsa.runtime.tables import markdown_table, number
 from mmsa.stages.inputs import feature_store
 
 BATCH = 64
@@ -149,14 +151,13 @@ def main() -> None:
     keys = sorted(store.keys)
     results = {path: diagnose(path, store, keys, args.batches) for path in args.models}
     names = list(dict.fromkeys(n for r in results.values() for n in r))
-    print("| measure | " + " | ".join(results) + " |")
-    print("|---|" + "---:|" * len(results))
-    for name in names:
-        print(
-            f"| {name} | "
-            + " | ".join(f"{r[name]:.3f}" if name in r else "—" for r in results.values())
-            + " |"
-        )
+    grid = pd.DataFrame(
+        {
+            "measure": names,
+            **{path: [number(r.get(name, float("nan"))) for name in names] for path, r in results.items()},
+        }
+    )
+    print(markdown_table(grid, list(results)))
 
 
 if __name__ == "__main__":

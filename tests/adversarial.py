@@ -35,6 +35,7 @@ from helpers import SMALL_FEATURES, TINY_MODEL, run_chain, toy_config
 from mmsa.features.settings import FeatureSettings
 from mmsa.models.pretrained_file import save_pretrained
 from mmsa.models.property import load_property_model, save_property_model
+from mmsa.runtime.tables import markdown_table
 from mmsa.train.pretrain import build_model
 from mmsa.train.pretrain_settings import PretrainSettings
 
@@ -187,16 +188,10 @@ def run_corpus(folder: Path) -> dict[str, PathResult]:
 
 def table(results: dict[str, PathResult]) -> str:
     """Markdown: rows in, featurized, rejected by reason, lost and tracebacks per path."""
-    paths = list(results)
-    lines = [
-        f"corpus: {len(CORPUS)} rows",
-        "",
-        "| | " + " | ".join(paths) + " |",
-        "|---" * (len(paths) + 1) + "|",
-    ]
+    rows: list[list[object]] = []
 
     def row(name: str, values: list[object]) -> None:
-        lines.append(f"| {name} | " + " | ".join(str(v) for v in values) + " |")
+        rows.append([name, *values])
 
     row("rows in", [r.rows_in for r in results.values()])
     row("featurized (in the output)", [len(r.kept) for r in results.values()])
@@ -211,7 +206,8 @@ def table(results: dict[str, PathResult]) -> str:
     row("lost", [len(r.lost) for r in results.values()])
     row("tracebacks", [r.tracebacks for r in results.values()])
     row("exit code", [r.returncode for r in results.values()])
-    return "\n".join(lines)
+    grid = pd.DataFrame(rows, columns=["", *results], dtype=object)
+    return f"corpus: {len(CORPUS)} rows\n\n" + markdown_table(grid).rstrip("\n")
 
 
 # ---------------------------------------------------------------- wrong things handed to a command
@@ -626,14 +622,12 @@ def _files(folder: Path) -> list[str]:
 
 def command_table(results: dict[str, CommandResult]) -> str:
     """Markdown: each wrong input, the command's exit status and the line it printed."""
-    lines = [
-        "| input | exit status | what it prints | left behind | --out's file, SHA-256 before / after |",
-        "|---|---:|---|---|---|",
-    ]
+    rows = []
     for name, r in results.items():
         logged = f" (after {len(r.stderr) - 1} log lines)" if len(r.stderr) > 1 else ""
-        printed = r.stderr[-1].replace("|", "\\|") if r.stderr else ""
+        printed = r.stderr[-1] if r.stderr else ""
         left = ", ".join(r.left_behind + [f"{c} changed" for c in r.changed]) or "nothing"
         target = f"`{r.target[0][:12]}` / `{r.target[1][:12]}`" if r.target else "(a new path)"
-        lines.append(f"| {name} | {r.returncode} | `{printed}`{logged} | {left} | {target} |")
-    return "\n".join(lines)
+        rows.append([name, r.returncode, f"`{printed}`{logged}", left, target])
+    header = ["input", "exit status", "what it prints", "left behind", "--out's file, SHA-256 before / after"]
+    return markdown_table(pd.DataFrame(rows, columns=header, dtype=object), ["exit status"]).rstrip("\n")

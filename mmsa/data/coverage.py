@@ -22,6 +22,7 @@ from rdkit import Chem
 from rdkit.Chem import Descriptors
 
 from mmsa.runtime.io import write_csv, write_text
+from mmsa.runtime.tables import markdown_table
 
 PERCENTILES = (5, 50, 95)
 PRETRAINING, FINETUNING = "pretraining", "finetuning"
@@ -85,18 +86,22 @@ def coverage_markdown(table: pd.DataFrame) -> str:
     def spread(row: pd.Series, name: str) -> str:
         return " / ".join(f"{row[f'{name}_p{p}']:.0f}" for p in PERCENTILES)
 
-    lines = [
-        "| dataset | role | molecules | weight p5 / p50 / p95 | heavy atoms p5 / p50 / p95 | charged atoms "
-        "(molecules) | elements | elements not in the corpus |",
-        "|---|---|---:|---|---|---:|---|---|",
-    ]
-    for _, row in table.iterrows():
-        lines.append(
-            f"| {row['dataset']} | {row['role']} | {row['molecules']:,} | {spread(row, 'weight')} | "
-            f"{spread(row, 'heavy_atoms')} | {row['charged_atoms']:,} ({row['charged_molecules']:,}) | "
-            f"{row['elements']} | {row['elements_not_in_corpus'] or '-'} |"
-        )
-    return "\n".join(lines) + "\n"
+    grid = pd.DataFrame(
+        {
+            "dataset": table["dataset"],
+            "role": table["role"],
+            "molecules": [f"{n:,}" for n in table["molecules"]],
+            "weight p5 / p50 / p95": [spread(row, "weight") for _, row in table.iterrows()],
+            "heavy atoms p5 / p50 / p95": [spread(row, "heavy_atoms") for _, row in table.iterrows()],
+            "charged atoms (molecules)": [
+                f"{atoms:,} ({molecules:,})"
+                for atoms, molecules in zip(table["charged_atoms"], table["charged_molecules"], strict=True)
+            ],
+            "elements": table["elements"],
+            "elements not in the corpus": [e or "-" for e in table["elements_not_in_corpus"]],
+        }
+    )
+    return markdown_table(grid, right=("molecules", "charged atoms (molecules)"))
 
 
 def write_coverage(

@@ -57,10 +57,15 @@ def p_value(value: float) -> str:
 
 
 def markdown_table(grid: pd.DataFrame, right: Collection[str] = ()) -> str:
-    """The grid as a Markdown table; the columns in ``right`` are right-aligned (numbers)."""
-    head = "| " + " | ".join(str(c) for c in grid.columns) + " |"
+    """The grid as a Markdown table; the columns in ``right`` are right-aligned (numbers). A ``|``
+    inside a cell is escaped, so that it cannot split the cell."""
+
+    def cell(value: object) -> str:
+        return str(value).replace("|", "\\|")
+
+    head = "| " + " | ".join(cell(c) for c in grid.columns) + " |"
     rule = "|" + "".join("---:|" if c in right else "---|" for c in grid.columns)
-    rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in grid.itertuples(index=False)]
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in grid.itertuples(index=False)]
     return "\n".join([head, rule, *rows]) + "\n"
 
 

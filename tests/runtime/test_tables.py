@@ -72,3 +72,8 @@ def test_numbers_differences_and_p_values_share_one_missing_mark():
         "0.012",
     ]
     assert {number(float("nan")), signed(float("nan")), p_value(float("nan"))} == {MISSING}
+
+
+def test_a_bar_inside_a_cell_cannot_split_it():
+    grid = pd.DataFrame({"input": ["a|b"], "n": [1]})
+    assert markdown_table(grid, ["n"]) == "| input | n |\n|---|---:|\n| a\\|b | 1 |\n"
