@@ -100,8 +100,8 @@ def slowest(rows: pd.DataFrame, n: int) -> str:
 def pack_digests(config: dict[str, Any], keys: list[str], folder: Path) -> tuple[str, float]:
     """Featurize ``keys`` into a fresh cache: one digest over every pack file, and the wall time."""
     from mmsa.features.cache import FeatureCache
-    from mmsa.features.featurize import compute_pack
     from mmsa.features.settings import FeatureSettings
+    from mmsa.features.shard_featurizer import compute_pack
 
     cache = FeatureCache(folder, FeatureSettings.from_dict(config["featurize"]))
     started = time.perf_counter()

@@ -44,7 +44,7 @@ def main() -> None:
     import torch
     import torch.nn.functional as F
 
-    from mmsa.models.graph import uniform_dropout
+    from mmsa.models.gin import uniform_dropout
 
     torch.set_num_threads(1)
     torch.manual_seed(0)

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from _common import PeakMemory, fresh_cache, machine, mib, table
 
-from mmsa.data.shard import shard_path
+from mmsa.data.key_shards import shard_path
 from mmsa.plan.config import validate_config
 from mmsa.plan.datasets import n_shards
 from mmsa.stages.featurize import featurize

@@ -64,7 +64,7 @@ def run_dataset_seed(config: dict[str, Any], dataset: str, folder: str, seed: in
     from mmsa.runtime.reproducible import configure_torch
     from mmsa.stages.finetune import gin_architecture
     from mmsa.stages.inputs import feature_store
-    from mmsa.train.finetune import DatasetInputs, FinetuneSettings, run_seed
+    from mmsa.train.finetune_seeds import DatasetInputs, FinetuneSettings, run_seed
 
     configure_torch(1)
     d = Path(folder)

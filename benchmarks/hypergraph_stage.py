@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 from _common import PeakMemory, high_water_mark, machine, mib, table
 
-from mmsa.models.hypergraph import faiss_available, knn_hyperedges
+from mmsa.models.knn_hypergraph import faiss_available, knn_hyperedges
 from mmsa.stages.hypergraph import CENTRE_BLOCK, neighbour_cosine, split_hypergraphs
 
 

@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 import torch
 from _common import high_water_mark, machine, mib, table
 
-from mmsa.models.hypergraph import knn_hyperedges
+from mmsa.models.knn_hypergraph import knn_hyperedges
 from mmsa.stages.hypergraph import CENTRE_BLOCK
 
 METHODS = {

@@ -33,7 +33,7 @@ from mmsa.features.cache import FeatureCache
 from mmsa.plan.config import validate_config
 from mmsa.stages.data_stages import run_data_stages
 from mmsa.stages.inputs import feature_settings
-from mmsa.train.pretrain import build_model
+from mmsa.train.pretrain_loop import build_model
 from mmsa.train.pretrain_settings import PretrainSettings
 from mmsa.train.stream import ShardBatches, batch_loader
 

@@ -36,7 +36,7 @@ from mmsa.features.settings import FeatureSettings
 from mmsa.models.pretrained_file import save_pretrained
 from mmsa.models.property import load_property_model, save_property_model
 from mmsa.runtime.tables import markdown_table
-from mmsa.train.pretrain import build_model
+from mmsa.train.pretrain_loop import build_model
 from mmsa.train.pretrain_settings import PretrainSettings
 
 DATASET = "adversarial"

@@ -14,7 +14,7 @@ from helpers import SMALL_FEATURES, TINY_MODEL
 from mmsa.features.settings import FeatureSettings
 from mmsa.models.pretrained_file import save_pretrained
 from mmsa.models.property import PropertyModel, build_gin, save_property_model
-from mmsa.train.pretrain import build_model
+from mmsa.train.pretrain_loop import build_model
 from mmsa.train.pretrain_settings import PretrainSettings
 
 

@@ -155,7 +155,7 @@ TOY_TESTS = {
     "tests/data/test_toy_dataset.py": """
         import pandas as pd
 
-        from mmsa.data.fetch import fetch_dataset
+        from mmsa.data.raw_table import fetch_dataset
         from mmsa.data.registry import get_spec
         from mmsa.data.row_limit import RowLimit
         from mmsa.plan.config import validate_config
@@ -257,7 +257,7 @@ def test_a_finetuning_setting_reaches_the_jobs_that_read_it(extended):
     assert _files("A finetuning setting") == {
         "mmsa/plan/finetune_settings.py",
         "mmsa/schemas/config.schema.yaml",
-        "mmsa/train/finetune.py",
+        "mmsa/train/finetune_seeds.py",
     }
     _passed(extended, "test_toy_setting", "test_every_finetune_setting_is_handed_to_a_job_that_reads_it")
 

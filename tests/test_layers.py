@@ -93,14 +93,14 @@ def test_no_import_cycle(imports):
 
 def test_a_climb_and_a_cycle_are_found():
     made_up = {
-        "mmsa.data.fetch": [("mmsa.stages.fetch", 3), ("mmsa.runtime.io", 4)],
-        "mmsa.stages.fetch": [("mmsa.data.fetch", 5)],
+        "mmsa.data.raw_table": [("mmsa.stages.fetch", 3), ("mmsa.runtime.io", 4)],
+        "mmsa.stages.fetch": [("mmsa.data.raw_table", 5)],
         "mmsa.runtime.io": [],
     }
     assert climbs(made_up) == [
-        "mmsa.data.fetch (layer data) imports mmsa.stages.fetch (layer stages) at line 3"
+        "mmsa.data.raw_table (layer data) imports mmsa.stages.fetch (layer stages) at line 3"
     ]
-    assert cycles(made_up) == ["mmsa.data.fetch -> mmsa.stages.fetch -> mmsa.data.fetch"]
+    assert cycles(made_up) == ["mmsa.data.raw_table -> mmsa.stages.fetch -> mmsa.data.raw_table"]
 
 
 def test_the_readme_package_map_lists_the_layers_in_their_order(repo):

@@ -18,7 +18,7 @@ def write_two_task_csv(path: Path, download_cache: Path) -> None:
     """A local two-task classification dataset: 60 BBBP molecules (rows 200-259, none of those
     the tiny run fetches) with BBBP's label and "three or more rings"; every 7th label of each
     task is left blank, as in multi-task MoleculeNet sets."""
-    from mmsa.data.fetch import fetch_dataset
+    from mmsa.data.raw_table import fetch_dataset
     from mmsa.data.registry import get_spec
     from mmsa.data.row_limit import RowLimit
 

@@ -1,13 +1,13 @@
 """The pretraining corpus as a seeded mixture of datasets (``pretrain.corpus``).
 
-Each source dataset is fetched with the ordinary sampling of :func:`mmsa.data.fetch.fetch_dataset`
+Each source dataset is fetched with the ordinary sampling of :func:`mmsa.data.raw_table.fetch_dataset`
 (``counts[name]`` rows drawn by the seed, or every row of a source that has fewer), and the
 samples are written one after the other, in sorted source order, as one unlabelled fetched table.
 Every source is drawn with the same seed, so a source's rows do not depend on the other sources:
 ``{zinc: 10000}`` is exactly the rows ``data.sample_rows: {zinc: 10000}`` takes. Each row keeps
 its source dataset and its row number there, so any corpus molecule can be traced to its file.
 De-duplication and the removal of finetuning molecules happen after standardization, in the
-shard stage (:mod:`mmsa.data.shard`), where each removed row gets its reason.
+shard stage (:mod:`mmsa.data.key_shards`), where each removed row gets its reason.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mmsa.data.columns import FETCH_ERROR, ROW, SMILES, SOURCE_DATASET, SOURCE_ROW
-from mmsa.data.fetch import fetch_dataset
+from mmsa.data.raw_table import fetch_dataset
 from mmsa.data.registry import DatasetSpec
 from mmsa.data.row_limit import RowLimit
 from mmsa.runtime.io import write_parquet

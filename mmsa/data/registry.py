@@ -40,7 +40,7 @@ class DatasetSpec:
     617 assays). ``label_transform`` names a function in :mod:`mmsa.data.label_cells`.
     ``smiles_names``: the SMILES cells may carry a name after whitespace ("CCO ethanol", the
     SMILES-file convention), which is dropped; otherwise such a cell is rejected (see
-    :func:`mmsa.data.standardize.smiles_text`). No registry dataset has names: their files were
+    :func:`mmsa.data.standardized_molecules.smiles_text`). No registry dataset has names: their files were
     checked.
     """
 

@@ -23,7 +23,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mmsa.data.standardize import RejectedMolecule, parse_molecule
+from mmsa.data.standardized_molecules import RejectedMolecule, parse_molecule
 from mmsa.eval.metrics import check_task_type, metric_of, metric_value
 
 PROBE_STRENGTHS = (0.01, 0.1, 1.0, 10.0)  # inverse regularization (C) / ridge alpha = 1 / C

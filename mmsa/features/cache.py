@@ -159,7 +159,7 @@ class PackWriter:
         self.image_size = image_size
 
     def add(self, molecules: list[dict[str, Any]]) -> None:
-        """Append molecules as produced by :func:`mmsa.features.featurize.featurize_molecule`."""
+        """Append molecules as produced by :func:`mmsa.features.shard_featurizer.featurize_molecule`."""
         if not molecules:
             return
         blank = np.zeros((3, self.image_size, self.image_size), np.uint8)

@@ -55,7 +55,7 @@ class FeatureSettings:
     def record(self) -> dict[str, Any]:
         """The settings (less the conformer's last-resort guard), the featurizer version and the
         RDKit version: everything the features depend on, which a pretrained model records to be
-        checked against (mmsa.plan.given_weights)."""
+        checked against (mmsa.plan.pretrained_weights)."""
         features = {**self.to_dict(), "conformer": self.conformer.feature_dict()}
         return {**features, "featurizer_version": FEATURIZER_VERSION, "rdkit": rdBase.rdkitVersion}
 

@@ -3,8 +3,8 @@
 ``MMSAModel.forward(batch)`` takes a PyG ``Batch`` of molecules (graph features, conformer
 coordinates with ``conf_mask``, depictions with ``img_mask``) and
 
-1. encodes each enabled view: GIN on the 2D graph (:mod:`.graph`), a ResNet on the image
-   (:mod:`.image`), SchNet (:mod:`.geometry`) or ComENet (:mod:`.comenet`) on the conformer;
+1. encodes each enabled view: GIN on the 2D graph (:mod:`.gin`), a ResNet on the image
+   (:mod:`.resnet`), SchNet (:mod:`.geometry`) or ComENet (:mod:`.comenet`) on the conformer;
    views that failed are masked;
 2. projects them into one space and aligns every pair of views with symmetric InfoNCE
    (term ``contrastive``, the mean over pairs; absent with fewer than two modalities);
@@ -12,7 +12,7 @@ coordinates with ``conf_mask``, depictions with ``img_mask``) and
    from it (term ``reconstruction``) (:mod:`.fusion`);
 4. builds a kNN hypergraph over the batch's fused embeddings (plus, optionally, the memory
    anchors as extra nodes), convolves it into structure-aware embeddings and aligns them with
-   the fused ones (term ``hypergraph``) (:mod:`.hypergraph`);
+   the fused ones (term ``hypergraph``) (:mod:`.knn_hypergraph`);
 5. aligns the fused embeddings with the memory bank's anchors and, in training, moves the
    anchors by momentum (term ``memory``) (:mod:`.memory`);
 6. optionally augments the graph view in training (atom masking, bond dropping) and predicts
@@ -45,14 +45,14 @@ from mmsa.models.comenet import ComENetEncoder
 from mmsa.models.descriptor_term import DescriptorTerm
 from mmsa.models.fusion import AttentionFusion, ProjectionHead
 from mmsa.models.geometry import ConformerEncoder, SchNetEncoder, atomic_numbers
-from mmsa.models.graph import GINEncoder
-from mmsa.models.hypergraph import HypergraphEncoder
-from mmsa.models.image import ResNetEncoder
+from mmsa.models.gin import GINEncoder
+from mmsa.models.knn_hypergraph import HypergraphEncoder
 from mmsa.models.loss_term import Phase, StepViews
 from mmsa.models.losses import zero_loss
 from mmsa.models.memory import MemoryBank
 from mmsa.models.mmsa_config import MMSAConfig
 from mmsa.models.objective import TERMS
+from mmsa.models.resnet import ResNetEncoder
 from mmsa.runtime.distributed import GlobalBatch
 
 

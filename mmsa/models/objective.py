@@ -19,7 +19,7 @@ from mmsa.features.descriptors import DESCRIPTOR_NAMES
 from mmsa.models.augment import atom_type_head, masked_atom_loss
 from mmsa.models.descriptor_term import DescriptorTerm
 from mmsa.models.fusion import reconstruction_loss
-from mmsa.models.hypergraph import HypergraphEncoder, hypergraph_loss
+from mmsa.models.knn_hypergraph import HypergraphEncoder, hypergraph_loss
 from mmsa.models.loss_term import LossTerm, StepViews, mean_over
 from mmsa.models.losses import pairwise_info_nce
 from mmsa.models.memory import MemoryBank
@@ -94,7 +94,7 @@ class ReconstructionTerm(LossTerm):
 class HypergraphTerm(LossTerm):
     """The kNN hypergraph over the batch's fused embeddings (the memory anchors as extra nodes
     with ``hypergraph_anchor_nodes``), convolved and aligned with them; its output is the
-    model's structure-aware embedding (:mod:`.hypergraph`)."""
+    model's structure-aware embedding (:mod:`.knn_hypergraph`)."""
 
     name, switch, phase, attribute = "hypergraph", "hypergraph", "fused", "hypergraph"
 

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 
 from mmsa.models.descriptor_term import DescriptorScaler
-from mmsa.models.graph import GINEncoder
+from mmsa.models.gin import GINEncoder
 from mmsa.models.heads import HEAD_TYPES, Head
 from mmsa.models.model_files import FINETUNED, load_model_file
 from mmsa.models.training_reference import TrainingReference

@@ -78,7 +78,7 @@ HEADS: dict[str, Head] = {
 class FeatureSet:
     """Features of a classical model (forest or linear): what they read, and the forest they come
     with (None: the configured one, ``finetune.settings.rf_trees`` trees). Each is computed by
-    :data:`mmsa.train.finetune.FEATURE_SETS` under the same name."""
+    :data:`mmsa.train.finetune_seeds.FEATURE_SETS` under the same name."""
 
     name: str
     reads: tuple[str, ...] = ()

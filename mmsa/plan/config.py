@@ -19,7 +19,7 @@ from jsonschema import Draft202012Validator, validators
 from mmsa.data.registry import CORPUS, REGISTRY
 from mmsa.plan.compared_models import MODEL_NAMES, MODELS
 from mmsa.plan.datasets import ROW_LIMITS, dataset_spec
-from mmsa.plan.given_weights import weights_errors
+from mmsa.plan.pretrained_weights import weights_errors
 from mmsa.plan.schema import load_schema
 from mmsa.plan.split_fractions import check_fractions
 

@@ -127,7 +127,7 @@ READS: dict[str, Callable[[dict[str, Any], Any, Any], list[ConfigPath]]] = {
         ("torch_threads",),
         ("cpu_kernels",),
     ],
-    # a given pretrained model, checked against the features and the GIN (mmsa.plan.given_weights)
+    # a given pretrained model, checked against the features and the GIN (mmsa.plan.pretrained_weights)
     "given_weights": lambda c, d, m: [
         ("pretrain", "weights"),
         *[p for p in FEATURES if p[0] == "featurize"],

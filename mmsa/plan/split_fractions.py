@@ -1,5 +1,5 @@
 """The rule a split's fractions follow, shared by the config check (before any job runs) and
-the split code (:mod:`mmsa.eval.split`), so the two cannot disagree."""
+the split code (:mod:`mmsa.eval.splitters`), so the two cannot disagree."""
 
 from __future__ import annotations
 

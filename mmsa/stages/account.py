@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 
 from mmsa.data.columns import SOURCE_DATASET
 from mmsa.data.corpus import corpus_counts
-from mmsa.data.shard import duplicate_counts, holdout_counts
-from mmsa.data.standardize import reject_frame
+from mmsa.data.key_shards import duplicate_counts, holdout_counts
+from mmsa.data.standardized_molecules import reject_frame
 from mmsa.runtime.io import write_csv, write_text
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def account(
 
     Every input row number must appear exactly once across the manifests and rejects tables.
     The summary also counts duplicate groups and the rows they cost (see
-    :func:`mmsa.data.shard.duplicate_counts`), the rows removed as finetuning molecules, and for
+    :func:`mmsa.data.key_shards.duplicate_counts`), the rows removed as finetuning molecules, and for
     a mixture each source's rows asked for, taken and featurized.
     """
     rows_in = pq.read_metadata(raw).num_rows

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from mmsa.data.fetch import readable_file
+from mmsa.data.raw_table import readable_file
 from mmsa.plan.model_paths import FINETUNED, PRETRAINED, ModelFileError, check_model_path
 from mmsa.runtime.output_set import OutputSet, output_set
 

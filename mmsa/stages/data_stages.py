@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mmsa.data.shard import shard_path
+from mmsa.data.key_shards import shard_path
 from mmsa.plan.config_slices import placement
 from mmsa.plan.datasets import n_shards
 from mmsa.stages.account import account

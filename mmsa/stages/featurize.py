@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from mmsa.features.featurize import run_featurize
+from mmsa.features.shard_featurizer import run_featurize
 from mmsa.stages.inputs import feature_settings
 
 

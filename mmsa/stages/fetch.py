@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from mmsa.data.corpus import fetch_corpus
-from mmsa.data.fetch import fetch_dataset
+from mmsa.data.raw_table import fetch_dataset
 from mmsa.data.registry import MIXTURE
 from mmsa.plan.datasets import dataset_spec, row_limit
 

@@ -17,7 +17,7 @@ from mmsa.stages.inputs import feature_settings, feature_store, shard_files
 
 if TYPE_CHECKING:  # torch is imported inside the functions, when a job runs them
     from mmsa.plan.compared_models import ComparedModel
-    from mmsa.train.finetune import DatasetInputs
+    from mmsa.train.finetune_seeds import DatasetInputs
 
 
 def finetune(
@@ -43,7 +43,7 @@ def finetune(
     from mmsa.runtime.device import pick_device
     from mmsa.runtime.hashing import sha256_file
     from mmsa.runtime.provenance import provenance
-    from mmsa.train.finetune import run_seed
+    from mmsa.train.finetune_seeds import run_seed
 
     compared = compared_model(model_name)
     seeds = config["finetune"]["seeds"]
@@ -98,7 +98,7 @@ def dataset_inputs(
     from mmsa.data.labelled_molecules import load_labelled
     from mmsa.models.pretrained_file import load_pretrained
     from mmsa.stages.embed import read_embeddings
-    from mmsa.train.finetune import DatasetInputs
+    from mmsa.train.finetune_seeds import DatasetInputs
 
     reads = compared.reads
     frame = load_labelled(shard_files(files.shards_dir), files.manifests)
@@ -161,7 +161,7 @@ def _save_weights(
     (keys, labels, fused embeddings where the model reads them) for the nearest known molecules
     that ``mmsa predict`` shows, and the applicability domain's threshold calibrated on the
     seed's validation molecules."""
-    from mmsa.eval.split import split_positions
+    from mmsa.eval.splitters import split_positions
     from mmsa.models.property import save_property_model
     from mmsa.models.training_reference import DOMAIN_COVERAGE, TrainingReference, domain_threshold
 

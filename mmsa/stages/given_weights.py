@@ -1,7 +1,7 @@
 """The given_weights stage: a pretrained ``model.pt`` given in the config (``pretrain.weights``)
 checked in full against the config and copied into the run, in place of pretraining.
 
-The check before any job runs (:func:`mmsa.plan.given_weights.weights_errors`) reads the file
+The check before any job runs (:func:`mmsa.plan.pretrained_weights.weights_errors`) reads the file
 without torch; this one loads it into its model and compares everything the weights depend on.
 """
 
@@ -19,7 +19,7 @@ import torch
 
 from mmsa.models.mmsa import MMSAModel
 from mmsa.models.mmsa_config import MMSAConfig
-from mmsa.plan.given_weights import (
+from mmsa.plan.pretrained_weights import (
     WeightsError,
     checked_weights,
     mismatches,

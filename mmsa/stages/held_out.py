@@ -1,5 +1,5 @@
 """The held-out stage: one dataset's validation and test predictions of every model and seed,
-read against each seed's training molecules (:mod:`mmsa.train.held_out`), written as a table, a
+read against each seed's training molecules (:mod:`mmsa.train.held_out_analysis`), written as a table, a
 summary (ensemble, calibration, applicability domain) and two figures for the report: the error
 against the similarity to the training set, and (classification) the reliability diagram.
 """
@@ -24,7 +24,7 @@ from mmsa.runtime.figures import pyplot, save_figure
 from mmsa.runtime.io import atomic_path, write_parquet
 from mmsa.runtime.tables import MISSING, interval, number, p_value, signed, write_html_tables
 from mmsa.stages.inputs import shard_files
-from mmsa.train.held_out import (
+from mmsa.train.held_out_analysis import (
     LABEL_SUFFIX,
     error_curve,
     held_out_table,

@@ -24,8 +24,8 @@ import pandas as pd
 import pyarrow as pa
 import torch
 
-from mmsa.eval.split import PARTS
-from mmsa.models.hypergraph import knn_hyperedges, knn_similarity
+from mmsa.eval.splitters import PARTS
+from mmsa.models.knn_hypergraph import knn_hyperedges, knn_similarity
 from mmsa.runtime.io import write_parquet, write_text
 
 log = logging.getLogger(__name__)

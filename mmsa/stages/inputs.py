@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mmsa.data.standardize import StandardizeOptions
+from mmsa.data.standardized_molecules import StandardizeOptions
 from mmsa.features.cache import FeatureCache
 from mmsa.features.settings import FeatureSettings
 

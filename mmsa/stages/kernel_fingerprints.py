@@ -60,9 +60,9 @@ def featurized(config: dict[str, Any], folder: Path) -> tuple[list[Any], dict[st
     import pandas as pd
 
     from mmsa.features.cache import FeatureCache
-    from mmsa.features.featurize import compute_pack
     from mmsa.features.loader import FeatureStore
     from mmsa.features.settings import FeatureSettings
+    from mmsa.features.shard_featurizer import compute_pack
 
     cache = FeatureCache(folder, FeatureSettings.from_dict(config["featurize"]))
     _, failed = compute_pack(cache, SMILES, workers=1, chunk_size=config["featurize"]["chunk_size"])

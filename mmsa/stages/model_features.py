@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mmsa.plan.config import validate_config
-from mmsa.plan.given_weights import VERSIONS, mismatches, settings_of
+from mmsa.plan.pretrained_weights import VERSIONS, mismatches, settings_of
 from mmsa.runtime.errors import InputError
 from mmsa.stages.inputs import feature_settings
 

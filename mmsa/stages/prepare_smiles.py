@@ -1,7 +1,7 @@
 """Featurize an arbitrary SMILES file through the same stages and cache as the pipeline.
 
 Used by ``mmsa embed`` and ``mmsa predict``: the file is read by the pipeline's own CSV reader
-(:func:`mmsa.data.fetch.fetch_file`), then the pipeline's own stage functions
+(:func:`mmsa.data.raw_table.fetch_file`), then the pipeline's own stage functions
 (:mod:`mmsa.stages`) standardize it, shard it into one shard and featurize it into the shared
 feature cache (molecules seen before are reused), all with the user's config; bad rows come back
 as a rejects table with reasons, and the pipeline's accounting checks that every row is in one
@@ -26,8 +26,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mmsa.data.columns import FETCH_ERROR, ROW, SMILES, SMILES_OPTION
-from mmsa.data.fetch import fetch_file
-from mmsa.data.shard import shard_path
+from mmsa.data.key_shards import shard_path
+from mmsa.data.raw_table import fetch_file
 from mmsa.features.loader import FeatureStore, read_manifests
 from mmsa.plan.config import validate_config
 from mmsa.plan.datasets import dataset_spec

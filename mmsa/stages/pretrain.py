@@ -21,7 +21,7 @@ def pretrain(
 
     from mmsa.features.cache import FeatureCache
     from mmsa.runtime.distributed import process_group
-    from mmsa.train.pretrain import train_mmsa
+    from mmsa.train.pretrain_loop import train_mmsa
     from mmsa.train.pretrain_settings import PretrainSettings
 
     settings = PretrainSettings.from_dict(config["pretrain"]["settings"])

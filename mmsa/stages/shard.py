@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from mmsa.data.shard import run_shard
+from mmsa.data.key_shards import run_shard
 from mmsa.plan.datasets import duplicate_policy, n_shards
 from mmsa.runtime.io import atomic_path
 

@@ -28,7 +28,7 @@ def split(
     """Every seed's train/valid/test split of a dataset's featurized molecules, read by every
     model; the statistics count molecules and labels per part."""
     from mmsa.data.labelled_molecules import load_labelled
-    from mmsa.eval.split import split_summary, split_table
+    from mmsa.eval.splitters import split_summary, split_table
 
     frame = load_labelled(shard_files(shards_dir), manifests)
     settings = config["finetune"]["settings"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from mmsa.data.standardize_stage import run_standardize
+from mmsa.data.standardize_parts import run_standardize
 from mmsa.plan.datasets import dataset_spec
 from mmsa.stages.inputs import standardize_options
 

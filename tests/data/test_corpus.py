@@ -9,9 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from mmsa.data.coverage import coverage_table, write_coverage
-from mmsa.data.fetch import fetch_dataset
+from mmsa.data.key_shards import shard_path
+from mmsa.data.raw_table import fetch_dataset
 from mmsa.data.row_limit import RowLimit
-from mmsa.data.shard import shard_path
 from mmsa.plan.config import ConfigError, validate_config
 from mmsa.plan.config_slices import stage_config
 from mmsa.plan.datasets import dataset_spec, fetched_from, holdout_datasets, n_shards

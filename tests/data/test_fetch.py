@@ -22,11 +22,11 @@ import pytest
 from helpers import Repeated
 from mmsa.data import download
 from mmsa.data.download import FetchError, download_registry_archive
-from mmsa.data.fetch import fetch_dataset, fetch_file, write_raw_table
+from mmsa.data.raw_table import fetch_dataset, fetch_file, write_raw_table
 from mmsa.data.registry import REGISTRY, DatasetSpec, get_spec
 from mmsa.data.row_limit import RowLimit
 from mmsa.data.sampling import uniform_sample
-from mmsa.data.standardize_stage import task_columns
+from mmsa.data.standardize_parts import task_columns
 
 CSV = "smiles,a,b,mol_id\nCCO,1,0,m1\nc1ccccc1,,1,m2\nCC(=O)O,0,,m3\n"
 
@@ -181,7 +181,7 @@ def test_local_folder_content_checksum_is_compared_and_named(tmp_path, caplog):
     header = "smiles," + ",".join(REGISTRY["tox21"].tasks)
     text = header + "\nCCO" + "," * 12 + "\n"
     (tmp_path / "tox21.csv").write_text(text)
-    with caplog.at_level("WARNING", logger="mmsa.data.fetch"):
+    with caplog.at_level("WARNING", logger="mmsa.data.raw_table"):
         fetch_dataset(get_spec("tox21", {"source": "local"}), tmp_path / "t.parquet", tmp_path, tmp_path)
     mine, published = hashlib.sha256(text.encode()).hexdigest(), REGISTRY["tox21"].csv_sha256
     assert len(caplog.messages) == 1
@@ -695,7 +695,7 @@ def test_a_registry_dataset_read_from_the_user_s_file_is_recorded_not_refused(tm
     text = "smiles,FDA_APPROVED,CT_TOX\nCCO,1,0\nc1ccccc1,1,0\nCC(=O)O,0,1\n"
     (tmp_path / "clintox.csv").write_text(text)
     spec = get_spec("clintox", {"source": "local"})
-    with caplog.at_level("WARNING", logger="mmsa.data.fetch"):
+    with caplog.at_level("WARNING", logger="mmsa.data.raw_table"):
         rows = fetch_dataset(spec, tmp_path / "raw.parquet", tmp_path / "cache", tmp_path)
     assert rows == 3
     provenance = json.loads(pq.read_schema(tmp_path / "raw.parquet").metadata[b"mmsa.source"])

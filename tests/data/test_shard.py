@@ -7,10 +7,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from helpers import run_chain, toy_config
+from mmsa.data.key_shards import run_shard, shard_path
 from mmsa.data.registry import DatasetSpec
-from mmsa.data.shard import run_shard, shard_path
-from mmsa.data.standardize import StandardizeOptions
-from mmsa.data.standardize_stage import run_standardize
+from mmsa.data.standardize_parts import run_standardize
+from mmsa.data.standardized_molecules import StandardizeOptions
 from mmsa.runtime.hashing import shard_of
 from mmsa.runtime.io import write_parquet
 

@@ -3,7 +3,7 @@ import pytest
 
 from mmsa.data.label_cells import LabelError, hiv_active, label_reader, to_float
 from mmsa.data.registry import DatasetSpec
-from mmsa.data.standardize import (
+from mmsa.data.standardized_molecules import (
     RejectedMolecule,
     StandardizeOptions,
     standardize_frame,
@@ -119,7 +119,7 @@ def test_what_rdkit_would_silently_misread_is_rejected(smiles, reason):
 
 
 def test_every_character_of_the_alphabet_is_accepted():
-    from mmsa.data.standardize import SMILES_ALPHABET
+    from mmsa.data.standardized_molecules import SMILES_ALPHABET
 
     smiles = "[13CH2:7]=[N+]([O-])C1=CC=C(Br)C=C1.[*]C#N.F/C=C/Cl.C%10CCCCC%10.[Se]S[C@@H](I)P.[Cr]$[Cr]"
     assert set(smiles) - SMILES_ALPHABET == set()
@@ -140,7 +140,7 @@ def test_names_after_the_smiles_only_where_the_spec_says_so():
 def test_a_key_the_pipeline_cannot_read_back_rejects_its_row():
     # cobalamin (ClinTox): RDKit writes its cobalt bonds as dative "->", which the split and the
     # fingerprints (parse_molecule) would refuse after standardization
-    from mmsa.data.standardize import RejectedMolecule, StandardizeOptions, standardize_molecule
+    from mmsa.data.standardized_molecules import RejectedMolecule, StandardizeOptions, standardize_molecule
 
     cobalamin = (
         "Cc1cc2c(cc1C)N3C=N2[Co+]456(N7=C8[C@H](C(C7=CC9=N4C(=C(C1=N5[C@@]([C@@H]2N6C(=C8C)[C@@]"

@@ -7,7 +7,7 @@ from sklearn.metrics import roc_auc_score
 
 from helpers import DRUG_LIKE, HU_FRACTIONS
 from mmsa.eval.baselines import count_morgan, ecfp4, fit_predict_linear, fit_predict_rf, physchem_features
-from mmsa.eval.split import scaffold_split
+from mmsa.eval.splitters import scaffold_split
 
 
 def _has_nitrogen(smiles: str) -> float:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from helpers import DRUG_LIKE, HU_FRACTIONS, scaffold_of
-from mmsa.eval.split import make_split, random_split, scaffold_balanced_split, scaffold_split, split_table
+from mmsa.eval.splitters import make_split, random_split, scaffold_balanced_split, scaffold_split, split_table
 
 
 def _same(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> bool:

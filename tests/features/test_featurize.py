@@ -11,11 +11,11 @@ from torch_geometric.data import Batch
 from helpers import run_chain, toy_config, write_csv
 from mmsa.features.cache import INDEX, FeatureCache
 from mmsa.features.conformer import ConformerOptions, ConformerTimeout, generate_conformer
-from mmsa.features.featurize import compute_pack
 from mmsa.features.graph import BOND_TYPE_MASK, atom_feature_dims, bond_feature_dims, mol_to_graph
 from mmsa.features.image import render_image
 from mmsa.features.loader import FeatureStore, MissingFeatures, read_manifests
 from mmsa.features.settings import FeatureSettings
+from mmsa.features.shard_featurizer import compute_pack
 from mmsa.stages.inputs import feature_settings
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
@@ -251,7 +251,7 @@ RAISES_IN_RDKIT = "*1**1"  # ETKDG raises "Invariant Violation: bad direction in
 def test_rdkit_exception_in_conformer_generation_costs_one_conformer_not_the_shard(tmp_path):
     import pandas as pd
 
-    from mmsa.features.featurize import run_featurize
+    from mmsa.features.shard_featurizer import run_featurize
 
     keys = [ASPIRIN, RAISES_IN_RDKIT, "CCO"]
     shard = pd.DataFrame({"row": range(3), "input": keys, "key": keys})

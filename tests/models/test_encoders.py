@@ -17,11 +17,11 @@ from mmsa.features.graph import BOND_TYPE_SELF_LOOP, atom_feature_dims
 from mmsa.models.comenet import ComENetEncoder, edge_frame_angles
 from mmsa.models.fusion import AttentionFusion, reconstruction_loss
 from mmsa.models.geometry import ConformerEncoder, SchNetEncoder, atomic_numbers, radius_interaction_graph
-from mmsa.models.graph import GINConv, GINEncoder, uniform_dropout
-from mmsa.models.hypergraph import HypergraphEncoder, faiss_available, knn_hyperedges, knn_similarity
-from mmsa.models.image import ResNetEncoder
+from mmsa.models.gin import GINConv, GINEncoder, uniform_dropout
+from mmsa.models.knn_hypergraph import HypergraphEncoder, faiss_available, knn_hyperedges, knn_similarity
 from mmsa.models.losses import info_nce, pairwise_info_nce
 from mmsa.models.memory import MemoryBank, sinkhorn
+from mmsa.models.resnet import ResNetEncoder
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -404,7 +404,7 @@ def test_memory_alignment_does_not_collapse() -> None:
 
 
 def test_knn_hyperedges_in_chunks_equal_the_whole() -> None:
-    from mmsa.models.hypergraph import knn_hyperedges
+    from mmsa.models.knn_hypergraph import knn_hyperedges
 
     x = torch.randn(37, 5, generator=torch.Generator().manual_seed(0))
     assert torch.equal(knn_hyperedges(x, 4), knn_hyperedges(x, 4, chunk_rows=8))
@@ -428,7 +428,7 @@ def test_knn_hyperedges_faiss_puts_each_centre_first_among_duplicates() -> None:
 
 
 def test_knn_hyperedges_auto_uses_faiss_only_for_large_sets_and_when_installed(monkeypatch) -> None:
-    import mmsa.models.hypergraph as hypergraph
+    import mmsa.models.knn_hypergraph as hypergraph
 
     calls = []
     monkeypatch.setattr(hypergraph, "_faiss_neighbours", lambda *a: calls.append(a) or 1 / 0)

@@ -10,7 +10,7 @@ from mmsa.models.heads import HEAD_TYPES
 from mmsa.models.property import PropertyModel, build_gin, load_property_model, save_property_model
 from mmsa.plan.compared_models import FEATURE_SETS, HEADS
 from mmsa.plan.finetune_settings import FinetuneSettings
-from mmsa.train.finetune import FEATURE_SETS as FEATURE_CODE
+from mmsa.train.finetune_seeds import FEATURE_SETS as FEATURE_CODE
 
 ARCH = {"feature_set": "hu", "gnn_layers": 2, "gnn_dim": 8, "gnn_jk": "last", "gnn_pool": "mean"}
 

@@ -44,7 +44,7 @@ def test_the_dataset_hypergraph_has_the_centre_and_k_neighbours():
 
 def test_the_pretraining_hypergraph_has_the_centre_and_k_neighbours(monkeypatch):
     """pretrain.settings.model.hypergraph_k: the batch hypergraph of the MMSA model."""
-    import mmsa.models.hypergraph as hypergraph
+    import mmsa.models.knn_hypergraph as hypergraph
 
     model = MMSAModel(
         MMSAConfig(

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from helpers import REPO
-from mmsa.data.standardize import StandardizeOptions
+from mmsa.data.standardized_molecules import StandardizeOptions
 from mmsa.features.conformer import ConformerOptions
 from mmsa.features.settings import FeatureSettings
 from mmsa.models.mmsa_config import GEO_ENCODERS, MMSAConfig

@@ -30,8 +30,8 @@ from mmsa.stages.hypergraph import hypergraph
 from mmsa.stages.inputs import feature_settings
 from mmsa.stages.predict import predict_file
 from mmsa.stages.split import split
-from mmsa.train.finetune import DatasetInputs, run_seed
-from mmsa.train.pretrain import build_model
+from mmsa.train.finetune_seeds import DatasetInputs, run_seed
+from mmsa.train.pretrain_loop import build_model
 from mmsa.train.pretrain_settings import PretrainSettings
 
 pytestmark = pytest.mark.usefixtures("single_thread")

@@ -16,10 +16,10 @@ from mmsa.models.pretrained_file import save_pretrained
 from mmsa.plan.config import ConfigError, validate_config
 from mmsa.plan.config_slices import stage_config
 from mmsa.plan.datasets import all_datasets
-from mmsa.plan.given_weights import WeightsError, read_record
+from mmsa.plan.pretrained_weights import WeightsError, read_record
 from mmsa.stages.given_weights import place_weights
 from mmsa.stages.report import settings_summary
-from mmsa.train.pretrain import build_model
+from mmsa.train.pretrain_loop import build_model
 from mmsa.train.pretrain_settings import PretrainSettings
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -115,7 +115,7 @@ def test_the_config_check_of_the_weights_loads_neither_torch_nor_rdkit(saved):
     config = validate_config(config_for(saved))
     config["featurize"]["image_size"] = 64
     code = (
-        "import json, sys\nfrom mmsa.plan.given_weights import weights_errors\n"
+        "import json, sys\nfrom mmsa.plan.pretrained_weights import weights_errors\n"
         f"errors = weights_errors({config!r})\n"
         "print(json.dumps([errors, sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'rdkit'))]))"
     )

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmsa.train.held_out import ensemble_predictions, error_curve, seed_scores
+from mmsa.train.held_out_analysis import ensemble_predictions, error_curve, seed_scores
 
 
 def table(rows: list[tuple]) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from helpers import TOY_SMILES as SMILES
 from mmsa.features.cache import FeatureCache
 from mmsa.stages.inputs import feature_settings
 from mmsa.train import stream as stream_module
-from mmsa.train.pretrain import train_mmsa
+from mmsa.train.pretrain_loop import train_mmsa
 from mmsa.train.pretrain_settings import PretrainSettings
 from mmsa.train.stream import ShardBatches, shard_molecules
 

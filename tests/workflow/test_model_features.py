@@ -13,7 +13,7 @@ from helpers import SMALL_FEATURES, TINY_MODEL
 from mmsa.cli import main
 from mmsa.features.settings import FEATURIZER_VERSION, FeatureSettings
 from mmsa.models.pretrained_file import save_pretrained
-from mmsa.train.pretrain import build_model
+from mmsa.train.pretrain_loop import build_model
 from mmsa.train.pretrain_settings import PretrainSettings
 
 

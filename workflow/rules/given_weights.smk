@@ -1,5 +1,5 @@
 # A model pretrained before (pretrain.weights), included instead of pretrain.smk: checked
-# against this config's features and GIN (mmsa.plan.given_weights) and copied as the pretrained model
+# against this config's features and GIN (mmsa.plan.pretrained_weights) and copied as the pretrained model
 # that embed and finetune read. The pretraining corpus is not needed.
 
 

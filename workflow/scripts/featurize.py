@@ -1,6 +1,6 @@
 """Snakemake adapter of the featurize rule (all logic in mmsa.stages.featurize)."""
 
-from mmsa.data.shard import shard_path
+from mmsa.data.key_shards import shard_path
 from mmsa.plan.config_slices import placement
 from mmsa.runtime.logs import stage_logging
 from mmsa.stages.featurize import featurize

@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 from mmsa.data.labelled_molecules import label_columns
 from mmsa.data.stage_tables import standardized_parts
-from mmsa.data.standardize import reject_frame
+from mmsa.data.standardized_molecules import reject_frame
 from mmsa.runtime.hashing import shard_of
 from mmsa.runtime.io import write_parquet
 from mmsa.runtime.parallel import compute

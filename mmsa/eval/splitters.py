@@ -31,7 +31,7 @@ def _scaffold(smiles: str, index: int) -> str:
     """The chirality-aware Murcko scaffold SMILES ('' for acyclic molecules)."""
     from rdkit.Chem.Scaffolds import MurckoScaffold  # here: importing this module loads no RDKit
 
-    from mmsa.data.standardize import RejectedMolecule, parse_molecule
+    from mmsa.data.standardized_molecules import RejectedMolecule, parse_molecule
 
     try:
         mol = parse_molecule(smiles)

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from mmsa.data.columns import RESERVED
 from mmsa.data.registry import DatasetSpec
 from mmsa.data.stage_tables import RAW, RAW_COLUMNS, checked_table
-from mmsa.data.standardize import StandardizeOptions, reject_frame, standardize_frame
+from mmsa.data.standardized_molecules import StandardizeOptions, reject_frame, standardize_frame
 from mmsa.runtime.io import atomic_path, write_parquet
 from mmsa.runtime.parallel import compute
 

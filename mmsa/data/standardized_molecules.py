@@ -3,7 +3,7 @@
 Every input row ends up in exactly one of two tables: kept rows (with their key and float
 labels) or rejects (row number, input, stage, reason). RDKit's own error message becomes the
 reason, so a chemist can see why a molecule was dropped without rerunning anything. The
-standardize stage, which runs this over a whole fetched table, is :mod:`mmsa.data.standardize_stage`.
+standardize stage, which runs this over a whole fetched table, is :mod:`mmsa.data.standardize_parts`.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import torch
 from mmsa.data.labelled_molecules import label_columns
 from mmsa.eval.baselines import ecfp4, fit_predict_linear, fit_predict_rf, physchem_features
 from mmsa.eval.metrics import metric_of, metric_value, undefined_reason
-from mmsa.eval.split import PARTS, split_positions
+from mmsa.eval.splitters import PARTS, split_positions
 from mmsa.features.descriptors import DESCRIPTOR_NAMES
 from mmsa.features.loader import FeatureStore
 from mmsa.models.descriptor_term import DescriptorScaler

@@ -6,7 +6,7 @@ The source is opened by :mod:`mmsa.data.table_source` (downloads by :mod:`mmsa.d
 its text reaches the csv module through :mod:`mmsa.data.csv_lines` (no over-long cell held
 whole), the header's columns are chosen by :mod:`mmsa.data.csv_header`, and the rows are chosen
 by :mod:`mmsa.data.sampling`, block by block. All label cells stay
-strings here: :mod:`mmsa.data.standardize` converts them and sends unreadable ones to the
+strings here: :mod:`mmsa.data.standardized_molecules` converts them and sends unreadable ones to the
 rejects table.
 """
 

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mmsa.data.stage_tables import KEYED_COLUMNS, SHARD, checked_table
-from mmsa.data.standardize import reject_frame
+from mmsa.data.standardized_molecules import reject_frame
 from mmsa.features.cache import CacheHit, FeatureCache, PackWriter
 from mmsa.features.compute import featurize_chunk
 from mmsa.features.settings import FeatureSettings

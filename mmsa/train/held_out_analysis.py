@@ -26,7 +26,7 @@ from mmsa.data.labelled_molecules import label_columns
 from mmsa.eval.calibration import brier, expected_calibration_error, fit_temperature, scaled
 from mmsa.eval.comparisons import paired_statistics
 from mmsa.eval.metrics import metric_of, metric_value
-from mmsa.eval.split import PARTS, split_positions
+from mmsa.eval.splitters import PARTS, split_positions
 from mmsa.models.training_reference import DOMAIN_COVERAGE, coverage_threshold, max_training_tanimoto
 
 LABEL_SUFFIX = "_label"  # held-out table: ``<task>`` is the prediction, ``<task>_label`` the label
