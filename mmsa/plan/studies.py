@@ -1,0 +1,133 @@
+"""A study: several runs of the pipeline, each a config overlay, paired seed by seed on one split.
+
+A study file (``config/studies/*.yaml``) names a base config, what every run shares, and each
+run's own overlay; a run that compares pretrained models names the run whose reference models
+(``no-pretrain``, the forests) it is paired with. ``workflow/studies.smk`` runs every run as a
+module of the main workflow, in ``runs/<run>/`` of one working folder, all in one Snakemake DAG
+(so on a cluster or several cores the runs proceed side by side, and an interrupted study
+resumes job by job); :mod:`mmsa.stages.study_report` pairs the results and writes the tables.
+
+.. code-block:: yaml
+
+    base: config/default.yaml      # relative to the repository
+    score: valid                   # what the tables compare: valid (a screen) or test
+    shared: {finetune: {seeds: 10}}
+    runs:
+      baseline: {config: {finetune: {models: [no-pretrain, ecfp-rf]}}}
+      default-e5:
+        references: baseline
+        config: {finetune: {models: [mmsa]}, pretrain: {settings: {epochs: 5}}}
+
+This module reads and checks the file and derives each run's config and result files; it
+imports nothing heavy (the study's Snakefile reads it).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmsa.plan.compared_models import REFERENCES
+from mmsa.plan.config import ConfigError, deep_merge, validate_config, yaml_file
+
+SCORES = ("valid", "test")
+RUNS_DIR = "runs"
+
+
+@dataclass(frozen=True)
+class StudyRun:
+    """One run: its overlay (over the base config and the shared overlay) and its references."""
+
+    name: str
+    overlay: dict[str, Any]
+    references: str | None = None  # the run whose reference models this run's models are paired with
+
+
+@dataclass(frozen=True)
+class Study:
+    """A study file, read and checked (see the module docstring)."""
+
+    path: Path
+    base: Path
+    score: str
+    shared: dict[str, Any]
+    runs: dict[str, StudyRun] = field(default_factory=dict)
+
+    def config(self, run: str) -> dict[str, Any]:
+        """The validated config of ``run``: the base config, the shared overlay, the run's."""
+        merged = deep_merge(deep_merge(yaml_file(self.base) or {}, self.shared), self.runs[run].overlay)
+        try:
+            return validate_config(merged)
+        except ConfigError as err:
+            raise ConfigError(f"{self.path}: run {run!r}: {err}") from None
+
+    def result_files(self, run: str) -> list[str]:
+        """Every per-seed result file of ``run``, relative to the study's folder."""
+        fine = self.config(run)["finetune"]
+        return [
+            f"{RUNS_DIR}/{run}/results/finetune/{d}/{m}/seed-{s}.json"
+            for d in fine["datasets"]
+            for m in fine["models"]
+            for s in fine["seeds"]
+        ]
+
+    def split_files(self, run: str) -> list[str]:
+        """The split table of every dataset ``run`` finetunes on, relative to the study's folder."""
+        return [
+            f"{RUNS_DIR}/{run}/results/splits/{d}.parquet" for d in self.config(run)["finetune"]["datasets"]
+        ]
+
+
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: a mapping is expected, not {type(value).__name__}")
+    return value
+
+
+def load_study(path: str | os.PathLike, repo: str | os.PathLike) -> Study:
+    """The study file at ``path``, its base config resolved against ``repo``; a wrong file is a
+    :class:`~mmsa.plan.config.ConfigError` naming the key."""
+    path = Path(path)
+    raw = _mapping(yaml_file(path), str(path))
+    unknown = sorted(set(raw) - {"base", "score", "shared", "runs"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {unknown}; a study has base, score, shared and runs")
+    base = Path(repo) / raw.get("base", "config/default.yaml")
+    if not base.is_file():
+        raise ConfigError(f"{path}: base {raw.get('base')!r}: no such config file in {repo}")
+    score = raw.get("score", "test")
+    if score not in SCORES:
+        raise ConfigError(f"{path}: score {score!r}: use one of {', '.join(SCORES)}")
+    runs = {}
+    for name, entry in _mapping(raw.get("runs"), f"{path}: runs").items():
+        entry = _mapping(entry, f"{path}: runs.{name}")
+        extra = sorted(set(entry) - {"config", "references"})
+        if extra:
+            raise ConfigError(f"{path}: runs.{name}: unknown key(s) {extra}; a run has config and references")
+        runs[str(name)] = StudyRun(
+            str(name), _mapping(entry.get("config"), f"{path}: runs.{name}.config"), entry.get("references")
+        )
+    if not runs:
+        raise ConfigError(f"{path}: no runs")
+    study = Study(path, base, score, _mapping(raw.get("shared"), f"{path}: shared"), runs)
+    for run in runs.values():
+        mine = study.config(run.name)["finetune"]  # every run's config is validated here
+        if run.references is None:
+            continue
+        if run.references not in runs:
+            raise ConfigError(f"{path}: runs.{run.name}.references: no run named {run.references!r}")
+        theirs = study.config(run.references)
+        if not set(REFERENCES) & set(theirs["finetune"]["models"]):
+            raise ConfigError(f"{path}: runs.{run.references} runs none of the references {list(REFERENCES)}")
+        # paired on the same molecules, splits and finetuning inputs: mmsa and no-pretrain always
+        # see the same settings
+        for section, key in (("finetune", "datasets"), ("finetune", "seeds"), ("finetune", "settings")):
+            if mine[key] != theirs[section][key]:
+                raise ConfigError(f"{path}: runs.{run.name} and its references differ in {section}.{key}")
+        if study.config(run.name)["featurize"] != theirs["featurize"]:
+            raise ConfigError(f"{path}: runs.{run.name} and its references differ in featurize")
+    return study
