@@ -8,8 +8,9 @@ present in either folder is one of:
 * ``same but provenance``: a JSON file equal once its ``provenance`` entries (commit, host,
   versions: what produced it, not what it holds) are dropped, or a report equal once the commit
   it names is masked;
-* ``timing or log``: files that record when and how long, never a result (``logs/``,
-  ``benchmarks/``, ``throughput.json``, Snakemake's own folder);
+* ``timing, log or resume state``: files that record when and how long, never a result
+  (``logs/``, ``benchmarks/``, ``throughput.json``, Snakemake's own folder), and pretraining
+  checkpoints (they record a digest of the code, so that no run resumes under other code);
 * ``different`` or ``only in one``: a result that changed.
 
 Prints a count per class, then every file not of the first two, and exits 1 when a result
@@ -33,13 +34,13 @@ import pandas as pd
 
 from mmsa.runtime.tables import markdown_table
 
-TIMING_PARTS = {"logs", "benchmarks", ".snakemake"}
+TIMING_PARTS = {"logs", "benchmarks", ".snakemake", "checkpoints"}
 TIMING_NAMES = {"throughput.json"}
 COMMIT = re.compile(rb"Commit (?:[0-9a-f]{7,40}(?:-dirty)?|None)")  # as the report names it
 SAME, PROVENANCE, TIMING, DIFFERENT, ONLY = (
     "same bytes",
     "same but provenance",
-    "timing or log",
+    "timing, log or resume state",
     "different",
     "only in one",
 )

@@ -30,7 +30,7 @@ def _record(seed: int, commit: str) -> bytes:
 
 
 def test_each_difference_is_named_and_only_a_changed_result_fails(identity, tmp_path, capsys):
-    same = {"model.pt": b"\x80weights", "logs/a.log": b"started 09:00"}
+    same = {"model.pt": b"\x80weights", "logs/a.log": b"started 09:00", "checkpoints/last.pt": b"code 1"}
     before = _write(
         tmp_path / "a", {**same, "seed-0.json": _record(0, "abc1234"), "results.md": b"Commit abc1234; x"}
     )
@@ -44,6 +44,7 @@ def test_each_difference_is_named_and_only_a_changed_result_fails(identity, tmp_
         },
     )
     assert identity.compare_folders(before, after) == {
+        Path("checkpoints/last.pt"): identity.TIMING,
         Path("logs/a.log"): identity.TIMING,
         Path("model.pt"): identity.SAME,
         Path("results.md"): identity.PROVENANCE,
