@@ -50,7 +50,7 @@ MEASURED: dict[str, Measured] = {
     "embed": Measured(987, 13.0),
     "hypergraph": Measured(630, 7.7),
     "finetune": Measured(929, 334.5),
-    "baseline": Measured(665, 46.9),
+    "classical": Measured(665, 46.9),
     "held_out": Measured(615, 12.5),
     "reliability": Measured(575, 6.5),
     "report": Measured(559, 6.4),

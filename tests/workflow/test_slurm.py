@@ -94,9 +94,9 @@ def test_the_slurm_profile_runs_every_job_through_sbatch_with_local_results(
     assert len(submitted) == len(slurm_logs) == len({slurm_id for _, slurm_id in submitted}) > 0
     folders = {p.relative_to(remote / ".snakemake" / "slurm_logs").parts[0] for p in slurm_logs}
     assert {"rule_fetch", "rule_shard", "rule_pretrain", "rule_report"} <= folders
-    # the profile's groups: featurize jobs and finetune/baseline jobs go to SLURM together
+    # the profile's groups: featurize jobs and finetune/classical jobs go to SLURM together
     groups = {f for f in folders if f.startswith("group_")}  # group_<group>_<its rules>
     assert {"featurize", "finetune"} == {g.split("_")[1] for g in groups}, folders
-    assert not {"rule_featurize", "rule_finetune", "rule_baseline"} & folders, folders
+    assert not {"rule_featurize", "rule_finetune", "rule_classical"} & folders, folders
     assert "No wall time information given" not in log
     assert compared_results(remote / "results") == compared_results(local / "results")

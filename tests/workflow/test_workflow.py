@@ -230,7 +230,7 @@ def test_a_changed_setting_reruns_exactly_the_jobs_that_read_it(tiny, tmp_path, 
     path.write_text(yaml.safe_dump(merged(yaml.safe_load(config.read_text()), change)))
     run = run_snakemake(work, path, "--dry-run")
     assert run.returncode == 0, run.stderr[-3000:]
-    rule = {m: "finetune" if MODELS[m].neural else "baseline" for m in finetuned}
+    rule = {m: "finetune" if MODELS[m].neural else "classical" for m in finetuned}
     expected = set(jobs)
     expected |= {f"{rule[m]} {d} {m}" for m in finetuned for d in ("bbbp", "twotask")}
     assert params_changed_jobs(run.stdout + run.stderr) == expected

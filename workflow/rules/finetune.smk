@@ -1,5 +1,5 @@
 # Neural models, one job per (dataset, model) running every seed (weights saved for
-# `mmsa predict`). Every job reads the dataset's split table; classical models: baseline.smk.
+# `mmsa predict`). Every job reads the dataset's split table; classical models: classical.smk.
 
 
 rule finetune:

@@ -1,4 +1,4 @@
-"""Snakemake adapter of the finetune and baseline rules (all logic in mmsa.stages.finetune)."""
+"""Snakemake adapter of the finetune and classical rules (all logic in mmsa.stages.finetune)."""
 
 from mmsa.runtime.logs import stage_logging
 from mmsa.runtime.reproducible import configure_torch

@@ -1,8 +1,9 @@
-# Classical models (random forests on fixed features), one job per (dataset, model) running every
+# Classical models (random forests and the linear probe on fixed features: fingerprints, descriptors,
+# frozen MMSA embeddings), one job per (dataset, model) running every
 # seed on the same split table as the neural models of finetune.smk.
 
 
-rule baseline:
+rule classical:
     input:
         unpack(finetune_inputs),
     output:
@@ -15,10 +16,10 @@ rule baseline:
     log:
         "results/logs/finetune/{dataset}-{model}.log",
     benchmark:
-        "results/benchmarks/baseline/{dataset}-{model}.tsv",
+        "results/benchmarks/classical/{dataset}-{model}.tsv",
     threads: 1
     resources:
-        **job_resources("baseline"),
+        **job_resources("classical"),
     conda:
         "../../envs/mmsa.yaml"
     script:
