@@ -3,7 +3,7 @@
     PYTHONPATH=$PWD python benchmarks/hypergraph_stage.py --rows 93087 [--k 10] [--dim 256]
 
 One seed's 80/10/10 random split of ``--rows`` synthetic fused embeddings (``--dim`` floats, drawn
-around 64 centres so that neighbourhoods exist), the default ``finetune.hypergraph_k``: the
+around 64 centres so that neighbourhoods exist), the default ``finetune.neighbours``: the
 training hypergraph and the neighbour similarities of every part, as the stage computes them.
 Prints one table row; run it from a checkout of another commit (its ``PYTHONPATH``) to compare.
 

@@ -22,4 +22,4 @@ class HeadInputs:
     fused: np.ndarray | None = None  # their pretrained fused embeddings (n, d)
     incidence: Tensor | None = None  # their kNN hypergraph as PyG incidence (2, nnz) over positions
     anchors: Tensor | None = None  # the pretrained memory anchors (M, d)
-    neighbours: int | None = None  # finetune.hypergraph_k: training neighbours per new molecule
+    neighbours: int | None = None  # finetune.neighbours: training neighbours per new molecule

@@ -104,7 +104,7 @@ class NeighbourLabels(nn.Module):
     @classmethod
     def build(cls, inputs: HeadInputs, settings: FinetuneSettings) -> NeighbourLabels:
         """The context over a seed's training molecules, in ``finetune.settings.label_space``,
-        ``finetune.hypergraph_k`` neighbours per molecule."""
+        ``finetune.neighbours`` neighbours per molecule."""
         if inputs.neighbours is None or (settings.label_space == "fused" and inputs.fused is None):
             raise ValueError("mmsa-labels needs its neighbour count and, in the fused space, the embeddings")
         return cls.from_training(

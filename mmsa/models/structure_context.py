@@ -92,7 +92,7 @@ class StructureContext(nn.Module):
     @classmethod
     def build(cls, inputs: HeadInputs, settings: FinetuneSettings) -> StructureContext:
         """The head over a seed's training molecules: their fused embeddings and hypergraph, the
-        pretrained memory anchors, ``finetune.hypergraph_k`` neighbours per new molecule."""
+        pretrained memory anchors, ``finetune.neighbours`` neighbours per new molecule."""
         if inputs.fused is None or inputs.incidence is None or inputs.neighbours is None:
             raise ValueError("the structure-aware head needs the embeddings, hypergraph and neighbour count")
         return cls(

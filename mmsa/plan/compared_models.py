@@ -17,7 +17,7 @@ Every model is trained and scored on the same split of the same molecules:
   the way ``mmsa predict`` attaches a new molecule (one hyperedge with its nearest training
   molecules), so the reported test score is the score of the model a user deploys;
 * ``mmsa-labels``: the pretrained GIN whose linear head also reads the labels of the molecule's
-  ``finetune.hypergraph_k`` nearest training molecules (in the fused space, or ECFP4 Tanimoto
+  ``finetune.neighbours`` nearest training molecules (in the fused space, or ECFP4 Tanimoto
   with ``finetune.settings.label_space: ecfp``; :mod:`mmsa.models.neighbour_labels`), inductive
   the same way; a training molecule's own label and its duplicates' never reach its context;
 * ``mmsa-graph``: the pretrained GIN with a linear head: the like-for-like number against
@@ -55,7 +55,7 @@ FROM_PRETRAINED = ("weights", "anchors", "embeddings")
 @dataclass(frozen=True)
 class Head:
     """What a finetuned GIN puts beside its embedding before the linear layer, as the plan sees it:
-    what it reads, its settings and whether it takes ``finetune.hypergraph_k`` neighbours. Its
+    what it reads, its settings and whether it takes ``finetune.neighbours`` neighbours. Its
     network is registered under the same name in :data:`mmsa.models.heads.HEAD_TYPES`."""
 
     name: str
@@ -141,7 +141,7 @@ class ComparedModel:
 
     @property
     def neighbours(self) -> bool:
-        """Whether it takes ``finetune.hypergraph_k`` training neighbours."""
+        """Whether it takes ``finetune.neighbours`` training neighbours."""
         return self.neural and HEADS[self.head].neighbours
 
     @property

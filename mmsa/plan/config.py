@@ -56,6 +56,22 @@ def _with_defaults(validator_class: type) -> type:
 _Validator = _with_defaults(Draft202012Validator)
 
 
+# Keys that were renamed: a config that still uses one is told the new name, not only that the
+# key is unknown.
+RENAMED = {
+    ("finetune", "hypergraph_k"): "finetune.neighbours (the finetuning graphs' neighbours; "
+    "pretrain.settings.model.hypergraph_k is the pretraining batch's)",
+}
+
+
+def _renamed_errors(config: dict[str, Any]) -> list[str]:
+    lines = []
+    for (section, key), now in RENAMED.items():
+        if isinstance(config.get(section), dict) and key in config[section]:
+            lines.append(f"  - at '{section}.{key}': renamed; use {now}")
+    return lines
+
+
 def _where(error: Any) -> str:
     path = ".".join(str(p) for p in error.absolute_path)
     return path or "(top level)"
@@ -188,8 +204,12 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     Rules across keys are checked once the schema holds, so they can rely on its types.
     """
     filled = copy.deepcopy(config)
+    renamed = _renamed_errors(config)
+    for section, key in RENAMED:  # said once, with the new name, not as the schema's unknown key
+        if isinstance(filled.get(section), dict):
+            filled[section].pop(key, None)
     errors = sorted(_Validator(load_schema()).iter_errors(filled), key=lambda e: list(e.absolute_path))
-    lines = [f"  - at '{_where(e)}': {e.message}" for e in errors]
+    lines = renamed + [f"  - at '{_where(e)}': {e.message}" for e in errors]
     if not lines:
         seeds = filled["finetune"]["seeds"]
         if isinstance(seeds, int):  # a count: stages and rules always see the list

@@ -99,7 +99,7 @@ def _finetune(config: dict[str, Any], dataset: str, model: str | None) -> list[C
         if "weights" not in compared.reads:  # its GIN has the configured architecture
             paths += [("pretrain", "settings", "model", key) for key in GIN_KEYS]
     if compared.neighbours:  # k neighbours, as many as the hypergraph stage's
-        paths += [("finetune", "hypergraph_k")]
+        paths += [("finetune", "neighbours")]
     if "descriptors" in compared.reads:  # a classical model's descriptors, from the feature cache
         paths += [*FEATURES]
     for group in compared.settings_read:
@@ -134,7 +134,7 @@ READS: dict[str, Callable[[dict[str, Any], Any, Any], list[ConfigPath]]] = {
         *[("pretrain", "settings", "model", key) for key in GIN_KEYS],
     ],
     "split": lambda c, d, m: [*_source(d), ("finetune", "seeds"), *_finetune_settings(SETTINGS_OF["split"])],
-    "hypergraph": lambda c, d, m: [("finetune", "hypergraph_k")],
+    "hypergraph": lambda c, d, m: [("finetune", "neighbours")],
     "finetune": _finetune,
     "held_out": lambda c, d, m: [*_source(d), ("finetune", "seeds")],
     "coverage": lambda c, d, m: [("pretrain", "dataset"), ("finetune", "datasets")],

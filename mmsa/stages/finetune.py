@@ -124,7 +124,7 @@ def dataset_inputs(
         fused=fused,
         hypergraph=pd.read_parquet(files.hypergraph) if "hypergraph" in reads else None,
         descriptors=store.descriptors(frame["key"].tolist()) if "descriptors" in reads else None,
-        neighbours=config["finetune"]["hypergraph_k"] if compared.neighbours else None,
+        neighbours=config["finetune"]["neighbours"] if compared.neighbours else None,
     )
 
 

@@ -105,6 +105,6 @@ def hypergraph(
     from mmsa.stages.embed import read_embeddings
 
     keys, fused = read_embeddings(embeddings)
-    table, stats = split_hypergraphs(keys, fused, pd.read_parquet(splits), config["finetune"]["hypergraph_k"])
+    table, stats = split_hypergraphs(keys, fused, pd.read_parquet(splits), config["finetune"]["neighbours"])
     write_hypergraphs(table, stats, out, stats_out)
     return stats

@@ -51,7 +51,7 @@ class DatasetInputs:
     fused: np.ndarray | None = None  # frozen fused MMSA embeddings, rows in ``frame`` order
     hypergraph: pd.DataFrame | None = None  # training hypergraphs: seed, hyperedge, member (keys)
     descriptors: np.ndarray | None = None  # raw RDKit descriptors, rows in ``frame`` order (NaN = failed)
-    # finetune.hypergraph_k: the training neighbours a held-out molecule's hyperedge holds (mmsa),
+    # finetune.neighbours: the training neighbours a held-out molecule's hyperedge holds (mmsa),
     # or the labelled neighbours of its context (mmsa-labels). Taken from the config: the
     # hypergraph's own hyperedges are smaller where a split trains on k or fewer molecules
     neighbours: int | None = None

@@ -31,7 +31,7 @@ def members(nodes, edges) -> dict[int, set[int]]:
 
 
 def test_the_dataset_hypergraph_has_the_centre_and_k_neighbours():
-    """finetune.hypergraph_k: the hypergraph stage's training hypergraph."""
+    """finetune.neighbours: the hypergraph stage's training hypergraph."""
     keys = [f"m{i}" for i in range(len(ANGLES))] + ["v", "t"]
     fused = np.vstack([points(ANGLES), points([5, 95])])
     splits = pd.DataFrame({"seed": 0, "key": keys, "part": ["train"] * len(ANGLES) + ["valid", "test"]})

@@ -267,3 +267,9 @@ def test_a_negative_seed_is_refused(override):
     """RDKit reads a conformer seed of -1 as 'seed from the clock': features would change per run."""
     with pytest.raises(ConfigError, match="-1 is less than the minimum of 0"):
         validate_config(override)
+
+
+def test_a_renamed_key_is_named_with_its_new_name():
+    with pytest.raises(ConfigError, match=r"at 'finetune.hypergraph_k': renamed; use finetune.neighbours"):
+        validate_config({"finetune": {"hypergraph_k": 5}})
+    assert validate_config({"finetune": {"neighbours": 5}})["finetune"]["neighbours"] == 5

@@ -38,14 +38,12 @@ def test_the_from_scratch_gin_is_handed_the_architecture_it_builds(config):
 
 def test_the_structure_heads_are_handed_their_neighbours_and_only_the_label_head_its_space(config):
     labels = stage_config(config, "finetune", "bbbp", "mmsa-labels")
-    assert (
-        labels["finetune"]["hypergraph_k"] == 10 and labels["finetune"]["settings"]["label_space"] == "fused"
-    )
+    assert labels["finetune"]["neighbours"] == 10 and labels["finetune"]["settings"]["label_space"] == "fused"
     assert "structure_dim" not in labels["finetune"]["settings"]
     mmsa = stage_config(config, "finetune", "bbbp", "mmsa")["finetune"]  # k for held-out molecules
-    assert mmsa["hypergraph_k"] == 10 and "label_space" not in mmsa["settings"]
+    assert mmsa["neighbours"] == 10 and "label_space" not in mmsa["settings"]
     graph = stage_config(config, "finetune", "bbbp", "mmsa-graph")["finetune"]
-    assert "label_space" not in graph["settings"] and "hypergraph_k" not in graph
+    assert "label_space" not in graph["settings"] and "neighbours" not in graph
 
 
 def test_only_a_sampled_dataset_depends_on_the_seed(config):
@@ -87,4 +85,4 @@ def test_the_report_is_handed_every_setting_its_table_names(config):
     finetuning or pretraining setting reaches the report job's declared config."""
     part = stage_config(config, "report")
     assert part["finetune"]["settings"]["rf_trees"] == 7 and part["finetune"]["settings"]["lr"] == 0.01
-    assert "hypergraph_k" in part["finetune"] and "model" in part["pretrain"]["settings"]
+    assert "neighbours" in part["finetune"] and "model" in part["pretrain"]["settings"]

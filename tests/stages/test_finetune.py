@@ -38,7 +38,7 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 SEEDS = [0, 1]
 FINETUNE = {
     "seeds": SEEDS,
-    "hypergraph_k": 3,
+    "neighbours": 3,
     "settings": {"epochs": 3, "batch_size": 8, "split": "random", "rf_trees": 10, "structure_dim": 8},
 }
 
@@ -195,7 +195,7 @@ def test_reported_mmsa_test_predictions_equal_mmsa_predict(prepared, tmp_path, m
         if space:
             train = splits.query(f"seed == {seed} and part == 'train'")["key"]
             meta = load_property_model(weight_path)[1]["neighbour_labels"]
-            assert meta["space"] == space and meta["k"] == FINETUNE["hypergraph_k"]
+            assert meta["space"] == space and meta["k"] == FINETUNE["neighbours"]
             assert sorted(meta["train_keys"]) == sorted(train)
         assert counts["predicted"] == len(test) and predicted["key"].tolist() == test["key"].tolist()
         # the same code scores both; only float32 rounding of the embeddings may differ
@@ -497,7 +497,7 @@ def test_a_split_training_on_k_molecules_attaches_new_ones_to_all_of_them(prepar
         hypergraph_path=tmp_path / "hg.parquet",
     )
     model, meta = load_property_model(weights[0])
-    assert meta["structure"]["k"] == model.structure.k == FINETUNE["hypergraph_k"] == 3
+    assert meta["structure"]["k"] == model.structure.k == FINETUNE["neighbours"] == 3
     assert len(model.structure.fused) == 3  # so a new molecule's hyperedge holds all three
 
 

@@ -209,7 +209,7 @@ RERUNS = [  # a setting, and exactly the jobs that read it (the tiny run: bbbp, 
     ),
     ({"finetune": {"settings": {"structure_dim": 8}}}, set(), ["mmsa"]),
     ({"finetune": {"settings": {"label_space": "ecfp"}}}, set(), ["mmsa-labels"]),
-    ({"finetune": {"hypergraph_k": 2}}, {"hypergraph bbbp", "hypergraph twotask"}, ["mmsa-labels"]),
+    ({"finetune": {"neighbours": 2}}, {"hypergraph bbbp", "hypergraph twotask"}, ["mmsa-labels"]),
     ({"featurize": {"chunk_size": 4}}, set(SHARDS), []),
     # shard and report read it too, but rerun anyway below fetch: a dry run names only that reason
     ({"data": {"max_rows": {"bbbp": 50}}}, {"fetch bbbp"}, []),
