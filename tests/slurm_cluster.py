@@ -26,6 +26,7 @@ from pathlib import Path
 DAEMONS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "scancel")
 PARTITION = "main"
 CONF = Path("/etc/slurm/slurm.conf")
+CLUSTER_NAME = "mmsatest"  # how a config this harness wrote is told from a site's
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,9 @@ def unavailable() -> str | None:
     if os.geteuid() != 0:
         return "starting SLURM daemons needs root"
     if CONF.exists():
-        return f"{CONF} exists: this machine has a SLURM cluster of its own"
+        if not _leftover(CONF):
+            return f"{CONF} exists: this machine has a SLURM cluster of its own"
+        CONF.unlink()  # a killed test run's, whose cluster is gone
     missing = [name for name in DAEMONS if shutil.which(name) is None]
     if missing and shutil.which("apt-get"):
         install = ["apt-get", "install", "-y", "-q", "slurm-wlm", "munge"]
@@ -58,6 +61,14 @@ def unavailable() -> str | None:
             subprocess.run(install, capture_output=True, env=env)
         missing = [name for name in DAEMONS if shutil.which(name) is None]
     return f"SLURM or munge is not installed ({', '.join(missing)} missing)" if missing else None
+
+
+def _leftover(conf: Path) -> bool:
+    """A config this harness wrote for a cluster that is gone: a test run killed (SIGKILL, the
+    end of a session) before its cleanup left it behind. A live test cluster runs slurmctld."""
+    ours = f"ClusterName={CLUSTER_NAME}" in conf.read_text(errors="replace").splitlines()
+    running = subprocess.run(["pgrep", "-x", "slurmctld"], capture_output=True).returncode == 0
+    return ours and not running
 
 
 def free_port() -> int:
@@ -78,7 +89,7 @@ def slurm_conf(folder: Path, munge_socket: Path, cpus: int, memory_mb: int) -> s
     host = socket.gethostname().split(".")[0]
     return "\n".join(
         [
-            "ClusterName=mmsatest",
+            f"ClusterName={CLUSTER_NAME}",
             f"SlurmctldHost={host}",
             f"SlurmctldPort={free_port()}",
             f"SlurmdPort={free_port()}",
