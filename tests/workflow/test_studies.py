@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import tiny_workflow_config
 from mmsa.plan.config import ConfigError
 from mmsa.plan.studies import load_study
 from mmsa.runtime.errors import InputError
@@ -25,11 +24,17 @@ def run_study(repo, folder, study):
 
 
 @pytest.fixture(scope="module")
-def tiny_study(repo, tmp_path_factory, download_cache):
-    """config/studies/tiny.yaml with a feature cache of its own, run once."""
+def tiny_study(repo, tmp_path_factory, tiny):
+    """config/studies/tiny.yaml, run once on the shared tiny run's feature cache and from its
+    pretrained model (pretrain.weights), so that no molecule is featurized twice and nothing is
+    pretrained again."""
     folder = tmp_path_factory.mktemp("study")
+    work, tiny_config = tiny
     study = yaml.safe_load((repo / "config" / "studies" / "tiny.yaml").read_text())
-    study["shared"]["cache_dir"] = tiny_workflow_config(folder, download_cache)["cache_dir"]
+    study["shared"]["cache_dir"] = yaml.safe_load(tiny_config.read_text())["cache_dir"]
+    study["runs"]["paper"]["config"]["pretrain"] = {
+        "weights": str(work / "results" / "pretrain" / "model.pt")
+    }
     path = folder / "tiny.yaml"
     path.write_text(yaml.safe_dump(study))
     run = run_study(repo, folder, path)
