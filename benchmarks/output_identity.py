@@ -8,6 +8,9 @@ present in either folder is one of:
 * ``same but provenance``: a JSON file equal once its ``provenance`` entries (commit, host,
   versions: what produced it, not what it holds) are dropped, or a report equal once the commit
   it names is masked;
+* ``same but cache location``: a featurize manifest whose molecules, rows and feature status are
+  equal, only the feature-cache pack each molecule was found in differs: datasets that share
+  molecules share their packs, so the pack holding a molecule is whichever job computed it first;
 * ``timing, log or resume state``: files that record when and how long, never a result
   (``logs/``, ``benchmarks/``, ``throughput.json``, Snakemake's own folder), and pretraining
   checkpoints (they record a digest of the code, so that no run resumes under other code);
@@ -36,10 +39,12 @@ from mmsa.runtime.tables import markdown_table
 
 TIMING_PARTS = {"logs", "benchmarks", ".snakemake", "checkpoints"}
 TIMING_NAMES = {"throughput.json"}
+CACHE_LOCATION = ["pack", "pack_row"]  # a manifest's pointer into the feature cache
 COMMIT = re.compile(rb"Commit (?:[0-9a-f]{7,40}(?:-dirty)?|None)")  # as the report names it
-SAME, PROVENANCE, TIMING, DIFFERENT, ONLY = (
+SAME, PROVENANCE, LOCATION, TIMING, DIFFERENT, ONLY = (
     "same bytes",
     "same but provenance",
+    "same but cache location",
     "timing, log or resume state",
     "different",
     "only in one",
@@ -54,6 +59,16 @@ def _without_provenance(value: Any) -> Any:
     return value
 
 
+def _same_molecules(before: Path, after: Path) -> bool:
+    """Two featurize manifests list the same molecules with the same status, wherever in the cache."""
+    old, new = pd.read_parquet(before), pd.read_parquet(after)
+    if list(old.columns) != list(new.columns):
+        return False
+    return old.drop(columns=CACHE_LOCATION, errors="ignore").equals(
+        new.drop(columns=CACHE_LOCATION, errors="ignore")
+    )
+
+
 def compare_file(relative: Path, before: Path, after: Path) -> str:
     """The class of one file (see the module's docstring)."""
     if TIMING_PARTS & set(relative.parts) or relative.name in TIMING_NAMES:
@@ -63,6 +78,8 @@ def compare_file(relative: Path, before: Path, after: Path) -> str:
     old, new = before.read_bytes(), after.read_bytes()
     if old == new:
         return SAME
+    if relative.parts[0] == "features" and relative.suffix == ".parquet":
+        return LOCATION if _same_molecules(before, after) else DIFFERENT
     if relative.suffix == ".json":
         try:
             same = _without_provenance(json.loads(old)) == _without_provenance(json.loads(new))
@@ -89,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{folder}: no such folder")
     classes = compare_folders(args.before, args.after)
     counts = Counter(classes.values())
-    order = (SAME, PROVENANCE, TIMING, DIFFERENT, ONLY)
+    order = (SAME, PROVENANCE, LOCATION, TIMING, DIFFERENT, ONLY)
     print(
         markdown_table(pd.DataFrame({"files": order, "count": [counts.get(c, 0) for c in order]}), ["count"])
     )

@@ -59,3 +59,19 @@ def test_each_difference_is_named_and_only_a_changed_result_fails(identity, tmp_
     assert identity.main([str(before), str(after)]) == 1
     out = capsys.readouterr().out
     assert "| seed-0.json | different |" in out and "| new.parquet | only in one |" in out
+
+
+def test_a_manifest_that_differs_only_in_where_the_cache_holds_a_molecule_is_named_so(identity, tmp_path):
+    import pandas as pd
+
+    rows = {"row": [0, 1], "key": ["CCO", "c1ccccc1"], "conf_ok": [True, False], "image_ok": [True, True]}
+    for name, packs, status in (("a", ["p1", "p1"], [True, False]), ("b", ["p1", "p2"], [True, False])):
+        folder = tmp_path / name / "features" / "bbbp"
+        folder.mkdir(parents=True)
+        frame = pd.DataFrame({**rows, "pack": packs, "pack_row": [0, 1]}).assign(conf_ok=status)
+        frame.to_parquet(folder / "shard-00000.parquet")
+    rel = Path("features/bbbp/shard-00000.parquet")
+    assert identity.compare_file(rel, tmp_path / "a" / rel, tmp_path / "b" / rel) == identity.LOCATION
+    changed = pd.read_parquet(tmp_path / "b" / rel).assign(conf_ok=[True, True])  # a molecule's status
+    changed.to_parquet(tmp_path / "b" / rel)
+    assert identity.compare_file(rel, tmp_path / "a" / rel, tmp_path / "b" / rel) == identity.DIFFERENT
