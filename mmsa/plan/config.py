@@ -65,9 +65,12 @@ RENAMED = {
 
 
 def _renamed_errors(config: dict[str, Any]) -> list[str]:
+    """A line per renamed key ``config`` still uses, each taken out of ``config`` so that the
+    schema does not name it a second time as an unknown key."""
     lines = []
     for (section, key), now in RENAMED.items():
         if isinstance(config.get(section), dict) and key in config[section]:
+            del config[section][key]
             lines.append(f"  - at '{section}.{key}': renamed; use {now}")
     return lines
 
@@ -204,10 +207,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     Rules across keys are checked once the schema holds, so they can rely on its types.
     """
     filled = copy.deepcopy(config)
-    renamed = _renamed_errors(config)
-    for section, key in RENAMED:  # said once, with the new name, not as the schema's unknown key
-        if isinstance(filled.get(section), dict):
-            filled[section].pop(key, None)
+    renamed = _renamed_errors(filled)
     errors = sorted(_Validator(load_schema()).iter_errors(filled), key=lambda e: list(e.absolute_path))
     lines = renamed + [f"  - at '{_where(e)}': {e.message}" for e in errors]
     if not lines:

@@ -24,6 +24,7 @@ imports nothing heavy (the study's Snakefile reads it).
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ class StudyRun:
 
     name: str
     overlay: dict[str, Any]
+    config: dict[str, Any]  # validated: the base config, the shared overlay, then this overlay
     references: str | None = None  # the run whose reference models this run's models are paired with
 
 
@@ -56,12 +58,9 @@ class Study:
     runs: dict[str, StudyRun] = field(default_factory=dict)
 
     def config(self, run: str) -> dict[str, Any]:
-        """The validated config of ``run``: the base config, the shared overlay, the run's."""
-        merged = deep_merge(deep_merge(yaml_file(self.base) or {}, self.shared), self.runs[run].overlay)
-        try:
-            return validate_config(merged)
-        except ConfigError as err:
-            raise ConfigError(f"{self.path}: run {run!r}: {err}") from None
+        """The validated config of ``run`` (a copy: Snakemake's module and the workflow may change
+        theirs)."""
+        return copy.deepcopy(self.runs[run].config)
 
     def result_files(self, run: str) -> list[str]:
         """Every per-seed result file of ``run``, relative to the study's folder."""
@@ -102,32 +101,36 @@ def load_study(path: str | os.PathLike, repo: str | os.PathLike) -> Study:
     score = raw.get("score", "test")
     if score not in SCORES:
         raise ConfigError(f"{path}: score {score!r}: use one of {', '.join(SCORES)}")
+    shared = _mapping(raw.get("shared"), f"{path}: shared")
+    base_config = deep_merge(yaml_file(base) or {}, shared)
     runs = {}
     for name, entry in _mapping(raw.get("runs"), f"{path}: runs").items():
         entry = _mapping(entry, f"{path}: runs.{name}")
         extra = sorted(set(entry) - {"config", "references"})
         if extra:
             raise ConfigError(f"{path}: runs.{name}: unknown key(s) {extra}; a run has config and references")
-        runs[str(name)] = StudyRun(
-            str(name), _mapping(entry.get("config"), f"{path}: runs.{name}.config"), entry.get("references")
-        )
+        overlay = _mapping(entry.get("config"), f"{path}: runs.{name}.config")
+        try:  # every run's config is validated here, once
+            config = validate_config(deep_merge(base_config, overlay))
+        except ConfigError as err:
+            raise ConfigError(f"{path}: run {str(name)!r}: {err}") from None
+        runs[str(name)] = StudyRun(str(name), overlay, config, entry.get("references"))
     if not runs:
         raise ConfigError(f"{path}: no runs")
-    study = Study(path, base, score, _mapping(raw.get("shared"), f"{path}: shared"), runs)
+    study = Study(path, base, score, shared, runs)
     for run in runs.values():
-        mine = study.config(run.name)["finetune"]  # every run's config is validated here
         if run.references is None:
             continue
         if run.references not in runs:
             raise ConfigError(f"{path}: runs.{run.name}.references: no run named {run.references!r}")
-        theirs = study.config(run.references)
+        mine, theirs = run.config, runs[run.references].config
         if not set(REFERENCES) & set(theirs["finetune"]["models"]):
             raise ConfigError(f"{path}: runs.{run.references} runs none of the references {list(REFERENCES)}")
         # paired on the same molecules, splits and finetuning inputs: mmsa and no-pretrain always
         # see the same settings
         for section, key in (("finetune", "datasets"), ("finetune", "seeds"), ("finetune", "settings")):
-            if mine[key] != theirs[section][key]:
+            if mine[section][key] != theirs[section][key]:
                 raise ConfigError(f"{path}: runs.{run.name} and its references differ in {section}.{key}")
-        if study.config(run.name)["featurize"] != theirs["featurize"]:
+        if mine["featurize"] != theirs["featurize"]:
             raise ConfigError(f"{path}: runs.{run.name} and its references differ in featurize")
     return study

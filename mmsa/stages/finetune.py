@@ -100,9 +100,9 @@ def dataset_inputs(
     from mmsa.stages.embed import read_embeddings
     from mmsa.train.finetune_seeds import DatasetInputs
 
-    reads = compared.reads
+    reads = set(compared.reads)
     frame = load_labelled(shard_files(files.shards_dir), files.manifests)
-    pretrained = load_pretrained(files.model_path) if {"weights", "anchors"} & set(reads) else None
+    pretrained = load_pretrained(files.model_path) if {"weights", "anchors"} & reads else None
     if pretrained is not None:
         arch = pretrained.config.to_dict()
     else:  # only a model without pretraining is handed (and reads) pretrain.settings
@@ -112,7 +112,7 @@ def dataset_inputs(
         keys, embedded = read_embeddings(files.embeddings)
         position = {k: i for i, k in enumerate(keys)}
         fused = embedded[np.array([position[k] for k in frame["key"]])]
-    store = feature_store(config, files.manifests) if {"graphs", "descriptors"} & set(reads) else None
+    store = feature_store(config, files.manifests) if {"graphs", "descriptors"} & reads else None
     return DatasetInputs(
         dataset,
         dataset_spec(config, dataset).task_type,
