@@ -3,9 +3,10 @@ the pipeline's data stages and the ``mmsa embed`` and ``mmsa predict`` commands;
 things a user can hand those commands instead (a broken CSV, a damaged or wrong model file, an
 output path that cannot be written, a bad config file), each run as the real command.
 
-Used by ``tests/workflow/test_adversarial_corpus.py`` (which asserts that no row is lost, nothing
-crashes, and every wrong input ends in one line and exit status 1 with no output left behind) and
-``benchmarks/adversarial_corpus.py`` (which prints both tables).
+Used by ``tests/workflow/test_adversarial_corpus.py``, which asserts that no row is lost, nothing
+crashes, and every wrong input ends in one line and exit status 1 with no output left behind, and
+prints both tables under ``pytest -s`` (the way to read them; no script outside tests/ imports
+this harness).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from adversarial import COMMAND_CASES, CORPUS, command_table, needs_root, run_co
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     results = run_corpus(tmp_path_factory.mktemp("adversarial"))
-    print(table(results))  # shown with pytest -s; benchmarks/adversarial_corpus.py prints it too
+    print(table(results))  # shown with pytest -s: the documented way to read it
     return results
 
 
