@@ -8,7 +8,14 @@ paired 95% t-interval of their per-split difference excludes 0 in its favour, an
 largest mean gain wins. Only the ``valid`` column of the screen's ``scores.csv`` is read: test
 scores never choose.
 
-    python benchmarks/screen_choice.py --scores SCREEN/scores.csv [MORE/scores.csv] --variants A B C
+Which baseline run a variant is paired with comes from the study's own declaration (``--study``):
+a study file (``config/studies/*.yaml``: each run's ``references``), or the ``configs/`` folder of
+a screen run by the retired ``benchmarks/transfer_study.py`` (issue 32's stages A-C, from clones
+pinned to their commits), where a variant's baseline is the run of the references with the same
+finetuning block.
+
+    python benchmarks/screen_choice.py --scores A/scores.csv [B/scores.csv] \
+        --study A/configs [B/configs | config/studies/S.yaml] --variants V1 V2 V3
 """
 
 from __future__ import annotations
@@ -18,21 +25,48 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from mmsa.eval.comparisons import CLASSIFICATION_AVERAGE, paired_differences, paired_statistics
+from mmsa.plan.studies import load_study
 from mmsa.runtime.tables import markdown_table
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from transfer_study import VARIANTS, baseline_of  # noqa: E402
-
+REPO = Path(__file__).resolve().parent.parent
 MODEL, REFERENCE = "mmsa", "no-pretrain"
 COLUMNS = ["run", "dataset", "model", "seed", "metric", "task_type", "valid"]  # never "test"
 
 
-def validation_gains(scores: pd.DataFrame, variant: str) -> pd.Series:
+def _finetuning(config: dict) -> dict:
+    """A run's finetuning block without its models: what a variant and its baseline share."""
+    return {k: v for k, v in config.get("finetune", {}).items() if k != "models"}
+
+
+def declared_references(study: Path) -> dict[str, str]:
+    """Each run's baseline run, as the study declared it: a study file's ``references``, or, in a
+    folder of run configs, the run with ``no-pretrain`` and the same finetuning block."""
+    if study.is_file():
+        runs = load_study(study, REPO).runs.values()
+        return {run.name: run.references for run in runs if run.references is not None}
+    configs = {path.stem: yaml.safe_load(path.read_text()) for path in sorted(study.glob("*.yaml"))}
+    baselines = {
+        name: _finetuning(config)
+        for name, config in configs.items()
+        if REFERENCE in config.get("finetune", {}).get("models", [])
+    }
+    references = {}
+    for name, config in configs.items():
+        matches = [b for b, block in baselines.items() if block == _finetuning(config) and b != name]
+        if len(matches) == 1:
+            references[name] = matches[0]
+    return references
+
+
+def validation_gains(scores: pd.DataFrame, variant: str, references: dict[str, str]) -> pd.Series:
     """Per split: the validation classification average of mmsa in ``variant`` minus that of
     no-pretrain in its baseline run."""
-    base = baseline_of(VARIANTS[variant])
+    if variant not in references:
+        raise SystemExit(f"{variant}: no baseline run declared for it in the --study files")
+    base = references[variant]
     jobs = pd.concat(
         [
             scores[(scores["run"] == variant) & (scores["model"] == MODEL)],
@@ -50,10 +84,10 @@ def _interval(stats: dict) -> str:
     return f"{stats['mean_difference']:+.4f} [{stats['ci_low']:+.4f}, {stats['ci_high']:+.4f}]"
 
 
-def choose(scores: pd.DataFrame, variants: list[str]) -> tuple[str, pd.DataFrame]:
-    """The chosen variant and a table: each variant's mean gain over no-pretrain, and its paired
-    difference to the first variant with the interval."""
-    gains = {v: validation_gains(scores, v) for v in variants}
+def choose(scores: pd.DataFrame, variants: list[str], references: dict[str, str]) -> tuple[str, pd.DataFrame]:
+    """The chosen variant and a table: each variant's mean gain over no-pretrain in its baseline
+    run (``references``), and its paired difference to the first variant with the interval."""
+    gains = {v: validation_gains(scores, v, references) for v in variants}
     first = variants[0]
     rows = []
     chosen, best = first, 0.0
@@ -86,12 +120,21 @@ def main(argv: list[str] | None = None) -> int:
         help="the screen's scores.csv (several: this stage's and the earlier stage's folders)",
     )
     parser.add_argument(
+        "--study",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="where each variant's baseline run is declared: a study file (config/studies/*.yaml) "
+        "or a screen folder's configs/",
+    )
+    parser.add_argument(
         "--variants", nargs="+", required=True, help="the stage's variants, the current choice first"
     )
     args = parser.parse_args(argv)
     scores = pd.concat([pd.read_csv(path, usecols=COLUMNS) for path in args.scores], ignore_index=True)
     scores = scores.drop_duplicates(["run", "dataset", "model", "seed"])  # a baseline both folders hold
-    chosen, table = choose(scores, args.variants)
+    references = {name: base for study in args.study for name, base in declared_references(study).items()}
+    chosen, table = choose(scores, args.variants, references)
     print(markdown_table(table, right=[c for c in table.columns if c != "variant"]))
     print(f"chosen: {chosen}")
     return 0
