@@ -40,7 +40,7 @@ def site_file(cluster: Cluster, path: Path) -> Path:
         "default-resources": {"slurm_partition": PARTITION},
         "slurm-no-account": True,
         "slurm-status-command": "squeue",  # sacct needs accounting storage
-        "slurm-init-seconds-before-status-checks": 5,
+        "slurm-init-seconds-before-status-checks": 1,  # the plugin adds 10 s per check that finds no job done
         "slurm-keep-successful-logs": True,
         "max-threads": cluster.cpus,
         "cores": cluster.cpus,  # the width of a group job: one node
