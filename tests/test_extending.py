@@ -1,10 +1,12 @@
-"""docs/extending.md's four recipes, applied as written to a copy of the repository.
+"""docs/extending.md's five recipes, applied as written to a copy of the repository.
 
 Each ``<!-- edit: ... -->`` block of the guide is inserted where it says into a copy of the
 library; then, in that copy (its own ``mmsa`` first on the path), the toy loss term trains, the
 toy compared model finetunes, saves and predicts, the toy setting reaches its jobs and changes
-what they train, and the toy dataset is fetched, together with the repository's own checks that
-the config, the schema and the layers agree. One pytest run in the copy serves all four; each
+what they train, the toy rule runs in Snakemake after the fetch it needs, and the toy dataset is
+fetched, together with the repository's own checks that the config, the schema, the rules'
+resources, the scripts' keyword arguments and the layers agree. One pytest run in the copy
+serves all five; each
 test here reads its own part of that run. The file counts the guide's table promises are the
 files its edits touch.
 """
@@ -30,7 +32,17 @@ EDIT = re.compile(
     r"```\w*\n(?P<code>.*?)```",
     re.S,
 )
-COPIED = ("mmsa", "tests", "workflow", "config", "profiles", "Snakefile", "pyproject.toml", "README.md")
+COPIED = (
+    "mmsa",
+    "tests",
+    "workflow",
+    "config",
+    "profiles",
+    "envs",
+    "Snakefile",
+    "pyproject.toml",
+    "README.md",
+)
 
 
 @dataclass(frozen=True)
@@ -151,6 +163,30 @@ TOY_TESTS = {
             jobs = plan.stdout + plan.stderr
             assert "model=mmsa-fused" in jobs and "rule embed:" in jobs and "rule hypergraph:" not in jobs
         """,
+    # a rule: Snakemake runs it after the fetch it needs; its table counts every raw row once
+    "tests/workflow/test_toy_rule.py": """
+        import pandas as pd
+        import yaml
+        from rdkit import Chem
+
+        from helpers import run_snakemake, tiny_workflow_config
+
+
+        def test_toy_rule(download_cache, tmp_path):
+            config = tmp_path / "config.yaml"
+            config.write_text(yaml.safe_dump(tiny_workflow_config(tmp_path, download_cache)))
+            run = run_snakemake(tmp_path, config, "results/datasets/bbbp/ring_counts.csv")
+            assert run.returncode == 0, run.stderr[-3000:]
+            smiles = pd.read_parquet(tmp_path / "results/datasets/bbbp/raw.parquet")["smiles"]
+            mols = [Chem.MolFromSmiles(s) if s else None for s in smiles]
+            # the SSSR's size is the cycle rank: bonds - atoms + connected parts
+            rank = [m.GetNumBonds() - m.GetNumAtoms() + len(Chem.GetMolFrags(m)) if m else -1 for m in mols]
+            expected = pd.Series(rank).value_counts()
+            counts = pd.read_csv(tmp_path / "results/datasets/bbbp/ring_counts.csv")
+            assert dict(zip(counts["rings"], counts["molecules"])) == expected.to_dict()
+            assert counts["molecules"].sum() == len(smiles) and len(counts) >= 3
+            assert (tmp_path / "results/benchmarks/ring_counts/bbbp.tsv").is_file()
+        """,
     # a registry dataset: fetched, checked and read by the registry's code
     "tests/data/test_toy_dataset.py": """
         import pandas as pd
@@ -174,6 +210,9 @@ OWN_CHECKS = (
     "tests/plan/test_settings.py",
     "tests/plan/test_config_slices.py",
     "tests/plan/test_config.py::test_schema_default_models_are_the_compared_models_in_table_order",
+    "tests/plan/test_job_resources.py::test_every_rule_declares_its_own_measured_resources",
+    "tests/workflow/test_workflow_imports.py::test_the_workflow_imports_no_rdkit_or_torch",
+    "tests/workflow/test_workflow_imports.py::test_every_workflow_script_hands_its_stage_keyword_arguments",
     "tests/test_layers.py",
 )
 
@@ -260,6 +299,23 @@ def test_a_finetuning_setting_reaches_the_jobs_that_read_it(extended):
         "mmsa/train/finetune_seeds.py",
     }
     _passed(extended, "test_toy_setting", "test_every_finetune_setting_is_handed_to_a_job_that_reads_it")
+
+
+def test_a_rule_is_a_rule_file_a_script_a_stage_and_two_lines(extended):
+    assert _files("A rule") == {
+        "mmsa/stages/ring_counts.py",
+        "workflow/scripts/ring_counts.py",
+        "workflow/rules/ring_counts.smk",
+        "Snakefile",
+        "mmsa/plan/job_resources.py",
+    }
+    _passed(
+        extended,
+        "test_toy_rule",
+        "test_every_rule_declares_its_own_measured_resources",
+        "test_every_workflow_script_hands_its_stage_keyword_arguments[ring_counts]",
+        "test_the_workflow_imports_no_rdkit_or_torch",
+    )
 
 
 def test_a_registry_dataset_is_one_entry(extended):
