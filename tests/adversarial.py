@@ -22,6 +22,7 @@ import shutil
 import subprocess
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -577,31 +578,40 @@ def run_command_cases(folder: Path) -> dict[str, CommandResult]:
     """Every :data:`COMMAND_CASES` entry as the real ``mmsa`` command, each in a folder of its own
     holding a valid SMILES file (``in.csv``) and copies of the models. The cases that write into
     a mounted folder are left out where none can be mounted (not root)."""
-    config, pretrained, finetuned = tiny_models(folder / "models")
-    results = {}
-    for i, case in enumerate(COMMAND_CASES):
-        work = folder / f"case-{i}"
-        work.mkdir()
-        (work / "in.csv").write_text("smiles\n" + "\n".join(VALID) + "\n")
-        shutil.copy(finetuned, work / "finetuned.pt")
-        shutil.copy(pretrained, work / "pretrained.pt")
-        case.make(work)
-        values = {"config": config, "pretrained": pretrained, "finetuned": work / "finetuned.pt"}
-        args = [a.format(csv=work / "in.csv", folder=work, **values) for a in case.args]
-        disk = special_folder(work / case.mount, case.mount) if case.mount else None
-        with disk or contextlib.nullcontext(True) as writable_case:
-            if not writable_case:
-                continue
-            before = _digests(work)
-            run = mmsa_cli(work, *args)
-            after = _digests(work)
-        changed = sorted(name for name, sha in before.items() if after.get(name) != sha)
-        left = sorted(set(after) - set(before))
-        out = args[args.index("--out") + 1] if "--out" in args else None
-        target = (before[out], after.get(out, "")) if out in before else None
-        lines = run.stderr.strip().splitlines()
-        results[case.name] = CommandResult(run.returncode, lines, left, changed, target)
-    return results
+    models = tiny_models(folder / "models")
+
+    def run(numbered: tuple[int, CommandCase]) -> CommandResult | None:
+        return _run_case(folder / f"case-{numbered[0]}", numbered[1], *models)
+
+    # the cases share nothing but the models they copy: as many at once as there are CPUs
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        outcomes = list(pool.map(run, enumerate(COMMAND_CASES)))
+    return {case.name: result for case, result in zip(COMMAND_CASES, outcomes, strict=True) if result}
+
+
+def _run_case(
+    work: Path, case: CommandCase, config: Path, pretrained: Path, finetuned: Path
+) -> CommandResult | None:
+    """One case in its own folder ``work``; None where its folder cannot be mounted."""
+    work.mkdir()
+    (work / "in.csv").write_text("smiles\n" + "\n".join(VALID) + "\n")
+    shutil.copy(finetuned, work / "finetuned.pt")
+    shutil.copy(pretrained, work / "pretrained.pt")
+    case.make(work)
+    values = {"config": config, "pretrained": pretrained, "finetuned": work / "finetuned.pt"}
+    args = [a.format(csv=work / "in.csv", folder=work, **values) for a in case.args]
+    disk = special_folder(work / case.mount, case.mount) if case.mount else None
+    with disk or contextlib.nullcontext(True) as writable_case:
+        if not writable_case:
+            return None
+        before = _digests(work)
+        run = mmsa_cli(work, *args)
+        after = _digests(work)
+    changed = sorted(name for name, sha in before.items() if after.get(name) != sha)
+    left = sorted(set(after) - set(before))
+    out = args[args.index("--out") + 1] if "--out" in args else None
+    target = (before[out], after.get(out, "")) if out in before else None
+    return CommandResult(run.returncode, run.stderr.strip().splitlines(), left, changed, target)
 
 
 def _digests(folder: Path) -> dict[str, str]:
