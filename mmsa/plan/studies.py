@@ -39,11 +39,10 @@ RUNS_DIR = "runs"
 
 @dataclass(frozen=True)
 class StudyRun:
-    """One run: its overlay (over the base config and the shared overlay) and its references."""
+    """One run: its validated config and its references."""
 
     name: str
-    overlay: dict[str, Any]
-    config: dict[str, Any]  # validated: the base config, the shared overlay, then this overlay
+    config: dict[str, Any]  # validated: the base config, the shared overlay, then the run's overlay
     references: str | None = None  # the run whose reference models this run's models are paired with
 
 
@@ -52,9 +51,7 @@ class Study:
     """A study file, read and checked (see the module docstring)."""
 
     path: Path
-    base: Path
     score: str
-    shared: dict[str, Any]
     runs: dict[str, StudyRun] = field(default_factory=dict)
 
     def config(self, run: str) -> dict[str, Any]:
@@ -114,10 +111,10 @@ def load_study(path: str | os.PathLike, repo: str | os.PathLike) -> Study:
             config = validate_config(deep_merge(base_config, overlay))
         except ConfigError as err:
             raise ConfigError(f"{path}: run {str(name)!r}: {err}") from None
-        runs[str(name)] = StudyRun(str(name), overlay, config, entry.get("references"))
+        runs[str(name)] = StudyRun(str(name), config, entry.get("references"))
     if not runs:
         raise ConfigError(f"{path}: no runs")
-    study = Study(path, base, score, shared, runs)
+    study = Study(path, score, runs)
     for run in runs.values():
         if run.references is None:
             continue
