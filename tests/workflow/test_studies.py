@@ -28,14 +28,15 @@ def run_study(repo, folder, study):
 def tiny_study(repo, tmp_path_factory, tiny):
     """config/studies/tiny.yaml, run once on the shared tiny run's feature cache and from its
     pretrained model (pretrain.weights), so that no molecule is featurized twice and nothing is
-    pretrained again."""
+    pretrained again. The weights are given as a study would ship them, relative to the study's
+    folder (the run's module must not read them under its own prefix)."""
     folder = tmp_path_factory.mktemp("study")
     work, tiny_config = tiny
     study = yaml.safe_load((repo / "config" / "studies" / "tiny.yaml").read_text())
     study["shared"]["cache_dir"] = yaml.safe_load(tiny_config.read_text())["cache_dir"]
-    study["runs"]["paper"]["config"]["pretrain"] = {
-        "weights": str(work / "results" / "pretrain" / "model.pt")
-    }
+    (folder / "weights").mkdir()
+    (folder / "weights" / "tiny.pt").symlink_to(work / "results" / "pretrain" / "model.pt")
+    study["runs"]["paper"]["config"]["pretrain"] = {"weights": "weights/tiny.pt"}
     path = folder / "tiny.yaml"
     path.write_text(yaml.safe_dump(study))
     run = run_study(repo, folder, path)

@@ -1,11 +1,13 @@
 # A model pretrained before (pretrain.weights), included instead of pretrain.smk: checked
 # against this config's features and GIN (mmsa.plan.pretrained_weights) and copied as the pretrained model
-# that embed and finetune read. The pretraining corpus is not needed.
+# that embed and finetune read. The pretraining corpus is not needed. The path is the working
+# directory's, as the config says, made absolute here: in a study this workflow is a module whose
+# prefix (runs/<run>/) Snakemake puts before every relative input.
 
 
 rule given_weights:
     input:
-        weights=config["pretrain"]["weights"],
+        weights=os.path.abspath(config["pretrain"]["weights"]),
     output:
         model="results/pretrain/model.pt",
         config="results/pretrain/config.json",
