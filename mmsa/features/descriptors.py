@@ -11,6 +11,11 @@ is selected on a test set; what a model uses is standardized downstream, with st
 the data it is trained on. Values are stored as computed (float64); a descriptor that fails or
 is not finite (``Ipc`` overflows for large molecules) is NaN, so a consumer masks it instead of
 reading a zero as a value.
+
+The loop over the list is ours, not ``Descriptors.CalcMolDescriptors``: that one catches every
+failure with a bare ``except``, a Ctrl-C included, so a key pressed while descriptors were
+computed became one NaN and the command ran on to status 0 (``tests/workflow/test_interrupt.py``
+failed by chance on it).
 """
 
 from __future__ import annotations
@@ -25,7 +30,11 @@ DESCRIPTOR_NAMES: tuple[str, ...] = tuple(name for name, _ in Descriptors.descLi
 def compute_descriptors(mol: Chem.Mol) -> np.ndarray:
     """Every descriptor of :data:`DESCRIPTOR_NAMES` for ``mol`` as float64; NaN where one fails
     or is not finite. Never raises for a molecule RDKit parsed."""
-    values = Descriptors.CalcMolDescriptors(mol, missingVal=np.nan, silent=True)
-    out = np.array([values.get(name, np.nan) for name in DESCRIPTOR_NAMES], dtype=np.float64)
+    out = np.full(len(DESCRIPTOR_NAMES), np.nan)
+    for i, (_, function) in enumerate(Descriptors.descList):
+        try:
+            out[i] = function(mol)
+        except Exception:  # RDKit's failure for this molecule: NaN; KeyboardInterrupt goes up
+            continue
     out[~np.isfinite(out)] = np.nan
     return out

@@ -1,5 +1,8 @@
 """The descriptor view: RDKit's values, NaN where one fails, kept in the feature cache."""
 
+import subprocess
+import sys
+
 import numpy as np
 from rdkit import Chem
 from rdkit.Chem import Descriptors
@@ -46,3 +49,21 @@ def test_descriptors_round_trip_through_the_feature_cache(tmp_path):
     batch = Batch.from_data_list(store.get(keys))
     assert batch.descriptors.shape == (len(keys), len(DESCRIPTOR_NAMES))
     np.testing.assert_array_equal(batch.descriptors.numpy(), expected)
+
+
+def test_ctrl_c_while_descriptors_are_computed_stops_the_process():
+    """RDKit's ``CalcMolDescriptors`` took a Ctrl-C for a failed descriptor (a bare ``except``):
+    the loop below then ran to its end and printed "finished"."""
+    script = (
+        "import os, signal, threading\n"
+        "from rdkit import Chem\n"
+        "from mmsa.features.descriptors import compute_descriptors\n"
+        f"mol = Chem.MolFromSmiles({ASPIRIN!r})\n"
+        "threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()\n"
+        "for _ in range(20000):\n"
+        "    compute_descriptors(mol)\n"
+        "print('finished')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "finished" not in done.stdout
+    assert done.stderr.strip().splitlines()[-1] == "KeyboardInterrupt"
