@@ -28,10 +28,9 @@ import pandas as pd
 import yaml
 
 from mmsa.eval.comparisons import CLASSIFICATION_AVERAGE, paired_differences, paired_statistics
-from mmsa.plan.studies import load_study
+from mmsa.plan.studies import declared_references as study_references
 from mmsa.runtime.tables import markdown_table
 
-REPO = Path(__file__).resolve().parent.parent
 MODEL, REFERENCE = "mmsa", "no-pretrain"
 COLUMNS = ["run", "dataset", "model", "seed", "metric", "task_type", "valid"]  # never "test"
 
@@ -45,8 +44,7 @@ def declared_references(study: Path) -> dict[str, str]:
     """Each run's baseline run, as the study declared it: a study file's ``references``, or, in a
     folder of run configs, the run with ``no-pretrain`` and the same finetuning block."""
     if study.is_file():
-        runs = load_study(study, REPO).runs.values()
-        return {run.name: run.references for run in runs if run.references is not None}
+        return study_references(study)
     configs = {path.stem: yaml.safe_load(path.read_text()) for path in sorted(study.glob("*.yaml"))}
     baselines = {
         name: _finetuning(config)

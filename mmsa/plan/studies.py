@@ -84,14 +84,44 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
-def load_study(path: str | os.PathLike, repo: str | os.PathLike) -> Study:
-    """The study file at ``path``, its base config resolved against ``repo``; a wrong file is a
-    :class:`~mmsa.plan.config.ConfigError` naming the key."""
-    path = Path(path)
+def _read(path: Path) -> tuple[dict[str, Any], dict[str, tuple[dict[str, Any], str | None]]]:
+    """The file's top level and each run's overlay and references, their keys checked; the
+    run configs are not built yet."""
     raw = _mapping(yaml_file(path), str(path))
     unknown = sorted(set(raw) - {"base", "score", "shared", "runs"})
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {unknown}; a study has base, score, shared and runs")
+    entries = {}
+    for name, entry in _mapping(raw.get("runs"), f"{path}: runs").items():
+        entry = _mapping(entry, f"{path}: runs.{name}")
+        extra = sorted(set(entry) - {"config", "references"})
+        if extra:
+            raise ConfigError(f"{path}: runs.{name}: unknown key(s) {extra}; a run has config and references")
+        overlay = _mapping(entry.get("config"), f"{path}: runs.{name}.config")
+        entries[str(name)] = (overlay, entry.get("references"))
+    if not entries:
+        raise ConfigError(f"{path}: no runs")
+    for name, (_, references) in entries.items():
+        if references is not None and references not in entries:
+            raise ConfigError(f"{path}: runs.{name}.references: no run named {references!r}")
+    return raw, entries
+
+
+def declared_references(path: str | os.PathLike) -> dict[str, str]:
+    """Each run's references run, as the study file at ``path`` declares it.
+
+    Read without building the run configs, which check the files they name (a relative
+    ``pretrain.weights`` is found from the study's working folder only): a finished study's
+    scores can be paired from anywhere."""
+    _, entries = _read(Path(path))
+    return {name: references for name, (_, references) in entries.items() if references is not None}
+
+
+def load_study(path: str | os.PathLike, repo: str | os.PathLike) -> Study:
+    """The study file at ``path``, its base config resolved against ``repo``; a wrong file is a
+    :class:`~mmsa.plan.config.ConfigError` naming the key."""
+    path = Path(path)
+    raw, entries = _read(path)
     base = Path(repo) / raw.get("base", "config/default.yaml")
     if not base.is_file():
         raise ConfigError(f"{path}: base {raw.get('base')!r}: no such config file in {repo}")
@@ -101,25 +131,16 @@ def load_study(path: str | os.PathLike, repo: str | os.PathLike) -> Study:
     shared = _mapping(raw.get("shared"), f"{path}: shared")
     base_config = deep_merge(yaml_file(base) or {}, shared)
     runs = {}
-    for name, entry in _mapping(raw.get("runs"), f"{path}: runs").items():
-        entry = _mapping(entry, f"{path}: runs.{name}")
-        extra = sorted(set(entry) - {"config", "references"})
-        if extra:
-            raise ConfigError(f"{path}: runs.{name}: unknown key(s) {extra}; a run has config and references")
-        overlay = _mapping(entry.get("config"), f"{path}: runs.{name}.config")
+    for name, (overlay, references) in entries.items():
         try:  # every run's config is validated here, once
             config = validate_config(deep_merge(base_config, overlay))
         except ConfigError as err:
-            raise ConfigError(f"{path}: run {str(name)!r}: {err}") from None
-        runs[str(name)] = StudyRun(str(name), config, entry.get("references"))
-    if not runs:
-        raise ConfigError(f"{path}: no runs")
+            raise ConfigError(f"{path}: run {name!r}: {err}") from None
+        runs[name] = StudyRun(name, config, references)
     study = Study(path, score, runs)
     for run in runs.values():
         if run.references is None:
             continue
-        if run.references not in runs:
-            raise ConfigError(f"{path}: runs.{run.name}.references: no run named {run.references!r}")
         mine, theirs = run.config, runs[run.references].config
         if not set(REFERENCES) & set(theirs["finetune"]["models"]):
             raise ConfigError(f"{path}: runs.{run.references} runs none of the references {list(REFERENCES)}")

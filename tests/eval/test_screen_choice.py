@@ -124,3 +124,27 @@ def test_stage_a_of_the_kept_screen_chooses_the_paper_objective(screen, repo, ca
     row = "| desconly-default-e5 | 10 | +0.0017 [-0.0203, +0.0237] | +0.0033 [-0.0139, +0.0205] | no |"
     assert row in out
     assert out.strip().splitlines()[-1] == "chosen: default-e5"
+
+
+def test_stage_c_of_the_kept_screen_keeps_the_default_mixture(screen, repo, tmp_path, monkeypatch, capsys):
+    """Stage C's study gives its runs weights relative to its working folder, absent here; its
+    references are read without them, so the kept files give the plan's choice from anywhere."""
+    kept = repo / "benchmarks" / "results" / "transfer_study"
+    monkeypatch.chdir(tmp_path)
+    args = [
+        "--scores",
+        str(kept / "issue32_screen_b" / "scores.csv"),
+        str(kept / "issue32_screen_cd" / "scores.csv"),
+    ]
+    args += [
+        "--study",
+        str(kept / "issue32_screen_b" / "configs"),
+        str(kept / "issue32_screen_cd" / "study.yaml"),
+    ]
+    assert (
+        screen.main([*args, "--variants", "inputs-default-e5", "inputs-mix10k-e5", "inputs-mix50k-e5"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "| inputs-mix10k-e5 | 10 | +0.0101 [-0.0075, +0.0278] | -0.0030 [-0.0124, +0.0063] | no |" in out
+    assert "| inputs-mix50k-e5 | 10 | +0.0151 [-0.0048, +0.0349] | +0.0019 [-0.0125, +0.0163] | no |" in out
+    assert out.strip().splitlines()[-1] == "chosen: inputs-default-e5"
