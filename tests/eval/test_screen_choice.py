@@ -126,7 +126,9 @@ def test_stage_a_of_the_kept_screen_chooses_the_paper_objective(screen, repo, ca
     assert out.strip().splitlines()[-1] == "chosen: default-e5"
 
 
-def test_stage_c_of_the_kept_screen_keeps_the_default_mixture(screen, repo, tmp_path, monkeypatch, capsys):
+def test_stages_c_and_d_of_the_kept_screen_keep_the_default_mixture_and_length(
+    screen, repo, tmp_path, monkeypatch, capsys
+):
     """Stage C's study gives its runs weights relative to its working folder, absent here; its
     references are read without them, so the kept files give the plan's choice from anywhere."""
     kept = repo / "benchmarks" / "results" / "transfer_study"
@@ -147,4 +149,8 @@ def test_stage_c_of_the_kept_screen_keeps_the_default_mixture(screen, repo, tmp_
     out = capsys.readouterr().out
     assert "| inputs-mix10k-e5 | 10 | +0.0101 [-0.0075, +0.0278] | -0.0030 [-0.0124, +0.0063] | no |" in out
     assert "| inputs-mix50k-e5 | 10 | +0.0151 [-0.0048, +0.0349] | +0.0019 [-0.0125, +0.0163] | no |" in out
+    assert out.strip().splitlines()[-1] == "chosen: inputs-default-e5"
+    assert screen.main([*args, "--variants", "inputs-default-e5", "inputs-default-e20"]) == 0
+    out = capsys.readouterr().out
+    assert "| inputs-default-e20 | 10 | +0.0139 [-0.0084, +0.0362] | +0.0007 [-0.0113, +0.0128] | no |" in out
     assert out.strip().splitlines()[-1] == "chosen: inputs-default-e5"
