@@ -15,6 +15,7 @@ for ``delta`` (scipy's ``nct``, no normal approximation: with 3 seeds the normal
 ``k`` depending on n only, so the table also prints ``k``. Inputs:
 
     python benchmarks/paired_power.py [RESULTS]          # RESULTS/finetune/<d>/<m>/seed-<n>.json
+    python benchmarks/paired_power.py STUDY/study/scores.csv --reference rf-physchem   # a study's
     python benchmarks/paired_power.py --sd bace=0.06 --sd bbbp=0.02   # paired SDs known already
 
 Read the figure with two cautions. An SD from 3 seeds is itself rough (its 95% interval runs
@@ -31,6 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from _common import table
 from scipy.optimize import brentq
 from scipy.stats import nct
@@ -63,11 +65,26 @@ def detectable_multiple(n: int, alpha: float = ALPHA, target: float = POWER) -> 
     return brentq(lambda k: power(k, n, alpha) - target, 1e-6, 100.0, xtol=1e-10)
 
 
+def finetune_jobs(results: str | Path) -> pd.DataFrame:
+    """Every per-seed result of a results folder, or of a study's ``scores.csv`` (its runs' models
+    paired as the study pairs them: each model name is one run's)."""
+    results = Path(results)
+    if results.suffix == ".csv":
+        scores = pd.read_csv(results)
+        twice = scores.duplicated(["dataset", "model", "seed"])
+        if twice.any():
+            runs = sorted(scores["run"][scores["model"].isin(scores["model"][twice])].unique())
+            raise SystemExit(f"{results}: runs {runs} share a model name; pair them with the study report")
+        return scores.drop(columns="run")
+    return collect(sorted(results.glob("finetune/*/*/seed-*.json")))
+
+
 def paired_sds(results: str | Path, reference: str) -> dict[str, tuple[float, int]]:
-    """``"model, dataset" -> (sd of model - reference, pairs)`` over a results folder's seeds."""
-    jobs = collect(sorted(Path(results).glob("finetune/*/*/seed-*.json")))
+    """``"model, dataset" -> (sd of model - reference, pairs)`` over a results folder's seeds, or a
+    study's ``scores.csv``."""
+    jobs = finetune_jobs(results)
     if jobs.empty:
-        raise SystemExit(f"no finetuning results under {results}/finetune")
+        raise SystemExit(f"no finetuning results in {results}")
     sds = {}
     for model in dict.fromkeys(m for m in jobs["model"] if m != reference):
         for dataset, _, diff in paired_differences(jobs, model, reference):
@@ -90,7 +107,9 @@ def power_table(sds: dict[str, tuple[float, int | None]], seed_counts: Sequence[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("results", nargs="?", default="results", help="the pipeline's results folder")
+    parser.add_argument(
+        "results", nargs="?", default="results", help="a results folder, or a study's study/scores.csv"
+    )
     parser.add_argument("--reference", default=REFERENCES[0], choices=REFERENCES)
     parser.add_argument(
         "--sd", action="append", default=[], metavar="LABEL=SD", help="a known paired SD (repeatable)"

@@ -46,3 +46,19 @@ def test_paired_sds_are_taken_over_a_results_folders_seeds(paired_power, tmp_pat
     assert sds["mmsa, bace"] == (pytest.approx(np.std(diffs, ddof=1)), 3)
     text = paired_power.power_table(sds, [3, 10])
     assert f"{paired_power.detectable_multiple(10) * np.std(diffs, ddof=1):.4f}" in text
+
+
+def test_a_studys_scores_are_paired_across_its_runs(paired_power, tmp_path):
+    """In a study, the chosen model and its references are in different runs of one scores.csv."""
+    diffs = [0.03, -0.02, 0.01, 0.04]
+    rows = ["run,dataset,model,seed,metric,task_type,valid,test"]
+    for seed, d in enumerate(diffs):
+        rows.append(f"references,bbbp,rf-physchem,{seed},roc_auc,classification,0.0,0.8")
+        rows.append(f"chosen,bbbp,mmsa,{seed},roc_auc,classification,0.0,{0.8 + d}")
+    scores = tmp_path / "scores.csv"
+    scores.write_text("\n".join(rows) + "\n")
+    sds = paired_power.paired_sds(scores, "rf-physchem")
+    assert sds == {"mmsa, bbbp": (pytest.approx(np.std(diffs, ddof=1)), 4)}
+    scores.write_text("\n".join([*rows, "other,bbbp,mmsa,0,roc_auc,classification,0.0,0.9"]) + "\n")
+    with pytest.raises(SystemExit, match=r"runs \['chosen', 'other'\] share a model name"):
+        paired_power.paired_sds(scores, "rf-physchem")
