@@ -102,6 +102,8 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, tuple[dict[str, Any], s
     if not entries:
         raise ConfigError(f"{path}: no runs")
     for name, (_, references) in entries.items():
+        if references is not None and not isinstance(references, str):
+            raise ConfigError(f"{path}: runs.{name}.references: the name of one run, not {references!r}")
         if references is not None and references not in entries:
             raise ConfigError(f"{path}: runs.{name}.references: no run named {references!r}")
     return raw, entries

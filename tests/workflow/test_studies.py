@@ -91,6 +91,7 @@ def _write(tmp_path, study: dict):
     [
         ({"runs": {"a": {"config": {}, "reference": "b"}}}, r"runs.a: unknown key\(s\) \['reference'\]"),
         ({"runs": {"a": {"references": "nobody"}}}, "runs.a.references: no run named 'nobody'"),
+        ({"runs": {"a": {"references": ["a"]}}}, r"runs.a.references: the name of one run, not \['a'\]"),
         ({"score": "train"}, "score 'train': use one of valid, test"),
         ({"base": "config/nope.yaml"}, "no such config file"),
         (
