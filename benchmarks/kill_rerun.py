@@ -2,13 +2,16 @@
 
 A stage that writes its outputs atomically and resumes from what a killed run left must end,
 after any kill and one plain rerun, with the same bytes as a run that was never interrupted.
-This script checks that for two stages, each started as a real process:
+This script checks that for three stages, each started as a real process:
 
 * ``featurize``: ``mmsa featurize`` on one shard into an empty feature cache; compared: the
   manifest and rejects files and a digest of every file of the cache (temporary ``.tmp-*``
   leftovers of the killed run excepted: no reader ever opens them);
 * ``pretrain``: :func:`mmsa.stages.pretrain` (what the Snakemake rule runs) on a tiny model;
-  compared: ``model.pt`` and ``losses.csv`` (``throughput.json`` holds timings, not results).
+  compared: ``model.pt`` and ``losses.csv`` (``throughput.json`` holds timings, not results);
+* ``finetune``: :func:`mmsa.stages.finetune` of ``no-pretrain`` over 4 seeds, the outputs removed
+  before the rerun as Snakemake removes a killed job's; compared: every seed's result, predictions
+  and weights.
 
 Kill moments are drawn (seeded) between the log line that marks the start of the stage's work
 (its imports done) and the last log line of the uninterrupted run (for pretraining: the last
@@ -22,6 +25,7 @@ each kill left behind. ``tests/workflow/test_crash_safety.py`` runs it with a fe
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import random
 import shutil
@@ -66,6 +70,25 @@ config = yaml.safe_load(open(sys.argv[1]))
 configure_torch(1)
 with stage_logging():
     pretrain(config, sys.argv[4:], sys.argv[2], sys.argv[3])
+"""
+FINETUNE_DRIVER = """
+import sys, yaml
+from pathlib import Path
+from mmsa.runtime.logs import stage_logging
+from mmsa.runtime.reproducible import configure_torch
+from mmsa.stages.finetune import finetune
+from mmsa.stages.finished_seeds import seeds_folder
+config, folder, data = yaml.safe_load(open(sys.argv[1])), Path(sys.argv[2]), Path(sys.argv[3])
+def per_seed(suffix):
+    return [str(folder / f"seed-{s}{suffix}") for s in config["finetune"]["seeds"]]
+outputs = {"results": per_seed(".json"), "predictions": per_seed(".predictions.parquet")}
+outputs["weights"] = per_seed(".pt")
+for path in sum(outputs.values(), []):  # as Snakemake removes the outputs of a killed job
+    Path(path).unlink(missing_ok=True)
+configure_torch(1)
+with stage_logging():
+    finetune(config, "toy", "no-pretrain", data / "shards", sorted(data.glob("man-*.parquet")),
+             data / "splits.parquet", **outputs, checkpoints=seeds_folder(outputs["results"]))
 """
 
 
@@ -187,16 +210,46 @@ class Pretrain(StageRun):
         return f"checkpoint after epoch {epoch}, {partial} partial{model}"
 
 
-def prepare(work: Path) -> tuple[Featurize, Pretrain]:
-    """The toy dataset fetched, standardized, sharded and featurized (the pretraining input)."""
+class Finetune(StageRun):
+    """A finetune job's seeds (``no-pretrain``, 4 seeds): a rerun starts after the last seed the
+    killed run finished (mmsa.stages.finished_seeds), with the outputs Snakemake removed first."""
+
+    name, marker = "finetune", "epoch 1/"
+
+    def __init__(self, work: Path) -> None:
+        self.config, self.data = work / "finetune.yaml", work / "data"
+
+    def command(self, folder: Path) -> list[str]:
+        return [sys.executable, "-c", FINETUNE_DRIVER, str(self.config), str(folder), str(self.data)]
+
+    def outputs(self, folder: Path) -> dict[str, str]:
+        files = sorted(folder.glob("seed-*"))
+        return {path.name: _sha256(path) for path in files}
+
+    def left(self, folder: Path) -> str:
+        kept = sorted(p.name for p in (folder / "checkpoints").glob("seed-*"))
+        return f"kept {', '.join(kept) or 'no seed'}"
+
+
+def prepare(work: Path) -> list[StageRun]:
+    """The toy dataset fetched, standardized, sharded and featurized (the pretraining input), and
+    its split table for 4 finetuning seeds."""
     from mmsa.stages.data_stages import run_data_stages
+    from mmsa.stages.split import split
 
     work.mkdir(parents=True, exist_ok=True)
     (work / "toy.csv").write_text("smiles,y\n" + "".join(f"{s},{i % 2}\n" for i, s in enumerate(SMILES)))
     config = toy_config(work, work / "cache")
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     run_data_stages(config, "toy", work / "data")
-    return Featurize(work), Pretrain(work)
+    tuned = copy.deepcopy(config)
+    tuned["finetune"]["seeds"] = [0, 1, 2, 3]
+    tuned["finetune"]["settings"].update(epochs=6, batch_size=8, device="cpu")
+    (work / "finetune.yaml").write_text(yaml.safe_dump(tuned))
+    data = work / "data"
+    manifests = sorted(data.glob("man-*.parquet"))
+    split(tuned, "toy", data / "shards", manifests, data / "splits.parquet", work / "split.json")
+    return [Featurize(work), Pretrain(work), Finetune(work)]
 
 
 def run(stage: StageRun, folder: Path, kill_after: float | None = None) -> tuple[float, bool]:
@@ -263,7 +316,7 @@ def kill_and_rerun(stage: StageRun, work: Path, kills: int, rng: random.Random) 
 
 
 def kill_rerun_report(work: Path, kills: int, seed: int) -> list[dict[str, Any]]:
-    """Kill-and-rerun results of both stages, ``kills`` kill points each."""
+    """Kill-and-rerun results of every stage, ``kills`` kill points each."""
     rng = random.Random(seed)
     stages = prepare(work)
     return [kill_and_rerun(stage, work, kills, rng) for stage in stages]

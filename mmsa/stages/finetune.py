@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -33,16 +34,19 @@ def finetune(
     model_path: str | os.PathLike | None = None,
     embeddings: str | os.PathLike | None = None,
     hypergraph_path: str | os.PathLike | None = None,
+    checkpoints: str | os.PathLike | None = None,
 ) -> list[dict[str, Any]]:
     """Finetune one model on one dataset for every configured seed (``finetune.seeds``, in
     order; ``results[i]``, ``predictions[i]`` and ``weights[i]`` belong to seed i): the metrics
     as JSON, the held-out predictions as Parquet and, for neural models, the best-epoch weights
-    (for ``mmsa predict``)."""
+    (for ``mmsa predict``). Each finished seed is also kept in ``checkpoints``, so that a killed
+    job's rerun starts after it (:mod:`mmsa.stages.finished_seeds`)."""
     from mmsa.plan.compared_models import compared_model
     from mmsa.plan.finetune_settings import FinetuneSettings
     from mmsa.runtime.device import pick_device
     from mmsa.runtime.hashing import sha256_file
     from mmsa.runtime.provenance import provenance
+    from mmsa.stages.finished_seeds import FinishedSeeds, job_digest
     from mmsa.train.finetune_seeds import run_seed
 
     compared = compared_model(model_name)
@@ -58,6 +62,8 @@ def finetune(
     # a linear probe reads no finetune.settings, so its rule declares none
     settings = FinetuneSettings.from_dict(config["finetune"].get("settings", {}))
     inputs = FinetuneInputs(shards_dir, manifests, splits, model_path, embeddings, hypergraph_path)
+    files = [shards_dir, *manifests, splits, model_path, embeddings, hypergraph_path]
+    finished = FinishedSeeds(checkpoints, job_digest(config, f"{dataset}/{model_name}", files))
     data = dataset_inputs(config, dataset, compared, inputs)
     record = provenance(str(pick_device(settings.device)) if compared.neural else "cpu")
     if model_path is not None:  # names the pretrained model behind the result
@@ -66,13 +72,19 @@ def finetune(
     trained_on = _trained_on(config, splits, record.get("pretrained_sha256")) if compared.neural else {}
     out = []
     for i, seed in enumerate(seeds):
+        outputs = [results[i], predictions[i], *([weights[i]] if compared.neural else [])]
+        if finished.reuse(seed, outputs):
+            out.append(json.loads(Path(results[i]).read_text()))
+            continue
         run = run_seed(model_name, data, settings, seed)
         result = {**run.result, "provenance": record}
         if run.model is not None:
             _save_weights(run.model, result, data, settings.dropout, weights[i], trained_on)
         write_parquet(pa.Table.from_pandas(run.predictions, preserve_index=False), predictions[i])
         write_text(json.dumps(result, indent=1) + "\n", results[i])
+        finished.keep(seed, outputs)
         out.append(result)
+    finished.clear()
     return out
 
 

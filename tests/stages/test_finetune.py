@@ -26,6 +26,7 @@ from mmsa.runtime.errors import InputError
 from mmsa.runtime.hashing import sha256_file
 from mmsa.stages.embed import embed
 from mmsa.stages.finetune import finetune
+from mmsa.stages.finished_seeds import FinishedSeeds, job_digest, seeds_folder
 from mmsa.stages.hypergraph import hypergraph
 from mmsa.stages.inputs import feature_settings
 from mmsa.stages.predict import predict_file
@@ -590,3 +591,41 @@ def test_validation_selection_rules():
     assert rmse.is_better(0.5, 0.7) and not rmse.is_better(float("nan"), 0.7)
     assert rmse.is_better(float("nan"), None) and roc.is_better(0.9, float("nan"))
     assert not roc.is_better(float("nan"), float("nan"))
+
+
+def test_a_rerun_reuses_the_seeds_a_killed_job_kept_and_only_for_the_same_inputs(prepared, tmp_path):
+    """Finished seeds are kept in checkpoints/ (mmsa.stages.finished_seeds) until the job ends; a
+    rerun with the same config and inputs copies them back instead of training, another config
+    trains again. The kept result is marked here so that a copy and a retraining differ."""
+    config, tmp, d, manifests = prepared
+    out = tmp_path / "out"
+    results = [out / f"seed-{s}.json" for s in SEEDS]
+    predictions = [out / f"seed-{s}.predictions.parquet" for s in SEEDS]
+    weights = [out / f"seed-{s}.pt" for s in SEEDS]
+    kept = FinishedSeeds(seeds_folder(results), "")
+
+    def job(settings: dict) -> None:
+        merged = validate_config(deep_merge(config, {"finetune": {"settings": settings}}))
+        part = stage_config(merged, "finetune", "toy", "no-pretrain")
+        files = [d / "shards", *manifests, tmp / "split.parquet"]
+        kept.digest = job_digest(part, "toy/no-pretrain", files)  # what finetune computes
+        finetune(part, "toy", "no-pretrain", d / "shards", manifests, tmp / "split.parquet", results,
+                 predictions, weights, checkpoints=kept.folder)  # fmt: skip
+
+    job({})
+    assert not kept.folder.exists()  # removed once every seed is in place
+    uninterrupted = [path.read_bytes() for path in [*results, *predictions, *weights]]
+    # as a job killed after its first seed leaves it: that seed kept, the outputs removed
+    planted = {**json.loads(results[0].read_text()), "valid": -1.0}
+    results[0].write_text(json.dumps(planted))
+    kept.keep(SEEDS[0], [results[0], predictions[0], weights[0]])
+    for path in [*results, *predictions, *weights]:
+        path.unlink()
+    job({})
+    assert json.loads(results[0].read_text()) == planted  # copied back, not trained again
+    again = [path.read_bytes() for path in [*results, *predictions, *weights]]
+    assert [a == b for a, b in zip(again, uninterrupted, strict=True)] == [False, True] + [True] * 4
+    results[0].write_text(json.dumps(planted))
+    kept.keep(SEEDS[0], [results[0], predictions[0], weights[0]])
+    job({"epochs": 2})  # another config: its seeds are trained
+    assert json.loads(results[0].read_text())["valid"] != -1.0 and not kept.folder.exists()

@@ -1,5 +1,5 @@
-"""Kill -9 at random moments of featurize and of pretraining, then a rerun: the same bytes as an
-uninterrupted run (the harness is ``benchmarks/kill_rerun.py``; this runs it small)."""
+"""Kill -9 at random moments of featurize, of pretraining and of a finetune job, then a rerun: the
+same bytes as an uninterrupted run (the harness is ``benchmarks/kill_rerun.py``; this runs it small)."""
 
 import importlib.util
 

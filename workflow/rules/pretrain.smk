@@ -22,7 +22,8 @@ rule pretrain:
     benchmark:
         "results/benchmarks/pretrain/pretrain.tsv",
     params:
-        checkpoint="results/pretrain/checkpoints/last.pt",
+        # beside the outputs (a study's module prefixes outputs, not params)
+        checkpoint=lambda wc, output: os.path.join(os.path.dirname(output.model), "checkpoints", "last.pt"),
         config=stage_config(config, "pretrain"),
     threads: config["torch_threads"] * config["pretrain"]["processes"]  # torch_threads per rank
     resources:

@@ -3,6 +3,7 @@
 from mmsa.runtime.logs import stage_logging
 from mmsa.runtime.reproducible import configure_torch
 from mmsa.stages.finetune import finetune
+from mmsa.stages.finished_seeds import seeds_folder
 
 if __name__ == "__main__":
     sm = snakemake  # noqa: F821 (injected by Snakemake)
@@ -21,4 +22,5 @@ if __name__ == "__main__":
             model_path=sm.input.get("model"),
             embeddings=sm.input.get("embeddings"),
             hypergraph_path=sm.input.get("hypergraph"),
+            checkpoints=seeds_folder(sm.output.results),
         )
