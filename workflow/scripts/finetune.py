@@ -22,5 +22,5 @@ if __name__ == "__main__":
             model_path=sm.input.get("model"),
             embeddings=sm.input.get("embeddings"),
             hypergraph_path=sm.input.get("hypergraph"),
-            checkpoints=seeds_folder(sm.output.results),
+            checkpoints=seeds_folder(results=sm.output.results),
         )
