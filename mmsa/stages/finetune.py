@@ -63,7 +63,9 @@ def finetune(
     settings = FinetuneSettings.from_dict(config["finetune"].get("settings", {}))
     inputs = FinetuneInputs(shards_dir, manifests, splits, model_path, embeddings, hypergraph_path)
     files = [shards_dir, *manifests, splits, model_path, embeddings, hypergraph_path]
-    finished = FinishedSeeds(checkpoints, job_digest(config, f"{dataset}/{model_name}", files))
+    # inputs are hashed only where seeds are kept (the workflow), not for every direct call
+    digest = job_digest(config, f"{dataset}/{model_name}", files) if checkpoints is not None else ""
+    finished = FinishedSeeds(checkpoints, digest)
     data = dataset_inputs(config, dataset, compared, inputs)
     record = provenance(str(pick_device(settings.device)) if compared.neural else "cpu")
     if model_path is not None:  # names the pretrained model behind the result
