@@ -62,9 +62,8 @@ def finetune(
     # a linear probe reads no finetune.settings, so its rule declares none
     settings = FinetuneSettings.from_dict(config["finetune"].get("settings", {}))
     inputs = FinetuneInputs(shards_dir, manifests, splits, model_path, embeddings, hypergraph_path)
-    files = [shards_dir, *manifests, splits, model_path, embeddings, hypergraph_path]
     # inputs are hashed only where seeds are kept (the workflow), not for every direct call
-    digest = job_digest(config, f"{dataset}/{model_name}", files) if checkpoints is not None else ""
+    digest = job_digest(config, f"{dataset}/{model_name}", inputs.paths()) if checkpoints is not None else ""
     finished = FinishedSeeds(checkpoints, digest)
     data = dataset_inputs(config, dataset, compared, inputs)
     record = provenance(str(pick_device(settings.device)) if compared.neural else "cpu")
@@ -101,6 +100,18 @@ class FinetuneInputs:
     model_path: str | os.PathLike | None = None
     embeddings: str | os.PathLike | None = None
     hypergraph: str | os.PathLike | None = None
+
+    def paths(self) -> list[str | os.PathLike | None]:
+        """Every path named, in field order (``None`` for what the model reads not): what the
+        digest of a job's kept seeds covers, so a changed input file trains them again."""
+        return [
+            self.shards_dir,
+            *self.manifests,
+            self.splits,
+            self.model_path,
+            self.embeddings,
+            self.hypergraph,
+        ]
 
 
 def dataset_inputs(
