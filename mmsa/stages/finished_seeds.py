@@ -8,7 +8,8 @@ they are written, beside a digest of everything the seed's bytes depend on: the 
 the contents of its input files, the package's code, torch's thread count and CPU kernels. A
 rerun with the same digest copies those files back instead of training the seed again; a seed
 does not depend on the seeds before it (each reseeds from its own number), so the outputs are
-the bytes an uninterrupted job writes. The folder is removed once every seed is done.
+the bytes an uninterrupted job writes. The folder is removed once every seed's outputs are in
+place, and kept while one is missing.
 """
 
 from __future__ import annotations
@@ -94,7 +95,17 @@ class FinishedSeeds:
                 shutil.copyfile(out, tmp / Path(out).name)
             (tmp / DIGEST_FILE).write_text(self.digest)
 
-    def clear(self) -> None:
-        """Remove the folder: every seed's outputs are in place."""
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
+    def clear(self, outputs: Sequence[str | os.PathLike]) -> None:
+        """Remove the folder once every one of the job's ``outputs`` is in place. One that has
+        gone while the job ran (a second Snakemake on the same folder, cleaning up after its own
+        failed run of this job, removes every output of it) leaves the kept seeds the only copy:
+        they stay, and the job fails, so that its rerun copies them back instead of training."""
+        if self.folder is None:
+            return
+        missing = [str(out) for out in outputs if not Path(out).is_file()]
+        if missing:
+            raise RuntimeError(
+                f"{len(missing)} outputs of this job were removed while it ran (first: {missing[0]}), "
+                f"by another process; its finished seeds stay in {self.folder} for the rerun"
+            )
+        shutil.rmtree(self.folder, ignore_errors=True)
