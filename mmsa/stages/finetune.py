@@ -71,10 +71,11 @@ def finetune(
         record["pretrained_sha256"] = sha256_file(model_path)
     # only networks are saved, and only their slice holds the feature settings
     trained_on = _trained_on(config, splits, record.get("pretrained_sha256")) if compared.neural else {}
-    out, written = [], []
-    for i, seed in enumerate(seeds):
-        outputs = [results[i], predictions[i], *([weights[i]] if compared.neural else [])]
-        written += outputs
+    per_seed = [
+        [results[i], predictions[i], *([weights[i]] if compared.neural else [])] for i in range(len(seeds))
+    ]
+    out = []
+    for i, (seed, outputs) in enumerate(zip(seeds, per_seed, strict=True)):
         if finished.reuse(seed, outputs):
             out.append(json.loads(Path(results[i]).read_text()))
             continue
@@ -86,7 +87,7 @@ def finetune(
         write_text(json.dumps(result, indent=1) + "\n", results[i])
         finished.keep(seed, outputs)
         out.append(result)
-    finished.clear(written)
+    finished.clear([path for outputs in per_seed for path in outputs])
     return out
 
 
